@@ -1,0 +1,42 @@
+"""The ``kiln`` command. Each area lives in its own module and registers one click group."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+
+import click
+
+# (module, attribute) of each sub-command; a module owns its own group.
+COMMANDS = [
+    ("kiln.cli.snapshot", "snapshot"),
+    ("kiln.cli.store", "store"),
+    ("kiln.cli.serve", "serve"),
+    ("kiln.cli.account", "account"),
+    ("kiln.cli.bake", "bake"),
+    ("kiln.cli.image", "image"),
+    ("kiln.cli.instance", "instance"),
+]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kiln")
+def cli() -> None:
+    """Kiln: machine images and VMs on your own hosts, behind the EC2 API."""
+    logging.basicConfig(
+        level=os.environ.get("KILN_LOG_LEVEL", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+for _mod, _attr in COMMANDS:
+    try:
+        cli.add_command(getattr(importlib.import_module(_mod), _attr))
+    except ModuleNotFoundError as e:  # area not built yet
+        if e.name != _mod:
+            raise
+
+
+def main() -> None:
+    cli(prog_name="kiln")

@@ -1,0 +1,37 @@
+"""Settings with embedded defaults. Nothing here reads files other than the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_REGIONS = ("us-east-1", "eu-west-1")
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8787
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("KILN_DATA_DIR")
+    if env:
+        return Path(env)
+    return Path.home() / ".local" / "share" / "kiln"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    regions: tuple[str, ...] = DEFAULT_REGIONS
+    database_url: str | None = None
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def region_dir(self, region: str) -> Path:
+        return self.data_dir / "regions" / region
+
+    def store_dir(self, region: str) -> Path:
+        return self.region_dir(region) / "store"
+
+    def catalog_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'catalog.sqlite3'}"

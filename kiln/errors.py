@@ -1,0 +1,75 @@
+"""One exception for every user-facing failure, and the table of EC2 error codes.
+
+Rules raise ``Ec2Error(codes.X, "message")``; the EC2 edge renders it as EC2's ``<Response><Errors>``
+XML and the CLI prints ``error: message`` on one line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCode:
+    code: str
+    http_status: int = 400
+
+
+class Ec2Error(Exception):
+    """A failure a user caused or can act on. ``code`` is an :class:`ErrorCode` constant."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- EC2 codes (AWS spellings) -------------------------------------------------------------
+AuthFailure = ErrorCode("AuthFailure", 401)
+UnauthorizedOperation = ErrorCode("UnauthorizedOperation", 403)
+DryRunOperation = ErrorCode("DryRunOperation", 412)
+InvalidAction = ErrorCode("InvalidAction", 400)
+InvalidParameterValue = ErrorCode("InvalidParameterValue", 400)
+InvalidParameter = ErrorCode("InvalidParameter", 400)
+InvalidParameterCombination = ErrorCode("InvalidParameterCombination", 400)
+MissingParameter = ErrorCode("MissingParameter", 400)
+InvalidFilter = ErrorCode("InvalidFilter", 400)
+InvalidRequest = ErrorCode("InvalidRequest", 400)
+InvalidPaginationToken = ErrorCode("InvalidPaginationToken", 400)
+IncorrectState = ErrorCode("IncorrectState", 400)
+InternalError = ErrorCode("InternalError", 500)
+InvalidAMIIDMalformed = ErrorCode("InvalidAMIID.Malformed", 400)
+InvalidAMIIDNotFound = ErrorCode("InvalidAMIID.NotFound", 400)
+InvalidAMIIDUnavailable = ErrorCode("InvalidAMIID.Unavailable", 400)
+InvalidAMINameDuplicate = ErrorCode("InvalidAMIName.Duplicate", 400)
+InvalidAMINameMalformed = ErrorCode("InvalidAMIName.Malformed", 400)
+InvalidSnapshotNotFound = ErrorCode("InvalidSnapshot.NotFound", 400)
+InvalidSnapshotMalformed = ErrorCode("InvalidSnapshot.Malformed", 400)
+InvalidSnapshotInUse = ErrorCode("InvalidSnapshot.InUse", 400)
+InvalidVolumeNotFound = ErrorCode("InvalidVolume.NotFound", 400)
+InvalidVolumeMalformed = ErrorCode("InvalidVolume.Malformed", 400)
+InvalidKeyPairNotFound = ErrorCode("InvalidKeyPair.NotFound", 400)
+InvalidKeyPairDuplicate = ErrorCode("InvalidKeyPair.Duplicate", 400)
+InvalidKeyFormat = ErrorCode("InvalidKey.Format", 400)
+InvalidInstanceIDMalformed = ErrorCode("InvalidInstanceID.Malformed", 400)
+InvalidInstanceIDNotFound = ErrorCode("InvalidInstanceID.NotFound", 400)
+IncorrectInstanceState = ErrorCode("IncorrectInstanceState", 400)
+UnsupportedOperation = ErrorCode("UnsupportedOperation", 400)
+InvalidInstanceType = ErrorCode("InvalidInstanceType", 400)
+InsufficientInstanceCapacity = ErrorCode("InsufficientInstanceCapacity", 500)
+InvalidRegion = ErrorCode("InvalidRegion", 400)
+InvalidConversionTaskIdMalformed = ErrorCode("InvalidConversionTaskId.Malformed", 400)
+InvalidConversionTaskIdNotFound = ErrorCode("InvalidConversionTaskId", 400)
+InvalidExportTaskIDNotFound = ErrorCode("InvalidExportTaskID.NotFound", 400)
+InvalidIDMalformed = ErrorCode("InvalidID", 400)
+InvalidKmsKeyNotFound = ErrorCode("InvalidKmsKey.NotFound", 400)
+
+# --- Store / disk codes (used by the CLI and mapped onto EC2 codes at the edge) ----------
+InvalidDiskImage = ErrorCode("InvalidParameterValue", 400)
+UnsafeDiskImage = ErrorCode("InvalidParameterValue", 400)
+StoreCorrupt = ErrorCode("InternalError", 500)
+StoreFull = ErrorCode("InsufficientFreeSpace", 500)
+DecryptionFailed = ErrorCode("KMS.AccessDeniedException", 400)
