@@ -1,0 +1,130 @@
+"""The local directory backend: one file per object, written to a temp name and renamed."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from kiln import errors
+from kiln.errors import Ec2Error
+from kiln.store.backend import Backend, Capabilities, ObjectInfo, ObjectMissing
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+class LocalBackend:
+    capabilities = Capabilities(atomic_put=True, touch=True, local_path=True)
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.root / "tmp"
+        self._tmp.mkdir(exist_ok=True)
+        self._made_dirs: set[str] = set()
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.root, name)
+
+    def put(self, name: str, data: bytes | memoryview) -> bool:
+        final = self._path(name)
+        if os.path.exists(final):
+            return False
+        parent = os.path.dirname(final)
+        if parent not in self._made_dirs:
+            os.makedirs(parent, exist_ok=True)
+            self._made_dirs.add(parent)
+        tmp = os.path.join(self._tmp, f"{os.path.basename(name)}.{secrets.token_hex(4)}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+            finally:
+                os.close(fd)
+            os.rename(tmp, final)  # see docs/storage-format.md#write-order
+        except OSError as e:
+            _unlink_quiet(tmp)
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise Ec2Error(errors.StoreFull, f"store is out of space: {self.root}") from e
+            raise
+        return True
+
+    def get(self, name: str) -> bytes:
+        try:
+            with open(self._path(name), "rb") as f:
+                return f.read()
+        except FileNotFoundError as e:
+            raise ObjectMissing(name) from e
+
+    def exists(self, name: str) -> bool:
+        return os.path.exists(self._path(name))
+
+    def touch(self, name: str) -> bool:
+        try:
+            os.utime(self._path(name))
+            return True
+        except FileNotFoundError:
+            return False
+
+    def delete(self, name: str) -> None:
+        _unlink_quiet(self._path(name))
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        base = Path(self._path(prefix))
+        top = base if base.is_dir() else base.parent
+        if not top.exists():
+            return
+        for dirpath, _dirs, files in os.walk(top):
+            for fn in files:
+                full = os.path.join(dirpath, fn)
+                name = os.path.relpath(full, self.root)
+                if not name.startswith(prefix) or name.startswith("tmp/"):
+                    continue
+                try:
+                    st = os.stat(full)
+                except FileNotFoundError:
+                    continue
+                yield ObjectInfo(name, st.st_size, st.st_mtime)
+
+    def sync(self) -> None:
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            if _libc.syncfs(fd) != 0:
+                os.sync()
+        finally:
+            os.close(fd)
+
+    def free_bytes(self) -> int | None:
+        return shutil.disk_usage(self.root).free
+
+    def clean_tmp(self, older_than: float = 3600.0) -> int:
+        """Remove temp files left by a crashed writer (never a visible object)."""
+        removed = 0
+        cutoff = time.time() - older_than
+        for entry in os.scandir(self._tmp):
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
+
+def _unlink_quiet(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+_: type[Backend] = LocalBackend  # LocalBackend satisfies the Backend protocol
