@@ -8,7 +8,7 @@ from kiln.disks.convert import EXPORT_FORMATS, convert_raw, create_overlay
 from kiln.disks.extents import data_extents, overlay_changed_extents
 from kiln.disks.inspect import DiskInfo, inspect_disk
 from kiln.disks.probe import SUPPORTED_IMPORT_FORMATS
-from kiln.disks.raw_source import RawSource, open_raw_source
+from kiln.disks.raw_source import RawSource, open_overlay_changes, open_raw_source
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -20,6 +20,7 @@ __all__ = [
     "data_extents",
     "inspect_disk",
     "merge_extents",
+    "open_overlay_changes",
     "open_raw_source",
     "overlay_changed_extents",
 ]

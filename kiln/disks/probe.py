@@ -84,6 +84,11 @@ def _format_of(path: Path, head: bytes, tail: bytes, size: int) -> str:
         check_qcow2_header(path, head, size)
         return "qcow2"
     if head.startswith(b"KDMV"):
+        # capacity 0 makes QEMU follow the embedded descriptor's extents, which can name any file
+        if len(head) < 20 or struct.unpack("<Q", head[12:20])[0] == 0:
+            raise Ec2Error(errors.UnsafeDiskImage,
+                           f"{path.name}: vmdk with an embedded descriptor refers to other files "
+                           "(its extents); refused because it would read another host file")
         return "vmdk"
     if _is_vmdk_descriptor(head):
         raise Ec2Error(errors.UnsafeDiskImage,

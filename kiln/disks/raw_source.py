@@ -17,6 +17,7 @@ from pathlib import Path
 
 from kiln import errors
 from kiln.disks import qemu_img
+from kiln.disks.blockmap import MapEntry, qemu_map
 from kiln.disks.inspect import DiskInfo
 from kiln.errors import Ec2Error
 
@@ -79,3 +80,60 @@ def _open(path: Path) -> int:
     except OSError as exc:
         raise Ec2Error(errors.InvalidParameterValue,
                        f"cannot open disk image {path}: {exc.strerror}") from exc
+
+
+@contextmanager
+def open_overlay_changes(overlay: Path, tmp_dir: Path) -> Iterator[RawSource]:
+    """A RawSource holding what a Kiln overlay's guest wrote, at guest offsets.
+
+    Only the ranges of ``overlay_changed_extents(overlay)`` are meaningful; everything else
+    reads as zeros. Data clusters are copied straight from the overlay file at the host offsets
+    ``qemu-img map`` reports (``os.copy_file_range``), so the cost is the changed bytes, not the
+    disk size. A cluster QEMU gives no host offset for (compressed) is read with qemu-img
+    convert of the whole overlay as a fallback. The overlay must not be in use by a running VM.
+    """
+    overlay = Path(overlay)
+    entries = qemu_map(overlay, "qcow2")
+    size = max((e.start + e.length for e in entries), default=0)
+    tmp_dir = Path(tmp_dir)
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix="kiln-changes-", suffix=".raw", dir=tmp_dir)
+    tmp = Path(name)
+    try:
+        os.ftruncate(handle, size)
+        top = [e for e in entries if e.depth == 0 and e.present and e.data and not e.zero]
+        if any(e.host_offset is None for e in top):
+            os.close(handle)
+            handle = -1
+            qemu_img.run(qemu_img.QEMU_IMG, ["convert", "-f", "qcow2", "-O", "raw", "--",
+                                             str(overlay), str(tmp)],
+                         timeout=qemu_img.CONVERT_TIMEOUT, code=errors.InternalError,
+                         what=f"cannot read overlay {overlay.name}")
+        else:
+            _copy_ranges(overlay, handle, top)
+        fd = _open(tmp)
+        try:
+            yield RawSource(tmp, fd, size, temporary=True)
+        finally:
+            os.close(fd)
+    finally:
+        if handle >= 0:
+            os.close(handle)
+        tmp.unlink(missing_ok=True)
+
+
+def _copy_ranges(overlay: Path, out_fd: int, entries: list[MapEntry]) -> None:
+    src = _open(overlay)
+    try:
+        for e in entries:
+            assert e.host_offset is not None
+            done = 0
+            while done < e.length:
+                n = os.copy_file_range(src, out_fd, e.length - done,
+                                       e.host_offset + done, e.start + done)
+                if n == 0:
+                    raise Ec2Error(errors.InternalError,
+                                   f"overlay {overlay.name} ends inside a data cluster")
+                done += n
+    finally:
+        os.close(src)

@@ -6,7 +6,13 @@ from pathlib import Path
 
 from disks_util import MiB, make_raw, qemu
 
-from kiln.disks import create_overlay, data_extents, inspect_disk, overlay_changed_extents
+from kiln.disks import (
+    create_overlay,
+    data_extents,
+    inspect_disk,
+    open_overlay_changes,
+    overlay_changed_extents,
+)
 from kiln.types import Extent
 
 GiB = 1024 * MiB
@@ -63,3 +69,25 @@ def test_overlay_changed_extents_rounds_to_clusters_and_keeps_zeroing(tmp_path: 
     # the overlay reads the base where it was not written
     out = qemu("qemu-io", "-f", "qcow2", "-c", "read -P 0xcc 0 4096", overlay)
     assert "read 4096/4096" in out
+
+
+def test_open_overlay_changes_reads_the_written_bytes_only(tmp_path: Path) -> None:
+    base = make_raw(tmp_path / "base.raw", 8 * MiB, {0: b"\xcc" * (4 * MiB)})
+    overlay = tmp_path / "vol.qcow2"
+    create_overlay(base, overlay)
+    qemu("qemu-io", "-f", "qcow2", "-c", "write -P 0xab 1M 64k", "-c", "write -z 2M 64k",
+         "-c", "write -P 0x5e 6M 128k", overlay)
+    changed = overlay_changed_extents(overlay)
+    assert changed == [Extent(MiB, 64 * 1024), Extent(2 * MiB, 64 * 1024),
+                       Extent(6 * MiB, 128 * 1024)]
+    full = tmp_path / "full.raw"
+    qemu("qemu-img", "convert", "-f", "qcow2", "-O", "raw", overlay, full)
+    whole = full.read_bytes()
+    with open_overlay_changes(overlay, tmp_path / "tmp") as source:
+        assert source.size == 8 * MiB
+        for e in changed:
+            assert source.pread(e.offset, e.length) == whole[e.offset:e.end]
+        assert source.pread(MiB, 4) == b"\xab" * 4
+        assert source.pread(2 * MiB, 4) == bytes(4)          # zeroed over base data
+        # only the changed data was copied, not the base
+        assert source.path.stat().st_blocks * 512 <= 256 * 1024

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -107,6 +108,24 @@ def _vmdk_descriptor_to_host_file(tmp: Path) -> Path:
     return path
 
 
+def _vmdk_sparse_with_embedded_flat_extent(tmp: Path) -> Path:
+    # A KDMV header with capacity 0 makes QEMU use the embedded descriptor, whose extent here is
+    # a host file: qemu-img convert of this file really copies that file's bytes.
+    secret = tmp / "secret.raw"
+    secret.write_bytes(b"TOPSECRET".ljust(4096, b"\0"))
+    path = tmp / "sparse.vmdk"
+    qemu("qemu-img", "create", "-q", "-f", "vmdk", path, "1M")
+    data = bytearray(path.read_bytes())
+    desc_at, desc_len = (int.from_bytes(data[28 + 8 * i:36 + 8 * i], "little") * 512 for i in (0, 1))
+    desc = bytes(data[desc_at:desc_at + desc_len]).rstrip(b"\0").decode()
+    desc = re.sub(r'RW \d+ SPARSE ".*"', f'RW 8 FLAT "{secret}" 0', desc)
+    desc = desc.replace('createType="monolithicSparse"', 'createType="monolithicFlat"')
+    data[desc_at:desc_at + desc_len] = desc.encode().ljust(desc_len, b"\0")
+    data[12:20] = bytes(8)                        # capacity = 0
+    path.write_bytes(bytes(data))
+    return path
+
+
 def _vmdk_with_parent(tmp: Path) -> Path:
     parent = tmp / "parent.vmdk"
     qemu("qemu-img", "create", "-q", "-f", "vmdk", parent, "1M")
@@ -143,6 +162,7 @@ BAD_INPUTS: list[tuple[Callable[[Path], Path], errors.ErrorCode, str]] = [
     (_qcow2_with_data_file, errors.UnsafeDiskImage, "external data file"),
     (_vmdk_flat, errors.UnsafeDiskImage, "refers to other files"),
     (_vmdk_descriptor_to_host_file, errors.UnsafeDiskImage, "refers to other files"),
+    (_vmdk_sparse_with_embedded_flat_extent, errors.UnsafeDiskImage, "refers to other files"),
     (_vmdk_with_parent, errors.UnsafeDiskImage, "backing file"),
     (_qed, errors.InvalidDiskImage, "qed disk images are not supported"),
     (_vdi, errors.InvalidDiskImage, "vdi disk images are not supported"),
