@@ -1,0 +1,154 @@
+"""The DescribeImages query: visibility, owners, executable users, filters, keyset pages.
+
+The query returns image ids only (one indexed scan); :func:`kiln.catalog.images.get_images`
+then loads the page's full records in four batched queries. See docs/catalog.md#indexes for
+which index serves which shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select
+from sqlalchemy.orm import Session
+
+from kiln.catalog import models
+from kiln.catalog.records import Filter
+from kiln.catalog.wildcard import match_any
+
+FilterKind = Literal["str", "bool", "int"]
+
+IMG = models.Image
+BDM = models.BlockDeviceMapping
+LP = models.LaunchPermission
+
+_COLUMN_FILTERS: dict[str, str] = {
+    "architecture": "architecture", "boot-mode": "boot_mode", "creation-date": "creation_date",
+    "deprecation-time": "deprecation_time", "description": "description",
+    "hypervisor": "hypervisor", "image-id": "image_id", "image-type": "image_type",
+    "imds-support": "imds_support", "kernel-id": "kernel_id",
+    "manifest-location": "image_location", "name": "name", "owner-id": "owner_id",
+    "platform": "platform", "platform-details": "platform_details", "ramdisk-id": "ramdisk_id",
+    "root-device-name": "root_device_name", "root-device-type": "root_device_type",
+    "source-image-id": "source_image_id", "source-image-region": "source_image_region",
+    "source-instance-id": "source_instance_id", "sriov-net-support": "sriov_net_support",
+    "state": "state", "state-reason-code": "state_reason_code",
+    "state-reason-message": "state_reason_message", "tpm-support": "tpm_support",
+    "usage-operation": "usage_operation", "virtualization-type": "virtualization_type",
+}
+_BOOL_COLUMN_FILTERS = {"is-public": "is_public", "ena-support": "ena_support"}
+_BDM_FILTERS: dict[str, tuple[str, FilterKind]] = {
+    "block-device-mapping.delete-on-termination": ("delete_on_termination", "bool"),
+    "block-device-mapping.device-name": ("device_name", "str"),
+    "block-device-mapping.snapshot-id": ("snapshot_id", "str"),
+    "block-device-mapping.volume-size": ("volume_size", "int"),
+    "block-device-mapping.volume-type": ("volume_type", "str"),
+    "block-device-mapping.encrypted": ("encrypted", "bool"),
+}
+
+#: Every supported filter name (besides ``tag:<key>``) and the kind of its values.
+IMAGE_FILTERS: dict[str, FilterKind] = {
+    **{n: "str" for n in _COLUMN_FILTERS}, **{n: "bool" for n in _BOOL_COLUMN_FILTERS},
+    **{n: k for n, (_, k) in _BDM_FILTERS.items()},
+    "owner-alias": "str", "product-code": "str", "product-code.type": "str",
+    "tag-key": "str", "tag-value": "str",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ImageQuery:
+    """A DescribeImages request with every name already resolved to account ids."""
+
+    region: str
+    caller: str
+    now: str
+    image_ids: tuple[str, ...] = ()
+    owners: tuple[str, ...] = ()
+    executable_users: tuple[str, ...] = ()  # account ids, or "all"
+    filters: tuple[Filter, ...] = ()
+    include_deprecated: bool = False
+    include_disabled: bool = False
+    after: str | None = None
+    limit: int | None = None
+
+
+def _bool(v: str) -> bool:
+    return v.lower() == "true"
+
+
+def _filter_cond(f: Filter, dialect: str) -> ColumnElement[bool]:
+    if f.name in _COLUMN_FILTERS:
+        return match_any(getattr(IMG, _COLUMN_FILTERS[f.name]), f.values, dialect)
+    if f.name in _BOOL_COLUMN_FILTERS:
+        return getattr(IMG, _BOOL_COLUMN_FILTERS[f.name]).in_([_bool(v) for v in f.values])
+    if f.name in _BDM_FILTERS:
+        col_name, kind = _BDM_FILTERS[f.name]
+        col = getattr(BDM, col_name)
+        if kind == "bool":
+            cond = col.in_([_bool(v) for v in f.values])
+        elif kind == "int":
+            cond = col.in_([int(v) for v in f.values])
+        else:
+            cond = match_any(col, f.values, dialect)
+        return exists().where(BDM.image_id == IMG.image_id, cond)
+    if f.name == "owner-alias":
+        a = models.Account
+        return exists().where(a.account_id == IMG.owner_id,
+                              match_any(a.alias, f.values, dialect))
+    if f.name in ("product-code", "product-code.type"):
+        pc = models.ProductCode
+        col = pc.product_code_id if f.name == "product-code" else pc.product_code_type
+        return exists().where(pc.image_id == IMG.image_id, match_any(col, f.values, dialect))
+    t = models.Tag
+    if f.name == "tag-key":
+        return exists().where(t.resource_id == IMG.image_id, match_any(t.key, f.values, dialect))
+    if f.name == "tag-value":
+        return exists().where(t.resource_id == IMG.image_id, match_any(t.value, f.values, dialect))
+    if f.name.startswith("tag:"):
+        return exists().where(t.resource_id == IMG.image_id, t.key == f.name[4:],
+                              match_any(t.value, f.values, dialect))
+    raise ValueError(f"unknown image filter {f.name!r}")
+
+
+def _visible(caller: str) -> ColumnElement[bool]:
+    granted = exists().where(LP.image_id == IMG.image_id, LP.user_id == caller)
+    return or_(IMG.owner_id == caller, IMG.is_public, granted)
+
+
+def query_image_ids(tx: Session, q: ImageQuery, dialect: str) -> list[str]:
+    """Ids of the images ``q.caller`` may see that match ``q``, ordered by id (one page)."""
+    conds: list[ColumnElement[bool]] = [IMG.region == q.region, IMG.state != "deregistered"]
+    if q.owners:
+        conds.append(IMG.owner_id.in_(q.owners))
+        # Owned images are always visible: only add the visibility test for other owners.
+        if set(q.owners) != {q.caller}:
+            conds.append(_visible(q.caller))
+    else:
+        conds.append(_visible(q.caller))
+    if q.image_ids:
+        conds.append(IMG.image_id.in_(q.image_ids))
+    if q.executable_users:
+        users = [u for u in q.executable_users if u != "all"]
+        alts: list[ColumnElement[bool]] = []
+        if "all" in q.executable_users:
+            alts.append(IMG.is_public)
+        if users:
+            alts.append(exists().where(LP.image_id == IMG.image_id, LP.user_id.in_(users)))
+        conds.append(or_(*alts) if alts else false())
+    for f in q.filters:
+        conds.append(_filter_cond(f, dialect))
+    # Disabled images are visible to their owner only, and only when asked for.
+    if q.include_disabled or q.image_ids:
+        conds.append(or_(IMG.state != "disabled", IMG.owner_id == q.caller))
+    else:
+        conds.append(IMG.state != "disabled")
+    if not q.include_deprecated and not q.image_ids:
+        not_deprecated = or_(IMG.deprecation_time.is_(None), IMG.deprecation_time > q.now)
+        conds.append(or_(not_deprecated, IMG.owner_id == q.caller))
+    if q.after is not None:
+        conds.append(IMG.image_id > q.after)
+    stmt = select(IMG.image_id).where(and_(*conds)).order_by(IMG.image_id)
+    if q.limit is not None:
+        stmt = stmt.limit(q.limit)
+    return list(tx.scalars(stmt))

@@ -1,0 +1,271 @@
+"""The catalog's tables as SQLAlchemy 2 typed models.
+
+Timestamps are stored as EC2-formatted UTC strings (``2026-11-23T19:08:02.000Z``): they sort
+lexicographically, EC2 filters such as ``creation-date=2026-11-*`` apply to them directly, and
+they read the same on SQLite and PostgreSQL. The schema is created by the alembic migrations in
+``kiln/catalog/migrations``; ``tests/catalog`` checks that the migrated schema equals these models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = String(32)
+ACCOUNT = String(12)
+TS = String(24)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    account_id: Mapped[str] = mapped_column(ACCOUNT, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    alias: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created: Mapped[str] = mapped_column(TS)
+
+
+class AccessKey(Base):
+    __tablename__ = "access_keys"
+    access_key_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    # nonce || AES-256-GCM(secret), sealed with the server master key (see docs/catalog.md).
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="Active")
+    created: Mapped[str] = mapped_column(TS)
+
+
+class Region(Base):
+    __tablename__ = "regions"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created: Mapped[str] = mapped_column(TS)
+
+
+class Image(Base):
+    __tablename__ = "images"
+    image_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    region: Mapped[str] = mapped_column(ForeignKey("regions.name"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))
+    state_reason_code: Mapped[str | None] = mapped_column(String(64))
+    state_reason_message: Mapped[str | None] = mapped_column(Text)
+    architecture: Mapped[str] = mapped_column(String(16))
+    platform: Mapped[str | None] = mapped_column(String(16))
+    platform_details: Mapped[str] = mapped_column(String(64))
+    usage_operation: Mapped[str] = mapped_column(String(32))
+    root_device_name: Mapped[str | None] = mapped_column(String(64))
+    root_device_type: Mapped[str] = mapped_column(String(16))
+    virtualization_type: Mapped[str] = mapped_column(String(16))
+    boot_mode: Mapped[str | None] = mapped_column(String(16))
+    ena_support: Mapped[bool | None] = mapped_column(Boolean)
+    sriov_net_support: Mapped[str | None] = mapped_column(String(16))
+    imds_support: Mapped[str | None] = mapped_column(String(16))
+    tpm_support: Mapped[str | None] = mapped_column(String(16))
+    uefi_data: Mapped[str | None] = mapped_column(Text)
+    kernel_id: Mapped[str | None] = mapped_column(ID)
+    ramdisk_id: Mapped[str | None] = mapped_column(ID)
+    image_location: Mapped[str | None] = mapped_column(String(512))
+    image_type: Mapped[str] = mapped_column(String(16))
+    hypervisor: Mapped[str] = mapped_column(String(16))
+    # Derived from launch_permissions (group "all"); kept in the row so visibility is one index.
+    is_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    creation_date: Mapped[str] = mapped_column(TS)
+    deprecation_time: Mapped[str | None] = mapped_column(TS)
+    deregistration_protection: Mapped[str] = mapped_column(String(32), default="disabled")
+    last_launched_time: Mapped[str | None] = mapped_column(TS)
+    source_image_id: Mapped[str | None] = mapped_column(ID)
+    source_image_region: Mapped[str | None] = mapped_column(String(32))
+    source_instance_id: Mapped[str | None] = mapped_column(ID)
+    # For instance-store images: the bundle parsed from ImageLocation (see docs/api.md#bundle).
+    bundle: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (
+        # Owner + name (wildcard prefix) scans: the common DescribeImages shape.
+        Index("ix_images_region_owner_name", "region", "owner_id", "name",
+              postgresql_ops={"name": "text_pattern_ops"}),
+        Index("ix_images_region_public", "region", "is_public"),
+        Index("ix_images_region_name", "region", "name",
+              postgresql_ops={"name": "text_pattern_ops"}),
+        # A name is unique per owner and region among images that still exist.
+        Index("uq_images_live_name", "region", "owner_id", "name", unique=True,
+              sqlite_where=text("state != 'deregistered'"),
+              postgresql_where=text("state != 'deregistered'")),
+    )
+
+
+class BlockDeviceMapping(Base):
+    __tablename__ = "block_device_mappings"
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.image_id", ondelete="CASCADE"),
+                                          primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_name: Mapped[str] = mapped_column(String(64))
+    virtual_name: Mapped[str | None] = mapped_column(String(64))
+    no_device: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_ebs: Mapped[bool] = mapped_column(Boolean, default=False)
+    snapshot_id: Mapped[str | None] = mapped_column(ID, index=True)
+    volume_size: Mapped[int | None] = mapped_column(Integer)
+    volume_type: Mapped[str | None] = mapped_column(String(16))
+    iops: Mapped[int | None] = mapped_column(Integer)
+    throughput: Mapped[int | None] = mapped_column(Integer)
+    delete_on_termination: Mapped[bool | None] = mapped_column(Boolean)
+    encrypted: Mapped[bool | None] = mapped_column(Boolean)
+    kms_key_id: Mapped[str | None] = mapped_column(String(256))
+    outpost_arn: Mapped[str | None] = mapped_column(String(256))
+    availability_zone: Mapped[str | None] = mapped_column(String(64))
+    volume_initialization_rate: Mapped[int | None] = mapped_column(Integer)
+    ebs_card_index: Mapped[int | None] = mapped_column(Integer)
+
+
+class ProductCode(Base):
+    __tablename__ = "image_product_codes"
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.image_id", ondelete="CASCADE"),
+                                          primary_key=True)
+    product_code_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    product_code_type: Mapped[str] = mapped_column(String(16), default="marketplace")
+
+
+class LaunchPermission(Base):
+    """One grant: exactly one of user_id, group_name ('all'), organization_arn, ou_arn."""
+
+    __tablename__ = "launch_permissions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.image_id", ondelete="CASCADE"),
+                                          index=True)
+    user_id: Mapped[str | None] = mapped_column(ACCOUNT)
+    group_name: Mapped[str | None] = mapped_column(String(16))
+    organization_arn: Mapped[str | None] = mapped_column(String(256))
+    organizational_unit_arn: Mapped[str | None] = mapped_column(String(256))
+    __table_args__ = (Index("ix_launch_permissions_user_image", "user_id", "image_id"),)
+
+
+class Snapshot(Base):
+    __tablename__ = "snapshots"
+    snapshot_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    region: Mapped[str] = mapped_column(ForeignKey("regions.name"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
+    volume_id: Mapped[str | None] = mapped_column(ID)
+    volume_size: Mapped[int] = mapped_column(Integer)  # GiB, rounded up
+    full_size_bytes: Mapped[int | None] = mapped_column(BigInteger)  # virtual size in bytes
+    state: Mapped[str] = mapped_column(String(16))
+    state_message: Mapped[str | None] = mapped_column(Text)
+    progress: Mapped[str] = mapped_column(String(8), default="0%")
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    kms_key_id: Mapped[str | None] = mapped_column(String(256))
+    data_key_id: Mapped[str | None] = mapped_column(String(128))
+    description: Mapped[str | None] = mapped_column(String(255))
+    start_time: Mapped[str] = mapped_column(TS)
+    completion_time: Mapped[str | None] = mapped_column(TS)
+    parent_snapshot_id: Mapped[str | None] = mapped_column(ID)
+    storage_tier: Mapped[str] = mapped_column(String(16), default="standard")
+    is_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (Index("ix_snapshots_region_owner", "region", "owner_id"),)
+
+
+class SnapshotPermission(Base):
+    """createVolumePermission: user_id or group_name ('all')."""
+
+    __tablename__ = "snapshot_permissions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    snapshot_id: Mapped[str] = mapped_column(
+        ForeignKey("snapshots.snapshot_id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str | None] = mapped_column(ACCOUNT)
+    group_name: Mapped[str | None] = mapped_column(String(16))
+    __table_args__ = (Index("ix_snapshot_permissions_user_snapshot", "user_id", "snapshot_id"),)
+
+
+class Volume(Base):
+    __tablename__ = "volumes"
+    volume_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    region: Mapped[str] = mapped_column(ForeignKey("regions.name"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
+    size: Mapped[int] = mapped_column(Integer)  # GiB
+    snapshot_id: Mapped[str | None] = mapped_column(ID, index=True)
+    availability_zone: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    volume_type: Mapped[str] = mapped_column(String(16), default="gp3")
+    iops: Mapped[int | None] = mapped_column(Integer)
+    throughput: Mapped[int | None] = mapped_column(Integer)
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    kms_key_id: Mapped[str | None] = mapped_column(String(256))
+    multi_attach_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    create_time: Mapped[str] = mapped_column(TS)
+    instance_id: Mapped[str | None] = mapped_column(ID, index=True)
+    device: Mapped[str | None] = mapped_column(String(64))
+    attach_time: Mapped[str | None] = mapped_column(TS)
+    delete_on_termination: Mapped[bool | None] = mapped_column(Boolean)
+    __table_args__ = (Index("ix_volumes_region_owner", "region", "owner_id"),)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    resource_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256), default="")
+    resource_type: Mapped[str] = mapped_column(String(32))
+    region: Mapped[str] = mapped_column(String(32))
+    owner_id: Mapped[str] = mapped_column(ACCOUNT)
+    __table_args__ = (
+        Index("ix_tags_key_value_resource", "key", "value", "resource_id"),
+        Index("ix_tags_owner_region", "owner_id", "region", "resource_type"),
+    )
+
+
+class Job(Base):
+    """A long operation (import, export, copy) that survives a restart."""
+
+    __tablename__ = "jobs"
+    job_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    region: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[str] = mapped_column(ACCOUNT)
+    state: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    status_message: Mapped[str | None] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created: Mapped[str] = mapped_column(TS)
+    updated: Mapped[str] = mapped_column(TS)
+    __table_args__ = (
+        Index("ix_jobs_state", "state"),
+        Index("ix_jobs_account_kind", "account_id", "region", "kind"),
+    )
+
+
+class KmsKey(Base):
+    __tablename__ = "kms_keys"
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    region: Mapped[str] = mapped_column(String(32))
+    alias: Mapped[str | None] = mapped_column(String(256))
+    # nonce || AES-256-GCM(32-byte key-encryption key), sealed with the server master key.
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16), default="Enabled")
+    created: Mapped[str] = mapped_column(TS)
+    __table_args__ = (Index("uq_kms_keys_account_region_alias", "account_id", "region", "alias",
+                            unique=True),)

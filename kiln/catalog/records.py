@@ -1,0 +1,210 @@
+"""What the catalog hands out and takes in: frozen dataclasses, no SQLAlchemy.
+
+Services import these; only the catalog's own modules see the ORM models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+SYSTEM_ACCOUNT_ID = "000000000000"
+SYSTEM_ACCOUNT_ALIAS = "kiln"
+
+
+def ec2_time(moment: datetime) -> str:
+    """EC2's timestamp text: ``2026-11-23T19:08:02.000Z`` (UTC, milliseconds)."""
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def utc_now() -> str:
+    return ec2_time(datetime.now(UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    account_id: str
+    name: str
+    alias: str | None
+    created: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKeyRecord:
+    access_key_id: str
+    secret_access_key: str
+    account_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TagRecord:
+    resource_id: str
+    resource_type: str
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class EbsRecord:
+    snapshot_id: str | None = None
+    volume_size: int | None = None
+    volume_type: str | None = None
+    iops: int | None = None
+    throughput: int | None = None
+    delete_on_termination: bool | None = None
+    encrypted: bool | None = None
+    kms_key_id: str | None = None
+    outpost_arn: str | None = None
+    availability_zone: str | None = None
+    volume_initialization_rate: int | None = None
+    ebs_card_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BlockDeviceRecord:
+    device_name: str
+    virtual_name: str | None = None
+    no_device: bool = False
+    ebs: EbsRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductCodeRecord:
+    product_code_id: str
+    product_code_type: str = "marketplace"
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchPermissionRecord:
+    """Exactly one field is set."""
+
+    user_id: str | None = None
+    group: str | None = None
+    organization_arn: str | None = None
+    organizational_unit_arn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    image_id: str
+    region: str
+    owner_id: str
+    name: str
+    state: str
+    architecture: str
+    root_device_type: str
+    virtualization_type: str
+    image_type: str
+    creation_date: str
+    platform_details: str = "Linux/UNIX"
+    usage_operation: str = "RunInstances"
+    hypervisor: str = "xen"
+    description: str | None = None
+    state_reason_code: str | None = None
+    state_reason_message: str | None = None
+    platform: str | None = None
+    root_device_name: str | None = None
+    boot_mode: str | None = None
+    ena_support: bool | None = None
+    sriov_net_support: str | None = None
+    imds_support: str | None = None
+    tpm_support: str | None = None
+    uefi_data: str | None = None
+    kernel_id: str | None = None
+    ramdisk_id: str | None = None
+    image_location: str | None = None
+    is_public: bool = False
+    deprecation_time: str | None = None
+    deregistration_protection: str = "disabled"
+    last_launched_time: str | None = None
+    source_image_id: str | None = None
+    source_image_region: str | None = None
+    source_instance_id: str | None = None
+    bundle: dict[str, Any] | None = None
+    owner_alias: str | None = None
+    block_devices: tuple[BlockDeviceRecord, ...] = ()
+    product_codes: tuple[ProductCodeRecord, ...] = ()
+    tags: tuple[TagRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRecord:
+    snapshot_id: str
+    region: str
+    owner_id: str
+    volume_size: int
+    state: str
+    start_time: str
+    volume_id: str | None = None
+    full_size_bytes: int | None = None
+    state_message: str | None = None
+    progress: str = "0%"
+    encrypted: bool = False
+    kms_key_id: str | None = None
+    data_key_id: str | None = None
+    description: str | None = None
+    completion_time: str | None = None
+    parent_snapshot_id: str | None = None
+    storage_tier: str = "standard"
+    is_public: bool = False
+    owner_alias: str | None = None
+    tags: tuple[TagRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeRecord:
+    volume_id: str
+    region: str
+    owner_id: str
+    size: int
+    availability_zone: str
+    state: str
+    create_time: str
+    snapshot_id: str | None = None
+    volume_type: str = "gp3"
+    iops: int | None = None
+    throughput: int | None = None
+    encrypted: bool = False
+    kms_key_id: str | None = None
+    multi_attach_enabled: bool = False
+    instance_id: str | None = None
+    device: str | None = None
+    attach_time: str | None = None
+    delete_on_termination: bool | None = None
+    tags: tuple[TagRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    job_id: str
+    kind: str
+    region: str
+    account_id: str
+    state: str
+    progress: int
+    params: dict[str, Any]
+    created: str
+    updated: str
+    status_message: str | None = None
+    result: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KmsKeyRecord:
+    key_id: str
+    account_id: str
+    region: str
+    alias: str | None
+    secret: bytes = field(repr=False)
+    state: str = "Enabled"
+    created: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """One EC2 filter: ``Name`` and its ``Values`` (OR'ed); filters are AND'ed."""
+
+    name: str
+    values: tuple[str, ...]

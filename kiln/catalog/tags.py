@@ -1,0 +1,71 @@
+"""Tags of every resource type, keyed by resource id."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import ColumnElement, and_, delete, select
+from sqlalchemy.orm import Session
+
+from kiln.catalog import models
+from kiln.catalog.records import Filter, TagRecord
+from kiln.catalog.wildcard import match_any
+
+# DescribeTags filters -> tag column.
+TAG_FILTERS = {"key": "key", "value": "value", "resource-id": "resource_id",
+               "resource-type": "resource_type"}
+
+
+def tags_for(tx: Session, resource_ids: Sequence[str]) -> dict[str, list[TagRecord]]:
+    if not resource_ids:
+        return {}
+    out: dict[str, list[TagRecord]] = {}
+    for t in tx.scalars(select(models.Tag).where(models.Tag.resource_id.in_(resource_ids))
+                        .order_by(models.Tag.resource_id, models.Tag.key)):
+        out.setdefault(t.resource_id, []).append(
+            TagRecord(t.resource_id, t.resource_type, t.key, t.value))
+    return out
+
+
+def create_tags(tx: Session, resource_id: str, resource_type: str, region: str, owner_id: str,
+                tags: Iterable[tuple[str, str]]) -> None:
+    """Set each (key, value) on the resource, overwriting an existing value for the key."""
+    for key, value in tags:
+        row = tx.get(models.Tag, (resource_id, key))
+        if row is None:
+            tx.add(models.Tag(resource_id=resource_id, key=key, value=value,
+                              resource_type=resource_type, region=region, owner_id=owner_id))
+        else:
+            row.value = value
+    tx.flush()
+
+
+def delete_tags(tx: Session, resource_id: str,
+                tags: Sequence[tuple[str, str | None]] | None) -> None:
+    """Delete the given keys (only if the value matches, when a value is given); all if None."""
+    t = models.Tag
+    if tags is None:
+        tx.execute(delete(t).where(t.resource_id == resource_id))
+        return
+    for key, value in tags:
+        cond = and_(t.resource_id == resource_id, t.key == key)
+        if value is not None:
+            cond = and_(cond, t.value == value)
+        tx.execute(delete(t).where(cond))
+
+
+def describe_tags(tx: Session, owner_id: str, region: str, filters: Sequence[Filter],
+                  after: tuple[str, str] | None, limit: int | None,
+                  dialect: str) -> list[TagRecord]:
+    """The owner's tags in ``region`` matching every filter, ordered by (resource, key)."""
+    t = models.Tag
+    conds: list[ColumnElement[bool]] = [t.owner_id == owner_id, t.region == region]
+    for f in filters:
+        conds.append(match_any(getattr(t, TAG_FILTERS[f.name]), f.values, dialect))
+    if after is not None:
+        conds.append((t.resource_id > after[0]) |
+                     ((t.resource_id == after[0]) & (t.key > after[1])))
+    q = select(t).where(*conds).order_by(t.resource_id, t.key)
+    if limit is not None:
+        q = q.limit(limit)
+    return [TagRecord(r.resource_id, r.resource_type, r.key, r.value) for r in tx.scalars(q)]
