@@ -23,6 +23,7 @@ from kiln.store.store import SnapshotStore
 log = logging.getLogger(__name__)
 
 GRACE_SECONDS = 600.0
+TMP_MAX_AGE = 3600.0  # temp files older than this are a crashed writer's
 Progress = Callable[[int, int], None]
 
 
@@ -140,7 +141,7 @@ def gc(store: SnapshotStore, grace_seconds: float = GRACE_SECONDS, progress: Pro
         if progress:
             progress(i + 1, len(objects))
     tmp = getattr(store.backend, "clean_tmp", None)
-    removed = tmp(grace_seconds) if callable(tmp) else 0
+    removed = tmp(TMP_MAX_AGE) if callable(tmp) else 0  # a live writer's temp file is seconds old
     report = GcReport(deleted, freed, kept, len(snaps), removed)
     log.info("gc: %s", report)
     return report
