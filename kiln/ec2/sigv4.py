@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote_plus
 
 from kiln import errors
 from kiln.errors import Ec2Error
@@ -229,11 +229,12 @@ def _check_time(signed: _Signed, now: datetime) -> datetime:
 
 
 def _split_query(query_string: str) -> list[tuple[str, str]]:
+    # Form-style decoding: botocore sends a space as '+' but signs it as '%20'.
     pairs: list[tuple[str, str]] = []
     for part in query_string.split("&"):
         if part:
             key, _, value = part.partition("=")
-            pairs.append((unquote(key), unquote(value)))
+            pairs.append((unquote_plus(key), unquote_plus(value)))
     return pairs
 
 
