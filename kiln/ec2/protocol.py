@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from urllib.parse import parse_qs
 
 from botocore.model import Shape
@@ -45,6 +46,7 @@ RESERVED_PARAMS = frozenset({
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 # Characters XML 1.0 cannot carry (even escaped).
 _XML_INVALID_RE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_XML_SPECIAL_RE = re.compile("[&<>\r]|" + _XML_INVALID_RE.pattern)
 _MAX_ENUM_LISTED = 20
 
 
@@ -217,6 +219,8 @@ def format_timestamp(value: datetime) -> str:
 
 
 def _text(value: str) -> str:
+    if _XML_SPECIAL_RE.search(value) is None:
+        return value
     value = _XML_INVALID_RE.sub("\ufffd", value)
     return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace("\r", "&#13;"))
@@ -247,41 +251,50 @@ def render_result(action: str, result: Mapping[str, object], request_id: str) ->
     return "".join(out).encode("utf-8")
 
 
+@lru_cache(maxsize=4096)
+def _output_members(shape: Shape) -> dict[str, tuple[int, str, Shape]]:
+    """For an output structure: member name -> (position in the model, XML tag, shape)."""
+    return {name: (index, xml_name(name, member), member)
+            for index, (name, member) in enumerate(shape.members.items())}
+
+
 def _render_members(shape: Shape, value: object, out: list[str], path: str) -> None:
     if not isinstance(value, Mapping):
         raise ValueError(f"{path}: expected a mapping for {shape.name}, got {type(value).__name__}")
-    members = shape.members
-    extra = [key for key in value if key not in members]
-    if extra:
-        raise ValueError(f"{path}: {shape.name} has no member(s) {sorted(map(str, extra))}")
-    for name, member in members.items():
-        item = value.get(name)
-        if item is None:
-            continue
-        tag = xml_name(name, member)
+    members = _output_members(shape)
+    present: list[tuple[int, str, Shape, str, object]] = []
+    for name, item in value.items():
+        found = members.get(name)
+        if found is None:
+            raise ValueError(f"{path}: {shape.name} has no member {name!r}")
+        if item is not None:
+            present.append((*found, name, item))
+    present.sort(key=lambda entry: entry[0])  # the model's order, as EC2 writes them
+    for _, tag, member, name, item in present:
         out.append(f"<{tag}>")
-        _render_value(member, item, out, f"{path}.{name}")
+        _render_value(member, item, out, path, name)
         out.append(f"</{tag}>")
 
 
-def _render_value(shape: Shape, value: object, out: list[str], path: str) -> None:
+def _render_value(shape: Shape, value: object, out: list[str], path: str, name: str) -> None:
+    # ``path`` + ``name`` locate the value in error messages; joined only when one is raised.
     kind = shape.type_name
     if kind == "structure":
-        _render_members(shape, value, out, path)
+        _render_members(shape, value, out, f"{path}.{name}")
     elif kind == "list":
         if not isinstance(value, list | tuple):
-            raise ValueError(f"{path}: expected a list, got {type(value).__name__}")
-        for index, element in enumerate(value):
+            raise ValueError(f"{path}.{name}: expected a list, got {type(value).__name__}")
+        for element in value:
             if element is None:
                 continue
             out.append(f"<{LIST_ITEM}>")
-            _render_value(shape.member, element, out, f"{path}[{index}]")
+            _render_value(shape.member, element, out, path, f"{name}[]")
             out.append(f"</{LIST_ITEM}>")
     else:
-        out.append(_text(_scalar_text(kind, value, path)))
+        out.append(_text(_scalar_text(kind, value, path, name)))
 
 
-def _scalar_text(kind: str, value: object, path: str) -> str:
+def _scalar_text(kind: str, value: object, path: str, name: str) -> str:
     if kind == "string" and isinstance(value, str):
         return value
     if kind == "boolean" and isinstance(value, bool):
@@ -294,7 +307,7 @@ def _scalar_text(kind: str, value: object, path: str) -> str:
         return format_timestamp(value)
     if kind == "blob" and isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
-    raise ValueError(f"{path}: expected {kind}, got {type(value).__name__} {value!r:.80}")
+    raise ValueError(f"{path}.{name}: expected {kind}, got {type(value).__name__} {value!r:.80}")
 
 
 def render_error(code: str, message: str, request_id: str) -> bytes:

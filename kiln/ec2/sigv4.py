@@ -105,7 +105,7 @@ def verify_sigv4(method: str, path: str, query_string: str, headers: Sequence[tu
     request_time = _check_time(signed, now)
     credential = lookup(signed.access_key_id)
     if credential is None:
-        log.info("SigV4: unknown access key %s", signed.access_key_id)
+        log.debug("SigV4: unknown access key %s", signed.access_key_id)
         raise _fail(MSG_INVALID)
 
     canonical = "\n".join([
@@ -122,7 +122,7 @@ def verify_sigv4(method: str, path: str, query_string: str, headers: Sequence[tu
     key = _signing_key(credential.secret_access_key, signed.date, signed.region, signed.service)
     expected = hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signed.signature):
-        log.info("SigV4: signature mismatch for access key %s", signed.access_key_id)
+        log.debug("SigV4: signature mismatch for access key %s", signed.access_key_id)
         raise _fail(MSG_INVALID)
     log.debug("SigV4 ok: key %s, request time %s", signed.access_key_id, request_time)
     return AuthResult(access_key_id=credential.access_key_id, account_id=credential.account_id,
