@@ -12,6 +12,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,17 @@ def test_boto3_auth_failures(url: str, kwargs: dict[str, str], status: int) -> N
     assert error.response["ResponseMetadata"]["HTTPStatusCode"] == status
     if "region" in kwargs:
         assert "ap-south-9" in error.response["Error"]["Message"]
+
+
+def test_boto3_clock_skew_is_auth_failure() -> None:
+    def ten_minutes_ahead() -> datetime:
+        return datetime.now(UTC) + timedelta(minutes=10)
+
+    app = build_ec2_app(ACTIONS, lookup, REGIONS, state=None, clock=ten_minutes_ahead)
+    with live_server(app) as skewed:
+        error = client_error(ec2(skewed).describe_regions)
+    assert error.response["Error"]["Code"] == "AuthFailure"
+    assert error.response["Error"]["Message"].startswith("Signature expired")
 
 
 def test_boto3_unknown_action_dry_run_and_handler_error(url: str) -> None:
