@@ -1,0 +1,1 @@
+"""Base images baked from Debian packages (docs/bake.md)."""

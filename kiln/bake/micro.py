@@ -1,0 +1,100 @@
+"""``kiln bake micro``: a tiny disk that boots by itself, built only from installed Debian packages.
+
+The recipe (docs/bake.md): Debian's kernel and the modules it needs in a busybox initramfs
+(kiln.bake.kernel), a busybox + dropbear root filesystem (kiln.bake.rootfs), both put on an MBR
+disk with syslinux (kiln.bake.disk). Nothing is downloaded, nothing binary lives in the repository.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kiln.bake import cpio
+from kiln.bake.disk import DiskLayout, assemble_disk
+from kiln.bake.kernel import Kernel, find_kernel, resolve_modules
+from kiln.bake.rootfs import FILES, build_rootfs
+from kiln.bake.tools import which
+
+log = logging.getLogger(__name__)
+
+NAME = "micro"
+# The recipe's version: bump when anything in kiln/bake changes what the image contains.
+VERSION = "2026.11.0"
+# console on the first serial port; the others trim boot time under TCG (see MACHINE-NOTES):
+# no crypto self-tests, no KASLR relocation, one 8250 UART probed.
+KERNEL_ARGS = ("root=LABEL={root} console=ttyS0,115200 quiet cryptomgr.notests nokaslr "
+               "8250.nr_uarts=1 tsc=reliable no_timer_check")
+SYSLINUX_CFG = """DEFAULT kiln
+PROMPT 0
+TIMEOUT 0
+LABEL kiln
+  LINUX /vmlinuz
+  INITRD /initrd.img
+  APPEND {args}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class BakeResult:
+    path: Path
+    size_bytes: int  # virtual size of the raw disk
+    version: str
+    kernel_version: str
+
+
+def build_initramfs(kernel: Kernel) -> bytes:
+    """A gzip'ed newc cpio: busybox, the boot modules and their load order, and /init."""
+    modules = resolve_modules(kernel)
+    entries = [
+        cpio.directory("bin"), cpio.directory("dev"), cpio.directory("proc"),
+        cpio.directory("sys"), cpio.directory("lib"), cpio.directory("lib/modules"),
+        cpio.char_device("dev/console", 5, 1),
+        cpio.regular("bin/busybox", which("busybox").read_bytes(), 0o755),
+        cpio.symlink("bin/sh", "busybox"),
+        cpio.regular("init", (FILES / "initramfs-init").read_bytes(), 0o755),
+        cpio.regular("lib/modules/load-order", "".join(f"{m.name}\n" for m in modules).encode()),
+    ]
+    entries += [cpio.regular(f"lib/modules/{m.name}.ko", m.path.read_bytes()) for m in modules]
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=6, mtime=0) as gz:
+        cpio.write_cpio(gz, entries)
+    return buf.getvalue()
+
+
+def build_micro_image(out: Path, work_dir: Path, *, kernel_version: str | None = None,
+                      layout: DiskLayout | None = None) -> BakeResult:
+    """Build the micro image as a raw disk at ``out`` (replaced atomically).
+
+    ``work_dir`` holds scratch files and is emptied of them afterwards. Raises ``Ec2Error`` if a
+    Debian package it needs is missing or a tool fails; ``out`` is then left untouched.
+    """
+    started = time.monotonic()
+    layout = layout or DiskLayout()
+    kernel = find_kernel(version=kernel_version)
+    scratch = work_dir / f"bake-micro-{VERSION}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        rootfs = scratch / "rootfs"
+        rootfs.mkdir()
+        build_rootfs(rootfs, VERSION, kernel.version)
+        args = KERNEL_ARGS.format(root=layout.root_label)
+        boot_files: dict[str, bytes | Path] = {
+            "vmlinuz": kernel.image,
+            "initrd.img": build_initramfs(kernel),
+            "syslinux.cfg": SYSLINUX_CFG.format(args=args).encode(),
+        }
+        out.parent.mkdir(parents=True, exist_ok=True)
+        assemble_disk(out, layout, boot_files, rootfs, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    result = BakeResult(out, out.stat().st_size, VERSION, kernel.version)
+    log.info("baked %s %s (kernel %s) in %.1f s", NAME, VERSION, kernel.version,
+             time.monotonic() - started)
+    return result

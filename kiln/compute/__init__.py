@@ -1,0 +1,1 @@
+"""Hypervisor drivers, the accelerator probe, NoCloud seeds, host ports (docs/compute.md)."""
