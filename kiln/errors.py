@@ -74,3 +74,12 @@ UnsafeDiskImage = ErrorCode("InvalidParameterValue", 400)
 StoreCorrupt = ErrorCode("InternalError", 500)
 StoreFull = ErrorCode("InsufficientFreeSpace", 500)
 DecryptionFailed = ErrorCode("KMS.AccessDeniedException", 400)
+
+# --- Added by the image API (kiln/services/images*.py) --------------------------------------
+InvalidBlockDeviceMapping = ErrorCode("InvalidBlockDeviceMapping", 400)
+InvalidUserIDMalformed = ErrorCode("InvalidUserID.Malformed", 400)
+InvalidAMIAttributeItemValue = ErrorCode("InvalidAMIAttributeItemValue", 400)
+TagLimitExceeded = ErrorCode("TagLimitExceeded", 400)
+# AuthFailure for a resource the caller may see but not change (EC2 answers it with HTTP 400,
+# unlike a failed signature).
+NotAuthorizedForResource = ErrorCode("AuthFailure", 400)

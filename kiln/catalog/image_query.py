@@ -77,7 +77,7 @@ def _bool(v: str) -> bool:
     return v.lower() == "true"
 
 
-def _filter_cond(f: Filter, dialect: str) -> ColumnElement[bool]:
+def _filter_cond(f: Filter, caller: str, dialect: str) -> ColumnElement[bool]:
     if f.name in _COLUMN_FILTERS:
         return match_any(getattr(IMG, _COLUMN_FILTERS[f.name]), f.values, dialect)
     if f.name in _BOOL_COLUMN_FILTERS:
@@ -102,11 +102,11 @@ def _filter_cond(f: Filter, dialect: str) -> ColumnElement[bool]:
         return exists().where(pc.image_id == IMG.image_id, match_any(col, f.values, dialect))
     t = models.Tag
     if f.name == "tag-key":
-        return exists().where(t.resource_id == IMG.image_id, match_any(t.key, f.values, dialect))
+        return exists().where(t.resource_id == IMG.image_id, t.owner_id == caller, match_any(t.key, f.values, dialect))
     if f.name == "tag-value":
-        return exists().where(t.resource_id == IMG.image_id, match_any(t.value, f.values, dialect))
+        return exists().where(t.resource_id == IMG.image_id, t.owner_id == caller, match_any(t.value, f.values, dialect))
     if f.name.startswith("tag:"):
-        return exists().where(t.resource_id == IMG.image_id, t.key == f.name[4:],
+        return exists().where(t.resource_id == IMG.image_id, t.owner_id == caller, t.key == f.name[4:],
                               match_any(t.value, f.values, dialect))
     raise ValueError(f"unknown image filter {f.name!r}")
 
@@ -137,7 +137,7 @@ def query_image_ids(tx: Session, q: ImageQuery, dialect: str) -> list[str]:
             alts.append(exists().where(LP.image_id == IMG.image_id, LP.user_id.in_(users)))
         conds.append(or_(*alts) if alts else false())
     for f in q.filters:
-        conds.append(_filter_cond(f, dialect))
+        conds.append(_filter_cond(f, q.caller, dialect))
     # Disabled images are visible to their owner only, and only when asked for.
     if q.include_disabled or q.image_ids:
         conds.append(or_(IMG.state != "disabled", IMG.owner_id == q.caller))

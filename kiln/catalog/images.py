@@ -28,6 +28,7 @@ def register_image(tx: Session, image: ImageRecord) -> None:
     """Insert ``image`` with its block devices and product codes (tags are separate)."""
     row = models.Image(**{c: getattr(image, c) for c in _IMAGE_COLUMNS})
     tx.add(row)
+    tx.flush()  # no ORM relationships: the parent row must exist before its children
     for pos, bd in enumerate(image.block_devices):
         ebs = bd.ebs
         tx.add(models.BlockDeviceMapping(
@@ -47,13 +48,14 @@ def live_image_named(tx: Session, region: str, owner_id: str, name: str) -> str 
         models.Image.name == name, models.Image.state != "deregistered")).first()
 
 
-def get_image(tx: Session, image_id: str) -> ImageRecord | None:
-    found = get_images(tx, [image_id])
+def get_image(tx: Session, image_id: str, viewer: str) -> ImageRecord | None:
+    found = get_images(tx, [image_id], viewer)
     return found[0] if found else None
 
 
-def get_images(tx: Session, image_ids: Sequence[str]) -> list[ImageRecord]:
-    """Full records for ``image_ids`` in that order (missing ids are skipped)."""
+def get_images(tx: Session, image_ids: Sequence[str], viewer: str) -> list[ImageRecord]:
+    """Full records for ``image_ids`` in that order (missing ids are skipped), with the tags
+    ``viewer`` put on them. No visibility check: callers decide who may see what."""
     if not image_ids:
         return []
     rows = tx.execute(select(models.Image.__table__).where(
@@ -69,7 +71,7 @@ def get_images(tx: Session, image_ids: Sequence[str]) -> list[ImageRecord]:
     codes: dict[str, list[ProductCodeRecord]] = {i: [] for i in ids}
     for p in tx.scalars(select(models.ProductCode).where(models.ProductCode.image_id.in_(ids))):
         codes[p.image_id].append(ProductCodeRecord(p.product_code_id, p.product_code_type))
-    tags = tags_for(tx, ids)
+    tags = tags_for(tx, ids, viewer)
     aliases = aliases_of(tx, {by_id[i]["owner_id"] for i in ids})
     return [ImageRecord(**dict(by_id[i]), owner_alias=aliases.get(by_id[i]["owner_id"]),
                         block_devices=tuple(bdms[i]), product_codes=tuple(codes[i]),

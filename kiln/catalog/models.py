@@ -223,13 +223,15 @@ class Volume(Base):
 
 
 class Tag(Base):
+    """A tag as one account sees it: EC2 tags on shared resources are private to the tagger."""
+
     __tablename__ = "tags"
     resource_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ACCOUNT, primary_key=True)  # the tagging account
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(String(256), default="")
     resource_type: Mapped[str] = mapped_column(String(32))
     region: Mapped[str] = mapped_column(String(32))
-    owner_id: Mapped[str] = mapped_column(ACCOUNT)
     __table_args__ = (
         Index("ix_tags_key_value_resource", "key", "value", "resource_id"),
         Index("ix_tags_owner_region", "owner_id", "region", "resource_type"),

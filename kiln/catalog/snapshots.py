@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from kiln.catalog import models
 from kiln.catalog.accounts import aliases_of
 from kiln.catalog.records import Filter, SnapshotRecord, VolumeRecord
-from kiln.catalog.tags import tags_for
+from kiln.catalog.tags import delete_resource_tags, tags_for
 from kiln.catalog.wildcard import match_any
 
 S = models.Snapshot
@@ -34,18 +34,19 @@ def insert_snapshot(tx: Session, snap: SnapshotRecord) -> None:
     tx.flush()
 
 
-def get_snapshot(tx: Session, snapshot_id: str) -> SnapshotRecord | None:
-    found = get_snapshots(tx, [snapshot_id])
+def get_snapshot(tx: Session, snapshot_id: str, viewer: str) -> SnapshotRecord | None:
+    found = get_snapshots(tx, [snapshot_id], viewer)
     return found[0] if found else None
 
 
-def get_snapshots(tx: Session, snapshot_ids: Sequence[str]) -> list[SnapshotRecord]:
+def get_snapshots(tx: Session, snapshot_ids: Sequence[str], viewer: str) -> list[SnapshotRecord]:
+    """Records in the given order, with ``viewer``'s tags; no visibility check."""
     if not snapshot_ids:
         return []
     rows = {r["snapshot_id"]: r for r in tx.execute(
         select(S.__table__).where(S.snapshot_id.in_(snapshot_ids))).mappings()}
     ids = [i for i in snapshot_ids if i in rows]
-    tags = tags_for(tx, ids)
+    tags = tags_for(tx, ids, viewer)
     aliases = aliases_of(tx, {rows[i]["owner_id"] for i in ids})
     return [SnapshotRecord(**dict(rows[i]), owner_alias=aliases.get(rows[i]["owner_id"]),
                            tags=tuple(tags.get(i, ()))) for i in ids]
@@ -60,7 +61,7 @@ def update_snapshot(tx: Session, snapshot_id: str, changes: Mapping[str, object]
 
 def delete_snapshot(tx: Session, snapshot_id: str) -> None:
     tx.execute(delete(SP).where(SP.snapshot_id == snapshot_id))
-    tx.execute(delete(models.Tag).where(models.Tag.resource_id == snapshot_id))
+    delete_resource_tags(tx, snapshot_id)
     tx.execute(delete(S).where(S.snapshot_id == snapshot_id))
 
 
@@ -133,10 +134,11 @@ def query_snapshot_ids(tx: Session, region: str, caller: str, dialect: str,
     t = models.Tag
     for f in filters:
         if f.name.startswith("tag:"):
-            conds.append(exists().where(t.resource_id == S.snapshot_id, t.key == f.name[4:],
+            conds.append(exists().where(t.resource_id == S.snapshot_id, t.owner_id == caller,
+                                        t.key == f.name[4:],
                                         match_any(t.value, f.values, dialect)))
         elif f.name == "tag-key":
-            conds.append(exists().where(t.resource_id == S.snapshot_id,
+            conds.append(exists().where(t.resource_id == S.snapshot_id, t.owner_id == caller,
                                         match_any(t.key, f.values, dialect)))
         elif f.name in ("encrypted",):
             conds.append(S.encrypted.in_([v.lower() == "true" for v in f.values]))
@@ -157,13 +159,13 @@ def insert_volume(tx: Session, vol: VolumeRecord) -> None:
     tx.flush()
 
 
-def get_volumes(tx: Session, volume_ids: Sequence[str]) -> list[VolumeRecord]:
+def get_volumes(tx: Session, volume_ids: Sequence[str], viewer: str) -> list[VolumeRecord]:
     if not volume_ids:
         return []
     rows = {r["volume_id"]: r for r in tx.execute(
         select(V.__table__).where(V.volume_id.in_(volume_ids))).mappings()}
     ids = [i for i in volume_ids if i in rows]
-    tags = tags_for(tx, ids)
+    tags = tags_for(tx, ids, viewer)
     return [VolumeRecord(**dict(rows[i]), tags=tuple(tags.get(i, ()))) for i in ids]
 
 
@@ -175,7 +177,7 @@ def update_volume(tx: Session, volume_id: str, changes: Mapping[str, object]) ->
 
 
 def delete_volume(tx: Session, volume_id: str) -> None:
-    tx.execute(delete(models.Tag).where(models.Tag.resource_id == volume_id))
+    delete_resource_tags(tx, volume_id)
     tx.execute(delete(V).where(V.volume_id == volume_id))
 
 

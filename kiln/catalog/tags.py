@@ -16,11 +16,14 @@ TAG_FILTERS = {"key": "key", "value": "value", "resource-id": "resource_id",
                "resource-type": "resource_type"}
 
 
-def tags_for(tx: Session, resource_ids: Sequence[str]) -> dict[str, list[TagRecord]]:
+def tags_for(tx: Session, resource_ids: Sequence[str],
+             account_id: str) -> dict[str, list[TagRecord]]:
+    """The tags ``account_id`` put on each resource (tags are private to the tagging account)."""
     if not resource_ids:
         return {}
     out: dict[str, list[TagRecord]] = {}
-    for t in tx.scalars(select(models.Tag).where(models.Tag.resource_id.in_(resource_ids))
+    for t in tx.scalars(select(models.Tag).where(models.Tag.resource_id.in_(resource_ids),
+                                                 models.Tag.owner_id == account_id)
                         .order_by(models.Tag.resource_id, models.Tag.key)):
         out.setdefault(t.resource_id, []).append(
             TagRecord(t.resource_id, t.resource_type, t.key, t.value))
@@ -29,9 +32,9 @@ def tags_for(tx: Session, resource_ids: Sequence[str]) -> dict[str, list[TagReco
 
 def create_tags(tx: Session, resource_id: str, resource_type: str, region: str, owner_id: str,
                 tags: Iterable[tuple[str, str]]) -> None:
-    """Set each (key, value) on the resource, overwriting an existing value for the key."""
+    """Set each (key, value) as ``owner_id``'s tag on the resource (overwrites the value)."""
     for key, value in tags:
-        row = tx.get(models.Tag, (resource_id, key))
+        row = tx.get(models.Tag, (resource_id, owner_id, key))
         if row is None:
             tx.add(models.Tag(resource_id=resource_id, key=key, value=value,
                               resource_type=resource_type, region=region, owner_id=owner_id))
@@ -40,15 +43,17 @@ def create_tags(tx: Session, resource_id: str, resource_type: str, region: str, 
     tx.flush()
 
 
-def delete_tags(tx: Session, resource_id: str,
+def delete_tags(tx: Session, resource_id: str, owner_id: str,
                 tags: Sequence[tuple[str, str | None]] | None) -> None:
-    """Delete the given keys (only if the value matches, when a value is given); all if None."""
+    """Delete ``owner_id``'s given keys (only where the value matches, when a value is given);
+    all of them if ``tags`` is None."""
     t = models.Tag
+    mine = and_(t.resource_id == resource_id, t.owner_id == owner_id)
     if tags is None:
-        tx.execute(delete(t).where(t.resource_id == resource_id))
+        tx.execute(delete(t).where(mine))
         return
     for key, value in tags:
-        cond = and_(t.resource_id == resource_id, t.key == key)
+        cond = and_(mine, t.key == key)
         if value is not None:
             cond = and_(cond, t.value == value)
         tx.execute(delete(t).where(cond))
@@ -69,3 +74,8 @@ def describe_tags(tx: Session, owner_id: str, region: str, filters: Sequence[Fil
     if limit is not None:
         q = q.limit(limit)
     return [TagRecord(r.resource_id, r.resource_type, r.key, r.value) for r in tx.scalars(q)]
+
+
+def delete_resource_tags(tx: Session, resource_id: str) -> None:
+    """Every account's tags on a resource that no longer exists."""
+    tx.execute(delete(models.Tag).where(models.Tag.resource_id == resource_id))

@@ -55,12 +55,12 @@ def upgrade() -> None:
     )
     op.create_table('tags',
     sa.Column('resource_id', sa.String(length=64), nullable=False),
+    sa.Column('owner_id', sa.String(length=12), nullable=False),
     sa.Column('key', sa.String(length=128), nullable=False),
     sa.Column('value', sa.String(length=256), nullable=False),
     sa.Column('resource_type', sa.String(length=32), nullable=False),
     sa.Column('region', sa.String(length=32), nullable=False),
-    sa.Column('owner_id', sa.String(length=12), nullable=False),
-    sa.PrimaryKeyConstraint('resource_id', 'key', name=op.f('pk_tags'))
+    sa.PrimaryKeyConstraint('resource_id', 'owner_id', 'key', name=op.f('pk_tags'))
     )
     with op.batch_alter_table('tags', schema=None) as batch_op:
         batch_op.create_index('ix_tags_key_value_resource', ['key', 'value', 'resource_id'], unique=False)

@@ -1,0 +1,67 @@
+"""create_app(): the one place where the concrete parts meet.
+
+Catalog (SQLite or PostgreSQL), one store per region, the job runner, and the EC2 app with the
+ACTIONS table. Nothing else imports the concrete implementations.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+
+from kiln.catalog import Catalog, open_catalog
+from kiln.config import Settings
+from kiln.ec2.actions import ACTIONS
+from kiln.ec2.server import build_ec2_app
+from kiln.ec2.sigv4 import Credential
+from kiln.services.accounts import lookup_access_key
+from kiln.services.context import Services
+from kiln.services.jobs import JobRunner
+from kiln.store import open_store
+
+log = logging.getLogger(__name__)
+
+
+def master_key_path(settings: Settings) -> Path:
+    return settings.data_dir / "catalog.key"
+
+
+def open_settings_catalog(settings: Settings) -> Catalog:
+    """The catalog named by ``settings`` (migrated, regions recorded)."""
+    return open_catalog(settings.catalog_url(), master_key_path(settings), settings.regions)
+
+
+def build_services(settings: Settings) -> Services:
+    catalog = open_settings_catalog(settings)
+    stores = {region: open_store(settings.store_dir(region)) for region in settings.regions}
+    return Services(catalog=catalog, stores=stores, jobs=JobRunner(),
+                    data_dir=settings.data_dir, regions=tuple(settings.regions))
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    """The ASGI app for ``kiln serve``. Unfinished jobs are resumed or failed at startup."""
+    svc = services if services is not None else build_services(settings)
+
+    def lookup(access_key_id: str) -> Credential | None:
+        key = lookup_access_key(svc.catalog, access_key_id)
+        if key is None:
+            return None
+        return Credential(key.access_key_id, key.secret_access_key, key.account_id)
+
+    app = build_ec2_app(ACTIONS, lookup, svc.regions, svc)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        resumed = svc.jobs.start(svc)
+        log.info("kiln serving regions %s; %d job(s) resumed", ", ".join(svc.regions), resumed)
+        yield
+        svc.jobs.stop()
+        svc.catalog.close()
+
+    app.router.lifespan_context = lifespan
+    app.state.services = svc
+    return app

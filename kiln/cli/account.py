@@ -1,0 +1,65 @@
+"""``kiln account create|ls``: accounts and access keys (works while the server runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kiln.cli.common import cli_errors, data_dir_option, emit_json, resolve_data_dir
+from kiln.config import Settings
+
+database_option = click.option("--database-url", default=None,
+                               help="Catalog database (default: the data dir's SQLite file).")
+
+
+def _catalog(data_dir: Path | None, database_url: str | None):  # type: ignore[no-untyped-def]
+    from kiln.app import open_settings_catalog
+
+    settings = Settings(data_dir=resolve_data_dir(data_dir), database_url=database_url)
+    return open_settings_catalog(settings)
+
+
+@click.group()
+def account() -> None:
+    """Accounts (12-digit ids) and their access keys."""
+
+
+@account.command("create")
+@click.option("--name", required=True, help="A name for the account.")
+@click.option("--account-id", help="12-digit id (default: a new random one).")
+@click.option("--access-key-id", help="Access key id to use (with --secret-access-key).")
+@click.option("--secret-access-key", help="Secret access key to use (with --access-key-id).")
+@data_dir_option
+@database_option
+@cli_errors
+def create(name: str, account_id: str | None, access_key_id: str | None,
+           secret_access_key: str | None, data_dir: Path | None,
+           database_url: str | None) -> None:
+    """Create an account with one access key; print {AccountId, AccessKeyId, SecretAccessKey}."""
+    from kiln.services.accounts import create_account
+
+    catalog = _catalog(data_dir, database_url)
+    try:
+        res = create_account(catalog, name, account_id, access_key_id, secret_access_key)
+    finally:
+        catalog.close()
+    emit_json({"AccountId": res.account_id, "AccessKeyId": res.access_key_id,
+               "SecretAccessKey": res.secret_access_key})
+
+
+@account.command("ls")
+@data_dir_option
+@database_option
+@cli_errors
+def ls(data_dir: Path | None, database_url: str | None) -> None:
+    """List accounts as JSON."""
+    from kiln.catalog.accounts import list_accounts
+
+    catalog = _catalog(data_dir, database_url)
+    try:
+        with catalog.read() as tx:
+            rows = list_accounts(tx)
+    finally:
+        catalog.close()
+    emit_json([{"AccountId": a.account_id, "Name": a.name, "Alias": a.alias} for a in rows])

@@ -1,0 +1,35 @@
+"""What every rule receives: the wired parts (``Services``) and who is asking (``Caller``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kiln.catalog import Catalog
+
+if TYPE_CHECKING:  # the store is only handed through; rules call its methods
+    from kiln.services.jobs import JobRunner
+    from kiln.store import SnapshotStore
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    account_id: str
+    region: str
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The concrete parts, wired once by kiln/app.py."""
+
+    catalog: Catalog
+    stores: Mapping[str, SnapshotStore]
+    jobs: JobRunner
+    data_dir: Path
+    regions: tuple[str, ...]
+
+    def bundles_dir(self, region: str) -> Path:
+        """Where instance-store bundle manifests live (see docs/api.md#bundles)."""
+        return self.data_dir / "regions" / region / "bundles"

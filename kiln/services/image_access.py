@@ -1,0 +1,47 @@
+"""Who may see and who may change an image: the one place these checks live."""
+
+from __future__ import annotations
+
+from kiln import errors
+from kiln.catalog import Tx
+from kiln.catalog import images as cat
+from kiln.catalog.records import ImageRecord
+from kiln.errors import Ec2Error
+from kiln.services.context import Caller
+from kiln.services.validate import check_image_id
+
+
+def not_found(image_ids: list[str]) -> Ec2Error:
+    return Ec2Error(errors.InvalidAMIIDNotFound,
+                    f"The image id '[{', '.join(image_ids)}]' does not exist")
+
+
+def can_see(tx: Tx, caller: Caller, image: ImageRecord) -> bool:
+    if image.region != caller.region or image.state == "deregistered":
+        return False
+    if image.owner_id == caller.account_id:
+        return True
+    if image.state == "disabled":
+        return False
+    return cat.has_launch_permission(tx, image.image_id, caller.account_id)
+
+
+def visible_image(tx: Tx, caller: Caller, image_id: str) -> ImageRecord:
+    """The image if ``caller`` may see it; else InvalidAMIID.Malformed / .NotFound."""
+    check_image_id(image_id)
+    image = cat.get_image(tx, image_id, caller.account_id)
+    if image is None or not can_see(tx, caller, image):
+        raise not_found([image_id])
+    return image
+
+
+def owned_image(tx: Tx, caller: Caller, image_id: str, dry_run: bool = False) -> ImageRecord:
+    """The image if ``caller`` owns it. A visible image of another account answers AuthFailure
+    (UnauthorizedOperation to a dry run); an invisible one InvalidAMIID.NotFound."""
+    image = visible_image(tx, caller, image_id)
+    if image.owner_id != caller.account_id:
+        if dry_run:
+            raise Ec2Error(errors.UnauthorizedOperation,
+                           "You are not authorized to perform this operation.")
+        raise Ec2Error(errors.NotAuthorizedForResource, f"Not authorized for image:{image_id}")
+    return image
