@@ -83,3 +83,9 @@ TagLimitExceeded = ErrorCode("TagLimitExceeded", 400)
 # AuthFailure for a resource the caller may see but not change (EC2 answers it with HTTP 400,
 # unlike a failed signature).
 NotAuthorizedForResource = ErrorCode("AuthFailure", 400)
+
+# --- Added by snapshots/volumes/tasks (kiln/services/snapshots.py, volumes.py, tasks.py) ------
+InvalidSnapshotIDMalformed = ErrorCode("InvalidSnapshotID.Malformed", 400)
+InvalidVolumeIDMalformed = ErrorCode("InvalidVolumeID.Malformed", 400)
+VolumeInUse = ErrorCode("VolumeInUse", 400)
+InvalidVolumeZoneMismatch = ErrorCode("InvalidVolume.ZoneMismatch", 400)
