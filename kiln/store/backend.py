@@ -45,6 +45,11 @@ class Backend(Protocol):
         """The object's bytes. Raises ObjectMissing when absent."""
         ...
 
+    def get_range(self, name: str, offset: int, length: int) -> bytes:
+        """``length`` bytes at ``offset`` of the object (a negative offset counts from its end).
+        Raises ObjectMissing when absent; a short read means a damaged object."""
+        ...
+
     def exists(self, name: str) -> bool:
         """Whether ``name`` exists. Cheap (one stat / HEAD); never lists."""
         ...

@@ -49,11 +49,6 @@ def chunk_id(data: bytes | memoryview, key: DataKey | None) -> bytes:
     return blake3.blake3(data, key=key.id_key).digest()
 
 
-def object_name(cid: bytes | str) -> str:
-    h = cid if isinstance(cid, str) else cid.hex()
-    return f"chunks/{h[:2]}/{h[2:4]}/{h}"
-
-
 def encode(cid: bytes, data: bytes | memoryview, key: DataKey | None) -> bytes:
     """The stored object for a chunk. Incompressible data is kept as it is."""
     packed = _cctx().compress(data)

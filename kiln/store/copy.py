@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from kiln import errors
 from kiln.errors import Ec2Error
 from kiln.store import chunks
-from kiln.store.backend import ObjectMissing
 from kiln.store.crypto import DataKey, KeyEncryptionKey
 from kiln.store.manifest import Manifest
+from kiln.store.packs import pack_name
 from kiln.store.store import SnapshotStore, _now, key_object_name
 
 log = logging.getLogger(__name__)
@@ -34,19 +34,27 @@ def copy_snapshot(
     dst_key: KeyEncryptionKey | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> CopyResult:
-    """Chunks are copied as stored when source and destination share the data key (or neither
-    is encrypted); otherwise each is decrypted, re-hashed under the destination key and
-    re-encrypted. The destination manifest is committed last."""
+    """Chunk objects are copied as stored when source and destination share the data key (or
+    neither is encrypted); otherwise each chunk is decrypted, hashed under the destination key
+    and sealed again. The destination manifest is committed last (write order)."""
     m = src.manifest(snapshot_id)
+    if dst.has(new_snapshot_id):
+        raise Ec2Error(errors.InvalidParameterValue, f"snapshot {new_snapshot_id} already exists")
     sdk = src._key_for(m, src_key)
-    if dst_key is not None and m.key_id == dst_key.key_id and not dst.backend.exists(key_object_name(dst_key.key_id)):
+    if (dst_key is not None and m.key_id == dst_key.key_id
+            and not dst.backend.exists(key_object_name(dst_key.key_id))):
         dst.backend.put(key_object_name(dst_key.key_id), src.backend.get(key_object_name(dst_key.key_id)))
     ddk = dst.data_key(dst_key)
     same = _same_key(sdk, ddk)
     out = Manifest(new_snapshot_id, m.virtual_size, parent=None, key_id=dst_key.key_id if dst_key else None,
                    chunker=m.chunker, created=_now())
+    src.index.refresh()
+    dst.index.refresh()
+    new_packs: dict[str, list[tuple[bytes, int, int]]] = {}
+    packer = dst.packer(new_packs)
     mapping: dict[bytes, bytes] = {}
-    sent = nbytes = 0
+    sent = 0
+    touched: set[str] = set()
     total = len(m)
     lease = dst._take_lease(new_snapshot_id)
     try:
@@ -55,35 +63,37 @@ def copy_snapshot(
             if new_id is None:
                 if same:
                     new_id = e.chunk_id
-                    name = chunks.object_name(new_id)
-                    if not dst.backend.touch(name):
-                        try:
-                            blob = src.backend.get(name)
-                        except ObjectMissing:
-                            raise Ec2Error(errors.StoreCorrupt, f"chunk {new_id.hex()} missing") from None
-                        if not chunks.check_object(blob):
-                            raise Ec2Error(errors.StoreCorrupt, f"chunk {new_id.hex()} is damaged")
-                        dst.backend.put(name, blob)
-                        sent += 1
-                        nbytes += len(blob)
+                    blob = None
                 else:
                     data = src.read_chunk(e.chunk_id, sdk)
                     new_id = chunks.chunk_id(data, ddk)
-                    name = chunks.object_name(new_id)
-                    if not dst.backend.touch(name):
+                loc = dst.index.get(new_id)
+                if loc is not None:
+                    if loc.pack not in touched:
+                        touched.add(loc.pack)
+                        dst.backend.touch(pack_name(loc.pack))
+                else:
+                    if same:
+                        blob = src.read_blob(e.chunk_id)
+                        if not chunks.check_object(blob):
+                            raise Ec2Error(errors.StoreCorrupt, f"chunk {e.chunk_id.hex()} is damaged")
+                    else:
                         blob = chunks.encode(new_id, data, ddk)
-                        dst.backend.put(name, blob)
-                        sent += 1
-                        nbytes += len(blob)
+                    packer.add(new_id, blob)
+                    sent += 1
                 mapping[e.chunk_id] = new_id
             out.add(e.offset, e.length, new_id)
             if progress:
                 progress(i + 1, total)
+        packer.flush()
+        dst.backend.sync()
+        dst.index.write(new_packs)
         dst.commit(out)
     finally:
         dst.backend.delete(lease)
-    log.info("copied %s -> %s: %d/%d chunks sent, %d bytes", snapshot_id, new_snapshot_id, sent, total, nbytes)
-    return CopyResult(new_snapshot_id, len(mapping), sent, nbytes)
+    log.info("copied %s -> %s: %d/%d chunks sent, %d bytes", snapshot_id, new_snapshot_id, sent,
+             len(mapping), packer.stored_bytes)
+    return CopyResult(new_snapshot_id, len(mapping), sent, packer.stored_bytes)
 
 
 def _same_key(a: DataKey | None, b: DataKey | None) -> bool:

@@ -18,10 +18,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from kiln.store import chunks
-from kiln.store.backend import Backend
 from kiln.store.chunker import Chunker
 from kiln.store.crypto import DataKey
+from kiln.store.index import ChunkIndex
 from kiln.store.manifest import Manifest
+from kiln.store.packs import PackWriter, pack_name
 from kiln.types import Extent
 
 log = logging.getLogger(__name__)
@@ -50,18 +51,20 @@ class _Hit:
     offset: int
     length: int
     cid: bytes
-    written: int  # stored bytes written by this import (0 if deduplicated)
+    written: int  # bytes of the chunk object this import wrote (0 if deduplicated)
 
 
 class _BlockWriter:
-    """Hashes, encodes and stores the chunks of one block (runs in a worker thread)."""
+    """Hashes, encodes and packs the chunks of one block (runs in a worker thread)."""
 
-    def __init__(self, backend: Backend, key: DataKey | None, known: set[bytes]) -> None:
-        self.backend = backend
+    def __init__(self, index: ChunkIndex, packer: PackWriter, key: DataKey | None, known: set[bytes]) -> None:
+        self.index = index
+        self.packer = packer
         self.key = key
-        self.known = known  # ids certain to exist (parent's), never touched
+        self.known = known  # ids certain to be stored (the parent's)
         self.seen: set[bytes] = set()  # ids handled by this import
-        self.reused: set[bytes] = set()  # ids that existed before: checked again before commit
+        self.reused: set[bytes] = set()  # ids found stored: checked again before commit
+        self.touched: set[str] = set()  # packs refreshed for a concurrent GC
         self._lock = threading.Lock()
 
     def __call__(self, buf: memoryview, base: int, lengths: list[int]) -> list[_Hit]:
@@ -75,20 +78,21 @@ class _BlockWriter:
                 continue
             cid = chunks.chunk_id(mv, self.key)
             written = 0
-            if cid in self.known or cid in self.seen:
-                pass
-            else:
+            if cid not in self.known and cid not in self.seen:
                 with self._lock:
                     first = cid not in self.seen
                     self.seen.add(cid)
                 if first:
-                    name = chunks.object_name(cid)
-                    if self.backend.touch(name):  # exists: keep it young for a concurrent GC
+                    loc = self.index.get(cid)
+                    if loc is not None:
                         self.reused.add(cid)
+                        if loc.pack not in self.touched:  # keep it young for a concurrent GC
+                            self.touched.add(loc.pack)
+                            self.index.backend.touch(pack_name(loc.pack))
                     else:
                         blob = chunks.encode(cid, mv, self.key)
-                        if self.backend.put(name, blob):
-                            written = len(blob)
+                        self.packer.add(cid, blob)
+                        written = len(blob)
             out.append(_Hit(off, ln, cid, written))
         return out
 

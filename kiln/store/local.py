@@ -65,6 +65,18 @@ class LocalBackend:
         except FileNotFoundError as e:
             raise ObjectMissing(name) from e
 
+    def get_range(self, name: str, offset: int, length: int) -> bytes:
+        try:
+            fd = os.open(self._path(name), os.O_RDONLY)
+        except FileNotFoundError as e:
+            raise ObjectMissing(name) from e
+        try:
+            if offset < 0:
+                offset = max(0, os.fstat(fd).st_size + offset)
+            return os.pread(fd, length, offset)
+        finally:
+            os.close(fd)
+
     def exists(self, name: str) -> bool:
         return os.path.exists(self._path(name))
 

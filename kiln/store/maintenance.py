@@ -1,47 +1,56 @@
-"""verify (re-hash everything) and gc (mark and sweep from live manifests).
+"""verify (re-hash everything) and gc (mark and sweep from live manifests, repacking).
 
-GC safety beside concurrent imports (docs/storage-format.md#gc): a chunk is swept only if no
-live manifest names it AND its mtime is older than both the GC's start and the oldest running
-import's lease, minus a grace period. Imports touch every chunk they reuse, and check again
-before committing that reused chunks still exist.
+GC safety beside concurrent imports (docs/storage-format.md#gc): a pack is deleted or repacked
+only if its mtime is older than both the GC's start and the oldest running import's lease, minus
+a grace period. Imports touch every pack they reuse a chunk from, and check again before
+committing that reused chunks are still stored.
 """
 
 from __future__ import annotations
 
 import logging
+import struct
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import blake3
+
+from kiln import errors
 from kiln.errors import Ec2Error
-from kiln.store import chunks
+from kiln.store import chunks, packs
 from kiln.store.backend import ObjectMissing
 from kiln.store.crypto import KeyEncryptionKey
-from kiln.store.manifest import Manifest
 from kiln.store.store import SnapshotStore
 
 log = logging.getLogger(__name__)
 
 GRACE_SECONDS = 600.0
 TMP_MAX_AGE = 3600.0  # temp files older than this are a crashed writer's
+REPACK_DEAD_FRACTION = 0.2  # repack a pack once this share of its bytes is garbage
 Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
     ok: bool
+    packs_checked: int
     chunks_checked: int
     bytes_checked: int
     manifests_checked: int
+    damaged_packs: list[str] = field(default_factory=list)
     damaged_chunks: list[str] = field(default_factory=list)
     missing_chunks: list[str] = field(default_factory=list)
     damaged_manifests: list[str] = field(default_factory=list)
     damaged_snapshots: list[str] = field(default_factory=list)
-    unverified_encrypted: int = 0  # chunks checked by trailer only (no key given)
+    unverified_encrypted: int = 0  # sealed chunks checked by their trailer only (no key given)
 
 
 @dataclass(frozen=True, slots=True)
 class GcReport:
+    packs_deleted: int
+    packs_repacked: int
     chunks_deleted: int
     bytes_freed: int
     chunks_kept: int
@@ -49,39 +58,64 @@ class GcReport:
     temp_files_removed: int
 
 
-def _cid(name: str) -> bytes:
-    return bytes.fromhex(name.rsplit("/", 1)[1])
+def _parse_pack(pack_id: str, data: bytes) -> list[tuple[bytes, int, int]]:
+    """The table of contents of a pack held in memory; raises Ec2Error if damaged."""
+    foot = struct.Struct("<II4s")
+    bad = Ec2Error(errors.StoreCorrupt, f"pack {pack_id} is damaged")
+    if len(data) < foot.size or blake3.blake3(data).hexdigest() != pack_id:
+        raise bad
+    n, toc_len, magic = foot.unpack_from(data, len(data) - foot.size)
+    if magic != packs.MAGIC:
+        raise bad
+    table = data[len(data) - foot.size - toc_len : len(data) - foot.size]
+    rec = struct.Struct("<32sII")
+    return [rec.unpack_from(table, i * rec.size) for i in range(n)]
 
 
 def verify(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
            progress: Progress | None = None) -> VerifyReport:
-    """Re-hash every chunk and check every manifest; report what is damaged and what it hurts."""
+    """Re-hash every chunk of every pack and check every manifest; report what is damaged and
+    which snapshots it hurts."""
     data_keys = {k.key_id: store.data_key(k, create=False) for k in keys or []}
-    damaged: set[bytes] = set()
-    checked = nbytes = sealed_only = 0
-    objects = list(store.backend.list("chunks/"))
+    store.index.refresh()
+    objects = list(store.backend.list("packs/"))
     total = sum(o.size for o in objects)
+    damaged: set[bytes] = set()
+    damaged_packs: list[str] = []
     present: set[bytes] = set()
+    nchunks = nbytes = sealed_only = 0
     for o in objects:
-        cid = _cid(o.name)
-        present.add(cid)
+        pack_id = o.name.rsplit("/", 1)[1]
         try:
-            blob = store.backend.get(o.name)
+            data = store.backend.get(o.name)
         except ObjectMissing:
             continue
-        checked += 1
-        nbytes += len(blob)
-        if not chunks.check_object(blob):
-            damaged.add(cid)
-        elif blob[4] & chunks.F_SEALED:
-            sealed_only += 1  # integrity by trailer; content checked below with the key if given
-        else:
+        nbytes += len(data)
+        try:
+            toc = _parse_pack(pack_id, data)
+        except Ec2Error:
+            damaged_packs.append(pack_id)
+            # the pack's bytes do not hash to its name: find which chunks are hurt
             try:
-                chunks.decode(cid, blob, None)
+                toc = packs.read_toc(store.backend, pack_id)
             except Ec2Error:
-                damaged.add(cid)
+                toc = []
+                damaged |= {cid for cid in _index_ids_in(store, pack_id)}
+        for cid, off, ln in toc:
+            nchunks += 1
+            blob = data[off : off + ln]
+            ok = chunks.check_object(blob)
+            if ok and not blob[4] & chunks.F_SEALED:
+                try:
+                    chunks.decode(cid, blob, None)
+                except Ec2Error:
+                    ok = False
+            elif ok:
+                sealed_only += 1
+            (present if ok else damaged).add(cid)
         if progress:
             progress(nbytes, total)
+    damaged -= present  # a chunk stored twice is fine if one copy is good
     bad_manifests: list[str] = []
     hurt: list[str] = []
     missing: set[bytes] = set()
@@ -95,7 +129,7 @@ def verify(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
             hurt.append(sid)
             continue
         ids = m.chunk_ids()
-        gone = ids - present
+        gone = ids - present - damaged
         missing |= gone
         broken = bool(gone or ids & damaged)
         dk = data_keys.get(m.key_id) if m.key_id else None
@@ -110,38 +144,90 @@ def verify(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
         if broken:
             hurt.append(sid)
     report = VerifyReport(
-        ok=not (damaged or missing or bad_manifests),
-        chunks_checked=checked, bytes_checked=nbytes, manifests_checked=manifests,
-        damaged_chunks=sorted(c.hex() for c in damaged), missing_chunks=sorted(c.hex() for c in missing),
-        damaged_manifests=bad_manifests, damaged_snapshots=sorted(hurt), unverified_encrypted=sealed_only,
+        ok=not (damaged or missing or bad_manifests or damaged_packs),
+        packs_checked=len(objects), chunks_checked=nchunks, bytes_checked=nbytes, manifests_checked=manifests,
+        damaged_packs=sorted(damaged_packs), damaged_chunks=sorted(c.hex() for c in damaged),
+        missing_chunks=sorted(c.hex() for c in missing), damaged_manifests=bad_manifests,
+        damaged_snapshots=sorted(hurt), unverified_encrypted=sealed_only,
     )
     log.info("verify: %s", report)
     return report
 
 
+def _index_ids_in(store: SnapshotStore, pack_id: str) -> set[bytes]:
+    return {cid for cid in list(store.index._where) if (loc := store.index.get(cid)) and loc.pack == pack_id}
+
+
 def gc(store: SnapshotStore, grace_seconds: float = GRACE_SECONDS, progress: Progress | None = None) -> GcReport:
+    """Mark from every manifest; delete packs with nothing live, repack mostly-dead ones.
+    Order: new packs durable → new index durable → old index objects deleted → old packs deleted."""
     started = time.time()
-    leases = store.leases()
-    cutoff = min([started, *leases]) - grace_seconds
+    cutoff = min([started, *store.leases()]) - grace_seconds
+    old_indexes = [o.name for o in store.backend.list("index/")]
+    store.index.refresh()
     live: set[bytes] = set()
     snaps = store.snapshots()
     for sid in snaps:
-        m: Manifest = store.manifest(sid)  # a damaged manifest stops GC: never sweep blind
-        live |= m.chunk_ids()
-    deleted = freed = kept = 0
-    objects = list(store.backend.list("chunks/"))
-    for i, o in enumerate(objects):
-        cid = _cid(o.name)
-        if cid in live or o.mtime >= cutoff:
-            kept += 1
+        live |= store.manifest(sid).chunk_ids()  # a damaged manifest stops GC: never sweep blind
+    sizes = {o.name.rsplit("/", 1)[1]: (o.size, o.mtime) for o in store.backend.list("packs/")}
+    used: dict[str, list[tuple[bytes, int, int]]] = defaultdict(list)  # pack -> live chunks it serves
+    for cid in live:
+        loc = store.index.get(cid)
+        if loc is not None:
+            used[loc.pack].append((cid, loc.offset, loc.length))
+    new_packs: dict[str, list[tuple[bytes, int, int]]] = {}
+    packer = store.packer(new_packs)
+    doomed: set[str] = set()
+    repacked = chunks_deleted = kept = 0
+    for i, (pack_id, (size, mtime)) in enumerate(sorted(sizes.items())):
+        if mtime >= cutoff:
+            continue  # young: may belong to a running import
+        live_here = used.get(pack_id, [])
+        live_bytes = sum(ln for _, _, ln in live_here)
+        try:
+            toc = packs.read_toc(store.backend, pack_id)
+        except (Ec2Error, ObjectMissing):
+            continue  # damaged packs are verify's business; never delete what cannot be read
+        if not live_here:
+            doomed.add(pack_id)
+            chunks_deleted += len(toc)
+        elif size - live_bytes > REPACK_DEAD_FRACTION * size:
+            for cid, off, ln in live_here:
+                blob = store.backend.get_range(packs.pack_name(pack_id), off, ln)
+                if not chunks.check_object(blob):
+                    raise Ec2Error(errors.StoreCorrupt, f"chunk {cid.hex()} is damaged; run verify")
+                packer.add(cid, blob)
+            doomed.add(pack_id)
+            repacked += 1
+            chunks_deleted += len(toc) - len(live_here)
+            kept += len(live_here)
         else:
-            store.backend.delete(o.name)
-            deleted += 1
-            freed += o.size
+            kept += len(toc)
         if progress:
-            progress(i + 1, len(objects))
+            progress(i + 1, len(sizes))
+    packer.flush()
+    freed = sum(sizes[p][0] for p in doomed) - packer.stored_bytes
+    if doomed:
+        store.index.forget_packs(doomed)
+        for p, toc in new_packs.items():
+            store.index.add_pack(p, toc)
+        store.backend.sync()
+        everything = {p: [(c, o, n) for c, o, n in _toc_of(store, p)] for p in store.index.packs() if p not in doomed}
+        store.index.write(everything)
+        store.backend.sync()
+        for name in old_indexes:
+            store.backend.delete(name)
+        for p in doomed:
+            store.backend.delete(packs.pack_name(p))
     tmp = getattr(store.backend, "clean_tmp", None)
     removed = tmp(TMP_MAX_AGE) if callable(tmp) else 0  # a live writer's temp file is seconds old
-    report = GcReport(deleted, freed, kept, len(snaps), removed)
+    report = GcReport(len(doomed) - repacked, repacked, chunks_deleted, max(freed, 0), kept, len(snaps), removed)
     log.info("gc: %s", report)
     return report
+
+
+def _toc_of(store: SnapshotStore, pack_id: str) -> list[tuple[bytes, int, int]]:
+    try:
+        return packs.read_toc(store.backend, pack_id)
+    except (Ec2Error, ObjectMissing):
+        return []

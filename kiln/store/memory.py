@@ -29,6 +29,12 @@ class MemoryBackend:
         except KeyError as e:
             raise ObjectMissing(name) from e
 
+    def get_range(self, name: str, offset: int, length: int) -> bytes:
+        data = self.get(name)
+        if offset < 0:
+            offset = max(0, len(data) + offset)
+        return data[offset : offset + length]
+
     def exists(self, name: str) -> bool:
         return name in self._objects
 

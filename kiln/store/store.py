@@ -22,7 +22,9 @@ from kiln.store.backend import Backend, ObjectMissing
 from kiln.store.chunker import DEFAULT_CHUNKER, Chunker, ChunkerConfig
 from kiln.store.crypto import DataKey, KeyEncryptionKey, unwrap_data_key, wrap_data_key
 from kiln.store.importer import ImportResult, Progress
+from kiln.store.index import ChunkIndex
 from kiln.store.manifest import Manifest, manifest_name
+from kiln.store.packs import PackWriter, pack_name
 from kiln.types import Extent
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ class SnapshotStore:
         self.scratch.mkdir(parents=True, exist_ok=True)
         self.config = self._load_config(chunker or DEFAULT_CHUNKER)
         self.chunker_config = ChunkerConfig.from_dict(self.config["chunker"])  # type: ignore[arg-type]  # JSON object
+        self.index = ChunkIndex(backend)
 
     # --- config and keys -----------------------------------------------------------------
     def _load_config(self, chunker: ChunkerConfig) -> dict[str, object]:
@@ -131,11 +134,18 @@ class SnapshotStore:
                     e = parent_m.entry(k)
                     m.add(e.offset, e.length, e.chunk_id)
             known = parent_m.chunk_ids() if parent_m is not None else set()
-            writer = importer._BlockWriter(self.backend, dk, known)
+            self.index.refresh()
+            new_packs: dict[str, list[tuple[bytes, int, int]]] = {}
+            packer = self.packer(new_packs)
+            writer = importer._BlockWriter(self.index, packer, dk, known)
             with open_raw_source(info, self.scratch) as src:
-                read, new_chunks, new_stored = importer.read_spans(
+                read, new_chunks, _ = importer.read_spans(
                     src.fd, plan.read, Chunker(self.chunker_config), writer, m, info.virtual_size, progress)
-                new_stored += self._rewrite_lost(src.fd, m, writer, dk)
+                packer.flush()
+                new_chunks += self._rewrite_lost(src.fd, m, writer.reused, packer, dk)
+            new_stored = packer.stored_bytes
+            self.backend.sync()
+            self.index.write(new_packs)
             self.commit(m)
         finally:
             self.backend.delete(lease)
@@ -145,18 +155,38 @@ class SnapshotStore:
                  snapshot_id, res.virtual_size, read, new_chunks, new_stored, res.seconds)
         return res
 
-    def _rewrite_lost(self, fd: int, m: Manifest, writer: importer._BlockWriter, dk: DataKey | None) -> int:
+    def packer(self, new_packs: dict[str, list[tuple[bytes, int, int]]]) -> PackWriter:
+        """A pack writer whose packs join this store's index (and ``new_packs``)."""
+
+        def on_pack(pack_id: str, toc: list[tuple[bytes, int, int]]) -> None:
+            new_packs[pack_id] = toc
+            self.index.add_pack(pack_id, toc)
+
+        return PackWriter(self.backend, on_pack)
+
+    def locate_fresh(self, cid: bytes) -> bool:
+        """Whether ``cid`` is in a pack that still exists, reloading the index if a GC moved it."""
+        loc = self.index.get(cid)
+        if loc is not None and self.backend.exists(pack_name(loc.pack)):
+            return True
+        if loc is not None:
+            self.index.forget_packs({loc.pack})
+        self.index.refresh()
+        loc = self.index.get(cid)
+        return loc is not None and self.backend.exists(pack_name(loc.pack))
+
+    def _rewrite_lost(self, fd: int, m: Manifest, reused: set[bytes], packer: PackWriter,
+                      dk: DataKey | None) -> int:
         """Chunks this import found already stored may have been swept by a GC that raced it;
-        write any that are gone again before the manifest names them."""
-        lost = {cid for cid in writer.reused if not self.backend.exists(chunks.object_name(cid))}
-        written = 0
+        write any that are gone again before the manifest names them (write order step 4)."""
+        lost = {cid for cid in reused if not self.locate_fresh(cid)}
         for e in m.entries():
             if e.chunk_id in lost:
                 data = os.pread(fd, e.length, e.offset)
-                self.backend.put(chunks.object_name(e.chunk_id), chunks.encode(e.chunk_id, data, dk))
+                packer.add(e.chunk_id, chunks.encode(e.chunk_id, data, dk))
                 lost.discard(e.chunk_id)
-                written += 1
-        return written
+        packer.flush()
+        return len(lost)
 
     def _check_space(self, need: int) -> None:
         free = self.backend.free_bytes()
@@ -183,6 +213,7 @@ class SnapshotStore:
         """Write the snapshot's disk to ``out`` (sparse). Nothing is left at ``out`` on failure."""
         m = self.manifest(snapshot_id)
         dk = self._key_for(m, key)
+        self.index.refresh()
         out = Path(out)
         raw = out.with_name(f".{out.name}.{secrets.token_hex(4)}.partial")
         try:
@@ -194,13 +225,27 @@ class SnapshotStore:
         finally:
             raw.unlink(missing_ok=True)
 
+    def read_blob(self, cid: bytes) -> bytes:
+        """The stored chunk object for ``cid`` (not yet checked)."""
+        for attempt in (0, 1):
+            loc = self.index.get(cid)
+            if loc is None and attempt == 0:
+                self.index.refresh()
+                continue
+            if loc is None:
+                break
+            try:
+                blob = self.backend.get_range(pack_name(loc.pack), loc.offset, loc.length)
+                if len(blob) == loc.length:
+                    return blob
+                raise Ec2Error(errors.StoreCorrupt, f"pack {loc.pack} is truncated")
+            except ObjectMissing:  # repacked by a GC since the index was loaded
+                self.index.forget_packs({loc.pack})
+                self.index.refresh()
+        raise Ec2Error(errors.StoreCorrupt, f"chunk {cid.hex()} is missing from the store")
+
     def read_chunk(self, cid: bytes, dk: DataKey | None) -> bytes:
-        name = chunks.object_name(cid)
-        try:
-            blob = self.backend.get(name)
-        except ObjectMissing:
-            raise Ec2Error(errors.StoreCorrupt, f"chunk {cid.hex()} is missing from the store") from None
-        return chunks.decode(cid, blob, dk)
+        return chunks.decode(cid, self.read_blob(cid), dk)
 
     def _write_raw(self, m: Manifest, dk: DataKey | None, path: Path, progress: Progress | None) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)

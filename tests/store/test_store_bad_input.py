@@ -79,12 +79,12 @@ def test_full_disk_during_import(kiln, tmp_path: Path, data_dir: Path) -> None:
 def test_import_killed_midway_then_rerun(tmp_path: Path, data_dir: Path, kiln) -> None:
     disk = make_disk(tmp_path / "big.raw", 600 << 20, [(0, os.urandom(512 << 20))])
     sid = "snap-0123456789abcdef0"
-    chunks_dir = data_dir / "regions/us-east-1/store/chunks"
+    packs_dir = data_dir / "regions/us-east-1/store/packs"
     p = subprocess.Popen([sys.executable, "-m", "kiln", "snapshot", "import", str(disk), "--snapshot-id", sid,
                           "--data-dir", str(data_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if chunks_dir.exists() and sum(1 for _ in chunks_dir.rglob("*")) > 200:
+        if packs_dir.exists() and sum(1 for p in packs_dir.rglob("*") if p.is_file()) >= 3:
             break
         time.sleep(0.01)
     os.kill(p.pid, signal.SIGKILL)

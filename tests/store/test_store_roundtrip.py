@@ -46,8 +46,8 @@ def test_sparse_100_gib_disks_store_nothing(kiln, tmp_path: Path, data_dir: Path
         assert res["virtual_size"] == 100 << 30
         assert res["chunks"] == 0 and res["new_stored_bytes"] == 0 and res["read_bytes"] == 0, res
         print(f"{src.name}: imported 100 GiB empty disk in {elapsed:.2f}s (CLI start included)")
-    chunk_files = list((data_dir / "regions/us-east-1/store/chunks").rglob("*"))
-    assert not [p for p in chunk_files if p.is_file()]
+    pack_files = list((data_dir / "regions/us-east-1/store/packs").rglob("*"))
+    assert not [p for p in pack_files if p.is_file()]
     out = tmp_path / "out.raw"
     kiln("snapshot", "export", res["snapshot_id"], str(out))
     assert out.stat().st_size == 100 << 30

@@ -11,8 +11,8 @@ from store_helpers import make_disk, same_bytes
 from kiln.store import gc, open_store, verify
 
 
-def _chunk_files(data_dir: Path) -> list[Path]:
-    return sorted(p for p in (data_dir / "regions/us-east-1/store/chunks").rglob("*") if p.is_file())
+def _pack_files(data_dir: Path) -> list[Path]:
+    return sorted(p for p in (data_dir / "regions/us-east-1/store/packs").rglob("*") if p.is_file())
 
 
 def test_verify_finds_a_flipped_byte(kiln, small_disk: Path, tmp_path: Path, data_dir: Path) -> None:
@@ -20,14 +20,15 @@ def test_verify_finds_a_flipped_byte(kiln, small_disk: Path, tmp_path: Path, dat
     other = make_disk(tmp_path / "o.raw", 1 << 20, [(0, os.urandom(100_000))])
     b = kiln("snapshot", "import", str(other), "--json").json()["snapshot_id"]
     assert kiln("store", "verify", "--json").json()["ok"] is True
-    victim = _chunk_files(data_dir)[0]
+    victim = _pack_files(data_dir)[0]
     blob = bytearray(victim.read_bytes())
-    blob[len(blob) // 2] ^= 0x01
+    blob[len(blob) // 3] ^= 0x01  # inside a chunk, not the pack's table of contents
     victim.write_bytes(bytes(blob))
     r = kiln("store", "verify", "--json", check=False)
     assert r.rc == 1
     rep = r.json()
-    assert rep["damaged_chunks"] == [victim.name]
+    assert rep["damaged_packs"] == [victim.name]
+    assert len(rep["damaged_chunks"]) == 1
     hurt = set(rep["damaged_snapshots"])
     assert hurt and hurt <= {a, b}
     # the damaged snapshot cannot be exported silently
@@ -41,10 +42,12 @@ def test_gc_sweeps_chunks_of_deleted_snapshots(small_disk: Path, tmp_path: Path)
     keep = make_disk(tmp_path / "k.raw", 1 << 20, [(0, os.urandom(200_000))])
     store.import_disk(small_disk, "snap-0000000000000000a")
     store.import_disk(keep, "snap-0000000000000000b")
-    before = len(list(store.backend.list("chunks/")))
+    before = sum(o.size for o in store.backend.list("packs/"))
     store.delete("snap-0000000000000000a")
     rep = gc(store, grace_seconds=0)
-    assert rep.chunks_deleted > 0 and rep.chunks_kept == before - rep.chunks_deleted
+    assert rep.chunks_deleted > 0 and rep.packs_deleted >= 1
+    after = sum(o.size for o in store.backend.list("packs/"))
+    assert after < before / 5 and rep.bytes_freed > 0
     assert verify(store).ok
     out = tmp_path / "out.raw"
     store.restore("snap-0000000000000000b", out)

@@ -1,0 +1,119 @@
+"""The chunk index: which pack holds each chunk.
+
+The truth is the packs' own tables of contents; ``index/<id>`` objects are a cache of them that
+imports write so opening a store reads a few objects instead of every pack. Loading lists
+``index/`` and ``packs/`` once, then reads the table of contents of any pack no index covers
+(e.g. packs of an import killed before it wrote its index). See docs/storage-format.md#index.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import struct
+import threading
+
+import zstandard
+
+from kiln.errors import Ec2Error
+from kiln.store.backend import Backend, ObjectMissing
+from kiln.store.packs import Location, read_toc
+
+log = logging.getLogger(__name__)
+_REC = struct.Struct("<32sII")
+
+
+class ChunkIndex:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._lock = threading.Lock()
+        self._packs: list[str] = []
+        self._pack_no: dict[str, int] = {}
+        self._where: dict[bytes, tuple[int, int, int]] = {}
+        self._loaded_index: set[str] = set()
+
+    def __contains__(self, cid: bytes) -> bool:
+        return cid in self._where
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def get(self, cid: bytes) -> Location | None:
+        w = self._where.get(cid)
+        if w is None:
+            return None
+        return Location(self._packs[w[0]], w[1], w[2])
+
+    def packs(self) -> list[str]:
+        return list(self._packs)
+
+    def add_pack(self, pack_id: str, toc: list[tuple[bytes, int, int]]) -> None:
+        with self._lock:
+            no = self._pack_no.get(pack_id)
+            if no is None:
+                no = self._pack_no[pack_id] = len(self._packs)
+                self._packs.append(pack_id)
+            for cid, off, ln in toc:
+                self._where.setdefault(cid, (no, off, ln))
+
+    def refresh(self) -> None:
+        """Load index objects and packs this process has not seen yet."""
+        for o in self.backend.list("index/"):
+            if o.name in self._loaded_index:
+                continue
+            try:
+                for pack_id, toc in decode_index(self.backend.get(o.name)):
+                    self.add_pack(pack_id, toc)
+            except (ObjectMissing, ValueError, zstandard.ZstdError):
+                continue  # a damaged or vanished index is only a cache: the packs are read below
+            self._loaded_index.add(o.name)
+        for o in self.backend.list("packs/"):
+            pack_id = o.name.rsplit("/", 1)[1]
+            if pack_id in self._pack_no:
+                continue
+            try:
+                self.add_pack(pack_id, read_toc(self.backend, pack_id))
+            except (Ec2Error, ObjectMissing):
+                log.warning("pack %s has no readable table of contents; skipped", pack_id)
+
+    def forget_packs(self, pack_ids: set[str]) -> None:
+        with self._lock:
+            gone = {self._pack_no[p] for p in pack_ids if p in self._pack_no}
+            self._where = {c: w for c, w in self._where.items() if w[0] not in gone}
+
+    def write(self, packs: dict[str, list[tuple[bytes, int, int]]]) -> str | None:
+        """Store an index object covering ``packs``; returns its name."""
+        if not packs:
+            return None
+        name = f"index/{secrets.token_hex(16)}"
+        self.backend.put(name, encode_index(packs))
+        self._loaded_index.add(name)
+        return name
+
+
+def encode_index(packs: dict[str, list[tuple[bytes, int, int]]]) -> bytes:
+    body = bytearray(json.dumps({"version": 1, "packs": len(packs)}).encode() + b"\n")
+    for pack_id, toc in packs.items():
+        body += bytes.fromhex(pack_id) + struct.pack("<I", len(toc))
+        for cid, off, ln in toc:
+            body += _REC.pack(cid, off, ln)
+    return zstandard.ZstdCompressor(level=3).compress(bytes(body))
+
+
+def decode_index(blob: bytes) -> list[tuple[str, list[tuple[bytes, int, int]]]]:
+    body = zstandard.ZstdDecompressor().decompress(blob)
+    nl = body.index(b"\n")
+    header = json.loads(body[:nl])
+    if header.get("version") != 1:
+        raise ValueError("unknown index version")
+    pos = nl + 1
+    out = []
+    for _ in range(header["packs"]):
+        pack_id = body[pos : pos + 32].hex()
+        (n,) = struct.unpack_from("<I", body, pos + 32)
+        pos += 36
+        toc = [_REC.unpack_from(body, pos + i * _REC.size) for i in range(n)]
+        pos += n * _REC.size
+        out.append((pack_id, toc))
+    return out
