@@ -97,7 +97,7 @@ class Image(Base):
     is_public: Mapped[bool] = mapped_column(Boolean, default=False)
     creation_date: Mapped[str] = mapped_column(TS)
     deprecation_time: Mapped[str | None] = mapped_column(TS)
-    deregistration_protection: Mapped[str] = mapped_column(String(32), default="disabled")
+    deregistration_protection: Mapped[str] = mapped_column(String(64), default="disabled")
     last_launched_time: Mapped[str | None] = mapped_column(TS)
     source_image_id: Mapped[str | None] = mapped_column(ID)
     source_image_region: Mapped[str | None] = mapped_column(String(32))

@@ -108,7 +108,7 @@ def upgrade() -> None:
     sa.Column('is_public', sa.Boolean(), nullable=False),
     sa.Column('creation_date', sa.String(length=24), nullable=False),
     sa.Column('deprecation_time', sa.String(length=24), nullable=True),
-    sa.Column('deregistration_protection', sa.String(length=32), nullable=False),
+    sa.Column('deregistration_protection', sa.String(length=64), nullable=False),
     sa.Column('last_launched_time', sa.String(length=24), nullable=True),
     sa.Column('source_image_id', sa.String(length=32), nullable=True),
     sa.Column('source_image_region', sa.String(length=32), nullable=True),
