@@ -254,11 +254,20 @@ class SnapshotStore:
 
             def work(lo: int, hi: int) -> int:
                 n = 0
+                run: list[bytes] = []
+                run_at = run_end = -1
                 for i in range(lo, hi):
                     e = m.entry(i)
                     data = self.read_chunk(e.chunk_id, dk)
-                    os.pwrite(fd, data, e.offset)
+                    if e.offset != run_end or len(run) >= 512:  # contiguous chunks: one syscall
+                        if run:
+                            os.pwritev(fd, run, run_at)
+                        run, run_at = [], e.offset
+                    run.append(data)
+                    run_end = e.offset + e.length
                     n += e.length
+                if run:
+                    os.pwritev(fd, run, run_at)
                 return n
 
             pending: deque[Future[int]] = deque()
@@ -281,7 +290,6 @@ class SnapshotStore:
                     done += pending.popleft().result()
                     if progress:
                         progress(done, m.data_bytes)
-            os.fsync(fd)
         finally:
             os.close(fd)
 
