@@ -27,9 +27,14 @@ def can_see(tx: Tx, caller: Caller, image: ImageRecord) -> bool:
 
 
 def visible_image(tx: Tx, caller: Caller, image_id: str) -> ImageRecord:
-    """The image if ``caller`` may see it; else InvalidAMIID.Malformed / .NotFound."""
+    """The image if ``caller`` may see it; else InvalidAMIID.Malformed / .NotFound, or
+    .Unavailable for the owner's own deregistered image."""
     check_image_id(image_id)
     image = cat.get_image(tx, image_id, caller.account_id)
+    if (image is not None and image.state == "deregistered" and image.region == caller.region
+            and image.owner_id == caller.account_id):
+        raise Ec2Error(errors.InvalidAMIIDUnavailable,
+                       f"The image id '[{image_id}]' is no longer available")
     if image is None or not can_see(tx, caller, image):
         raise not_found([image_id])
     return image

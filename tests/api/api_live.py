@@ -1,0 +1,136 @@
+"""A real `kiln serve` subprocess on a free port, driven with unmodified boto3 and the AWS CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+KILN = [sys.executable, "-m", "kiln"]
+AWS = str(Path(sys.executable).parent / "aws")
+REGIONS = ("us-east-1", "eu-west-1")
+
+
+@dataclass(frozen=True, slots=True)
+class Creds:
+    account_id: str
+    access_key_id: str
+    secret_access_key: str
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveKiln:
+    data_dir: Path
+    database_url: str | None
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _db_args(self) -> list[str]:
+        return ["--database-url", self.database_url] if self.database_url else []
+
+    def start(self) -> None:
+        log = open(self.data_dir / "serve.log", "ab")  # noqa: SIM115  # closed with the process
+        self.proc = subprocess.Popen(
+            [*KILN, "serve", "--data-dir", str(self.data_dir), "--port", str(self.port),
+             *self._db_args()], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"kiln serve exited {self.proc.returncode}: {self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"kiln serve did not come up: {self.log()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self) -> str:
+        path = self.data_dir / "serve.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def kiln(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*KILN, *args], capture_output=True, text=True, timeout=300)
+
+    def account(self, name: str, *extra: str) -> Creds:
+        res = self.kiln("account", "create", "--name", name, "--data-dir", str(self.data_dir),
+                        *self._db_args(), *extra)
+        assert res.returncode == 0, res.stderr
+        doc = json.loads(res.stdout)
+        return Creds(doc["AccountId"], doc["AccessKeyId"], doc["SecretAccessKey"])
+
+    def client(self, creds: Creds, region: str = REGIONS[0]):  # type: ignore[no-untyped-def]
+        return boto3.client(
+            "ec2", endpoint_url=self.url, region_name=region,
+            aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
+            config=Config(retries={"max_attempts": 1}))
+
+    def snapshot(self, creds: Creds, disk: Path, region: str = REGIONS[0]) -> str:
+        """Import ``disk`` into the region's store (`kiln snapshot import`) and record it in
+        the catalog as the account's completed snapshot."""
+        res = self.kiln("snapshot", "import", str(disk), "--region", region, "--data-dir",
+                        str(self.data_dir), "--account", creds.account_id, "--json")
+        assert res.returncode == 0, res.stderr
+        imported = json.loads(res.stdout)
+        from kiln.catalog import open_catalog
+        from kiln.catalog import snapshots as cat_snapshots
+        from kiln.services.snapshot_records import record_snapshot
+
+        url = self.database_url or f"sqlite:///{self.data_dir / 'catalog.sqlite3'}"
+        catalog = open_catalog(url, self.data_dir / "catalog.key")
+        try:
+            with catalog.read() as tx:
+                known = cat_snapshots.get_snapshot(tx, imported["snapshot_id"], creds.account_id)
+            if known is None:  # older `snapshot import` does not record in the catalog
+                record_snapshot(catalog, region, creds.account_id, imported["snapshot_id"],
+                                imported["virtual_size"])
+        finally:
+            catalog.close()
+        return str(imported["snapshot_id"])
+
+    def aws(self, creds: Creds, *args: str, region: str = REGIONS[0]) -> subprocess.CompletedProcess[str]:
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.data_dir),
+               "AWS_ACCESS_KEY_ID": creds.access_key_id,
+               "AWS_SECRET_ACCESS_KEY": creds.secret_access_key, "AWS_DEFAULT_REGION": region,
+               "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/dev/null",
+               "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_MAX_ATTEMPTS": "1"}
+        return subprocess.run([AWS, "ec2", *args, "--endpoint-url", self.url, "--output", "json"],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+
+def make_disk(path: Path, size: int = 8 * 1024 * 1024, seed: bytes = b"kiln") -> Path:
+    """A small sparse raw disk with a few distinct non-zero blocks."""
+    with open(path, "wb") as f:
+        f.truncate(size)
+        for n in range(4):
+            f.seek(n * 1024 * 1024)
+            f.write((seed + bytes([n])) * 1024)
+    return path
