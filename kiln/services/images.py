@@ -89,12 +89,8 @@ def _check_kernel(tx: Tx, caller: Caller, image_id: str | None, kind: str) -> No
 
 
 def _check_boot(req: RegisterImageRequest) -> None:
-    if req.tpm_support is not None and req.boot_mode not in ("uefi", None):
-        raise Ec2Error(errors.InvalidParameterCombination,
-                       "TpmSupport requires BootMode uefi")
-    if req.tpm_support is not None and req.boot_mode is None:
-        raise Ec2Error(errors.InvalidParameterCombination,
-                       "TpmSupport requires BootMode uefi")
+    if req.tpm_support is not None and req.boot_mode != "uefi":
+        raise Ec2Error(errors.InvalidParameterCombination, "TpmSupport requires BootMode uefi")
     if req.uefi_data is not None:
         if req.boot_mode not in ("uefi", "uefi-preferred"):
             raise Ec2Error(errors.InvalidParameterCombination,
