@@ -8,11 +8,13 @@ from pathlib import Path
 
 import click
 
+from kiln import errors
 from kiln.cli.common import cli_errors, data_dir_option, emit_json, json_option, resolve_data_dir
 from kiln.cli.keys import load_kek
 from kiln.cli.progress import progress_bar
 from kiln.config import DEFAULT_REGIONS, Settings
 from kiln.disks import EXPORT_FORMATS
+from kiln.errors import Ec2Error
 from kiln.store import open_store
 from kiln.types import Extent, is_id, new_id
 
@@ -34,6 +36,20 @@ def _store(data_dir: Path | None, region: str):  # type: ignore[no-untyped-def] 
     return open_store(settings.store_dir(region))
 
 
+def _check_account(settings: Settings, account: str) -> None:
+    """Refuse an unknown owner before any byte is stored."""
+    from kiln.app import open_settings_catalog
+    from kiln.catalog import accounts as cat_accounts
+
+    catalog = open_settings_catalog(settings)
+    try:
+        with catalog.read() as tx:
+            if cat_accounts.get_account(tx, account) is None:
+                raise Ec2Error(errors.InvalidParameterValue, f"no account {account}")
+    finally:
+        catalog.close()
+
+
 @click.group()
 def snapshot() -> None:
     """Snapshots: disk images held in the deduplicated store."""
@@ -46,7 +62,7 @@ def snapshot() -> None:
 @click.option("--changed-ranges", type=click.Path(path_type=Path, dir_okay=False),
               help='With --parent: JSON list of [offset, length] pairs; only these ranges are read.')
 @click.option("--format", "fmt", type=click.Choice(["raw", "qcow2", "vmdk", "vpc", "vhdx"]), help="Source format (default: detected).")
-@click.option("--account", help="Owner account id (recorded in the catalog when one exists).")
+@click.option("--account", help="Owner account id: also record the snapshot in the catalog, for the EC2 API.")
 @region_option
 @with_key_options
 @data_dir_option
@@ -66,10 +82,26 @@ def import_(file: Path, snapshot_id: str | None, parent: str | None, changed_ran
         if parent is None:
             raise click.UsageError("--changed-ranges needs --parent")
         changed = [Extent(int(o), int(n)) for o, n in json.loads(changed_ranges.read_text())]
-    store = _store(data_dir, region)
+    settings = Settings(data_dir=resolve_data_dir(data_dir))
+    if region not in settings.regions:
+        raise Ec2Error(errors.InvalidParameterValue, f"unknown region {region!r}")
+    if account is not None:
+        _check_account(settings, account)
+    store = open_store(settings.store_dir(region))
+    kek = load_kek(key_file, key_id)
     with progress_bar(f"import {file.name}", not as_json) as update:
-        res = store.import_disk(file, sid, parent=parent, changed=changed, key=load_kek(key_file, key_id),
-                                progress=update, fmt=fmt)
+        res = store.import_disk(file, sid, parent=parent, changed=changed, key=kek, progress=update, fmt=fmt)
+    if account is not None:  # the catalog row follows the manifest (docs/storage-format.md#write-order)
+        from kiln.app import open_settings_catalog
+        from kiln.services.snapshot_records import record_snapshot
+
+        catalog = open_settings_catalog(settings)
+        try:
+            record_snapshot(catalog, region, account, sid, res.virtual_size,
+                            description=f"Imported from {file.name}", encrypted=kek is not None,
+                            kms_key_id=kek.key_id if kek else None, parent_snapshot_id=parent)
+        finally:
+            catalog.close()
     if as_json:
         emit_json(asdict(res))
     else:
