@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kiln.ec2 import images, tags
+from kiln.ec2 import copy_image, images, snapshots, tags, tasks, volumes
 from kiln.ec2.server import Handler
 
 ACTIONS: Mapping[str, Handler] = {
@@ -25,4 +25,23 @@ ACTIONS: Mapping[str, Handler] = {
     "CreateTags": tags.create_tags,
     "DeleteTags": tags.delete_tags,
     "DescribeTags": tags.describe_tags,
+    # snapshots, volumes, copies, import / export tasks (kiln/ec2/{snapshots,volumes,tasks}.py)
+    "CopyImage": copy_image.copy_image,
+    "DescribeSnapshots": snapshots.describe_snapshots,
+    "CreateSnapshot": snapshots.create_snapshot,
+    "CopySnapshot": snapshots.copy_snapshot,
+    "DeleteSnapshot": snapshots.delete_snapshot,
+    "DescribeSnapshotAttribute": snapshots.describe_snapshot_attribute,
+    "ModifySnapshotAttribute": snapshots.modify_snapshot_attribute,
+    "ResetSnapshotAttribute": snapshots.reset_snapshot_attribute,
+    "CreateVolume": volumes.create_volume,
+    "DescribeVolumes": volumes.describe_volumes,
+    "DeleteVolume": volumes.delete_volume,
+    "ImportSnapshot": tasks.import_snapshot,
+    "DescribeImportSnapshotTasks": tasks.describe_import_snapshot_tasks,
+    "ImportImage": tasks.import_image,
+    "DescribeImportImageTasks": tasks.describe_import_image_tasks,
+    "ExportImage": tasks.export_image,
+    "DescribeExportImageTasks": tasks.describe_export_image_tasks,
+    "CancelImportTask": tasks.cancel_import_task,
 }

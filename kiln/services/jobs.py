@@ -54,11 +54,13 @@ class JobKind:
     ``run`` must be safe to call again after a crash at any point (idempotent steps).
     ``fail(tx, job, message)`` runs in the transaction that marks the job failed/cancelled.
     ``progress(tx, job, percent)``, if given, mirrors progress onto the job's resources.
+    ``cleanup(services, job)``, if given, runs after a failure is committed (files, manifests).
     """
 
     run: Callable[[JobContext], None]
     fail: Callable[[Tx, JobRecord, str], None]
     progress: Callable[[Tx, JobRecord, int], None] | None = None
+    cleanup: Callable[[Services, JobRecord], None] | None = None
 
 
 def failure_message(exc: BaseException) -> str:
@@ -264,6 +266,16 @@ class JobRunner:
             cat.update_job(tx, job.job_id, state=state, status_message=message)
             if kind is not None:
                 kind.fail(tx, job, message)
+        _cleanup(services, job, kind)
+
+
+def _cleanup(services: Services, job: JobRecord, kind: JobKind | None) -> None:
+    if kind is None or kind.cleanup is None:
+        return
+    try:
+        kind.cleanup(services, job)
+    except Exception:
+        log.exception("job %s: cleanup after failure failed", job.job_id)
 
 
 def fail_job_now(services: Services, job_id: str, message: str, state: str = CANCELLED) -> bool:
@@ -278,11 +290,13 @@ def fail_job_now(services: Services, job_id: str, message: str, state: str = CAN
         kind = runner.kinds.get(job.kind)
         if kind is not None:
             kind.fail(tx, job, message)
+    _cleanup(services, job, kind)
     return True
 
 
 def default_kinds() -> dict[str, JobKind]:
     """Every job kind Kiln runs (imported here, lazily, so the modules can import this one)."""
-    from kiln.services import copy_image, snapshots, tasks
+    from kiln.services import copy_image, exports, imports, snapshots, volumes
 
-    return {**tasks.JOB_KINDS, **snapshots.JOB_KINDS, **copy_image.JOB_KINDS}
+    return {**imports.JOB_KINDS, **exports.JOB_KINDS, **snapshots.JOB_KINDS,
+            **copy_image.JOB_KINDS, **volumes.JOB_KINDS}
