@@ -28,8 +28,9 @@ BOOT_MODULES = (
     "virtio_net",
     "virtio_rng",
     "vfat",
-    "nls_cp437",  # vfat's default codepage ...
-    "nls_utf8",  # ... and character set (Debian builds both as modules)
+    "nls_cp437",  # vfat's default codepage and I/O character sets (Debian builds them as
+    "nls_ascii",  # modules; without them mounting a vfat seed fails)
+    "nls_utf8",
     "isofs",
     "button",  # ACPI power button: lets QEMU's system_powerdown reach acpid
     "evdev",  # ... through /dev/input/event*
