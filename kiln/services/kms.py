@@ -94,6 +94,8 @@ def choose_key(catalog: Catalog, account_id: str, region: str, encrypted: bool |
         raise Ec2Error(errors.InvalidParameterCombination,
                        "An encrypted snapshot cannot be copied or restored unencrypted.")
     if kms_key_id is not None:
+        if kms_key_id in (DEFAULT_ALIAS, f"arn:aws:kms:{region}:{account_id}:{DEFAULT_ALIAS}"):
+            return default_key(catalog, account_id, region)  # made on first use, like AWS
         with catalog.read() as tx:
             return resolve_key(tx, catalog, account_id, region, kms_key_id)
     if encrypted or source_encrypted:
