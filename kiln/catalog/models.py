@@ -271,3 +271,59 @@ class KmsKey(Base):
     created: Mapped[str] = mapped_column(TS)
     __table_args__ = (Index("uq_kms_keys_account_region_alias", "account_id", "region", "alias",
                             unique=True),)
+
+
+# --- Instances and key pairs (kiln/catalog/instances.py, keypairs.py; migration 0002) ---------
+class KeyPair(Base):
+    __tablename__ = "key_pairs"
+    key_pair_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    region: Mapped[str] = mapped_column(ForeignKey("regions.name"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
+    key_name: Mapped[str] = mapped_column(String(255))
+    key_type: Mapped[str] = mapped_column(String(16))
+    key_fingerprint: Mapped[str] = mapped_column(String(128))
+    public_key: Mapped[str] = mapped_column(Text)  # one OpenSSH line: "ssh-ed25519 AAAA…"
+    create_time: Mapped[str] = mapped_column(TS)
+    __table_args__ = (Index("uq_key_pairs_region_owner_name", "region", "owner_id", "key_name",
+                            unique=True),)
+
+
+class Instance(Base):
+    """A VM. Its EBS volumes are rows of ``volumes`` (instance_id, device); an instance-store
+    root disk is a file in the instance's run directory (docs/instances.md)."""
+
+    __tablename__ = "instances"
+    instance_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    region: Mapped[str] = mapped_column(ForeignKey("regions.name"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
+    reservation_id: Mapped[str] = mapped_column(ID, index=True)
+    image_id: Mapped[str] = mapped_column(ID)
+    instance_type: Mapped[str] = mapped_column(String(32))
+    vcpus: Mapped[int] = mapped_column(Integer)
+    memory_mib: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    state_reason_code: Mapped[str | None] = mapped_column(String(64))
+    state_reason_message: Mapped[str | None] = mapped_column(Text)
+    state_transition_reason: Mapped[str | None] = mapped_column(String(255))
+    key_name: Mapped[str | None] = mapped_column(String(255))
+    public_key: Mapped[str | None] = mapped_column(Text)  # the key pair's key at launch
+    launch_time: Mapped[str] = mapped_column(TS)
+    availability_zone: Mapped[str] = mapped_column(String(64))
+    ami_launch_index: Mapped[int] = mapped_column(Integer, default=0)
+    architecture: Mapped[str] = mapped_column(String(16))
+    root_device_name: Mapped[str] = mapped_column(String(64))
+    root_device_type: Mapped[str] = mapped_column(String(16))  # ebs | instance-store
+    # For instance-store roots: the bundle's snapshot and the disk size; EBS roots use volumes.
+    root_snapshot_id: Mapped[str | None] = mapped_column(ID)
+    ssh_port: Mapped[int | None] = mapped_column(Integer)
+    user_data: Mapped[str | None] = mapped_column(Text)  # base64, as sent
+    disable_api_termination: Mapped[bool] = mapped_column(Boolean, default=False)
+    shutdown_behavior: Mapped[str] = mapped_column(String(16), default="stop")
+    security_groups: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    client_token: Mapped[str | None] = mapped_column(String(64))
+    private_ip: Mapped[str] = mapped_column(String(45))
+    mac_address: Mapped[str] = mapped_column(String(17))
+    ebs_optimized: Mapped[bool] = mapped_column(Boolean, default=False)
+    terminated_at: Mapped[str | None] = mapped_column(TS)
+    __table_args__ = (Index("ix_instances_region_owner", "region", "owner_id"),
+                      Index("ix_instances_state", "state"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kiln.ec2 import copy_image, images, snapshots, tags, tasks, volumes
+from kiln.ec2 import copy_image, images, keypairs, snapshots, tags, tasks, volumes
 from kiln.ec2.server import Handler
 
 ACTIONS: Mapping[str, Handler] = {
@@ -44,4 +44,9 @@ ACTIONS: Mapping[str, Handler] = {
     "ExportImage": tasks.export_image,
     "DescribeExportImageTasks": tasks.describe_export_image_tasks,
     "CancelImportTask": tasks.cancel_import_task,
+    # key pairs (kiln/ec2/keypairs.py)
+    "CreateKeyPair": keypairs.create_key_pair,
+    "ImportKeyPair": keypairs.import_key_pair,
+    "DescribeKeyPairs": keypairs.describe_key_pairs,
+    "DeleteKeyPair": keypairs.delete_key_pair,
 }
