@@ -63,13 +63,15 @@ def snapshot() -> None:
               help='With --parent: JSON list of [offset, length] pairs; only these ranges are read.')
 @click.option("--format", "fmt", type=click.Choice(["raw", "qcow2", "vmdk", "vpc", "vhdx"]), help="Source format (default: detected).")
 @click.option("--account", help="Owner account id: also record the snapshot in the catalog, for the EC2 API.")
+@click.option("--database-url", envvar="KILN_DATABASE_URL", default=None,
+              help="Catalog database, with --account (default: the data dir's SQLite file).")
 @region_option
 @with_key_options
 @data_dir_option
 @json_option
 @cli_errors
 def import_(file: Path, snapshot_id: str | None, parent: str | None, changed_ranges: Path | None,
-            fmt: str | None, account: str | None, region: str, key_file: Path | None, key_id: str | None,
+            fmt: str | None, account: str | None, database_url: str | None, region: str, key_file: Path | None, key_id: str | None,
             data_dir: Path | None, as_json: bool) -> None:
     """Import a disk image (raw, qcow2, vmdk, vhd, vhdx) into a new snapshot."""
     if not file.exists():
@@ -82,7 +84,7 @@ def import_(file: Path, snapshot_id: str | None, parent: str | None, changed_ran
         if parent is None:
             raise click.UsageError("--changed-ranges needs --parent")
         changed = [Extent(int(o), int(n)) for o, n in json.loads(changed_ranges.read_text())]
-    settings = Settings(data_dir=resolve_data_dir(data_dir))
+    settings = Settings(data_dir=resolve_data_dir(data_dir), database_url=database_url)
     if region not in settings.regions:
         raise Ec2Error(errors.InvalidParameterValue, f"unknown region {region!r}")
     if account is not None:

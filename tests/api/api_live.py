@@ -97,7 +97,7 @@ class LiveKiln:
         """Import ``disk`` into the region's store (`kiln snapshot import`) and record it in
         the catalog as the account's completed snapshot."""
         res = self.kiln("snapshot", "import", str(disk), "--region", region, "--data-dir",
-                        str(self.data_dir), "--account", creds.account_id, "--json")
+                        str(self.data_dir), "--account", creds.account_id, "--json", *self._db_args())
         assert res.returncode == 0, res.stderr
         imported = json.loads(res.stdout)
         from kiln.catalog import open_catalog
