@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from kiln.catalog import models
@@ -26,19 +26,26 @@ MUTABLE_FIELDS = frozenset(_IMAGE_COLUMNS) - {"image_id", "region", "owner_id", 
 
 def register_image(tx: Session, image: ImageRecord) -> None:
     """Insert ``image`` with its block devices and product codes (tags are separate)."""
-    row = models.Image(**{c: getattr(image, c) for c in _IMAGE_COLUMNS})
-    tx.add(row)
-    tx.flush()  # no ORM relationships: the parent row must exist before its children
-    for pos, bd in enumerate(image.block_devices):
-        ebs = bd.ebs
-        tx.add(models.BlockDeviceMapping(
-            image_id=image.image_id, position=pos, device_name=bd.device_name,
-            virtual_name=bd.virtual_name, no_device=bd.no_device, is_ebs=ebs is not None,
-            **{f: getattr(ebs, f) if ebs else None for f in _EBS_FIELDS}))
-    for pc in image.product_codes:
-        tx.add(models.ProductCode(image_id=image.image_id, product_code_id=pc.product_code_id,
-                                  product_code_type=pc.product_code_type))
-    tx.flush()
+    register_images(tx, [image])
+
+
+def register_images(tx: Session, images: Sequence[ImageRecord]) -> None:
+    """Insert many new images at once (executemany; for bulk publishing and benchmarks)."""
+    if not images:
+        return
+    tx.execute(insert(models.Image.__table__),
+               [{c: getattr(i, c) for c in _IMAGE_COLUMNS} for i in images])
+    bdms = [{"image_id": i.image_id, "position": pos, "device_name": bd.device_name,
+             "virtual_name": bd.virtual_name, "no_device": bd.no_device,
+             "is_ebs": bd.ebs is not None,
+             **{f: getattr(bd.ebs, f) if bd.ebs else None for f in _EBS_FIELDS}}
+            for i in images for pos, bd in enumerate(i.block_devices)]
+    if bdms:
+        tx.execute(insert(models.BlockDeviceMapping.__table__), bdms)
+    codes = [{"image_id": i.image_id, "product_code_id": pc.product_code_id,
+              "product_code_type": pc.product_code_type} for i in images for pc in i.product_codes]
+    if codes:
+        tx.execute(insert(models.ProductCode.__table__), codes)
 
 
 def live_image_named(tx: Session, region: str, owner_id: str, name: str) -> str | None:
@@ -63,14 +70,16 @@ def get_images(tx: Session, image_ids: Sequence[str], viewer: str) -> list[Image
     by_id = {r["image_id"]: r for r in rows}
     ids = [i for i in image_ids if i in by_id]
     bdms: dict[str, list[BlockDeviceRecord]] = {i: [] for i in ids}
-    for b in tx.scalars(select(models.BlockDeviceMapping).where(
-            models.BlockDeviceMapping.image_id.in_(ids))
-            .order_by(models.BlockDeviceMapping.image_id, models.BlockDeviceMapping.position)):
-        ebs = EbsRecord(**{f: getattr(b, f) for f in _EBS_FIELDS}) if b.is_ebs else None
-        bdms[b.image_id].append(BlockDeviceRecord(b.device_name, b.virtual_name, b.no_device, ebs))
+    bdm = models.BlockDeviceMapping.__table__
+    for b in tx.execute(select(bdm).where(bdm.c.image_id.in_(ids))
+                        .order_by(bdm.c.image_id, bdm.c.position)).mappings():
+        ebs = EbsRecord(**{f: b[f] for f in _EBS_FIELDS}) if b["is_ebs"] else None
+        bdms[b["image_id"]].append(
+            BlockDeviceRecord(b["device_name"], b["virtual_name"], b["no_device"], ebs))
     codes: dict[str, list[ProductCodeRecord]] = {i: [] for i in ids}
-    for p in tx.scalars(select(models.ProductCode).where(models.ProductCode.image_id.in_(ids))):
-        codes[p.image_id].append(ProductCodeRecord(p.product_code_id, p.product_code_type))
+    pc = models.ProductCode.__table__
+    for p in tx.execute(select(pc).where(pc.c.image_id.in_(ids))).mappings():
+        codes[p["image_id"]].append(ProductCodeRecord(p["product_code_id"], p["product_code_type"]))
     tags = tags_for(tx, ids, viewer)
     aliases = aliases_of(tx, {by_id[i]["owner_id"] for i in ids})
     return [ImageRecord(**dict(by_id[i]), owner_alias=aliases.get(by_id[i]["owner_id"]),

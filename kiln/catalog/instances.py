@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from kiln.catalog import models
-from kiln.catalog.records import TagRecord
+from kiln.catalog.records import TagRecord, VolumeRecord
 from kiln.catalog.tags import tags_for
 
 I = models.Instance  # noqa: E741  # the table, as in the sibling modules
@@ -49,6 +49,7 @@ class InstanceRecord:
     shutdown_behavior: str = "stop"
     client_token: str | None = None
     ebs_optimized: bool = False
+    boot_count: int = 0
     terminated_at: str | None = None
     tags: tuple[TagRecord, ...] = ()
 
@@ -114,3 +115,15 @@ def update_instance(tx: Session, instance_id: str, changes: Mapping[str, object]
     if expect_states is not None:
         stmt = stmt.where(I.state.in_(list(expect_states)))
     return bool(tx.execute(stmt.values(**changes)).rowcount)  # type: ignore[attr-defined]  # CursorResult
+
+
+def volumes_of_instances(tx: Session, instance_ids: Sequence[str]) -> dict[str, list[VolumeRecord]]:
+    """The volumes attached to each instance, by device name."""
+    if not instance_ids:
+        return {}
+    V = models.Volume  # noqa: N806
+    out: dict[str, list[VolumeRecord]] = {}
+    for r in tx.execute(select(V.__table__).where(V.instance_id.in_(instance_ids))
+                        .order_by(V.instance_id, V.device)).mappings():
+        out.setdefault(r["instance_id"], []).append(VolumeRecord(**dict(r)))
+    return out

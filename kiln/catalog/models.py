@@ -324,6 +324,7 @@ class Instance(Base):
     private_ip: Mapped[str] = mapped_column(String(45))
     mac_address: Mapped[str] = mapped_column(String(17))
     ebs_optimized: Mapped[bool] = mapped_column(Boolean, default=False)
+    boot_count: Mapped[int] = mapped_column(Integer, default=0)  # successful VM starts
     terminated_at: Mapped[str | None] = mapped_column(TS)
     __table_args__ = (Index("ix_instances_region_owner", "region", "owner_id"),
                       Index("ix_instances_state", "state"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import ColumnElement, and_, delete, select
+from sqlalchemy import ColumnElement, and_, delete, insert, select
 from sqlalchemy.orm import Session
 
 from kiln.catalog import models
@@ -22,11 +22,12 @@ def tags_for(tx: Session, resource_ids: Sequence[str],
     if not resource_ids:
         return {}
     out: dict[str, list[TagRecord]] = {}
-    for t in tx.scalars(select(models.Tag).where(models.Tag.resource_id.in_(resource_ids),
-                                                 models.Tag.owner_id == account_id)
-                        .order_by(models.Tag.resource_id, models.Tag.key)):
-        out.setdefault(t.resource_id, []).append(
-            TagRecord(t.resource_id, t.resource_type, t.key, t.value))
+    t = models.Tag.__table__
+    for r in tx.execute(select(t.c.resource_id, t.c.resource_type, t.c.key, t.c.value)
+                        .where(t.c.resource_id.in_(resource_ids), t.c.owner_id == account_id)
+                        .order_by(t.c.resource_id, t.c.key)):
+        out.setdefault(r.resource_id, []).append(
+            TagRecord(r.resource_id, r.resource_type, r.key, r.value))
     return out
 
 
@@ -41,6 +42,14 @@ def create_tags(tx: Session, resource_id: str, resource_type: str, region: str, 
         else:
             row.value = value
     tx.flush()
+
+
+def add_tags(tx: Session, tags: Sequence[TagRecord], region: str, owner_id: str) -> None:
+    """Insert tags of resources that have none of ``owner_id``'s yet (executemany)."""
+    if tags:
+        tx.execute(insert(models.Tag.__table__), [
+            {"resource_id": t.resource_id, "owner_id": owner_id, "key": t.key, "value": t.value,
+             "resource_type": t.resource_type, "region": region} for t in tags])
 
 
 def delete_tags(tx: Session, resource_id: str, owner_id: str,

@@ -64,6 +64,7 @@ def upgrade() -> None:
     sa.Column('private_ip', sa.String(length=45), nullable=False),
     sa.Column('mac_address', sa.String(length=17), nullable=False),
     sa.Column('ebs_optimized', sa.Boolean(), nullable=False),
+    sa.Column('boot_count', sa.Integer(), nullable=False),
     sa.Column('terminated_at', sa.String(length=24), nullable=True),
     sa.ForeignKeyConstraint(['owner_id'], ['accounts.account_id'], name=op.f('fk_instances_owner_id_accounts')),
     sa.ForeignKeyConstraint(['region'], ['regions.name'], name=op.f('fk_instances_region_regions')),
