@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import stat
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 _TRAILER = "TRAILER!!!"
 
@@ -51,7 +51,7 @@ def _header(ino: int, entry: CpioEntry, name: bytes, size: int) -> bytes:
     return b"070701" + b"".join(b"%08X" % f for f in fields)
 
 
-def write_cpio(out: BinaryIO, entries: list[CpioEntry]) -> None:
+def write_cpio(out: IO[bytes], entries: list[CpioEntry]) -> None:
     """Write ``entries`` (parents before children), all owned by root, mtime 0, then the trailer."""
     for ino, entry in enumerate([*entries, CpioEntry(_TRAILER, 0)], start=1):
         name = entry.name.lstrip("/").encode()

@@ -77,10 +77,11 @@ def _make_boot(disk: Path, layout: DiskLayout, boot_files: dict[str, bytes | Pat
     run(["syslinux", "--offset", off, "--install", disk])
     env = {"MTOOLS_SKIP_CHECK": "1", "MTOOLS_NO_VFAT": "0"}
     for name, content in boot_files.items():
-        src = content
         if isinstance(content, bytes):
             src = work_dir / f"boot-{name}"
             src.write_bytes(content)
+        else:
+            src = content
         run(["mcopy", "-o", "-i", f"{disk}@@{off}", src, f"::{name}"], env=env)
 
 

@@ -7,13 +7,14 @@ disk with syslinux (kiln.bake.disk). Nothing is downloaded, nothing binary lives
 
 from __future__ import annotations
 
-import gzip
 import io
 import logging
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import zstandard
 
 from kiln.bake import cpio
 from kiln.bake.disk import DiskLayout, assemble_disk
@@ -49,7 +50,7 @@ class BakeResult:
 
 
 def build_initramfs(kernel: Kernel) -> bytes:
-    """A gzip'ed newc cpio: busybox, the boot modules and their load order, and /init."""
+    """A zstd-compressed newc cpio: busybox, the boot modules and their load order, and /init."""
     modules = resolve_modules(kernel)
     entries = [
         cpio.directory("bin"), cpio.directory("dev"), cpio.directory("proc"),
@@ -62,9 +63,9 @@ def build_initramfs(kernel: Kernel) -> bytes:
     ]
     entries += [cpio.regular(f"lib/modules/{m.name}.ko", m.path.read_bytes()) for m in modules]
     buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=6, mtime=0) as gz:
-        cpio.write_cpio(gz, entries)
-    return buf.getvalue()
+    cpio.write_cpio(buf, entries)
+    # zstd: the kernel unpacks it about three times faster than gzip under TCG (CONFIG_RD_ZSTD)
+    return zstandard.ZstdCompressor(level=3).compress(buf.getvalue())
 
 
 def build_micro_image(out: Path, work_dir: Path, *, kernel_version: str | None = None,

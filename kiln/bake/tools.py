@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from kiln import errors
@@ -38,7 +39,7 @@ def which(tool: str) -> Path:
     return Path(found)
 
 
-def run(argv: list[str | Path], *, stdin: bytes | None = None, cwd: Path | None = None,
+def run(argv: Sequence[str | Path | int], *, stdin: bytes | None = None, cwd: Path | None = None,
         env: dict[str, str] | None = None) -> bytes:
     """Run ``argv`` (its first element resolved with :func:`which`); stdout, or ``Ec2Error``."""
     cmd = [str(which(str(argv[0]))), *map(str, argv[1:])]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import subprocess
@@ -10,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from kiln import errors
 from kiln.bake.disk import MBR_BIN_CANDIDATES, DiskLayout
@@ -31,7 +31,8 @@ def micro(tmp_path_factory: pytest.TempPathFactory) -> BakeResult:
 
 
 def _cpio_members(data: bytes) -> dict[str, bytes]:
-    members, pos = {}, 0
+    members: dict[str, bytes] = {}
+    pos = 0
     while True:
         head = data[pos:pos + 110]
         assert head[:6] == b"070701"
@@ -100,7 +101,8 @@ def test_root_filesystem_is_clean_and_holds_no_instance_secrets(micro: BakeResul
 
 def test_initramfs_loads_modules_after_their_dependencies() -> None:
     kernel = find_kernel()
-    members = _cpio_members(gzip.decompress(build_initramfs(kernel)))
+    members = _cpio_members(zstandard.ZstdDecompressor().decompressobj().decompress(
+        build_initramfs(kernel)))
     assert {"init", "bin/busybox", "dev/console"} <= members.keys()
     order = members["lib/modules/load-order"].decode().split()
     for want in BOOT_MODULES:
