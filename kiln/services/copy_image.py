@@ -64,7 +64,7 @@ class _Planned:
     key: KmsKeyRecord | None
 
 
-def _key_for(services: Services, caller: Caller, req: CopyImageRequest, src: SnapshotRecord,
+def _key_for(services: Services, caller: Caller, src: SnapshotRecord,
              forced: KmsKeyRecord | None) -> KmsKeyRecord | None:
     if forced is not None:
         return forced
@@ -110,7 +110,7 @@ def copy_image(services: Services, caller: Caller, req: CopyImageRequest) -> str
         if snap is None or snap.state != "completed":
             raise Ec2Error(errors.InvalidAMIIDUnavailable,
                            f"Image {src.image_id}: its snapshot {sid} is not available.")
-        planned[sid] = _Planned(snap, new_id("snap"), _key_for(services, caller, req, snap, forced))
+        planned[sid] = _Planned(snap, new_id("snap"), _key_for(services, caller, snap, forced))
     image_id = new_id("ami")
     job_id = new_id("copy-ami")
     now = utc_now()
@@ -195,14 +195,21 @@ def _run(ctx: JobContext) -> None:
         for s in snaps:
             cat_snapshots.update_snapshot(tx, s["snapshot_id"], {
                 "state": "completed", "progress": "100%", "completion_time": utc_now()})
-        cat_images.update_image(tx, p["image_id"], {"state": "available"})
+        if _still_pending(tx, ctx.job):  # not deregistered while the data moved
+            cat_images.update_image(tx, p["image_id"], {"state": "available"})
         ctx.complete(tx, {"chunks_sent": sent, "chunks_total": total})
+
+
+def _still_pending(tx: Tx, job: JobRecord) -> bool:
+    image = cat_images.get_image(tx, job.params["image_id"], job.account_id)
+    return image is not None and image.state == "pending"
 
 
 def _fail(tx: Tx, job: JobRecord, message: str) -> None:
     code = "Client.Error" if message.startswith("ClientError") else "Server.InternalError"
-    cat_images.update_image(tx, job.params["image_id"], {
-        "state": "failed", "state_reason_code": code, "state_reason_message": message})
+    if _still_pending(tx, job):
+        cat_images.update_image(tx, job.params["image_id"], {
+            "state": "failed", "state_reason_code": code, "state_reason_message": message})
     for s in job.params["snapshots"]:
         cat_snapshots.update_snapshot(tx, s["snapshot_id"], {"state": "error",
                                                              "state_message": message})
