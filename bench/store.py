@@ -49,6 +49,7 @@ def _rate(size: int, seconds: float) -> float:
 def _step(r: tools.Run, size: int, seconds: float | None = None, **extra: object) -> Result:
     s = r.seconds if seconds is None else seconds
     return {"seconds": round(s, 3), "wall_seconds": round(r.seconds, 3), "gbps": _rate(size, s),
+            "cpu_seconds": round(r.cpu_seconds, 3),
             "max_rss_mib": round(r.max_rss / MiB, 1), "load": os.getloadavg()[0], **extra}
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 @dataclass(frozen=True, slots=True)
 class Run:
     seconds: float  # wall time of the child, spawn to exit
+    cpu_seconds: float  # user + system CPU time of the child: less sensitive to other load
     max_rss: int  # bytes
     stdout: str
 
@@ -44,7 +45,7 @@ def run(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = No
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     if p.returncode != 0:
         raise ToolFailed(f"{' '.join(cmd)} exited {p.returncode}: {stderr.strip()[-2000:]}")
-    return Run(seconds, usage.ru_maxrss * 1024, stdout)
+    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, stdout)
 
 
 def tree_bytes(path: Path) -> tuple[int, int]:
