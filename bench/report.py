@@ -83,6 +83,9 @@ def print_table(console: Console, out: Result) -> None:
         rss_cells.append(cell)
     t.add_row("peak RSS (max over steps)", f"≤ {targets['rss_mib']} MiB", *rss_cells)
     console.print(t)
+    for name in tools:
+        cpu = ", ".join(f"{op} {_num(r, 'cpu_seconds'):.1f}" for op, r in results[name].items())
+        console.print(f"CPU seconds (user+sys) {name}: {cpu}")
     if "kiln" in results:
         walls = ", ".join(f"{op} {_num(r, 'wall_seconds'):.2f} s" for op, r in results["kiln"].items())
         console.print(f"Kiln times are the store call alone; whole process (start-up included): {walls}")
