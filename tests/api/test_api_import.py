@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from api_live import ApiWorld
 from botocore.exceptions import ClientError
-from conftest import ApiWorld
 from test_api_snapshots_support import (
     disk_server,
     pack_files,
@@ -83,6 +83,12 @@ def test_import_register_copy_to_eu_export_bit_identical(api: ApiWorld, tmp_path
 
     raw = export(api, eu, copy, "RAW", "exports", "roundtrip/")
     assert same_bytes(raw, disk)
+    # The "bucket" an export wrote to is where UserBucket imports read from.
+    back = eu.import_snapshot(DiskContainer={"UserBucket": {
+        "S3Bucket": "exports", "S3Key": f"roundtrip/{raw.name}"}})
+    detail = wait_import_snapshot(eu, back["ImportTaskId"])["SnapshotTaskDetail"]
+    assert detail["Status"] == "completed" and detail["UserBucket"] == {
+        "S3Bucket": "exports", "S3Key": f"roundtrip/{raw.name}"}
     vmdk = export(api, eu, copy, "VMDK", "exports", "")
     assert same_bytes(to_raw(vmdk, "vmdk", tmp_path / "from-vmdk.raw"), disk)
     vhd = export(api, eu, copy, "VHD", "exports", "vhd-")
