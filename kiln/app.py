@@ -7,6 +7,7 @@ ACTIONS table. Nothing else imports the concrete implementations.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,12 +15,16 @@ from pathlib import Path
 from starlette.applications import Starlette
 
 from kiln.catalog import Catalog, open_catalog
+from kiln.compute.accel import probe_accelerator
+from kiln.compute.qemu import QemuDriver
 from kiln.config import Settings
 from kiln.ec2.actions import ACTIONS
 from kiln.ec2.server import build_ec2_app
 from kiln.ec2.sigv4 import Credential
 from kiln.services.accounts import lookup_access_key
 from kiln.services.context import Services
+from kiln.services.instance_lifecycle import reconcile, watch_running
+from kiln.services.instance_runtime import InstanceRuntime
 from kiln.services.jobs import JobRunner
 from kiln.store import open_store
 
@@ -39,7 +44,15 @@ def build_services(settings: Settings) -> Services:
     catalog = open_settings_catalog(settings)
     stores = {region: open_store(settings.store_dir(region)) for region in settings.regions}
     return Services(catalog=catalog, stores=stores, jobs=JobRunner(),
-                    data_dir=settings.data_dir, regions=tuple(settings.regions))
+                    data_dir=settings.data_dir, regions=tuple(settings.regions),
+                    compute=build_runtime())
+
+
+def build_runtime() -> InstanceRuntime:
+    """QEMU VMs; the accelerator from $KILN_ACCEL (auto | kvm | tcg, default auto: KVM only if
+    a probe guest boots under it, see kiln/compute/accel.py)."""
+    return InstanceRuntime(QemuDriver(), os.environ.get("KILN_ACCEL", "auto"),
+                           lambda requested: probe_accelerator(requested))
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
@@ -58,7 +71,13 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         resumed = svc.jobs.start(svc)
         log.info("kiln serving regions %s; %d job(s) resumed", ", ".join(svc.regions), resumed)
+        if svc.compute is not None:
+            alive = reconcile(svc)
+            svc.compute.watch(lambda: watch_running(svc))
+            log.info("instances: %d VM(s) re-attached", alive)
         yield
+        if svc.compute is not None:
+            svc.compute.close()
         svc.jobs.stop()
         svc.catalog.close()
 

@@ -89,3 +89,8 @@ InvalidSnapshotIDMalformed = ErrorCode("InvalidSnapshotID.Malformed", 400)
 InvalidVolumeIDMalformed = ErrorCode("InvalidVolumeID.Malformed", 400)
 VolumeInUse = ErrorCode("VolumeInUse", 400)
 InvalidVolumeZoneMismatch = ErrorCode("InvalidVolume.ZoneMismatch", 400)
+
+# --- Added by instances (kiln/services/instances.py, instance_actions.py) ----------------------
+OperationNotPermitted = ErrorCode("OperationNotPermitted", 400)
+InstanceLimitExceeded = ErrorCode("InstanceLimitExceeded", 400)
+InvalidInstanceAttributeValue = ErrorCode("InvalidInstanceAttributeValue", 400)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kiln.ec2 import copy_image, images, keypairs, snapshots, tags, tasks, volumes
+from kiln.ec2 import copy_image, images, instances, keypairs, snapshots, tags, tasks, volumes
 from kiln.ec2.server import Handler
 
 ACTIONS: Mapping[str, Handler] = {
@@ -49,4 +49,15 @@ ACTIONS: Mapping[str, Handler] = {
     "ImportKeyPair": keypairs.import_key_pair,
     "DescribeKeyPairs": keypairs.describe_key_pairs,
     "DeleteKeyPair": keypairs.delete_key_pair,
+    # instances (kiln/ec2/instances.py)
+    "RunInstances": instances.run_instances,
+    "DescribeInstances": instances.describe_instances,
+    "DescribeInstanceStatus": instances.describe_instance_status,
+    "StartInstances": instances.start_instances,
+    "StopInstances": instances.stop_instances,
+    "RebootInstances": instances.reboot_instances,
+    "TerminateInstances": instances.terminate_instances,
+    "GetConsoleOutput": instances.get_console_output,
+    "DescribeInstanceAttribute": instances.describe_instance_attribute,
+    "ModifyInstanceAttribute": instances.modify_instance_attribute,
 }

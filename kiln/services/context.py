@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from kiln.catalog import Catalog
 
 if TYPE_CHECKING:  # the store is only handed through; rules call its methods
+    from kiln.services.instance_runtime import InstanceRuntime
     from kiln.services.jobs import JobRunner
     from kiln.store import SnapshotStore
 
@@ -29,6 +30,8 @@ class Services:
     jobs: JobRunner
     data_dir: Path
     regions: tuple[str, ...]
+    # VMs (kiln/services/instance_runtime.py); None where nothing runs instances (the CLI).
+    compute: InstanceRuntime | None = None
 
     def bundles_dir(self, region: str) -> Path:
         """Where instance-store bundle manifests live (see docs/api.md#bundles)."""
