@@ -17,6 +17,7 @@ import logging
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -145,20 +146,19 @@ class QemuDriver:
     def shutdown(self, handle: VmHandle, timeout: float) -> bool:
         if not self.is_running(handle):
             return True
-        waited = 0.0
-        while waited < timeout:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
             try:
-                with Qmp(handle.run_dir) as qmp:
+                with Qmp(handle.run_dir, timeout=min(5.0, left)) as qmp:
                     qmp.execute("system_powerdown")
             except QmpError as e:
                 log.debug("%s: powerdown: %s", handle.instance_id, e)
-            step = min(POWERDOWN_REPEAT, timeout - waited)
+            step = min(POWERDOWN_REPEAT, max(0.0, deadline - time.monotonic()))
             if process.wait_gone(handle.pid, step, self._owner(handle.run_dir)):
                 log.info("%s: guest powered off (QEMU pid %d)", handle.instance_id, handle.pid)
                 return True
-            waited += step
         log.warning("%s: still running %.0f s after the power button", handle.instance_id, timeout)
-        return False
+        return not self.is_running(handle)
 
     def kill(self, handle: VmHandle) -> None:
         if self._is_ours(handle.pid, handle.run_dir):
