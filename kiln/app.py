@@ -21,11 +21,12 @@ from kiln.config import Settings
 from kiln.ec2.actions import ACTIONS
 from kiln.ec2.server import build_ec2_app
 from kiln.ec2.sigv4 import Credential
+from kiln.services import create_image
 from kiln.services.accounts import lookup_access_key
 from kiln.services.context import Services
 from kiln.services.instance_lifecycle import reconcile, watch_running
 from kiln.services.instance_runtime import InstanceRuntime
-from kiln.services.jobs import JobRunner
+from kiln.services.jobs import JobRunner, default_kinds
 from kiln.store import open_store
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ def open_settings_catalog(settings: Settings) -> Catalog:
 def build_services(settings: Settings) -> Services:
     catalog = open_settings_catalog(settings)
     stores = {region: open_store(settings.store_dir(region)) for region in settings.regions}
-    return Services(catalog=catalog, stores=stores, jobs=JobRunner(),
+    jobs = JobRunner({**default_kinds(), **create_image.JOB_KINDS})
+    return Services(catalog=catalog, stores=stores, jobs=jobs,
                     data_dir=settings.data_dir, regions=tuple(settings.regions),
                     compute=build_runtime())
 

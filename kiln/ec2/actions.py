@@ -60,4 +60,5 @@ ACTIONS: Mapping[str, Handler] = {
     "GetConsoleOutput": instances.get_console_output,
     "DescribeInstanceAttribute": instances.describe_instance_attribute,
     "ModifyInstanceAttribute": instances.modify_instance_attribute,
+    "CreateImage": instances.create_image,
 }

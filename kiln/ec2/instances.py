@@ -24,6 +24,7 @@ from kiln.ec2.tags import (
     tags_out,
 )
 from kiln.errors import Ec2Error
+from kiln.services import create_image as images_from
 from kiln.services import instance_actions as actions
 from kiln.services import instance_attributes as attrs
 from kiln.services import instances as rules
@@ -238,3 +239,11 @@ def modify_instance_attribute(ctx: RequestContext, params: Params) -> Mapping[st
         delete_on_termination=dot, unsupported=unsupported, dry_run=flag(params, "DryRun"))
     attrs.modify_instance_attribute(services_of(ctx), caller_of(ctx), req)
     return {}
+
+
+def create_image(ctx: RequestContext, params: Params) -> Mapping[str, object]:
+    req = images_from.CreateImageRequest(
+        instance_id=opt_str(params, "InstanceId"), name=opt_str(params, "Name"),
+        description=opt_str(params, "Description"), no_reboot=flag(params, "NoReboot"),
+        tag_specs=tag_specs(params), dry_run=flag(params, "DryRun"))
+    return {"ImageId": images_from.create_image(services_of(ctx), caller_of(ctx), req)}
