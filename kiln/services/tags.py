@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 from kiln import errors
 from kiln.catalog import Tx
+from kiln.catalog import instances as cat_instances
 from kiln.catalog import jobs as cat_jobs
+from kiln.catalog import keypairs as cat_keypairs
 from kiln.catalog import snapshots as cat_snapshots
 from kiln.catalog import tags as cat_tags
 from kiln.catalog.records import Filter, TagRecord
@@ -61,6 +63,19 @@ def _volume(tx: Tx, caller: Caller, rid: str) -> str:
     return "volume"
 
 
+def _instance(tx: Tx, caller: Caller, rid: str) -> str:
+    if not cat_instances.query_instance_ids(tx, caller.region, caller.account_id, [rid]):
+        raise Ec2Error(errors.InvalidInstanceIDNotFound, f"The instance ID '{rid}' does not exist")
+    return "instance"
+
+
+def _key_pair(tx: Tx, caller: Caller, rid: str) -> str:
+    if not any(k.key_pair_id == rid for k in
+               cat_keypairs.list_key_pairs(tx, caller.region, caller.account_id)):
+        raise Ec2Error(errors.InvalidKeyPairNotFound, f"The key pair ID '{rid}' does not exist")
+    return "key-pair"
+
+
 def _task(kind: str) -> Callable[[Tx, Caller, str], str]:
     def resolve(tx: Tx, caller: Caller, rid: str) -> str:
         job = cat_jobs.get_job(tx, rid)
@@ -75,6 +90,7 @@ RESOURCES: Mapping[str, Callable[[Tx, Caller, str], str]] = {
     "ami": _image, "aki": _image, "ari": _image, "snap": _snapshot, "vol": _volume,
     "import-ami": _task("import-image-task"), "import-snap": _task("import-snapshot-task"),
     "export-ami": _task("export-image-task"),
+    "i": _instance, "key": _key_pair,
 }
 
 
