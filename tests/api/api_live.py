@@ -126,6 +126,17 @@ class LiveKiln:
                               capture_output=True, text=True, env=env, timeout=120)
 
 
+@dataclass(frozen=True, slots=True)
+class ApiWorld:
+    """The session's live server, its three accounts and a small disk image."""
+
+    kiln: LiveKiln
+    owner: Creds
+    grantee: Creds
+    stranger: Creds
+    disk: Path
+
+
 def make_disk(path: Path, size: int = 8 * 1024 * 1024, seed: bytes = b"kiln") -> Path:
     """A small sparse raw disk with a few distinct non-zero blocks."""
     with open(path, "wb") as f:

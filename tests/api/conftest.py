@@ -5,20 +5,9 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from api_live import Creds, LiveKiln, make_disk
-
-
-@dataclass(frozen=True, slots=True)
-class ApiWorld:
-    kiln: LiveKiln
-    owner: Creds
-    grantee: Creds
-    stranger: Creds
-    disk: Path
+from api_live import ApiWorld, LiveKiln, make_disk
 
 
 def _pg_database() -> tuple[str, str] | None:

@@ -6,9 +6,9 @@ import secrets
 
 import boto3
 import pytest
+from api_live import ApiWorld
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import ApiWorld
 from test_api_images import register, uniq
 
 

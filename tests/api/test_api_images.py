@@ -7,8 +7,8 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from api_live import ApiWorld
 from botocore.exceptions import ClientError
-from conftest import ApiWorld
 
 
 def uniq(prefix: str) -> str:

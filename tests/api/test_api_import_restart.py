@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_live import LiveKiln
+from api_live import ApiWorld, LiveKiln
 from botocore.exceptions import ClientError
-from conftest import ApiWorld
 from test_api_snapshots_support import (
     MIB,
     disk_server,

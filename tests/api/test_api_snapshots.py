@@ -9,8 +9,8 @@ import secrets
 from pathlib import Path
 
 import pytest
+from api_live import ApiWorld
 from botocore.exceptions import ClientError
-from conftest import ApiWorld
 from test_api_import import import_snapshot, register
 from test_api_snapshots_support import (
     MIB,

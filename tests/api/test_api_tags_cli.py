@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import ApiWorld
+from api_live import ApiWorld
 from test_api_images import register, uniq
 
 

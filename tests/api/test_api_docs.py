@@ -1,0 +1,34 @@
+"""docs/api.md names every image and tag action in ACTIONS and every error code they raise."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from kiln.ec2.actions import ACTIONS
+
+ROOT = Path(__file__).resolve().parents[2]
+OWN_MODULES = ("kiln.ec2.images", "kiln.ec2.tags")
+RULES = ["images.py", "images_describe.py", "image_attributes.py", "image_access.py", "tags.py",
+         "block_devices.py", "bundles.py", "validate.py"]
+
+
+def test_every_image_and_tag_action_is_documented() -> None:
+    doc = (ROOT / "docs" / "api.md").read_text()
+    mine = [name for name, handler in ACTIONS.items() if handler.__module__ in OWN_MODULES]
+    assert len(mine) >= 15
+    assert [name for name in mine if name not in doc] == []
+
+
+def test_every_error_code_the_image_rules_raise_is_documented() -> None:
+    import kiln.errors as errors
+
+    doc = (ROOT / "docs" / "api.md").read_text()
+    used: set[str] = set()
+    for name in RULES:
+        text = (ROOT / "kiln" / "services" / name).read_text()
+        used |= set(re.findall(r"errors\.([A-Za-z]+)", text))
+    codes = {getattr(errors, n).code for n in used
+             if isinstance(getattr(errors, n, None), errors.ErrorCode)}
+    assert len(codes) >= 15
+    assert sorted(c for c in codes if c not in doc) == []
