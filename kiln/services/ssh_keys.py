@@ -27,7 +27,7 @@ from kiln.errors import Ec2Error
 
 KEY_TYPES = ("rsa", "ed25519")
 RSA_BITS = 2048
-RSA_IMPORT_BITS = (1024, 2048, 4096)  # EC2 accepts these RSA sizes on import
+RSA_IMPORT_BITS = (1024, 4096)  # the RSA sizes EC2 takes on import (ssh-keygen's 3072 too)
 MAX_PUBLIC_KEY_BYTES = 16 * 1024
 
 _F = serialization.PublicFormat
@@ -131,9 +131,9 @@ def parse_public_key(material: bytes) -> ParsedKey:
     except (ValueError, UnsupportedAlgorithm, binascii.Error, IndexError, UnicodeDecodeError):
         raise _bad_format() from None
     if isinstance(key, rsa.RSAPublicKey):
-        if key.key_size not in RSA_IMPORT_BITS:
+        if not RSA_IMPORT_BITS[0] <= key.key_size <= RSA_IMPORT_BITS[1]:
             raise Ec2Error(errors.InvalidKeyFormat,
-                           f"RSA keys must be 1024, 2048 or 4096 bits; this one is {key.key_size}")
+                           f"RSA keys must have 1024 to 4096 bits; this one has {key.key_size}")
         der = key.public_bytes(_E.DER, _F.SubjectPublicKeyInfo)
         return ParsedKey("rsa", _openssh_line(key), _colon_hex(hashlib.md5(der).digest()))
     if isinstance(key, ed25519.Ed25519PublicKey):
