@@ -30,23 +30,53 @@ def pytest_sessionstart(session: pytest.Session) -> None:
               file=sys.stderr)
 
 
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database URL; dropped afterwards."""
+def _admin_dsn() -> str:
+    from sqlalchemy.engine import make_url
+
+    assert PG_URL is not None
+    return make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _db_url(name: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    assert PG_URL is not None
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def pg_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated PostgreSQL database that each test's database is copied from (fast)."""
     if not PG_URL:
         pytest.skip("KILN_TEST_PG_URL unset: PostgreSQL not started (run scripts/test)")
     import psycopg
-    from sqlalchemy.engine import make_url
 
-    admin = make_url(PG_URL)
-    name = f"kiln_test_{secrets.token_hex(6)}"
-    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    from kiln.catalog import open_catalog
+
+    name = f"kiln_tpl_{secrets.token_hex(6)}"
+    with psycopg.connect(_admin_dsn(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+    cat = open_catalog(_db_url(name), tmp_path_factory.mktemp("pgtpl") / "k", ())
+    cat.close()
     try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
+        yield name
     finally:
-        with psycopg.connect(dsn, autocommit=True) as conn:
+        with psycopg.connect(_admin_dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_database(pg_template: str) -> Iterator[str]:
+    """A fresh PostgreSQL database URL (already migrated from the template); dropped after."""
+    import psycopg
+
+    name = f"kiln_test_{secrets.token_hex(6)}"
+    with psycopg.connect(_admin_dsn(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    try:
+        yield _db_url(name)
+    finally:
+        with psycopg.connect(_admin_dsn(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
