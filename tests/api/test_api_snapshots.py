@@ -146,6 +146,8 @@ def test_describe_snapshots_filters_and_pages(api: ApiWorld, tmp_path: Path) -> 
     assert sorted(seen) == sorted(made) and sizes == [5, 1]
     assert ids(api.kiln.client(api.grantee).describe_snapshots(
         Filters=[{"Name": "description", "Values": [f"{family}-*"]}])) == []
+    for alias in ("kiln", "amazon"):  # owner aliases: the system account's snapshots only
+        assert not set(made) & set(ids(ec2.describe_snapshots(OwnerIds=[alias])))
     for kwargs, expected in [
         ({"Filters": [{"Name": "colour", "Values": ["x"]}]}, "InvalidFilter"),
         ({"SnapshotIds": [made[0]], "MaxResults": 5}, "InvalidParameterCombination"),
