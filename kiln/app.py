@@ -52,8 +52,10 @@ def build_services(settings: Settings) -> Services:
 
 def build_runtime() -> InstanceRuntime:
     """QEMU VMs; the accelerator from $KILN_ACCEL (auto | kvm | tcg, default auto: KVM only if
-    a probe guest boots under it, see kiln/compute/accel.py)."""
-    return InstanceRuntime(QemuDriver(), os.environ.get("KILN_ACCEL", "auto"),
+    a probe guest boots under it, see kiln/compute/accel.py); the QEMU binary from $KILN_QEMU
+    (default qemu-system-x86_64 on PATH)."""
+    driver = QemuDriver(os.environ.get("KILN_QEMU", "qemu-system-x86_64"))
+    return InstanceRuntime(driver, os.environ.get("KILN_ACCEL", "auto"),
                            lambda requested: probe_accelerator(requested))
 
 

@@ -109,8 +109,9 @@ def plan_volumes(tx: Tx, caller: Caller, image: ImageRecord,
             b.volume_type if b and b.volume_type else DEFAULT_VOLUME_TYPE)
         if vtype not in SIZE_LIMITS:
             raise Ec2Error(errors.InvalidParameterValue, f"Invalid volume type {vtype}")
-        size = (o.volume_size if o and o.volume_size else None) or (
-            b.volume_size if b and b.volume_size else None) or (snap.volume_size if snap else None)
+        size = o.volume_size if o is not None and o.volume_size is not None else (
+            b.volume_size if b is not None and b.volume_size is not None else (
+                snap.volume_size if snap else None))
         if size is None:
             raise _bad(f"The block device mapping for /dev/{dev} needs a SnapshotId or a "
                        "VolumeSize")
