@@ -9,7 +9,6 @@ Order of durability: see docs/storage-format.md#write-order.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -109,8 +108,11 @@ def _is_zero(mv: memoryview) -> bool:
     return bytes(mv).count(0) == n
 
 
+Reader = Callable[[int, int], bytes]
+
+
 def read_spans(
-    fd: int,
+    read: Reader,
     spans: Iterable[Extent],
     chunker: Chunker,
     writer: _BlockWriter,
@@ -118,8 +120,8 @@ def read_spans(
     total: int,
     progress: Progress | None,
 ) -> tuple[int, int, int]:
-    """Chunk and store every span; add the resulting entries to ``manifest``.
-    Returns (read_bytes, new_chunks, new_stored_bytes)."""
+    """Chunk and store every span (bytes from ``read(offset, length)``); add the resulting
+    entries to ``manifest``. Returns (read_bytes, new_chunks, new_stored_bytes)."""
     read_bytes = new_chunks = new_stored = 0
     carry_max = chunker.config.max_chunk
     pending: deque[Future[list[_Hit]]] = deque()
@@ -140,7 +142,7 @@ def read_spans(
             carry = b""
             while pos < span.end or carry:
                 want = min(BLOCK, span.end - pos)
-                data = os.pread(fd, want, pos) if want else b""
+                data = read(pos, want) if want else b""
                 if want and len(data) != want:
                     raise OSError(f"short read at offset {pos}: the source file changed")
                 read_bytes += len(data)

@@ -13,6 +13,7 @@ from kiln.types import Extent
 class Plan:
     read: list[Extent]  # ranges to read, chunk and store (each ends on a forced boundary)
     reuse: list[int]  # indexes of parent entries kept as they are
+    changed: list[Extent] | None = None  # set: read ranges are composed (parent + these from source)
 
 
 def merge(extents: list[Extent]) -> list[Extent]:
@@ -74,8 +75,6 @@ def plan(data: list[Extent], virtual_size: int, parent: Manifest | None,
         if r < len(regions) and regions[r].offset < end:
             continue  # inside a region that is read again
         reuse.append(k)
-    # each region is read (its data parts), and its end is a forced chunk boundary
-    read: list[Extent] = []
-    for reg in regions:
-        read.extend(intersect([reg], data))
-    return Plan(read=read, reuse=reuse)
+    # Each grown region is read whole: its bytes come from the parent's chunks, overlaid with the
+    # source inside the changed ranges only (the source need not hold anything else).
+    return Plan(read=regions, reuse=reuse, changed=merge(changed))

@@ -17,7 +17,7 @@ import blake3
 from kiln import errors
 from kiln.disks import convert_raw, data_extents, inspect_disk, open_raw_source
 from kiln.errors import Ec2Error
-from kiln.store import chunks, importer, spans
+from kiln.store import chunks, compose, importer, spans
 from kiln.store.backend import Backend, ObjectMissing
 from kiln.store.chunker import DEFAULT_CHUNKER, Chunker, ChunkerConfig
 from kiln.store.crypto import DataKey, KeyEncryptionKey, unwrap_data_key, wrap_data_key
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 STORE_VERSION = 1
 RESTORE_BATCH = 8 * 1024 * 1024
 RESTORE_INFLIGHT = 8
+LEASE_STALE = 3600.0
 
 
 class SnapshotStore:
@@ -138,11 +139,19 @@ class SnapshotStore:
             new_packs: dict[str, list[tuple[bytes, int, int]]] = {}
             packer = self.packer(new_packs)
             writer = importer._BlockWriter(self.index, packer, dk, known)
+            counter = compose.SourceCounter()
             with open_raw_source(info, self.scratch) as src:
-                read, new_chunks, _ = importer.read_spans(
-                    src.fd, plan.read, Chunker(self.chunker_config), writer, m, info.virtual_size, progress)
+                if plan.changed is not None and parent_m is not None:
+                    reader = compose.composed_reader(src.fd, plan.changed, parent_m,
+                                                     lambda cid: self.read_chunk(cid, dk), counter)
+                else:
+                    reader = compose.file_reader(src.fd, counter)
+                reader = compose.with_heartbeat(reader, lambda: self.backend.touch(lease))
+                _, new_chunks, _ = importer.read_spans(
+                    reader, plan.read, Chunker(self.chunker_config), writer, m, info.virtual_size, progress)
                 packer.flush()
-                new_chunks += self._rewrite_lost(src.fd, m, writer.reused, packer, dk)
+                new_chunks += self._rewrite_lost(reader, m, writer.reused, packer, dk)
+            read = counter.bytes
             new_stored = packer.stored_bytes
             self.backend.sync()
             self.index.write(new_packs)
@@ -175,14 +184,14 @@ class SnapshotStore:
         loc = self.index.get(cid)
         return loc is not None and self.backend.exists(pack_name(loc.pack))
 
-    def _rewrite_lost(self, fd: int, m: Manifest, reused: set[bytes], packer: PackWriter,
+    def _rewrite_lost(self, read: compose.Reader, m: Manifest, reused: set[bytes], packer: PackWriter,
                       dk: DataKey | None) -> int:
         """Chunks this import found already stored may have been swept by a GC that raced it;
         write any that are gone again before the manifest names them (write order step 4)."""
         lost = {cid for cid in reused if not self.locate_fresh(cid)}
         for e in m.entries():
             if e.chunk_id in lost:
-                data = os.pread(fd, e.length, e.offset)
+                data = read(e.offset, e.length)
                 packer.add(e.chunk_id, chunks.encode(e.chunk_id, data, dk))
                 lost.discard(e.chunk_id)
         packer.flush()
@@ -199,8 +208,14 @@ class SnapshotStore:
         return name
 
     def leases(self) -> list[float]:
+        """Start times of running imports. A lease not refreshed for LEASE_STALE seconds is a
+        killed import's: it is deleted and ignored (imports refresh theirs every minute)."""
         out = []
+        now = time.time()
         for o in self.backend.list("leases/"):
+            if now - o.mtime > LEASE_STALE:
+                self.backend.delete(o.name)
+                continue
             try:
                 out.append(float(json.loads(self.backend.get(o.name))["started"]))
             except (ObjectMissing, ValueError, KeyError):

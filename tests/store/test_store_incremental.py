@@ -60,3 +60,26 @@ def test_reimport_of_same_disk_stores_nothing_new(kiln, small_disk: Path) -> Non
     kiln("snapshot", "import", str(small_disk))
     again = kiln("snapshot", "import", str(small_disk), "--json").json()
     assert again["new_chunks"] == 0 and again["new_stored_bytes"] == 0
+
+
+def test_changed_ranges_source_needs_only_the_changes(kiln, small_disk: Path, tmp_path: Path) -> None:
+    """Like EBS changed-block tracking: the source holds only the changed bytes (an overlay's
+    allocated clusters); everything else, even around the changes, comes from the parent."""
+    parent = kiln("snapshot", "import", str(small_disk), "--json").json()
+    writes = [(1 * MIB + 123, os.urandom(4096)), (10 * MIB + 5000, os.urandom(70_000)),
+              (40 * MIB + 8192, b"\0" * 4096)]  # zeroing data is a change too
+    expected = tmp_path / "expected.raw"
+    subprocess.run(["cp", "--sparse=always", str(small_disk), str(expected)], check=True)
+    _rewrite(expected, writes)
+    changes_only = tmp_path / "changes.raw"
+    with open(changes_only, "wb") as f:
+        f.truncate(small_disk.stat().st_size)
+    _rewrite(changes_only, writes)
+    ranges = tmp_path / "changed.json"
+    ranges.write_text(json.dumps([[o, len(d)] for o, d in writes]))
+    child = kiln("snapshot", "import", str(changes_only), "--parent", parent["snapshot_id"],
+                 "--changed-ranges", str(ranges), "--json").json()
+    assert child["read_bytes"] == sum(len(d) for _, d in writes)
+    out = tmp_path / "out.raw"
+    kiln("snapshot", "export", child["snapshot_id"], str(out))
+    assert same_bytes(expected, out)

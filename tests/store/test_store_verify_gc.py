@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 from store_helpers import make_disk, same_bytes
@@ -81,3 +82,24 @@ def test_gc_beside_a_concurrent_import_loses_nothing(small_disk: Path, tmp_path:
         out = tmp_path / f"out{i}.raw"
         store.restore(f"snap-0000000000000000{i}", out)
         assert same_bytes(small_disk, out)
+
+
+def test_stale_lease_of_a_killed_import_does_not_hold_back_gc(small_disk: Path, tmp_path: Path) -> None:
+    store = open_store(tmp_path / "store")
+    store.import_disk(small_disk, "snap-0000000000000000a")
+    store.delete("snap-0000000000000000a")
+    lease = store._take_lease("snap-0000000000000000b")  # as a killed import leaves it
+    old = time.time() - 2 * 3600
+    os.utime(tmp_path / "store" / lease, (old, old))
+    rep = gc(store, grace_seconds=0)
+    assert rep.packs_deleted >= 1
+    assert not list(store.backend.list("leases/"))
+
+
+def test_fresh_lease_protects_packs_written_since_it_started(small_disk: Path, tmp_path: Path) -> None:
+    store = open_store(tmp_path / "store")
+    store._take_lease("snap-0000000000000000b")  # a running import, started just now
+    store.import_disk(small_disk, "snap-0000000000000000a")
+    store.delete("snap-0000000000000000a")
+    rep = gc(store, grace_seconds=0)
+    assert rep.packs_deleted == 0  # they may be the running import's
