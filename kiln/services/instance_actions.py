@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from kiln import errors
 from kiln.catalog import instances as cat
@@ -136,5 +137,4 @@ def reboot_instances(services: Services, caller: Caller, ids: Sequence[str],
     runtime = runtime_of(services)
     for i in insts:
         if i.state == S.RUNNING:
-            runtime.submit(i.instance_id, lambda iid=i.instance_id: reboot(services, iid),
-                           "reboot")
+            runtime.submit(i.instance_id, partial(reboot, services, i.instance_id), "reboot")

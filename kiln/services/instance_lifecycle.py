@@ -104,9 +104,9 @@ def _boot(services: Services, inst: InstanceRecord, vols: list[VolumeRecord]) ->
         if inst.boot_count == 0:  # a launch that never ran: EC2 terminates it
             if _set(services, iid, [S.PENDING], internal_error(message),
                     state=S.SHUTTING_DOWN.value):
-                inst, vols = _read(services, iid)
-                if inst is not None:
-                    _terminate(services, inst, vols)
+                fresh, vols = _read(services, iid)
+                if fresh is not None:
+                    _terminate(services, fresh, vols)
         else:
             _set(services, iid, [S.PENDING], internal_error(message), state=S.STOPPED.value)
         return

@@ -92,7 +92,8 @@ def _rfc4716(text: str) -> bytes | None:
     lines = [ln.strip() for ln in text.strip().splitlines()]
     if not lines or not lines[0].startswith("---- BEGIN SSH2 PUBLIC KEY"):
         return None
-    body, in_header = [], False
+    body: list[str] = []
+    in_header = False
     for ln in lines[1:]:
         if ln.startswith("---- END SSH2 PUBLIC KEY"):
             return base64.b64decode("".join(body))
