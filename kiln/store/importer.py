@@ -27,7 +27,7 @@ from kiln.types import Extent
 log = logging.getLogger(__name__)
 
 BLOCK = 8 * 1024 * 1024
-INFLIGHT = 6
+INFLIGHT = 4
 WORKERS = 3
 
 Progress = Callable[[int, int], None]

@@ -2,7 +2,7 @@
 
 Why packs (docs/storage-format.md#packs): creating a file costs ~250 µs on these hosts and a PUT
 costs far more on S3, so one object per 32 KiB chunk would bound imports at ~0.15 GB/s. Packs of
-~16 MiB make that cost vanish. Layout::
+~8 MiB make that cost vanish. Layout::
 
     blob_1 | … | blob_n | toc | u32 n | u32 toc_len | "KLP1"
     toc = n × (chunk id[32] | offset u32 | length u32) | BLAKE3-128(toc entries)
@@ -25,7 +25,7 @@ from kiln.errors import Ec2Error
 from kiln.store.backend import Backend
 
 MAGIC = b"KLP1"
-PACK_TARGET = 16 * 1024 * 1024
+PACK_TARGET = 8 * 1024 * 1024
 _TOC = struct.Struct("<32sII")
 _FOOT = struct.Struct("<II4s")
 

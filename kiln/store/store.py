@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 STORE_VERSION = 1
 RESTORE_BATCH = 8 * 1024 * 1024
-RESTORE_INFLIGHT = 8
+RESTORE_INFLIGHT = 4
 LEASE_STALE = 3600.0
 
 
