@@ -11,15 +11,15 @@ from dataclasses import dataclass
 
 from kiln import errors
 from kiln.catalog import Tx
-from kiln.catalog import instances as cat_instances
 from kiln.catalog import jobs as cat_jobs
-from kiln.catalog import keypairs as cat_keypairs
 from kiln.catalog import snapshots as cat_snapshots
 from kiln.catalog import tags as cat_tags
 from kiln.catalog.records import Filter, TagRecord
 from kiln.errors import Ec2Error
 from kiln.services.context import Caller, Services
 from kiln.services.image_access import visible_image
+from kiln.services.instance_access import owned_instances
+from kiln.services.keypair_access import owned_key_pair
 from kiln.services.validate import (
     check_filters,
     check_max_results,
@@ -64,15 +64,12 @@ def _volume(tx: Tx, caller: Caller, rid: str) -> str:
 
 
 def _instance(tx: Tx, caller: Caller, rid: str) -> str:
-    if not cat_instances.query_instance_ids(tx, caller.region, caller.account_id, [rid]):
-        raise Ec2Error(errors.InvalidInstanceIDNotFound, f"The instance ID '{rid}' does not exist")
+    owned_instances(tx, caller, [rid])
     return "instance"
 
 
 def _key_pair(tx: Tx, caller: Caller, rid: str) -> str:
-    if not any(k.key_pair_id == rid for k in
-               cat_keypairs.list_key_pairs(tx, caller.region, caller.account_id)):
-        raise Ec2Error(errors.InvalidKeyPairNotFound, f"The key pair ID '{rid}' does not exist")
+    owned_key_pair(tx, caller, rid)
     return "key-pair"
 
 
