@@ -207,6 +207,11 @@ def test_micro_boots_runs_user_data_and_takes_the_key_over_ssh(world: VmWorld, f
     assert not ec2.describe_instances(Filters=[
         {"Name": "instance-state-name", "Values": ["stopped"]},
         {"Name": "instance-id", "Values": [first.iid]}])["Reservations"]
+    ec2.create_tags(Resources=[first.iid], Tags=[{"Key": "role", "Value": "web"}])
+    assert [i["InstanceId"] for r in ec2.describe_instances(Filters=[
+        {"Name": "tag:role", "Values": ["web"]}])["Reservations"] for i in r["Instances"]] == [
+        first.iid]
+    ec2.delete_tags(Resources=[first.iid], Tags=[{"Key": "role"}])
     status = ec2.describe_instance_status(InstanceIds=[first.iid])["InstanceStatuses"][0]
     assert status["InstanceStatus"]["Status"] == "ok" and status["SystemStatus"]["Status"] == "ok"
     assert ec2.describe_instance_attribute(InstanceId=first.iid, Attribute="userData")[

@@ -1,0 +1,337 @@
+"""VM benchmark (not a test): launch latency vs image size, boot overhead vs bare QEMU, and the
+cost of CreateImage after a small write into a big volume. ``python -m bench.vm``.
+
+Everything runs for real: a `kiln serve` subprocess (TCG), the baked micro image, boto3.
+
+1. RunInstances -> ``running`` for the 64 MiB micro image and the same disk grown to 8 GiB
+   (first launch of each = restoring the base; then warm launches). Target: 8 GiB / 64 MiB ratio
+   <= 1.2 and under 0.5 s.
+2. Boot to ``KILN-READY``: RunInstances -> readiness line, vs the same QEMU command line (taken
+   from the instance's ``vm.json``) started by hand on a fresh overlay of the same base with the
+   same seed. Runs alternate. Target: Kiln adds <= 10 %.
+3. CreateImage after writing 10 MiB into the 8 GiB volume: time beyond the guest's shutdown
+   (target < 2 s) and bytes the store read (target <= 2x the changed bytes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import boto3
+import paramiko
+from botocore.config import Config
+from rich.console import Console
+from rich.table import Table
+
+from kiln.compute.seed import make_nocloud_seed
+from kiln.disks import overlay_changed_extents
+
+KILN = [sys.executable, "-m", "kiln"]
+REGION = "us-east-1"
+GIB = 1024 ** 3
+MIB = 1024 ** 2
+WARM_RUNS = 3
+BOOT_RUNS = 5
+RESULTS = Path(__file__).parent / "results" / "vm.json"
+TYPE = "t2.micro"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Kiln:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = _free_port()
+        self.env = {**os.environ, "KILN_ACCEL": "tcg"}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def cli(self, *args: str) -> str:
+        return subprocess.run([*KILN, *args, "--data-dir", str(self.data_dir)], check=True,
+                              capture_output=True, text=True, env=self.env).stdout
+
+    def start(self) -> None:
+        log = open(self.data_dir / "serve.log", "ab")  # noqa: SIM115  # lives with the server
+        self.proc = subprocess.Popen([*KILN, "serve", "--data-dir", str(self.data_dir), "--port",
+                                      str(self.port)], stdout=log, stderr=subprocess.STDOUT,
+                                     env=self.env)
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("kiln serve did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(30)
+
+    def client(self, creds: dict[str, str]) -> Any:
+        return boto3.client("ec2", endpoint_url=f"http://127.0.0.1:{self.port}",
+                            region_name=REGION, aws_access_key_id=creds["AccessKeyId"],
+                            aws_secret_access_key=creds["SecretAccessKey"],
+                            config=Config(retries={"max_attempts": 1}))
+
+    def run_dir(self, iid: str) -> Path:
+        return self.data_dir / "regions" / REGION / "instances" / iid
+
+    def log(self) -> str:
+        return (self.data_dir / "serve.log").read_text(errors="replace")
+
+
+def _wait(probe: Any, timeout: float = 300.0, step: float = 0.01) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = probe()
+        if got:
+            return got
+        time.sleep(step)
+    raise TimeoutError("benchmark step timed out")
+
+
+def _state(ec2: Any, iid: str) -> str:
+    return str(ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0][
+        "State"]["Name"])
+
+
+def _ready(console: Path, iid: str) -> bool:
+    try:
+        return f"KILN-READY instance-id={iid}".encode() in console.read_bytes()
+    except OSError:
+        return False
+
+
+def launch(kiln: Kiln, ec2: Any, image_id: str, key: str | None = None) -> dict[str, Any]:
+    """RunInstances -> running -> KILN-READY, timed from the request."""
+    t0 = time.perf_counter()
+    kw = {"KeyName": key} if key else {}
+    iid = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, InstanceType=TYPE,
+                            **kw)["Instances"][0]["InstanceId"]
+    answered = time.perf_counter() - t0
+    _wait(lambda: _state(ec2, iid) == "running")
+    running = time.perf_counter() - t0
+    _wait(lambda: _ready(kiln.run_dir(iid) / "console.log", iid), step=0.02)
+    ready = time.perf_counter() - t0
+    return {"iid": iid, "answered": answered, "running": running, "ready": ready}
+
+
+def terminate(ec2: Any, iids: list[str]) -> None:
+    ec2.terminate_instances(InstanceIds=iids)
+    for iid in iids:
+        _wait(lambda i=iid: _state(ec2, i) == "terminated", step=0.1)
+
+
+def bare_boot(kiln: Kiln, template_iid: str, base: Path, work: Path) -> float:
+    """The instance's own QEMU command line, on a fresh overlay of the same base and a seed of
+    the same shape, started by hand: spawn -> KILN-READY."""
+    argv = json.loads((kiln.run_dir(template_iid) / "vm.json").read_text())["argv"]
+    iid = "i-" + secrets.token_hex(9)[:17]
+    run = work / iid
+    run.mkdir(parents=True)
+    overlay = run / "root.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "raw",
+                    str(overlay)], check=True)
+    seed = make_nocloud_seed(run / "seed.iso", iid, iid, [], None)
+    port = _free_port()
+    old_run = str(kiln.run_dir(template_iid).resolve())
+    out = []
+    for a in argv:
+        if a.startswith("file=") and ",format=qcow2," in a:
+            a = re.sub(r"^file=[^,]*(?:,,[^,]*)*", f"file={overlay}", a)
+        elif a.startswith("file=") and "readonly=on" in a:
+            a = re.sub(r"^file=[^,]*(?:,,[^,]*)*", f"file={seed}", a)
+        a = a.replace(old_run, str(run)).replace(template_iid, iid)
+        a = re.sub(r"hostfwd=tcp:127\.0\.0\.1:\d+-:22", f"hostfwd=tcp:127.0.0.1:{port}-:22", a)
+        out.append(a)
+    t0 = time.perf_counter()
+    subprocess.run(out, cwd=run, check=True, capture_output=True)
+    _wait(lambda: _ready(run / "console.log", iid), step=0.02)
+    took = time.perf_counter() - t0
+    pid = int((run / "qemu.pid").read_text())
+    os.kill(pid, signal.SIGTERM)
+    _wait(lambda: not Path(f"/proc/{pid}").exists() or b") Z" in Path(f"/proc/{pid}/stat").read_bytes(), step=0.05)
+    shutil.rmtree(run, ignore_errors=True)
+    return took
+
+
+def ssh(ec2: Any, iid: str, key_file: Path, command: str) -> str:
+    inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    host, port = inst["PublicDnsName"].split(":")
+    c = paramiko.SSHClient()
+    c.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    c.connect(host, port=int(port), username="root", look_for_keys=False, allow_agent=False,
+              pkey=paramiko.Ed25519Key.from_private_key_file(str(key_file)), timeout=60)
+    try:
+        _, out, _ = c.exec_command(command, timeout=120)
+        return str(out.read().decode())
+    finally:
+        c.close()
+
+
+def create_image_cost(kiln: Kiln, ec2: Any, image_id: str, key: str, key_file: Path,
+                      no_reboot: bool, iid: str | None = None) -> dict[str, Any]:
+    if iid is None:
+        iid = launch(kiln, ec2, image_id, key)["iid"]
+    ssh(ec2, iid, key_file, f"dd if=/dev/urandom of=/root/blob-{secrets.token_hex(3)} bs=1M "
+                            "count=10 2>/dev/null; sync")
+    vol = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0][
+        "BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    overlay = kiln.data_dir / "regions" / REGION / "volumes" / f"{vol}.qcow2"
+    changed = sum(e.length for e in overlay_changed_extents(overlay))
+    pid = int((kiln.run_dir(iid) / "qemu.pid").read_text())
+    t0 = time.perf_counter()
+    new = ec2.create_image(InstanceId=iid, Name=f"bench-{secrets.token_hex(4)}",
+                           NoReboot=no_reboot)["ImageId"]
+    shutdown = 0.0
+    if not no_reboot:
+        _wait(lambda: not Path(f"/proc/{pid}").exists()
+              or b") Z" in Path(f"/proc/{pid}/stat").read_bytes(), step=0.02)
+        shutdown = time.perf_counter() - t0
+    _wait(lambda: ec2.describe_images(ImageIds=[new])["Images"][0]["State"] == "available",
+          step=0.02)
+    total = time.perf_counter() - t0
+    snap = ec2.describe_images(ImageIds=[new])["Images"][0]["BlockDeviceMappings"][0]["Ebs"][
+        "SnapshotId"]
+    m = re.search(rf"imported {snap}: (\d+) bytes virtual, (\d+) read", kiln.log())
+    read = int(m.group(2)) if m else -1
+    return {"iid": iid, "no_reboot": no_reboot, "total": total, "shutdown": shutdown,
+            "beyond_shutdown": total - shutdown, "changed_bytes": changed, "read_bytes": read,
+            "written_bytes": 10 * MIB, "virtual_size": int(m.group(1)) if m else -1}
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="kiln-bench-vm-") as d:
+        data = Path(d)
+        kiln = Kiln(data)
+        baked = json.loads(kiln.cli("bake", "micro", "--json"))
+        kiln.start()
+        try:
+            results = run_all(kiln, data, baked)
+        finally:
+            kiln.stop()
+            for p in Path("/proc").iterdir():  # leave no VM of ours behind
+                try:
+                    if p.name.isdigit() and str(data).encode() in (p / "cmdline").read_bytes():
+                        os.kill(int(p.name), signal.SIGKILL)
+                except OSError:
+                    pass
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    report(results)
+
+
+def run_all(kiln: Kiln, data: Path, baked: list[dict[str, Any]]) -> dict[str, Any]:
+    creds = json.loads(kiln.cli("account", "create", "--name", "bench"))
+    ec2 = kiln.client(creds)
+    micro = next(r for r in baked if r["Region"] == REGION)
+    micro_snap = micro["SnapshotId"]
+    # The 8 GiB image: the micro disk, grown (sparse) to 8 GiB, imported as the account's own.
+    raw = data / "micro-8g.raw"
+    kiln.cli("snapshot", "export", micro_snap, str(raw), "--region", REGION)
+    os.truncate(raw, 8 * GIB)
+    big_snap = json.loads(kiln.cli("snapshot", "import", str(raw), "--region", REGION,
+                                   "--account", creds["AccountId"], "--json"))["snapshot_id"]
+    raw.unlink()
+    big = ec2.register_image(Name="micro-8g", RootDeviceName="/dev/xvda",
+                             VirtualizationType="hvm", BootMode="legacy-bios",
+                             BlockDeviceMappings=[{"DeviceName": "/dev/xvda",
+                                                   "Ebs": {"SnapshotId": big_snap}}])["ImageId"]
+    key_file = data / "bench.pem"
+    key_file.write_text(ec2.create_key_pair(KeyName="bench", KeyType="ed25519")["KeyMaterial"])
+    images = {"64MiB": micro["ImageId"], "8GiB": big}
+
+    launches: dict[str, list[dict[str, Any]]] = {"64MiB": [], "8GiB": []}
+    for _ in range(WARM_RUNS + 1):  # the first launch of each is the cold one
+        for label, image in images.items():
+            r = launch(kiln, ec2, image)
+            launches[label].append(r)
+            terminate(ec2, [r["iid"]])
+
+    boot: dict[str, list[float]] = {"kiln": [], "bare": []}
+    base = data / "regions" / REGION / "bases" / f"{micro_snap}.raw"
+    template_run = launch(kiln, ec2, micro["ImageId"])
+    for _ in range(BOOT_RUNS):
+        r = launch(kiln, ec2, micro["ImageId"])
+        boot["kiln"].append(r["ready"])
+        terminate(ec2, [r["iid"]])
+        boot["bare"].append(bare_boot(kiln, template_run["iid"], base, data / "bare"))
+    terminate(ec2, [template_run["iid"]])
+
+    reboot = create_image_cost(kiln, ec2, big, "bench", key_file, no_reboot=False)
+    ec2.get_waiter("instance_running").wait(InstanceIds=[reboot["iid"]])
+    _wait(lambda: _ready(kiln.run_dir(reboot["iid"]) / "console.log", reboot["iid"]))
+    no_reboot = create_image_cost(kiln, ec2, big, "bench", key_file, no_reboot=True,
+                                  iid=reboot["iid"])
+    terminate(ec2, [reboot["iid"]])
+
+    def med(xs: list[float]) -> float:
+        return statistics.median(xs)
+
+    warm = {k: med([r["running"] for r in v[1:]]) for k, v in launches.items()}
+    return {
+        "launch": {k: {"cold_running_s": v[0]["running"], "warm_running_s": warm[k],
+                       "warm_answer_s": med([r["answered"] for r in v[1:]]),
+                       "warm_runs": [r["running"] for r in v[1:]]} for k, v in launches.items()},
+        "launch_ratio_8g_to_64m": warm["8GiB"] / warm["64MiB"],
+        "boot": {"kiln_ready_s": med(boot["kiln"]), "bare_ready_s": med(boot["bare"]),
+                 "kiln_runs": boot["kiln"], "bare_runs": boot["bare"],
+                 "overhead": med(boot["kiln"]) / med(boot["bare"]) - 1,
+                 "overhead_best": min(boot["kiln"]) / min(boot["bare"]) - 1},
+        "create_image": [reboot, no_reboot],
+        "targets": {"launch_ratio": 1.2, "launch_s": 0.5, "boot_overhead": 0.10,
+                    "create_image_beyond_shutdown_s": 2.0, "read_over_changed": 2.0},
+    }
+
+
+def report(r: dict[str, Any]) -> None:
+    t = Table(title="Kiln VMs (TCG, micro image)")
+    t.add_column("measurement")
+    t.add_column("result", justify="right")
+    t.add_column("target", justify="right")
+    for label in ("64MiB", "8GiB"):
+        x = r["launch"][label]
+        t.add_row(f"RunInstances -> running, {label} (warm median; cold)",
+                  f"{x['warm_running_s']:.3f} s; {x['cold_running_s']:.3f} s", "< 0.5 s")
+    t.add_row("  ratio 8 GiB / 64 MiB (warm)", f"{r['launch_ratio_8g_to_64m']:.2f}", "<= 1.2")
+    b = r["boot"]
+    t.add_row("boot to KILN-READY: Kiln (RunInstances ->), median",
+              f"{b['kiln_ready_s']:.2f} s", "")
+    t.add_row("boot to KILN-READY: bare qemu-system-x86_64, median",
+              f"{b['bare_ready_s']:.2f} s", "")
+    t.add_row("  Kiln overhead (medians; best runs)",
+              f"{b['overhead'] * 100:+.1f} %; {b['overhead_best'] * 100:+.1f} %", "<= 10 %")
+    for c in r["create_image"]:
+        mode = "NoReboot" if c["no_reboot"] else "reboot"
+        t.add_row(f"CreateImage ({mode}) after 10 MiB into 8 GiB: total",
+                  f"{c['total']:.2f} s", "")
+        if not c["no_reboot"]:
+            t.add_row("  guest shutdown", f"{c['shutdown']:.2f} s", "")
+        t.add_row("  beyond the shutdown", f"{c['beyond_shutdown']:.2f} s", "< 2 s")
+        ratio = c["read_bytes"] / c["changed_bytes"] if c["changed_bytes"] else float("nan")
+        t.add_row("  bytes read by the store / changed in the overlay",
+                  f"{c['read_bytes'] / MIB:.1f} / {c['changed_bytes'] / MIB:.1f} MiB "
+                  f"({ratio:.2f}x)", "<= 2x")
+    Console().print(t)
+
+
+if __name__ == "__main__":
+    main()
