@@ -1,16 +1,21 @@
-"""``kiln bake micro``: build the base image from Debian packages and publish it as the public
-image ``kiln/micro/<version>`` of the ``kiln`` account in every region (docs/instances.md)."""
+"""``kiln bake micro|debian``: build a base image from Debian packages and publish it as the public
+image ``kiln/<recipe>/<version>`` of the ``kiln`` account in every region (docs/instances.md)."""
 
 from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from kiln.cli.common import cli_errors, data_dir_option, emit_json, json_option, resolve_data_dir
 from kiln.config import DEFAULT_REGIONS, Settings
+
+if TYPE_CHECKING:
+    from kiln.bake.micro import BakeResult
 
 
 @click.group()
@@ -29,44 +34,47 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]  # -> Service
                     jobs=JobRunner(), data_dir=settings.data_dir, regions=settings.regions)
 
 
-@bake.command("micro")
-@click.option("--if-missing", is_flag=True,
-              help="Do nothing (quickly) when every region already has this version.")
-@click.option("--region", "regions", multiple=True,
-              help=f"Region to publish in (repeatable; default: {', '.join(DEFAULT_REGIONS)}).")
-@click.option("--database-url", default=None,
-              help="Catalog database (default: the data dir's SQLite file).")
-@data_dir_option
-@json_option
-@cli_errors
-def micro(if_missing: bool, regions: tuple[str, ...], database_url: str | None,
+def _options(fn):  # type: ignore[no-untyped-def]  # click decorator stacking
+    for opt in reversed([
+        click.option("--if-missing", is_flag=True,
+                     help="Do nothing (quickly) when every region already has this version."),
+        click.option("--region", "regions", multiple=True,
+                     help="Region to publish in (repeatable; default: "
+                          f"{', '.join(DEFAULT_REGIONS)})."),
+        click.option("--database-url", default=None,
+                     help="Catalog database (default: the data dir's SQLite file)."),
+        data_dir_option, json_option, cli_errors]):
+        fn = opt(fn)
+    return fn
+
+
+def _bake(recipe: str, version: str, build: Callable[[Path, Path], BakeResult], what: str,
+          if_missing: bool, regions: tuple[str, ...], database_url: str | None,
           data_dir: Path | None, as_json: bool) -> None:
-    """Bake the micro image (busybox + dropbear on Debian's kernel) and publish it."""
-    from kiln.bake.micro import NAME, VERSION, build_micro_image
+    """Build with ``build(out, work_dir)`` unless every region has ``kiln/<recipe>/<version>``,
+    then publish it where it is missing."""
     from kiln.services.base_images import existing_images, image_name, publish_base_image
 
     started = time.monotonic()
     settings = Settings(data_dir=resolve_data_dir(data_dir),
                         regions=tuple(dict.fromkeys(regions)) or DEFAULT_REGIONS,
                         database_url=database_url)
-    name = image_name(NAME, VERSION)
+    name = image_name(recipe, version)
     services = _services(settings)
     try:
         have = existing_images(services, name)
-        if if_missing and set(have) == set(settings.regions):
+        if set(have) == set(settings.regions) and if_missing:
             rows = [{"Region": r, "ImageId": have[r], "Name": name, "Created": False}
                     for r in settings.regions]
         else:
-            work = settings.data_dir / "bake"
+            work = settings.data_dir / "bake" / recipe
             work.mkdir(parents=True, exist_ok=True)
-            disk = work / f"{NAME}-{VERSION}.raw"
+            disk = work / f"{recipe}-{version}.raw"
             try:
-                baked = build_micro_image(disk, work)
-                description = (f"Kiln {NAME} {VERSION}: busybox, dropbear, Debian kernel "
-                               f"{baked.kernel_version}; boots to KILN-READY on the serial console")
-                published = publish_base_image(services, disk, name, description)
+                baked = build(disk, work)
+                description = f"Kiln {recipe} {version}: {what}, Debian kernel {baked.kernel_version}"
+                published = publish_base_image(services, disk, name, description[:255])
             finally:
-                disk.unlink(missing_ok=True)
                 shutil.rmtree(work, ignore_errors=True)
             rows = [{"Region": p.region, "ImageId": p.image_id, "Name": name,
                      "SnapshotId": p.snapshot_id, "Created": p.created} for p in published]
@@ -79,3 +87,31 @@ def micro(if_missing: bool, regions: tuple[str, ...], database_url: str | None,
         state = "published" if r["Created"] else "present"
         click.echo(f"{r['Region']}  {r['ImageId']}  {name}  {state}")
     click.echo(f"({time.monotonic() - started:.1f}s)", err=True)
+
+
+@bake.command("micro")
+@_options
+def micro(if_missing: bool, regions: tuple[str, ...], database_url: str | None,
+          data_dir: Path | None, as_json: bool) -> None:
+    """Bake the micro image (busybox + dropbear on Debian's kernel; seconds, no network) and
+    publish it as kiln/micro/<version>."""
+    from kiln.bake.micro import NAME, VERSION, build_micro_image
+
+    _bake(NAME, VERSION, build_micro_image,
+          "busybox, dropbear; boots to KILN-READY on the serial console",
+          if_missing, regions, database_url, data_dir, as_json)
+
+
+@bake.command("debian")
+@click.option("--mirror", default=None,
+              help="Debian mirror (default: $KILN_DEBIAN_MIRROR, else http://deb.debian.org/debian).")
+@_options
+def debian(mirror: str | None, if_missing: bool, regions: tuple[str, ...],
+           database_url: str | None, data_dir: Path | None, as_json: bool) -> None:
+    """Bake Debian 12 with cloud-init and OpenSSH (mmdebstrap from a Debian mirror; minutes)
+    and publish it as kiln/debian/<version>. Log in as 'admin' with the key pair."""
+    from kiln.bake.debian import NAME, VERSION, build_debian_image
+
+    _bake(NAME, VERSION, lambda out, work: build_debian_image(out, work, mirror),
+          "Debian 12 minbase, cloud-init, OpenSSH (user admin)",
+          if_missing, regions, database_url, data_dir, as_json)
