@@ -400,6 +400,9 @@ def table_rows(out: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             kc = f"{k[q]:.2f} ms" if k else "—"
             mc = (f"{m[q]:.2f} ms" + ("" if m["images"] == int(size) else
                                       f" (at {m['images']:,} images)")) if m else "—"
+            if q == "p99_ms":
+                kc += f" ({k['calls']} calls)" if k else ""
+                mc += f" ({m['calls']} calls)" if m else ""
             adv = f"{m[q] / k[q]:.1f}×" if k and m else ""
             rows.append((label, kc, mc, adv))
     return rows
@@ -431,12 +434,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    type=lambda s: sorted(int(x) for x in s.split(",")),
                    help="total image counts to measure at (ascending)")
     p.add_argument("--calls", type=int, default=200, help="timed DescribeImages calls per size")
-    p.add_argument("--describe-budget", type=float, default=60.0,
+    p.add_argument("--describe-budget", type=float, default=45.0,
                    help="seconds of timed DescribeImages per server and size (>= 20 calls)")
     p.add_argument("--threads", type=int, default=4, help="RegisterImage client threads")
     p.add_argument("--kiln-api-max", type=int, default=10_000,
                    help="Kiln images registered through the API; the rest via the catalog")
-    p.add_argument("--moto-budget", type=float, default=300.0,
+    p.add_argument("--moto-budget", type=float, default=240.0,
                    help="seconds of API loading moto gets in total")
     p.add_argument("--only", choices=["kiln", "moto"], help="run one server only")
     p.add_argument("--out", type=Path, default=RESULTS)
