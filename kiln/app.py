@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
 
+from kiln import errors
 from kiln.catalog import Catalog, open_catalog
 from kiln.compute.accel import probe_accelerator
 from kiln.compute.qemu import QemuDriver
@@ -21,6 +23,7 @@ from kiln.config import Settings
 from kiln.ec2.actions import ACTIONS
 from kiln.ec2.server import build_ec2_app
 from kiln.ec2.sigv4 import Credential
+from kiln.errors import Ec2Error
 from kiln.services import create_image
 from kiln.services.accounts import lookup_access_key
 from kiln.services.context import Services
@@ -55,8 +58,15 @@ def build_runtime() -> InstanceRuntime:
     a probe guest boots under it, see kiln/compute/accel.py); the QEMU binary from $KILN_QEMU
     (default qemu-system-x86_64 on PATH)."""
     driver = QemuDriver(os.environ.get("KILN_QEMU", "qemu-system-x86_64"))
+
+    def qemu_present() -> None:
+        if shutil.which(driver.qemu_binary) is None:
+            raise Ec2Error(errors.InsufficientInstanceCapacity,
+                           f"No instance can start: {driver.qemu_binary} is not installed "
+                           "(Debian package qemu-system-x86).")
+
     return InstanceRuntime(driver, os.environ.get("KILN_ACCEL", "auto"),
-                           lambda requested: probe_accelerator(requested))
+                           lambda requested: probe_accelerator(requested), preflight=qemu_present)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:

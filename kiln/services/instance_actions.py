@@ -70,6 +70,8 @@ def start_instances(services: Services, caller: Caller, ids: Sequence[str],
         if i.state not in (S.RUNNING, S.PENDING):
             check_transition(i.instance_id, i.state, S.PENDING)
     dry_run(dry_run_flag)
+    if any(i.state == S.STOPPED for i in insts):
+        runtime_of(services).check_available()
     out = _apply(services, [(i, S.PENDING.value if i.state == S.STOPPED else i.state,
                              {"state_reason_code": None, "state_reason_message": None,
                               "state_transition_reason": ""}) for i in insts])

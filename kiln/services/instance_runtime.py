@@ -27,12 +27,15 @@ WATCH_INTERVAL_S = 2.0
 
 class InstanceRuntime:
     """``driver`` runs the VMs; ``resolve_accel(requested)`` turns ``auto`` into ``kvm`` or
-    ``tcg`` (kiln.compute.accel.probe_accelerator), asked once, on the first boot."""
+    ``tcg`` (kiln.compute.accel.probe_accelerator), asked once, on the first boot;
+    ``preflight()`` raises if VMs cannot run at all (checked before a launch or start)."""
 
     def __init__(self, driver: VmDriver, accel: str = "auto",
                  resolve_accel: Callable[[str], str] | None = None,
-                 workers: int = DEFAULT_WORKERS, watch_interval: float = WATCH_INTERVAL_S) -> None:
+                 workers: int = DEFAULT_WORKERS, watch_interval: float = WATCH_INTERVAL_S,
+                 preflight: Callable[[], None] | None = None) -> None:
         self.driver = driver
+        self._preflight = preflight
         self.requested_accel = accel
         self._resolve = resolve_accel
         self._accel: str | None = None
@@ -54,6 +57,12 @@ class InstanceRuntime:
                 else:
                     self._accel = self._resolve(self.requested_accel)
             return self._accel
+
+    def check_available(self) -> None:
+        """Raise ``Ec2Error`` (InsufficientInstanceCapacity) now if no VM could start, e.g. the
+        hypervisor is not installed, so that a launch is refused before anything is created."""
+        if self._preflight is not None:
+            self._preflight()
 
     def _lock(self, instance_id: str) -> threading.Lock:
         with self._locks_guard:

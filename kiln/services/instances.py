@@ -172,7 +172,7 @@ def _volume(caller: Caller, iid: str, zone: str, plan: PlannedVolume, now: str) 
 
 
 def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) -> Reservation:
-    runtime_of(services)
+    runtime = runtime_of(services)
     if not req.image_id:
         raise Ec2Error(errors.MissingParameter, "The request must contain the parameter ImageId")
     lo, hi = _counts(req)
@@ -209,6 +209,7 @@ def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) 
                            f"You have requested more instances ({lo}) than your current instance "
                            f"limit of {MAX_LIVE_INSTANCES} allows ({len(live)} in use).")
         dry_run(req.dry_run)
+        runtime.check_available()
         reservation_id = new_id("r")
         now = utc_now()
         ports = cat.ports_in_use(tx)

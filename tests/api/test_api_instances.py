@@ -333,7 +333,7 @@ def test_instances_survive_a_server_restart(world: VmWorld, trio: list[str]) -> 
     def uptime() -> float | None:
         try:
             return float(ssh(describe(ec2, trio[0]), world.key_file, "cut -d' ' -f1 /proc/uptime"))
-        except (OSError, ValueError, paramiko.SSHException):
+        except (OSError, EOFError, ValueError, paramiko.SSHException):  # mid-reboot
             return None
 
     up = uptime()
@@ -346,6 +346,10 @@ def test_instances_survive_a_server_restart(world: VmWorld, trio: list[str]) -> 
 def test_terminate_removes_the_disks(world: VmWorld, first: First, trio: list[str]) -> None:
     ec2 = world.ec2()
     ids = [first.iid, *trio]
+    # A guest that powers itself off is noticed: stopped, with EC2's reason.
+    ssh(describe(ec2, trio[1]), world.key_file, "poweroff")
+    off = wait_state(ec2, trio[1], "stopped")
+    assert off["StateReason"]["Code"] == "Client.InstanceInitiatedShutdown"
     vols = [describe(ec2, iid)["BlockDeviceMappings"][0]["Ebs"]["VolumeId"] for iid in ids]
     assert all((world.region_dir / "volumes" / f"{v}.qcow2").exists() for v in vols)
     changes = ec2.terminate_instances(InstanceIds=ids)["TerminatingInstances"]
@@ -499,12 +503,13 @@ def test_describe_instances_pages_through_every_reservation(world: VmWorld) -> N
     assert sorted(seen) == everything and pages == -(-len(everything) // 5)
 
 
-def test_qemu_failing_to_start_leaves_a_terminated_instance_and_no_disks(
-        tmp_path: Path) -> None:
-    """A server whose QEMU is missing: the launch is accepted (pending), then ends terminated
-    with the reason, its volume deleted and nothing left running."""
+def test_qemu_missing_or_failing_creates_nothing_or_ends_terminated(tmp_path: Path) -> None:
+    """QEMU missing: RunInstances is refused and nothing is created. QEMU failing to start (a
+    stand-in that exits 1): the launch is accepted (pending), then ends terminated with QEMU's
+    error as the reason, its volume deleted and nothing left running."""
+    fake = tmp_path / "fake-qemu"
     saved = os.environ.get("KILN_QEMU")
-    os.environ["KILN_QEMU"] = str(tmp_path / "no-such-qemu")
+    os.environ["KILN_QEMU"] = str(fake)
     kiln = LiveKiln(tmp_path, None)
     try:
         kiln.start()
@@ -514,11 +519,20 @@ def test_qemu_failing_to_start_leaves_a_terminated_instance_and_no_disks(
         image_id = ec2.register_image(
             Name="no-qemu", RootDeviceName="/dev/xvda", VirtualizationType="hvm",
             BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snap}}])["ImageId"]
-        iid = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1,
-                                InstanceType=TYPE)["Instances"][0]["InstanceId"]
+        launch = {"ImageId": image_id, "MinCount": 1, "MaxCount": 1, "InstanceType": TYPE}
+        with pytest.raises(ClientError) as e:
+            ec2.run_instances(**launch)
+        assert code(e) == "InsufficientInstanceCapacity" and "fake-qemu" in str(e.value)
+        assert ec2.describe_instances()["Reservations"] == []
+        assert ec2.describe_volumes()["Volumes"] == []
+
+        fake.write_text("#!/bin/sh\necho 'qemu-system-x86_64: cannot set up guest memory' >&2\n"
+                        "exit 1\n")
+        fake.chmod(0o755)
+        iid = ec2.run_instances(**launch)["Instances"][0]["InstanceId"]
         gone = wait_state(ec2, iid, "terminated")
         assert gone["StateReason"]["Code"] == "Server.InternalError"
-        assert "no-such-qemu" in gone["StateReason"]["Message"]
+        assert "cannot set up guest memory" in gone["StateReason"]["Message"]
         assert ec2.describe_volumes()["Volumes"] == []
         region = tmp_path / "regions" / REGION
         assert not list((region / "volumes").glob("*.qcow2"))
