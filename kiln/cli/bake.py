@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from kiln.cli.common import cli_errors, data_dir_option, emit_json, json_option, resolve_data_dir
+from kiln.cli.common import (
+    F,
+    cli_errors,
+    data_dir_option,
+    emit_json,
+    json_option,
+    resolve_data_dir,
+)
 from kiln.config import DEFAULT_REGIONS, Settings
 
 if TYPE_CHECKING:
@@ -34,7 +41,8 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]  # -> Service
                     jobs=JobRunner(), data_dir=settings.data_dir, regions=settings.regions)
 
 
-def _options(fn):  # type: ignore[no-untyped-def]  # click decorator stacking
+def _options(fn: F) -> F:
+    """The options every ``kiln bake`` recipe takes."""
     for opt in reversed([
         click.option("--if-missing", is_flag=True,
                      help="Do nothing (quickly) when every region already has this version."),
