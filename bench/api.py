@@ -204,8 +204,9 @@ def _register(client: Client, snapshot: str, i: int) -> str:
 
 
 def register_api(target: Target, numbers: range, threads: int,
-                 deadline: float | None) -> tuple[int, float]:
-    """RegisterImage for ``numbers`` from ``threads`` clients; (images registered, seconds)."""
+                 budget: float | None) -> tuple[int, float]:
+    """RegisterImage for ``numbers`` from ``threads`` clients, stopping after ``budget``
+    seconds if given; (images registered, seconds)."""
     todo: Iterator[int] = iter(numbers)
     lock = threading.Lock()
     errors: list[BaseException] = []
@@ -227,6 +228,7 @@ def register_api(target: Target, numbers: range, threads: int,
 
     before = len(target.images)
     start = time.perf_counter()
+    deadline = None if budget is None else time.monotonic() + budget
     workers = [threading.Thread(target=work, args=(c,)) for c in clients]
     for w in workers:
         w.start()
@@ -301,12 +303,10 @@ def load(target: Target, size: int, threads: int, kiln_api_max: int,
     rows: list[dict[str, object]] = []
     have = max(target.images, default=-1) + 1
     api_stop = size if target.name == "moto" else max(have, min(size, kiln_api_max))
-    if api_stop > have:
-        deadline = None
-        if target.name == "moto":
-            deadline = time.monotonic() + max(0.0, moto_budget - target.load_seconds)
+    budget = moto_budget - target.load_seconds if target.name == "moto" else None
+    if api_stop > have and (budget is None or budget > 0):
         numbers = range(have, api_stop)
-        done, seconds = register_api(target, numbers, threads, deadline)
+        done, seconds = register_api(target, numbers, threads, budget)
         target.load_seconds += seconds
         tag_api(target, numbers)
         rows.append({"server": target.name, "via": "api", "from": have, "to": have + done,
@@ -362,7 +362,7 @@ def verdicts(describe: dict[str, dict[str, dict[str, object]]]) -> dict[str, obj
     for server in ("kiln", "moto"):
         points = [(float(str(d[server]["images"])), float(str(d[server]["p50_ms"])))
                   for d in describe.values() if server in d]
-        if len(points) >= 2 and points[-1][0] > points[0][0]:
+        if len(points) >= 2 and points[-1][0] > points[0][0] > 0:
             (n0, t0), (n1, t1) = points[0], points[-1]
             # p50 ~ images^k: k < 1 is sub-linear growth.
             out[f"{server}_p50_growth_exponent"] = round(math.log(t1 / t0) / math.log(n1 / n0), 3)
@@ -390,7 +390,7 @@ def table_rows(out: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             kiln_cell += f"; catalog bulk {_k(kc['from'])}→{_k(kc['to'])} (not API)"
         moto_cell = (f"{m['per_s']:.0f}/s ({_k(m['from'])}→{m['to']:,}"
                      f"{'' if m['complete'] else ', budget hit'})") if m else "—"
-        adv = f"{k['per_s'] / m['per_s']:.1f}×" if k and m else ""
+        adv = f"{k['per_s'] / m['per_s']:.1f}×" if k and m and m["per_s"] else ""
         rows.append((f"RegisterImage to {_k(stage)} images, {out['config']['threads']} threads",
                      kiln_cell, moto_cell, adv))
     for size, d in out["describe"].items():
@@ -409,7 +409,8 @@ def table_rows(out: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 
 def print_table(console: Console, out: dict[str, Any]) -> None:
-    t = Table(title=f"EC2 image API: Kiln vs moto_server ({out['machine_text']})")
+    t = Table(title=f"EC2 image API: Kiln vs moto_server ({out['machine_text']}; "
+                    f"load at start {out['loadavg_start']})")
     for col in ("measurement", "Kiln", "moto", "Kiln better by"):
         t.add_column(col, justify="left" if col == "measurement" else "right")
     for row in table_rows(out):
@@ -452,7 +453,8 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     targets: list[Target] = []
     out: dict[str, Any] = {"config": {k: v for k, v in vars(args).items()
                                       if k not in ("out", "markdown")},
-                           "register": [], "describe": {}, "notes": []}
+                           "register": [], "describe": {}, "notes": [],
+                           "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
     try:
         for start in (start_kiln, start_moto):
             if args.only in (None, start.__name__.removeprefix("start_")):
