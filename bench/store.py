@@ -27,6 +27,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bench import tools
+from bench.ceilings import measure_ceilings
 from bench.images import DEFAULT_CACHE, BenchImages, GiB, MiB, build_images, warm
 from bench.machine import describe, machine_info
 from bench.report import TOOLS, print_table
@@ -175,6 +176,9 @@ def run(quick: bool, cache: Path, only: list[str], console: Console) -> Result:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     results: dict[str, dict[str, Result]] = {}
+    warm(imgs.base)
+    ceilings = [measure_ceilings(imgs.base)]
+    console.print(f"one-thread ceilings now (GB/s): {ceilings[0]}")
     try:
         for name in only:
             console.print(f"[bold]{name}[/] (load {os.getloadavg()[0]:.2f}) ...")
@@ -183,7 +187,9 @@ def run(quick: bool, cache: Path, only: list[str], console: Console) -> Result:
                 console.print(f"  {op}: {json.dumps({k: v for k, v in r.items() if k != 'result'})}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return {"machine": info, "load_after": os.getloadavg(), "quick": quick,
+    ceilings.append(measure_ceilings(imgs.base))
+    console.print(f"one-thread ceilings at the end (GB/s): {ceilings[1]}")
+    return {"machine": info, "load_after": os.getloadavg(), "quick": quick, "ceilings": ceilings,
             "image": {"size": imgs.size, "files": imgs.files, "file_bytes": imgs.file_bytes,
                       "changed_ranges": len(imgs.changed), "changed_bytes": imgs.changed_bytes},
             "targets": _targets(size), "results": results}
