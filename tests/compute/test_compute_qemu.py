@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -92,6 +94,7 @@ def _processes_using(run_dir: Path) -> list[int]:
 def test_instance_boots_runs_user_data_serves_ssh_and_keeps_its_disk(
         micro: BakeResult, ssh_key: Path, tmp_path: Path) -> None:
     driver = QemuDriver()
+    base_digest = hashlib.sha256(micro.path.read_bytes()).hexdigest()
     overlay = _overlay(micro.path, tmp_path / "root.qcow2")
     iid = "i-0123456789abcdef0"
     seed = make_nocloud_seed(tmp_path / "seed.iso", iid, "web-1",
@@ -128,8 +131,9 @@ def test_instance_boots_runs_user_data_serves_ssh_and_keeps_its_disk(
             time.sleep(0.2)
     finally:
         driver.kill(vm)
-    # the writes landed in the overlay: the base image is untouched and still verifies
+    # the writes landed in the overlay, which is consistent; the base image is untouched
     assert subprocess.run(["qemu-img", "check", str(overlay)], capture_output=True).returncode == 0
+    assert hashlib.sha256(micro.path.read_bytes()).hexdigest() == base_digest
 
 
 @pytest.mark.slow
@@ -198,7 +202,6 @@ def test_qemu_failing_to_start_is_a_clear_error_and_leaves_nothing(
     overlay = _overlay(micro.path, tmp_path / "root.qcow2")
     spec = _spec(tmp_path, "i-0dddddddddddddddd", overlay, None)
     # the forwarded SSH port is taken: QEMU cannot set up the VM's network
-    import socket
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", spec.ssh_host_port))
         taken.listen()
