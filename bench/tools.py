@@ -1,8 +1,9 @@
 """Run each benchmarked tool as a child process and measure wall time and peak RSS.
 
-Peak RSS is the child's ``ru_maxrss`` from ``os.wait4`` (the largest resident set of the child
-or any descendant it waited for). The contenders: Kiln (``python bench/kiln_op.py``), restic
-0.14 (repository v2, compression auto), borg 1.2 (``-e none``, ``--compression zstd,1``) and
+Peak RSS and CPU time are GNU time's (``/usr/bin/time -f "%M %U %S"``) for the tool's
+process; see ``run`` for why not our own ``os.wait4``. The contenders: Kiln
+(``python bench/kiln_op.py``), restic 0.14 (repository v2, compression auto), borg 1.2
+(``-e none``, ``--compression zstd,1``) and
 ``qemu-img convert -O qcow2 -c -o compression_type=zstd``.
 """
 
@@ -31,21 +32,34 @@ class ToolFailed(RuntimeError):
     pass
 
 
+GNU_TIME = "/usr/bin/time"  # Debian package `time`
+
+
 def run(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
-    """Run `cmd` to completion; raise ToolFailed (with its stderr) on a non-zero exit."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """Run `cmd` to completion; raise ToolFailed (with its stderr) on a non-zero exit.
+
+    Peak RSS and CPU time come from GNU time, not from our own wait4: on Linux a child's
+    ru_maxrss starts at the RSS of the process it was forked from, so a child of this (large)
+    Python process would report at least our own size. GNU time is small and forks the tool.
+    """
+    if not os.path.exists(GNU_TIME):
+        raise ToolFailed(f"{GNU_TIME} is missing: install the Debian package `time` "
+                         "(KILN_INSTALL_BENCH=1 scripts/install)")
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile(prefix="kiln-bench-time-") as stats:
         t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                             env={**os.environ, **(env or {})}, cwd=cwd)
-        _, status, usage = os.wait4(p.pid, 0)
+        p = subprocess.run([GNU_TIME, "-q", "-f", "%M %U %S", "-o", stats.name, *cmd], stdout=out,
+                           stderr=err, stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
+                           cwd=cwd)
         seconds = time.perf_counter() - t0
-        p.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+        fields = Path(stats.name).read_text().split()
     if p.returncode != 0:
         raise ToolFailed(f"{' '.join(cmd)} exited {p.returncode}: {stderr.strip()[-2000:]}")
-    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, stdout)
+    max_rss_kib, user, system = int(fields[-3]), float(fields[-2]), float(fields[-1])
+    return Run(seconds, user + system, max_rss_kib * 1024, stdout)
 
 
 def tree_bytes(path: Path) -> tuple[int, int]:
