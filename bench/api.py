@@ -13,8 +13,9 @@ create``; moto: STS AssumeRole into the same 12-digit ids) and one small snapsho
   (``release`` if ``i % 4 == 0``, ``dev`` if ``i % 4 == 2``) by batched CreateTags (untimed);
 - times ``--calls`` DescribeImages calls from owner 0: ``Owners=[owner 0]``,
   ``name=app-team3-*``, ``tag:stage=release`` (after 5 warm-up calls; each call must return the
-  expected images) and reports p50 / p99 / mean in milliseconds. A server that is slow gets
-  fewer calls: timing stops after ``--describe-budget`` seconds (at least 20 calls).
+  expected images) and reports p50 / p99 / mean in milliseconds. The two servers' calls
+  alternate (kiln, moto, kiln, …) so both see the same background load; timing stops after
+  ``--describe-budget`` seconds once each has 20 calls.
 
 Kiln past ``--kiln-api-max`` images (default 10k) is filled through the catalog layer directly
 (``kiln.catalog.images.register_images``, copies of the owner's API-registered image); the
@@ -323,32 +324,46 @@ def load(target: Target, size: int, threads: int, kiln_api_max: int,
 
 # -- measuring ----------------------------------------------------------------------------
 
-def describe_latency(target: Target, calls: int, budget: float) -> dict[str, object]:
-    """``calls`` timed DescribeImages (owner + name wildcard + tag filter) from owner 0."""
-    client = target.client(0)
-    query = {"Owners": [ACCOUNTS[0]], "Filters": [
-        {"Name": "name", "Values": [NAME_FILTER]}, {"Name": "tag:stage", "Values": ["release"]}]}
-    want = expected_hits(target.images)
-    times: list[float] = []
-    stop = math.inf
-    for n in range(WARMUP + calls):
-        if n == WARMUP:
-            stop = time.monotonic() + budget
-        elif len(times) >= 20 and time.monotonic() > stop:
+QUERY = {"Owners": [ACCOUNTS[0]], "Filters": [
+    {"Name": "name", "Values": [NAME_FILTER]}, {"Name": "tag:stage", "Values": ["release"]}]}
+
+
+def _timed_describe(target: Target, client: Client, want: int) -> float:
+    """One DescribeImages call (owner + name wildcard + tag filter), checked; milliseconds."""
+    start = time.perf_counter()
+    got = client.describe_images(**QUERY)["Images"]
+    elapsed = time.perf_counter() - start
+    if len(got) != want or any(not im["Name"].startswith(f"app-team{QUERY_TEAM}-")
+                               for im in got):
+        raise RuntimeError(f"{target.name}: DescribeImages returned {len(got)} images, "
+                           f"expected {want}")
+    return elapsed * 1000
+
+
+def describe_latency(targets: list[Target], calls: int,
+                     budget: float) -> dict[str, dict[str, object]]:
+    """``calls`` timed DescribeImages from owner 0 on each target, interleaved call by call
+    (kiln, moto, kiln, …) so that both servers see the same background load on a shared
+    machine; stops after ``budget`` seconds once every target has 20 calls."""
+    clients = [t.client(0) for t in targets]
+    wants = [expected_hits(t.images) for t in targets]
+    for target, client, want in zip(targets, clients, wants, strict=True):
+        for _ in range(WARMUP):
+            _timed_describe(target, client, want)
+    times: list[list[float]] = [[] for _ in targets]
+    stop = time.monotonic() + budget
+    for n in range(calls):
+        if n >= 20 and time.monotonic() > stop:
             break
-        start = time.perf_counter()
-        got = client.describe_images(**query)["Images"]
-        elapsed = time.perf_counter() - start
-        if len(got) != want or any(not im["Name"].startswith(f"app-team{QUERY_TEAM}-")
-                                   for im in got):
-            raise RuntimeError(f"{target.name}: DescribeImages returned {len(got)} images, "
-                               f"expected {want}")
-        if n >= WARMUP:
-            times.append(elapsed * 1000)
-    cuts = statistics.quantiles(times, n=100, method="inclusive")
-    return {"images": len(target.images), "hits": want, "calls": len(times),
-            "p50_ms": round(statistics.median(times), 2), "p99_ms": round(cuts[98], 2),
-            "mean_ms": round(statistics.fmean(times), 2)}
+        for k, (target, client, want) in enumerate(zip(targets, clients, wants, strict=True)):
+            times[k].append(_timed_describe(target, client, want))
+    out: dict[str, dict[str, object]] = {}
+    for target, want, ts in zip(targets, wants, times, strict=True):
+        cuts = statistics.quantiles(ts, n=100, method="inclusive")
+        out[target.name] = {"images": len(target.images), "hits": want, "calls": len(ts),
+                            "p50_ms": round(statistics.median(ts), 2),
+                            "p99_ms": round(cuts[98], 2), "mean_ms": round(statistics.fmean(ts), 2)}
+    return out
 
 
 def verdicts(describe: dict[str, dict[str, dict[str, object]]]) -> dict[str, object]:
@@ -435,8 +450,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    type=lambda s: sorted(int(x) for x in s.split(",")),
                    help="total image counts to measure at (ascending)")
     p.add_argument("--calls", type=int, default=200, help="timed DescribeImages calls per size")
-    p.add_argument("--describe-budget", type=float, default=45.0,
-                   help="seconds of timed DescribeImages per server and size (>= 20 calls)")
+    p.add_argument("--describe-budget", type=float, default=60.0,
+                   help="seconds of timed DescribeImages per size (>= 20 calls each)")
     p.add_argument("--threads", type=int, default=4, help="RegisterImage client threads")
     p.add_argument("--kiln-api-max", type=int, default=10_000,
                    help="Kiln images registered through the API; the rest via the catalog")
@@ -464,10 +479,9 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                 for row in load(target, size, args.threads, args.kiln_api_max, args.moto_budget):
                     out["register"].append({**row, "stage": size})
                     console.log(f"{target.name}: loaded {row}")
-            for target in targets:
-                res = describe_latency(target, args.calls, args.describe_budget)
-                out["describe"].setdefault(str(size), {})[target.name] = res
-                console.log(f"{target.name} at {size}: {res}")
+            res = describe_latency(targets, args.calls, args.describe_budget)
+            out["describe"][str(size)] = res
+            console.log(f"DescribeImages at {size}: {res}")
     finally:
         for target in targets:
             target.stop()
