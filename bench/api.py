@@ -394,21 +394,22 @@ def _k(n: object) -> str:
 def table_rows(out: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(measurement, Kiln, moto, Kiln's advantage) rows shared by the terminal and markdown."""
     rows: list[tuple[str, str, str, str]] = []
-    by_stage: dict[int, dict[str, dict[str, object]]] = {}
+    by_stage: dict[int, dict[str, dict[str, Any]]] = {}
     for r in out["register"]:
         by_stage.setdefault(int(r["stage"]), {})[f"{r['server']}-{r['via']}"] = r
     for stage, got in sorted(by_stage.items()):
         k, m = got.get("kiln-api"), got.get("moto-api")
-        kc = got.get("kiln-catalog")
+        bulk = got.get("kiln-catalog")
         kiln_cell = f"{k['per_s']:.0f}/s ({_k(k['from'])}→{_k(k['to'])})" if k else "—"
-        if kc:
-            kiln_cell += f"; catalog bulk {_k(kc['from'])}→{_k(kc['to'])} (not API)"
+        if bulk:
+            kiln_cell += f"; catalog bulk {_k(bulk['from'])}→{_k(bulk['to'])} (not API)"
         moto_cell = (f"{m['per_s']:.0f}/s ({_k(m['from'])}→{m['to']:,}"
                      f"{'' if m['complete'] else ', budget hit'})") if m else "—"
         adv = f"{k['per_s'] / m['per_s']:.1f}×" if k and m and m["per_s"] else ""
         rows.append((f"RegisterImage to {_k(stage)} images, {out['config']['threads']} threads",
                      kiln_cell, moto_cell, adv))
-    for size, d in out["describe"].items():
+    describe: dict[str, dict[str, dict[str, Any]]] = out["describe"]
+    for size, d in describe.items():
         k, m = d.get("kiln"), d.get("moto")
         for q in ("p50_ms", "p99_ms"):
             label = f"DescribeImages {q[:3]} at {_k(size)} images"
