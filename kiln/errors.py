@@ -26,6 +26,9 @@ class Ec2Error(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self) -> tuple[type[Ec2Error], tuple[ErrorCode, str]]:  # crosses process pools
+        return (Ec2Error, (self.code, self.message))
+
 
 # --- EC2 codes (AWS spellings) -------------------------------------------------------------
 AuthFailure = ErrorCode("AuthFailure", 401)

@@ -71,7 +71,7 @@ def check_object(blob: bytes) -> bool:
     return blake3.blake3(memoryview(blob)[:-TRAILER]).digest(TRAILER) == blob[-TRAILER:]
 
 
-def decode(cid: bytes, blob: bytes, key: DataKey | None) -> bytes:
+def decode(cid: bytes, blob: bytes | memoryview, key: DataKey | None) -> bytes:
     """The chunk's plaintext, verified against its id. Raises Ec2Error(StoreCorrupt) if damaged."""
     hexid = cid.hex()
     # The trailer is not checked here: the plaintext hash below (and GCM's tag) catch every

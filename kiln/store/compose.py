@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -21,16 +22,21 @@ Reader = Callable[[int, int], bytes]
 
 
 class SourceCounter:
-    """Counts bytes read from the source, for ImportResult.read_bytes."""
+    """Counts bytes read from the source, for ImportResult.read_bytes (thread-safe)."""
 
     def __init__(self) -> None:
         self.bytes = 0
+        self._lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.bytes += n
 
 
 def file_reader(fd: int, counter: SourceCounter) -> Reader:
     def read(offset: int, length: int) -> bytes:
         data = os.pread(fd, length, offset)
-        counter.bytes += len(data)
+        counter.add(len(data))
         return data
 
     return read
@@ -38,17 +44,21 @@ def file_reader(fd: int, counter: SourceCounter) -> Reader:
 
 def composed_reader(fd: int, changed: list[Extent], parent: Manifest,
                     read_chunk: Callable[[bytes], bytes], counter: SourceCounter) -> Reader:
-    """Bytes of the new disk: the parent's, with ``changed`` (sorted, merged) from ``fd``."""
+    """Bytes of the new disk: the parent's, with ``changed`` (sorted, merged) from ``fd``.
+    Thread-safe: the importer's workers read segments in parallel."""
     starts = [e.offset for e in changed]
     cache: OrderedDict[bytes, bytes] = OrderedDict()
+    lock = threading.Lock()
 
     def chunk(cid: bytes) -> bytes:
-        data = cache.get(cid)
+        with lock:
+            data = cache.get(cid)
         if data is None:
             data = read_chunk(cid)
-            cache[cid] = data
-            if len(cache) > 16:
-                cache.popitem(last=False)
+            with lock:
+                cache[cid] = data
+                while len(cache) > 16:
+                    cache.popitem(last=False)
         return data
 
     def read(offset: int, length: int) -> bytes:
@@ -67,7 +77,7 @@ def composed_reader(fd: int, changed: list[Extent], parent: Manifest,
             lo, hi = max(offset, changed[j].offset), min(end, changed[j].end)
             if lo < hi:
                 data = os.pread(fd, hi - lo, lo)
-                counter.bytes += len(data)
+                counter.add(len(data))
                 buf[lo - offset : lo - offset + len(data)] = data
             j += 1
         return bytes(buf)
@@ -75,7 +85,7 @@ def composed_reader(fd: int, changed: list[Extent], parent: Manifest,
     return read
 
 
-def with_heartbeat(read: Reader, beat: Callable[[], None], every: float = 60.0) -> Reader:
+def with_heartbeat(read: Reader, beat: Callable[[], object], every: float = 60.0) -> Reader:
     """Call ``beat`` (refresh the import's lease) at most every ``every`` seconds while reading."""
     last = time.monotonic()
 

@@ -13,21 +13,22 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from kiln.store import chunks
 from kiln.store.chunker import Chunker
 from kiln.store.crypto import DataKey
 from kiln.store.index import ChunkIndex
 from kiln.store.manifest import Manifest
-from kiln.store.packs import PackWriter, pack_name
+from kiln.store.packs import PackWriter, StoredPack, pack_name
+from kiln.store.workers import ZERO_ID, CutResult, cut_segment, is_zero, write_pack
 from kiln.types import Extent
 
 log = logging.getLogger(__name__)
 
-BLOCK = 8 * 1024 * 1024
-INFLIGHT = 4
+SEGMENT = 4 * 1024 * 1024
+INFLIGHT = 6
 WORKERS = 3
 
 Progress = Callable[[int, int], None]
@@ -73,7 +74,7 @@ class _BlockWriter:
             mv = buf[pos : pos + ln]
             off = base + pos
             pos += ln
-            if _is_zero(mv):
+            if is_zero(mv):
                 continue
             cid = chunks.chunk_id(mv, self.key)
             written = 0
@@ -96,19 +97,39 @@ class _BlockWriter:
         return out
 
 
-_ZERO = bytes(1 << 20)
-
-
-def _is_zero(mv: memoryview) -> bool:
-    n = len(mv)
-    if mv[0] or mv[n - 1] or mv[n // 2]:
-        return False
-    if n <= len(_ZERO):
-        return mv == _ZERO[:n]  # memcmp for format 'B' views of equal length
-    return bytes(mv).count(0) == n
-
-
 Reader = Callable[[int, int], bytes]
+
+
+@dataclass(slots=True)
+class _Segment:
+    """One segment of a span, read and cut by a worker as if a chunk began at its start."""
+
+    start: int
+    data: bytes
+    first: bool  # the span's first segment: its cuts are the true ones
+    final: bool  # the span's last segment: its chunks cover it to the end
+    lengths: list[int]  # speculative chunk lengths from ``start`` (the last partial one dropped)
+    hits: list[_Hit]  # chunks at or past ``start + head`` (hashed and stored by the worker)
+    head: int  # bytes at the start left for the main thread's stitching
+
+
+def _cut_segment(read: Reader, chunker: Chunker, writer: _BlockWriter, start: int, length: int,
+                 first: bool, final: bool) -> _Segment:
+    data = read(start, length)
+    if len(data) != length:
+        raise OSError(f"short read at offset {start}: the source file changed")
+    lengths = chunker.cut(data, start, final)
+    head = 0 if first else min(length, chunker.config.max_chunk)
+    # chunks that begin inside the head may not be true chunks (the true chunking reaches this
+    # segment from a cut in the previous one): the main thread decides, see read_spans
+    skip = 0
+    pos = 0
+    while skip < len(lengths) and pos < head:
+        pos += lengths[skip]
+        skip += 1
+    used = sum(lengths)
+    hits = writer(memoryview(data)[pos:used], start + pos, lengths[skip:]) if used > pos else []
+    return _Segment(start, data, first, final, lengths, hits, pos)
 
 
 def read_spans(
@@ -120,50 +141,267 @@ def read_spans(
     total: int,
     progress: Progress | None,
 ) -> tuple[int, int, int]:
-    """Chunk and store every span (bytes from ``read(offset, length)``); add the resulting
-    entries to ``manifest``. Returns (read_bytes, new_chunks, new_stored_bytes)."""
+    """Chunk and store every span (bytes from ``read(offset, length)``, which must be
+    thread-safe); add the resulting entries to ``manifest``. Returns (read_bytes, new_chunks,
+    new_stored_bytes).
+
+    Every span is chunked as if cut serially from its start (the chunk ids, and so dedup, do
+    not depend on how the work is split). Workers read and cut segments in parallel, each from
+    its own start; the main thread then *stitches* each segment to the one before it: it cuts
+    from the true boundary left by the previous segment until a cut lands on one of the
+    segment's own cuts (FastCDC's next cut depends only on where the current chunk starts), and
+    from there the worker's chunks are the true ones. Data on which no such meeting point comes
+    (e.g. long runs of one byte value) is cut serially, which gives the same chunks, slower.
+    """
     read_bytes = new_chunks = new_stored = 0
-    carry_max = chunker.config.max_chunk
-    pending: deque[Future[list[_Hit]]] = deque()
+    pending: deque[Future[_Segment]] = deque()
+    seams: deque[Future[list[_Hit]]] = deque()
 
-    def drain(limit: int) -> None:
+    def take(hits: list[_Hit]) -> None:
         nonlocal new_chunks, new_stored
-        while len(pending) > limit:
-            for hit in pending.popleft().result():
-                manifest.add(hit.offset, hit.length, hit.cid)
-                if hit.written:
-                    new_chunks += 1
-                    new_stored += hit.written
+        for hit in hits:
+            manifest.add(hit.offset, hit.length, hit.cid)
+            if hit.written:
+                new_chunks += 1
+                new_stored += hit.written
 
+    carry = b""  # bytes from the last true cut to the end of the previous segment
     done = 0
+
+    def stitch(seg: _Segment, pool: ThreadPoolExecutor) -> None:
+        nonlocal carry, read_bytes, done
+        read_bytes += len(seg.data)
+        if seg.first:
+            take(seg.hits)
+            # the head is empty for a first segment: hits are every chunk
+            carry = b"" if seg.final else seg.data[sum(seg.lengths):]
+        else:
+            base = seg.start - len(carry)  # a true cut
+            starts = []  # where the worker's chunks start, and where its partial tail starts
+            p = seg.start
+            for ln in seg.lengths:
+                starts.append(p)
+                p += ln
+            spec_end = p
+            spec = set(starts)
+            if not seg.final:
+                spec.add(spec_end)
+            window = carry + seg.data[: seg.head + chunker.config.max_chunk * 2]
+            whole = len(window) == len(carry) + len(seg.data)
+            lengths = chunker.cut(window, base, seg.final and whole)
+            meet = None
+            at, n = base, 0
+            for ln in lengths:
+                if at >= seg.start and at in spec:
+                    meet = at
+                    break
+                at += ln
+                n += 1
+            else:
+                if at >= seg.start and at in spec:
+                    meet = at
+            if meet is not None:
+                # true chunks from base to meet (cut here), then the worker's from meet on;
+                # those it left in its head are stored here, any it stored before meet are
+                # unreferenced garbage for GC (rare: the cuts almost always meet in the head)
+                if n:
+                    seams.append(pool.submit(writer, memoryview(window)[: meet - base], base, lengths[:n]))
+                head_end = seg.start + seg.head
+                mine = [ln for st, ln in zip(starts, seg.lengths, strict=True) if meet <= st < head_end]
+                if mine:
+                    lo = max(meet, seg.start) - seg.start
+                    seams.append(pool.submit(writer, memoryview(seg.data)[lo : lo + sum(mine)],
+                                             seg.start + lo, mine))
+                take([h for h in seg.hits if h.offset >= meet])
+                carry = b"" if seg.final else seg.data[spec_end - seg.start :]
+            else:
+                # the cuts never met: cut this segment serially (same chunks, slower); what the
+                # worker stored of it is left unreferenced for GC
+                buf = carry + seg.data
+                lengths = chunker.cut(buf, base, seg.final)
+                used = sum(lengths)
+                if lengths:
+                    seams.append(pool.submit(writer, memoryview(buf)[:used], base, lengths))
+                carry = b"" if seg.final else buf[used:]
+                log.debug("segment at %d cut serially", seg.start)
+        if len(carry) > chunker.config.max_chunk * 4:  # never grows without bound
+            raise RuntimeError("chunker left an unbounded carry")
+        done += len(seg.data)
+        if progress:
+            progress(done, total)
+
     with ThreadPoolExecutor(WORKERS, thread_name_prefix="kiln-import") as pool:
         for span in spans:
             pos = span.offset
-            carry = b""
-            while pos < span.end or carry:
-                want = min(BLOCK, span.end - pos)
-                data = read(pos, want) if want else b""
-                if want and len(data) != want:
-                    raise OSError(f"short read at offset {pos}: the source file changed")
-                read_bytes += len(data)
-                buf = carry + data if carry else data
-                base = pos - len(carry)
-                pos += want
-                final = pos >= span.end
-                lengths = chunker.cut(buf, base, final)
-                used = sum(lengths)
-                carry = buf[used:] if not final else b""
-                if len(carry) > carry_max * 4:  # never grows without bound
-                    raise RuntimeError("chunker left an unbounded carry")
-                if lengths:
-                    pending.append(pool.submit(writer, memoryview(buf)[:used], base, lengths))
-                drain(INFLIGHT)
-                if progress:
-                    done += want
-                    progress(done, total)
-        drain(0)
+            while pos < span.end:
+                n = min(SEGMENT, span.end - pos)
+                pending.append(pool.submit(_cut_segment, read, chunker, writer, pos, n,
+                                           pos == span.offset, pos + n >= span.end))
+                pos += n
+                while len(pending) > INFLIGHT:
+                    stitch(pending.popleft().result(), pool)
+                while seams and (seams[0].done() or len(seams) > INFLIGHT):
+                    take(seams.popleft().result())
+        while pending:
+            stitch(pending.popleft().result(), pool)
+        while seams:
+            take(seams.popleft().result())
     return read_bytes, new_chunks, new_stored
 
 
 def now() -> float:
     return time.monotonic()
+
+
+PACK_RAW = 20 * 1024 * 1024  # plaintext bytes per pack job (~7 MiB packs at zstd's ratio here)
+PROC_INFLIGHT = 4
+
+
+@dataclass(slots=True)
+class ProcImport:
+    """What read_spans_procs found: counts, the packs it stored, chunks it found already stored."""
+
+    new_chunks: int = 0
+    new_stored: int = 0
+    packs: dict[str, list[tuple[bytes, int, int]]] = field(default_factory=dict)
+    reused: set[bytes] = field(default_factory=set)
+
+
+def read_spans_procs(
+    pool: Executor,
+    source: str,
+    store_root: str,
+    read: Reader,
+    spans: Iterable[Extent],
+    chunker: Chunker,
+    key: DataKey | None,
+    index: ChunkIndex,
+    known: set[bytes],
+    manifest: Manifest,
+    total: int,
+    progress: Progress | None,
+) -> ProcImport:
+    """read_spans for a local store, with worker *processes*: they cut and hash segments of
+    ``source`` (cut_segment), and compress and pack the new chunks (write_pack); this process
+    stitches segments exactly as read_spans does (same chunks), deduplicates, and adds the
+    entries to ``manifest``. ``read`` reads ``source`` here, for the few bytes around seams.
+    Packs join ``index`` as they are stored; the caller writes the index object and commits."""
+    out = ProcImport()
+    config = chunker.config
+    cuts: deque[tuple[Extent, int, int, Future[CutResult]]] = deque()
+    jobs: deque[Future[StoredPack]] = deque()
+    seen: set[bytes] = set()
+    touched: set[str] = set()
+    batch: list[tuple[int, int, bytes]] = []
+    batch_bytes = 0
+
+    def finish(job: Future[StoredPack]) -> None:
+        p = job.result()
+        out.packs[p.pack_id] = p.toc
+        out.new_chunks += len(p.toc)
+        out.new_stored += p.size
+        index.add_pack(p.pack_id, p.toc)
+
+    def submit_batch() -> None:
+        nonlocal batch, batch_bytes
+        if batch:
+            jobs.append(pool.submit(write_pack, source, store_root, batch, key))
+            batch, batch_bytes = [], 0
+        while jobs and (jobs[0].done() or len(jobs) > PROC_INFLIGHT):
+            finish(jobs.popleft())
+
+    def take(offset: int, length: int, cid: bytes) -> None:
+        nonlocal batch_bytes
+        if cid == ZERO_ID:
+            return
+        manifest.add(offset, length, cid)
+        if cid in known or cid in seen:
+            return
+        seen.add(cid)
+        loc = index.get(cid)
+        if loc is not None:
+            out.reused.add(cid)
+            if loc.pack not in touched:  # keep it young for a concurrent GC
+                touched.add(loc.pack)
+                index.backend.touch(pack_name(loc.pack))
+            return
+        batch.append((offset, length, cid))
+        batch_bytes += length
+        if batch_bytes >= PACK_RAW:
+            submit_batch()
+
+    def take_cut(buf: bytes, base: int, lengths: list[int]) -> None:
+        view = memoryview(buf)
+        pos = 0
+        for ln in lengths:
+            mv = view[pos : pos + ln]
+            take(base + pos, ln, ZERO_ID if is_zero(mv) else chunks.chunk_id(mv, key))
+            pos += ln
+
+    true_at = 0  # start of the chunk the previous segment left open (a true cut)
+    done = 0
+
+    def stitch(span: Extent, start: int, length: int, res: CutResult) -> None:
+        nonlocal true_at, done
+        seg_end = start + length
+        final = seg_end >= span.end
+        if start == span.offset:
+            true_at = start
+        starts = []
+        p = start
+        for ln in res.lengths:
+            starts.append(p)
+            p += ln
+        spec_end = p
+        spec = set(starts)
+        if not final:
+            spec.add(spec_end)
+        meet = None
+        lengths: list[int] = []
+        window = b""
+        if true_at in spec:
+            meet = true_at
+        else:  # cut from the open chunk's start until a cut lands on one of the worker's
+            hi = min(seg_end, start + 3 * config.max_chunk)
+            window = read(true_at, hi - true_at)
+            lengths = chunker.cut(window, true_at, final and hi == seg_end)
+            at = true_at
+            for n, ln in enumerate(lengths + [0]):
+                if at >= start and at in spec:
+                    meet, lengths = at, lengths[:n]
+                    break
+                at += ln
+        if meet is None:  # they never met (e.g. long runs of one byte): cut serially, same chunks
+            buf = read(true_at, seg_end - true_at)
+            lengths = chunker.cut(buf, true_at, final)
+            take_cut(buf, true_at, lengths)
+            true_at += sum(lengths)
+            log.debug("segment at %d cut serially", start)
+        else:
+            take_cut(window, true_at, lengths)
+            ids = res.ids
+            for k, st in enumerate(starts):
+                if st >= meet:
+                    take(st, res.lengths[k], ids[32 * k : 32 * k + 32])
+            true_at = spec_end
+        done += length
+        if progress:
+            progress(done, total)
+
+    for span in spans:
+        pos = span.offset
+        while pos < span.end:
+            n = min(SEGMENT, span.end - pos)
+            cuts.append((span, pos, n, pool.submit(cut_segment, source, pos, n, pos + n >= span.end,
+                                                   config, key)))
+            pos += n
+            while len(cuts) > PROC_INFLIGHT:
+                sp, st, ln, fut = cuts.popleft()
+                stitch(sp, st, ln, fut.result())
+    while cuts:
+        sp, st, ln, fut = cuts.popleft()
+        stitch(sp, st, ln, fut.result())
+    submit_batch()
+    while jobs:
+        finish(jobs.popleft())
+    return out

@@ -42,8 +42,8 @@ class Manifest:
     key_id: str | None = None
     chunker: dict[str, object] = field(default_factory=dict)
     created: str = ""
-    offsets: array = field(default_factory=lambda: array("Q"))
-    lengths: array = field(default_factory=lambda: array("I"))
+    offsets: array[int] = field(default_factory=lambda: array("Q"))
+    lengths: array[int] = field(default_factory=lambda: array("I"))
     ids: bytearray = field(default_factory=bytearray)
 
     def add(self, offset: int, length: int, cid: bytes) -> None:

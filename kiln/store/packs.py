@@ -111,10 +111,23 @@ class PackWriter:
                 buf.clear()
 
     def _write(self, blobs: list[tuple[bytes, bytes]]) -> None:
-        data, toc = encode_pack(blobs)
-        pack_id = blake3.blake3(data).hexdigest()
-        self.backend.put(pack_name(pack_id), data)
+        pack = store_pack(self.backend, blobs)
         with self._lock:
-            self.stored_bytes += len(data)
+            self.stored_bytes += pack.size
             self.packs_written += 1
-        self.on_pack(pack_id, toc)
+        self.on_pack(pack.pack_id, pack.toc)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPack:
+    pack_id: str
+    toc: list[tuple[bytes, int, int]]
+    size: int
+
+
+def store_pack(backend: Backend, blobs: list[tuple[bytes, bytes]]) -> StoredPack:
+    """Write ``[(chunk id, blob)]`` as one pack object, named by its hash."""
+    data, toc = encode_pack(blobs)
+    pack_id = blake3.blake3(data).hexdigest()
+    backend.put(pack_name(pack_id), data)
+    return StoredPack(pack_id, toc, len(data))

@@ -8,6 +8,7 @@ import os
 import secrets
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,12 +18,13 @@ import blake3
 from kiln import errors
 from kiln.disks import convert_raw, data_extents, inspect_disk, open_raw_source
 from kiln.errors import Ec2Error
-from kiln.store import chunks, compose, importer, spans
+from kiln.store import chunks, compose, importer, spans, workers
 from kiln.store.backend import Backend, ObjectMissing
 from kiln.store.chunker import DEFAULT_CHUNKER, Chunker, ChunkerConfig
 from kiln.store.crypto import DataKey, KeyEncryptionKey, unwrap_data_key, wrap_data_key
 from kiln.store.importer import ImportResult, Progress
 from kiln.store.index import ChunkIndex
+from kiln.store.local import LocalBackend
 from kiln.store.manifest import Manifest, manifest_name
 from kiln.store.packs import PackWriter, pack_name
 from kiln.types import Extent
@@ -32,14 +34,20 @@ log = logging.getLogger(__name__)
 STORE_VERSION = 1
 RESTORE_BATCH = 8 * 1024 * 1024
 RESTORE_INFLIGHT = 4
+RESTORE_RUN = 4 * 1024 * 1024  # largest ranged read of adjacent chunks
 LEASE_STALE = 3600.0
+PROCESS_MIN_BYTES = 64 * 1024 * 1024  # smaller work is not worth starting worker processes
 
 
 class SnapshotStore:
     """One region's store. Thread-safe for concurrent imports of different snapshots."""
 
-    def __init__(self, backend: Backend, scratch: Path, chunker: ChunkerConfig | None = None) -> None:
+    def __init__(self, backend: Backend, scratch: Path, chunker: ChunkerConfig | None = None,
+                 processes: int | None = None) -> None:
         self.backend = backend
+        # worker processes for large imports and restores of a local store (None: one per CPU,
+        # 1: none, threads only)
+        self.processes = processes
         self.scratch = Path(scratch)
         self.scratch.mkdir(parents=True, exist_ok=True)
         self.config = self._load_config(chunker or DEFAULT_CHUNKER)
@@ -147,12 +155,28 @@ class SnapshotStore:
                 else:
                     reader = compose.file_reader(src.fd, counter)
                 reader = compose.with_heartbeat(reader, lambda: self.backend.touch(lease))
-                _, new_chunks, _ = importer.read_spans(
-                    reader, plan.read, Chunker(self.chunker_config), writer, m, info.virtual_size, progress)
+                chunker = Chunker(self.chunker_config)
+                to_read = sum(e.length for e in plan.read)
+                if (plan.changed is None and isinstance(self.backend, LocalBackend)
+                        and to_read >= PROCESS_MIN_BYTES and self.processes != 1):
+                    with workers.pool(self.processes) as pool:
+                        got = importer.read_spans_procs(
+                            pool, f"/proc/{os.getpid()}/fd/{src.fd}", str(self.backend.root), reader,
+                            plan.read, chunker, dk, self.index, known, m, info.virtual_size, progress)
+                    new_packs.update(got.packs)
+                    reused, proc_stored = got.reused, got.new_stored
+                    counter.add(to_read)  # the workers read every span once more than ``reader``
+                else:
+                    importer.read_spans(
+                        reader, plan.read, chunker, writer, m, info.virtual_size, progress)
+                    reused, proc_stored = writer.reused, 0
                 packer.flush()
-                new_chunks += self._rewrite_lost(reader, m, writer.reused, packer, dk)
+                lost = self._rewrite_lost(reader, m, reused, packer, dk)
+            # distinct chunks this import stored (a chunk the workers stored twice over, or that
+            # a seam left unreferenced, is counted once or not at all)
+            new_chunks = len(m.chunk_ids() - known - reused) + lost
             read = counter.bytes
-            new_stored = packer.stored_bytes
+            new_stored = packer.stored_bytes + proc_stored
             self.backend.sync()
             self.index.write(new_packs)
             self.commit(m)
@@ -184,18 +208,37 @@ class SnapshotStore:
         loc = self.index.get(cid)
         return loc is not None and self.backend.exists(pack_name(loc.pack))
 
+    def _missing(self, cids: set[bytes]) -> set[bytes]:
+        """Those of ``cids`` whose pack is gone (one existence check per pack, not per chunk)."""
+        by_pack: dict[str, list[bytes]] = {}
+        lost: set[bytes] = set()
+        for cid in cids:
+            loc = self.index.get(cid)
+            if loc is None:
+                lost.add(cid)
+            else:
+                by_pack.setdefault(loc.pack, []).append(cid)
+        gone = {p for p in by_pack if not self.backend.exists(pack_name(p))}
+        for p in gone:
+            lost.update(by_pack[p])
+        if not lost:
+            return lost
+        return {cid for cid in lost if not self.locate_fresh(cid)}  # reloads the index once
+
     def _rewrite_lost(self, read: compose.Reader, m: Manifest, reused: set[bytes], packer: PackWriter,
                       dk: DataKey | None) -> int:
         """Chunks this import found already stored may have been swept by a GC that raced it;
         write any that are gone again before the manifest names them (write order step 4)."""
-        lost = {cid for cid in reused if not self.locate_fresh(cid)}
+        lost = self._missing(reused)
+        rewritten = 0
         for e in m.entries():
             if e.chunk_id in lost:
                 data = read(e.offset, e.length)
                 packer.add(e.chunk_id, chunks.encode(e.chunk_id, data, dk))
                 lost.discard(e.chunk_id)
+                rewritten += 1
         packer.flush()
-        return len(lost)
+        return rewritten
 
     def _check_space(self, need: int) -> None:
         free = self.backend.free_bytes()
@@ -262,6 +305,42 @@ class SnapshotStore:
     def read_chunk(self, cid: bytes, dk: DataKey | None) -> bytes:
         return chunks.decode(cid, self.read_blob(cid), dk)
 
+    def _read_entries(self, m: Manifest, lo: int, hi: int,
+                      dk: DataKey | None) -> Iterator[tuple[int, bytes]]:
+        """(offset, plaintext) of manifest entries ``lo..hi``, verified. Chunks that lie one after
+        the other in one pack (as an import writes them) are read with one ranged read."""
+        ids = m.ids
+        i = lo
+        while i < hi:
+            first = self.index.get(bytes(ids[32 * i : 32 * i + 32]))
+            j = i + 1
+            if first is not None:
+                end = first.offset + first.length
+                while j < hi and end - first.offset < RESTORE_RUN:
+                    loc = self.index.get(bytes(ids[32 * j : 32 * j + 32]))
+                    if loc is None or loc.pack != first.pack or loc.offset != end:
+                        break
+                    end += loc.length
+                    j += 1
+                try:
+                    blob = self.backend.get_range(pack_name(first.pack), first.offset, end - first.offset)
+                except ObjectMissing:  # repacked by a GC: read chunk by chunk (reloads the index)
+                    blob = b""
+                if len(blob) == end - first.offset:
+                    view = memoryview(blob)
+                    pos = 0
+                    for k in range(i, j):
+                        cid = bytes(ids[32 * k : 32 * k + 32])
+                        ln = self.index.get(cid).length if k > i else first.length  # type: ignore[union-attr]  # found above
+                        yield m.offsets[k], chunks.decode(cid, view[pos : pos + ln], dk)
+                        pos += ln
+                    i = j
+                    continue
+                j = i + 1
+            for k in range(i, j):
+                yield m.offsets[k], self.read_chunk(bytes(ids[32 * k : 32 * k + 32]), dk)
+            i = j
+
     def _write_raw(self, m: Manifest, dk: DataKey | None, path: Path, progress: Progress | None) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
@@ -271,16 +350,14 @@ class SnapshotStore:
                 n = 0
                 run: list[bytes] = []
                 run_at = run_end = -1
-                for i in range(lo, hi):
-                    e = m.entry(i)
-                    data = self.read_chunk(e.chunk_id, dk)
-                    if e.offset != run_end or len(run) >= 512:  # contiguous chunks: one syscall
+                for off, data in self._read_entries(m, lo, hi, dk):
+                    if off != run_end or len(run) >= 512:  # contiguous chunks: one syscall
                         if run:
                             os.pwritev(fd, run, run_at)
-                        run, run_at = [], e.offset
+                        run, run_at = [], off
                     run.append(data)
-                    run_end = e.offset + e.length
-                    n += e.length
+                    run_end = off + len(data)
+                    n += len(data)
                 if run:
                     os.pwritev(fd, run, run_at)
                 return n
