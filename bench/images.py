@@ -236,6 +236,28 @@ def data_extents(path: Path) -> list[tuple[int, int]]:
     return out
 
 
+def settle(*paths: Path) -> None:
+    """Start a step from the same state for every tool: the previous step's dirty pages written
+    out (``sync``), the page cache emptied (root only), then only this step's inputs read back
+    in (files and whole directory trees). On these hosts the writeback and page reclaim left by
+    a previous step otherwise land in the next step's time, by seconds."""
+    os.sync()
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("1\n")
+    except OSError:
+        pass
+    for path in paths:
+        if path.is_dir():
+            for dirpath, _dirs, names in os.walk(path):
+                for n in names:
+                    with open(os.path.join(dirpath, n), "rb") as f:
+                        while f.read(8 * MiB):
+                            pass
+        else:
+            warm(path)
+
+
 def warm(path: Path) -> None:
     """Read the file's data once so it sits in the page cache."""
     with open(path, "rb", buffering=0) as f:

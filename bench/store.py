@@ -28,7 +28,7 @@ from rich.console import Console
 
 from bench import tools
 from bench.ceilings import measure_ceilings
-from bench.images import DEFAULT_CACHE, BenchImages, GiB, MiB, build_images, warm
+from bench.images import DEFAULT_CACHE, BenchImages, GiB, MiB, build_images, settle, warm
 from bench.machine import describe, machine_info
 from bench.report import TOOLS, print_table
 from kiln.types import new_id
@@ -54,12 +54,21 @@ def _step(r: tools.Run, size: int, seconds: float | None = None, **extra: object
             "max_rss_mib": round(r.max_rss / MiB, 1), "load": os.getloadavg()[0], **extra}
 
 
+def _kiln(*args: str) -> tuple[tools.Run, dict[str, object]]:
+    """tools.kiln, with the store's worker processes counted: peak RSS is the larger of GNU
+    time's (the main process) and the sampled sum over the process tree; CPU adds the workers'."""
+    r, res = tools.kiln(*args)
+    tree = int(str(res.get("tree_peak_rss", 0)))
+    workers = float(str(res.get("workers_cpu_seconds", 0.0)))
+    return tools.Run(r.seconds, r.cpu_seconds + workers, max(r.max_rss, tree), r.stdout), res
+
+
 def bench_kiln(imgs: BenchImages, work: Path) -> dict[str, Result]:
     out: dict[str, Result] = {}
     main = work / "kiln"
     base_snap = new_id("snap")
-    warm(imgs.base)
-    r, res = tools.kiln("import", str(main), str(imgs.base), base_snap)
+    settle(imgs.base)
+    r, res = _kiln("import", str(main), str(imgs.base), base_snap)
     stored, files = tools.tree_bytes(main)
     out["full"] = _step(r, imgs.size, float(str(res["op_seconds"])), stored=stored, files=files,
                         result=res)
@@ -68,20 +77,21 @@ def bench_kiln(imgs: BenchImages, work: Path) -> dict[str, Result]:
         tools.fork_dir(main, fork)
     changed = work / "changed.json"
     changed.write_text(json.dumps(imgs.changed))
-    warm(imgs.base)
-    r, res = tools.kiln("import", str(main), str(imgs.base), new_id("snap"))
+    settle(imgs.base)
+    r, res = _kiln("import", str(main), str(imgs.base), new_id("snap"))
     out["reimport"] = _step(r, imgs.size, float(str(res["op_seconds"])),
                             new=tools.tree_bytes(main)[0] - stored, result=res)
     for name, image, extra in (("incr", imgs.incr, ["--parent", base_snap]),
                                ("incr_changed", imgs.incr, ["--parent", base_snap, "--changed", str(changed)]),
                                ("reordered", imgs.reordered, [])):
-        warm(image)
-        r, res = tools.kiln("import", str(forks[name]), str(image), new_id("snap"), *extra)
+        settle(image)
+        r, res = _kiln("import", str(forks[name]), str(image), new_id("snap"), *extra)
         out[name] = _step(r, imgs.size, float(str(res["op_seconds"])),
                           new=tools.tree_bytes(forks[name])[0] - stored, result=res)
         shutil.rmtree(forks[name])
     dest = work / "kiln-restore.raw"
-    r, res = tools.kiln("restore", str(main), base_snap, str(dest))
+    settle(main)
+    r, res = _kiln("restore", str(main), base_snap, str(dest))
     out["restore"] = _step(r, imgs.size, float(str(res["op_seconds"])),
                            exact=tools.same_bytes(dest, imgs.base))
     dest.unlink()
@@ -93,22 +103,23 @@ def bench_restic(imgs: BenchImages, work: Path) -> dict[str, Result]:
     main = work / "restic"
     tools.restic(main, "init", "--repository-version", "2")
     repo0 = tools.tree_bytes(main / "repo")[0]
-    warm(imgs.base)
+    settle(imgs.base)
     r, snap = tools.restic_backup(main, imgs.base)
     stored, files = tools.tree_bytes(main / "repo")
     out["full"] = _step(r, imgs.size, stored=stored - repo0, files=files)
     forks = {name: work / f"restic-{name}" for name in ("incr", "reordered")}
     for fork in forks.values():
         tools.fork_dir(main, fork)
-    warm(imgs.base)
+    settle(imgs.base)
     r, _ = tools.restic_backup(main, imgs.base, "--force")
     out["reimport"] = _step(r, imgs.size, new=tools.tree_bytes(main / "repo")[0] - stored)
     for name, image in (("incr", imgs.incr), ("reordered", imgs.reordered)):
-        warm(image)
+        settle(image)
         r, _ = tools.restic_backup(forks[name], image)
         out[name] = _step(r, imgs.size, new=tools.tree_bytes(forks[name] / "repo")[0] - stored)
         shutil.rmtree(forks[name])
     target = work / "restic-restore"
+    settle(main)
     r = tools.restic(main, "restore", snap, "--target", str(target))
     restored = target / str(imgs.base).lstrip("/")
     out["restore"] = _step(r, imgs.size, exact=tools.same_bytes(restored, imgs.base))
@@ -123,23 +134,24 @@ def bench_borg(imgs: BenchImages, work: Path) -> dict[str, Result]:
     tools.borg(main, "init", "-e", "none")
     repo0 = tools.tree_bytes(main / "repo")[0]
     create = ["create", "--compression", "zstd,1"]
-    warm(imgs.base)
+    settle(imgs.base)
     r = tools.borg(main, *create, "::base", str(imgs.base))
     stored, files = tools.tree_bytes(main / "repo")
     out["full"] = _step(r, imgs.size, stored=stored - repo0, files=files)
     forks = {name: work / f"borg-{name}" for name in ("incr", "reordered")}
     for fork in forks.values():
         tools.fork_dir(main, fork)
-    warm(imgs.base)
+    settle(imgs.base)
     r = tools.borg(main, *create, "--files-cache", "disabled", "::again", str(imgs.base))
     out["reimport"] = _step(r, imgs.size, new=tools.tree_bytes(main / "repo")[0] - stored)
     for name, image in (("incr", imgs.incr), ("reordered", imgs.reordered)):
-        warm(image)
+        settle(image)
         r = tools.borg(forks[name], *create, f"::{name}", str(image))
         out[name] = _step(r, imgs.size, new=tools.tree_bytes(forks[name] / "repo")[0] - stored)
         shutil.rmtree(forks[name])
     target = work / "borg-restore"
     target.mkdir()
+    settle(main)
     r = tools.borg(main, "extract", "::base", cwd=target)
     restored = target / str(imgs.base).lstrip("/")
     out["restore"] = _step(r, imgs.size, exact=tools.same_bytes(restored, imgs.base))
@@ -150,11 +162,12 @@ def bench_borg(imgs: BenchImages, work: Path) -> dict[str, Result]:
 def bench_qemu_img(imgs: BenchImages, work: Path) -> dict[str, Result]:
     out: dict[str, Result] = {}
     qcow = work / "base.qcow2"
-    warm(imgs.base)
+    settle(imgs.base)
     r = tools.run(["qemu-img", "convert", "-O", "qcow2", "-c", "-o", "compression_type=zstd",
                    str(imgs.base), str(qcow)])
     out["full"] = _step(r, imgs.size, stored=qcow.stat().st_size, files=1)
     dest = work / "qemu-restore.raw"
+    settle(qcow)
     r = tools.run(["qemu-img", "convert", "-O", "raw", str(qcow), str(dest)])
     out["restore"] = _step(r, imgs.size, exact=tools.same_bytes(dest, imgs.base))
     qcow.unlink()
