@@ -45,8 +45,8 @@ class SnapshotStore:
     def __init__(self, backend: Backend, scratch: Path, chunker: ChunkerConfig | None = None,
                  processes: int | None = None) -> None:
         self.backend = backend
-        # worker processes for large imports and restores of a local store (None: one per CPU,
-        # 1: none, threads only)
+        # worker processes for large imports into a local store (None: one per CPU; 1: none,
+        # threads only). Restores always use threads: processes did not make them faster.
         self.processes = processes
         self.scratch = Path(scratch)
         self.scratch.mkdir(parents=True, exist_ok=True)
@@ -165,7 +165,7 @@ class SnapshotStore:
                             plan.read, chunker, dk, self.index, known, m, info.virtual_size, progress)
                     new_packs.update(got.packs)
                     reused, proc_stored = got.reused, got.new_stored
-                    counter.add(to_read)  # the workers read every span once more than ``reader``
+                    counter.add(to_read)  # the workers read every span; ``reader`` only seams
                 else:
                     importer.read_spans(
                         reader, plan.read, chunker, writer, m, info.virtual_size, progress)
