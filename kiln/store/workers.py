@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -33,7 +35,24 @@ def pool(workers: int | None = None) -> ProcessPoolExecutor:
     from forking the caller, which may be a threaded server."""
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["kiln.store.workers"])
-    return ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 2, mp_context=ctx)
+    return ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 2, mp_context=ctx,
+                               initializer=_exit_with, initargs=(os.getpid(),))
+
+
+def _exit_with(owner: int) -> None:
+    """Make this worker exit when ``owner`` (the process that made the pool) does, however it
+    ends: a pool's workers otherwise wait forever on their task queue after a kill -9 of their
+    owner, and keep the fork server alive with them."""
+    try:
+        pidfd = os.pidfd_open(owner)
+    except OSError:  # already gone
+        os._exit(1)
+
+    def watch() -> None:
+        select.select([pidfd], [], [])  # readable once the owner has exited
+        os._exit(1)
+
+    threading.Thread(target=watch, name="kiln-owner-watch", daemon=True).start()
 
 
 def _fd(path: str, flags: int = os.O_RDONLY) -> int:
@@ -93,7 +112,7 @@ def write_pack(source: str, store_root: str, items: list[tuple[int, int, bytes]]
     return store_pack(_backend(store_root), blobs)
 
 
-_ZERO = memoryview(bytes(1 << 20))
+_ZERO = bytes(1 << 20)
 
 
 def is_zero(mv: memoryview) -> bool:
@@ -101,5 +120,7 @@ def is_zero(mv: memoryview) -> bool:
     if mv[0] or mv[n - 1] or mv[n // 2]:
         return False
     if n <= len(_ZERO):
-        return mv == _ZERO[:n]  # memcmp of two 'B' views of equal length, no copy
+        # a memcmp: 1.4 µs for 44 KB here, where ``mv == memoryview(_ZERO)[:n]`` compares item
+        # by item (112 µs, as slow as hashing the chunk)
+        return _ZERO.startswith(mv)
     return bytes(mv).count(0) == n

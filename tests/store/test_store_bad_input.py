@@ -76,6 +76,23 @@ def test_full_disk_during_import(kiln, tmp_path: Path, data_dir: Path) -> None:
         subprocess.run(["umount", "-l", str(data_dir)])
 
 
+def _descendants(pid: int) -> list[int]:
+    parent: dict[int, int] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parent[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    out, todo = [], [pid]
+    while todo:
+        me = todo.pop()
+        kids = [c for c, pp in parent.items() if pp == me]
+        out += kids
+        todo += kids
+    return out
+
+
 def test_import_killed_midway_then_rerun(tmp_path: Path, data_dir: Path, kiln) -> None:
     disk = make_disk(tmp_path / "big.raw", 600 << 20, [(0, os.urandom(512 << 20))])
     sid = "snap-0123456789abcdef0"
@@ -87,9 +104,15 @@ def test_import_killed_midway_then_rerun(tmp_path: Path, data_dir: Path, kiln) -
         if packs_dir.exists() and sum(1 for p in packs_dir.rglob("*") if p.is_file()) >= 3:
             break
         time.sleep(0.01)
+    helpers = _descendants(p.pid)  # the store's worker processes (and their fork server)
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
     assert p.returncode == -signal.SIGKILL, "the import finished before it could be killed"
+    assert helpers, "a 512 MiB import runs in worker processes"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(Path(f"/proc/{h}").exists() for h in helpers):
+        time.sleep(0.05)
+    assert not [h for h in helpers if Path(f"/proc/{h}").exists()], "worker processes outlived the import"
     assert kiln("snapshot", "ls", "--json").json() == []  # nothing marked complete
     assert kiln("store", "verify", "--json").json()["ok"] is True  # no corrupt chunk
     res = kiln("snapshot", "import", str(disk), "--snapshot-id", sid, "--json").json()
