@@ -318,12 +318,12 @@ def read_spans_procs(
         if cid in known or cid in seen:
             return
         seen.add(cid)
-        loc = index.get(cid)
-        if loc is not None:
+        pack = index.pack_of(cid)
+        if pack is not None:
             out.reused.add(cid)
-            if loc.pack not in touched:  # keep it young for a concurrent GC
-                touched.add(loc.pack)
-                index.backend.touch(pack_name(loc.pack))
+            if pack not in touched:  # keep it young for a concurrent GC
+                touched.add(pack)
+                index.backend.touch(pack_name(pack))
             return
         batch.append((offset, length, cid))
         batch_bytes += length
@@ -362,15 +362,18 @@ def read_spans_procs(
         if true_at in spec:
             meet = true_at
         else:  # cut from the open chunk's start until a cut lands on one of the worker's
-            hi = min(seg_end, start + 3 * config.max_chunk)
-            window = read(true_at, hi - true_at)
-            lengths = chunker.cut(window, true_at, final and hi == seg_end)
-            at = true_at
-            for n, ln in enumerate(lengths + [0]):
-                if at >= start and at in spec:
-                    meet, lengths = at, lengths[:n]
+            for reach in (config.max_chunk * 3 // 2, config.max_chunk * 3):  # most meet early
+                hi = min(seg_end, start + reach)
+                window = read(true_at, hi - true_at)
+                cut = chunker.cut(window, true_at, final and hi == seg_end)
+                at = true_at
+                for n, ln in enumerate(cut + [0]):
+                    if at >= start and at in spec:
+                        meet, lengths = at, cut[:n]
+                        break
+                    at += ln
+                if meet is not None or hi == seg_end:
                     break
-                at += ln
         if meet is None:  # they never met (e.g. long runs of one byte): cut serially, same chunks
             buf = read(true_at, seg_end - true_at)
             lengths = chunker.cut(buf, true_at, final)

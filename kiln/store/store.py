@@ -177,9 +177,8 @@ class SnapshotStore:
             new_chunks = len(m.chunk_ids() - known - reused) + lost
             read = counter.bytes
             new_stored = packer.stored_bytes + proc_stored
-            self.backend.sync()
             self.index.write(new_packs)
-            self.commit(m)
+            self.commit(m)  # syncs (every pack and the index durable), then puts the manifest
         finally:
             self.backend.delete(lease)
         res = ImportResult(snapshot_id, info.virtual_size, m.data_bytes, read, len(m), new_chunks,
@@ -213,11 +212,11 @@ class SnapshotStore:
         by_pack: dict[str, list[bytes]] = {}
         lost: set[bytes] = set()
         for cid in cids:
-            loc = self.index.get(cid)
-            if loc is None:
+            pack = self.index.pack_of(cid)
+            if pack is None:
                 lost.add(cid)
             else:
-                by_pack.setdefault(loc.pack, []).append(cid)
+                by_pack.setdefault(pack, []).append(cid)
         gone = {p for p in by_pack if not self.backend.exists(pack_name(p))}
         for p in gone:
             lost.update(by_pack[p])
