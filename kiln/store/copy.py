@@ -11,7 +11,7 @@ from kiln.errors import Ec2Error
 from kiln.store import chunks
 from kiln.store.crypto import DataKey, KeyEncryptionKey
 from kiln.store.manifest import Manifest
-from kiln.store.packs import pack_name
+from kiln.store.packs import ReuseGuard
 from kiln.store.store import SnapshotStore, _now, key_object_name
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def copy_snapshot(
     packer = dst.packer(new_packs)
     mapping: dict[bytes, bytes] = {}
     sent = 0
-    touched: set[str] = set()
+    guard = ReuseGuard(dst.backend)
     total = len(m)
     lease = dst._take_lease(new_snapshot_id)
     try:
@@ -67,12 +67,8 @@ def copy_snapshot(
                 else:
                     data = src.read_chunk(e.chunk_id, sdk)
                     new_id = chunks.chunk_id(data, ddk)
-                loc = dst.index.get(new_id)
-                if loc is not None:
-                    if loc.pack not in touched:
-                        touched.add(loc.pack)
-                        dst.backend.touch(pack_name(loc.pack))
-                else:
+                pack = dst.index.pack_of(new_id)
+                if pack is None or not guard.usable(pack):
                     if same:
                         blob = src.read_blob(e.chunk_id)
                         if not chunks.check_object(blob):

@@ -21,7 +21,7 @@ from kiln.store.chunker import Chunker
 from kiln.store.crypto import DataKey
 from kiln.store.index import ChunkIndex
 from kiln.store.manifest import Manifest
-from kiln.store.packs import PackWriter, StoredPack, pack_name
+from kiln.store.packs import PackWriter, ReuseGuard, StoredPack
 from kiln.store.workers import ZERO_ID, CutResult, cut_segment, is_zero, write_pack
 from kiln.types import Extent
 
@@ -64,7 +64,7 @@ class _BlockWriter:
         self.known = known  # ids certain to be stored (the parent's)
         self.seen: set[bytes] = set()  # ids handled by this import
         self.reused: set[bytes] = set()  # ids found stored: checked again before commit
-        self.touched: set[str] = set()  # packs refreshed for a concurrent GC
+        self.guard = ReuseGuard(index.backend)  # packs touched for a concurrent GC
         self._lock = threading.Lock()
 
     def __call__(self, buf: memoryview, base: int, lengths: list[int]) -> list[_Hit]:
@@ -83,12 +83,9 @@ class _BlockWriter:
                     first = cid not in self.seen
                     self.seen.add(cid)
                 if first:
-                    loc = self.index.get(cid)
-                    if loc is not None:
+                    pack = self.index.pack_of(cid)
+                    if pack is not None and self.guard.usable(pack):
                         self.reused.add(cid)
-                        if loc.pack not in self.touched:  # keep it young for a concurrent GC
-                            self.touched.add(loc.pack)
-                            self.index.backend.touch(pack_name(loc.pack))
                     else:
                         blob = chunks.encode(cid, mv, self.key)
                         self.packer.add(cid, blob)
@@ -291,7 +288,7 @@ def read_spans_procs(
     cuts: deque[tuple[Extent, int, int, Future[CutResult]]] = deque()
     jobs: deque[Future[StoredPack]] = deque()
     seen: set[bytes] = set()
-    touched: set[str] = set()
+    guard = ReuseGuard(index.backend)
     batch: list[tuple[int, int, bytes]] = []
     batch_bytes = 0
 
@@ -319,11 +316,8 @@ def read_spans_procs(
             return
         seen.add(cid)
         pack = index.pack_of(cid)
-        if pack is not None:
+        if pack is not None and guard.usable(pack):
             out.reused.add(cid)
-            if pack not in touched:  # keep it young for a concurrent GC
-                touched.add(pack)
-                index.backend.touch(pack_name(pack))
             return
         batch.append((offset, length, cid))
         batch_bytes += length

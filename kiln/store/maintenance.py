@@ -164,6 +164,9 @@ def gc(store: SnapshotStore, grace_seconds: float = GRACE_SECONDS, progress: Pro
     started = time.time()
     cutoff = min([started, *store.leases()]) - grace_seconds
     old_indexes = [o.name for o in store.backend.list("index/")]
+    for o in store.backend.list("doomed/"):  # markers of a GC that crashed
+        if started - o.mtime > TMP_MAX_AGE:
+            store.backend.delete(o.name)
     store.index.refresh()
     live: set[bytes] = set()
     snaps = store.snapshots()
@@ -183,15 +186,18 @@ def gc(store: SnapshotStore, grace_seconds: float = GRACE_SECONDS, progress: Pro
         if mtime >= cutoff:
             continue  # young: may belong to a running import
         live_here = used.get(pack_id, [])
-        live_bytes = sum(ln for _, _, ln in live_here)
         try:
             toc = packs.read_toc(store.backend, pack_id)
         except (Ec2Error, ObjectMissing):
             continue  # damaged packs are verify's business; never delete what cannot be read
+        live_ids = {cid for cid, _, _ in live_here}
+        dead_bytes = sum(ln for cid, _, ln in toc if cid not in live_ids)
         if not live_here:
             doomed.add(pack_id)
             chunks_deleted += len(toc)
-        elif size - live_bytes > REPACK_DEAD_FRACTION * size:
+        elif dead_bytes > REPACK_DEAD_FRACTION * size:
+            # dead *chunks*, not the table of contents: a pack whose every chunk is live would
+            # be rewritten byte for byte, under its own name, and then deleted as the old one
             for cid, off, ln in live_here:
                 blob = store.backend.get_range(packs.pack_name(pack_id), off, ln)
                 if not chunks.check_object(blob):
@@ -206,6 +212,7 @@ def gc(store: SnapshotStore, grace_seconds: float = GRACE_SECONDS, progress: Pro
         if progress:
             progress(i + 1, len(sizes))
     packer.flush()
+    doomed -= set(new_packs)  # a repack that came out identical to a doomed pack is that pack
     freed = sum(sizes[p][0] for p in doomed) - packer.stored_bytes
     if doomed:
         store.index.forget_packs(doomed)
@@ -217,11 +224,24 @@ def gc(store: SnapshotStore, grace_seconds: float = GRACE_SECONDS, progress: Pro
         store.backend.sync()
         for name in old_indexes:
             store.backend.delete(name)
+        # Mark, look again, then delete (docs/storage-format.md#gc): an import touches a pack
+        # before it checks for the marker, so a pack an import has started to reuse is either
+        # seen touched here (and kept) or seen marked there (and its chunks stored again).
         for p in doomed:
+            store.backend.put(packs.doomed_name(p), b"")
+        fresh = {o.name.rsplit("/", 1)[1]: o.mtime for o in store.backend.list("packs/")}
+        reused = {p for p in doomed if fresh.get(p, 0.0) >= cutoff}
+        for p in doomed - reused:
             store.backend.delete(packs.pack_name(p))
+        for p in reused:  # still on disk, read by its table of contents (no index covers it)
+            store.index.add_pack(p, _toc_of(store, p))
+        for p in doomed:
+            store.backend.delete(packs.doomed_name(p))
+        freed -= sum(sizes[p][0] for p in reused)
+        doomed -= reused
     tmp = getattr(store.backend, "clean_tmp", None)
     removed = tmp(TMP_MAX_AGE) if callable(tmp) else 0  # a live writer's temp file is seconds old
-    report = GcReport(len(doomed) - repacked, repacked, chunks_deleted, max(freed, 0), kept, len(snaps), removed)
+    report = GcReport(max(len(doomed) - repacked, 0), repacked, chunks_deleted, max(freed, 0), kept, len(snaps), removed)
     log.info("gc: %s", report)
     return report
 

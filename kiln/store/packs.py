@@ -4,7 +4,7 @@ Why packs (docs/storage-format.md#packs): creating a file costs ~250 µs on thes
 costs far more on S3, so one object per 32 KiB chunk would bound imports at ~0.15 GB/s. Packs of
 ~8 MiB make that cost vanish. Layout::
 
-    blob_1 | … | blob_n | toc | u32 n | u32 toc_len | "KLP1"
+    blob_1 | … | blob_n | nonce[16] | toc | u32 n | u32 toc_len | "KLP1"
     toc = n × (chunk id[32] | offset u32 | length u32) | BLAKE3-128(toc entries)
 
 Each blob is a chunk object (kiln/store/chunks.py) and checks itself. A pack is named by the
@@ -13,6 +13,7 @@ BLAKE3-256 of its bytes: ``packs/<h0h1>/<64 hex>``.
 
 from __future__ import annotations
 
+import os
 import struct
 import threading
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from kiln.store.backend import Backend
 
 MAGIC = b"KLP1"
 PACK_TARGET = 8 * 1024 * 1024
+NONCE = 16
 _TOC = struct.Struct("<32sII")
 _FOOT = struct.Struct("<II4s")
 
@@ -41,6 +43,35 @@ def pack_name(pack_id: str) -> str:
     return f"packs/{pack_id[:2]}/{pack_id}"
 
 
+def doomed_name(pack_id: str) -> str:
+    """The marker a GC puts before it deletes a pack (docs/storage-format.md#gc)."""
+    return f"doomed/{pack_id}"
+
+
+class ReuseGuard:
+    """Whether an import (or copy) may reuse chunks already stored in a pack, decided once per
+    pack and thread-safely: touch the pack first (a GC then sees it as young), then check that
+    no GC has marked it for deletion. A GC marks before it looks at mtimes again and deletes,
+    so either it sees the touch and keeps the pack, or the import sees the marker and stores
+    the chunk itself (docs/storage-format.md#gc)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._ok: dict[str, bool] = {}
+        self._lock = threading.Lock()
+
+    def usable(self, pack_id: str) -> bool:
+        ok = self._ok.get(pack_id)
+        if ok is None:
+            with self._lock:
+                ok = self._ok.get(pack_id)
+                if ok is None:
+                    ok = (self.backend.touch(pack_name(pack_id))
+                          and not self.backend.exists(doomed_name(pack_id)))
+                    self._ok[pack_id] = ok
+        return ok
+
+
 def encode_pack(blobs: list[tuple[bytes, bytes]]) -> tuple[bytes, list[tuple[bytes, int, int]]]:
     """The pack bytes for ``[(chunk id, blob)]`` and its table of contents."""
     toc: list[tuple[bytes, int, int]] = []
@@ -50,7 +81,11 @@ def encode_pack(blobs: list[tuple[bytes, bytes]]) -> tuple[bytes, list[tuple[byt
         pos += len(blob)
     table = b"".join(_TOC.pack(c, o, n) for c, o, n in toc)
     table += blake3.blake3(table).digest(16)
-    data = b"".join([b for _, b in blobs] + [table, _FOOT.pack(len(toc), len(table), MAGIC)])
+    # 16 random bytes before the table make every pack's name unique: two packs of the same
+    # chunks (a repack, or an import storing again what a GC is deleting) must never share a
+    # name, or deleting one deletes the other (docs/storage-format.md#packs)
+    data = b"".join([b for _, b in blobs] + [os.urandom(NONCE), table,
+                                             _FOOT.pack(len(toc), len(table), MAGIC)])
     return data, toc
 
 

@@ -57,13 +57,15 @@ def test_truncated_qcow2_is_refused(kiln, tmp_path: Path) -> None:
     _assert_refused(kiln, q)
 
 
-def test_full_disk_during_import(kiln, tmp_path: Path, data_dir: Path) -> None:
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(data_dir)]).returncode != 0:
+@pytest.mark.parametrize(("store_mib", "data_mib"), [(6, 24), (80, 160)],
+                         ids=["threads", "worker-processes"])
+def test_full_disk_during_import(kiln, tmp_path: Path, data_dir: Path, store_mib: int, data_mib: int) -> None:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={store_mib}m", "tmpfs", str(data_dir)]).returncode != 0:
         pytest.skip("cannot mount a small tmpfs here (needs root): the full-disk case is not exercised")
     try:
         small = make_disk(tmp_path / "small.raw", 1 << 20, [(0, os.urandom(300_000))])
         kiln("snapshot", "import", str(small))  # something already stored must survive
-        big = make_disk(tmp_path / "big.raw", 32 << 20, [(0, os.urandom(24 << 20))])
+        big = make_disk(tmp_path / "big.raw", (data_mib + 8) << 20, [(0, os.urandom(data_mib << 20))])
         r = kiln("snapshot", "import", str(big), check=False)
         assert r.rc != 0 and len(r.err.strip().splitlines()) == 1 and "space" in r.err, r.err
         rows = kiln("snapshot", "ls", "--json").json()

@@ -103,3 +103,45 @@ def test_fresh_lease_protects_packs_written_since_it_started(small_disk: Path, t
     store.delete("snap-0000000000000000a")
     rep = gc(store, grace_seconds=0)
     assert rep.packs_deleted == 0  # they may be the running import's
+
+
+def test_gc_keeps_a_small_pack_whose_chunks_are_all_live(tmp_path: Path) -> None:
+    """A pack of one tiny chunk is mostly table of contents; GC must not "repack" it (that
+    writes the same bytes under the same name) and then delete it as the old pack."""
+    disk = tmp_path / "tiny.raw"
+    with open(disk, "wb") as f:
+        f.truncate(1 << 20)
+        f.write(b"end of disk" * 100)
+    store = open_store(tmp_path / "store")
+    store.import_disk(disk, "snap-0000000000000000b")
+    for _ in range(2):
+        gc(store, grace_seconds=0)
+    assert verify(store).ok
+    out = tmp_path / "out.raw"
+    store.restore("snap-0000000000000000b", out)
+    assert same_bytes(disk, out)
+
+
+def test_import_reusing_a_pack_that_gc_is_deleting_loses_nothing(small_disk: Path, tmp_path: Path) -> None:
+    """The last window: another process's import reuses chunks of a pack after GC decided to
+    delete it. The import touches the pack and finds GC's marker, so it stores them itself."""
+    gc_side = open_store(tmp_path / "store")
+    importer_side = open_store(tmp_path / "store")  # its own index, as another process has
+    importer_side.import_disk(small_disk, "snap-00000000000000001")
+    importer_side.delete("snap-00000000000000001")  # its packs are garbage now
+    importer_side.index.refresh()
+    ran: list[object] = []
+    delete = gc_side.backend.delete
+
+    def delete_after_an_import(name: str) -> None:
+        if name.startswith("packs/") and not ran:  # GC has decided: run a whole import now
+            ran.append(importer_side.import_disk(small_disk, "snap-00000000000000002"))
+        delete(name)
+
+    gc_side.backend.delete = delete_after_an_import  # type: ignore[method-assign]  # a hook
+    report = gc(gc_side, grace_seconds=0)
+    assert ran and report.packs_deleted >= 1
+    assert verify(gc_side).ok
+    out = tmp_path / "out.raw"
+    gc_side.restore("snap-00000000000000002", out)
+    assert same_bytes(small_disk, out)
