@@ -51,7 +51,6 @@ class _Hit:
     offset: int
     length: int
     cid: bytes
-    written: int  # bytes of the chunk object this import wrote (0 if deduplicated)
 
 
 class _BlockWriter:
@@ -77,7 +76,6 @@ class _BlockWriter:
             if is_zero(mv):
                 continue
             cid = chunks.chunk_id(mv, self.key)
-            written = 0
             if cid not in self.known and cid not in self.seen:
                 with self._lock:
                     first = cid not in self.seen
@@ -87,10 +85,8 @@ class _BlockWriter:
                     if pack is not None and self.guard.usable(pack):
                         self.reused.add(cid)
                     else:
-                        blob = chunks.encode(cid, mv, self.key)
-                        self.packer.add(cid, blob)
-                        written = len(blob)
-            out.append(_Hit(off, ln, cid, written))
+                        self.packer.add(cid, chunks.encode(cid, mv, self.key))
+            out.append(_Hit(off, ln, cid))
         return out
 
 
@@ -103,7 +99,6 @@ class _Segment:
 
     start: int
     data: bytes
-    first: bool  # the span's first segment: its cuts are the true ones
     final: bool  # the span's last segment: its chunks cover it to the end
     lengths: list[int]  # speculative chunk lengths from ``start`` (the last partial one dropped)
     hits: list[_Hit]  # chunks at or past ``start + head`` (hashed and stored by the worker)
@@ -126,7 +121,44 @@ def _cut_segment(read: Reader, chunker: Chunker, writer: _BlockWriter, start: in
         skip += 1
     used = sum(lengths)
     hits = writer(memoryview(data)[pos:used], start + pos, lengths[skip:]) if used > pos else []
-    return _Segment(start, data, first, final, lengths, hits, pos)
+    return _Segment(start, data, final, lengths, hits, pos)
+
+
+def _speculative(start: int, lengths: list[int], final: bool) -> tuple[list[int], set[int], int]:
+    """Where a worker's chunks start (cut from ``start``), the set of its cut points a true cut
+    can meet (the starts, and the start of its partial tail unless ``final``), and that tail's
+    start."""
+    starts = []
+    p = start
+    for ln in lengths:
+        starts.append(p)
+        p += ln
+    spec = set(starts)
+    if not final:
+        spec.add(p)
+    return starts, spec, p
+
+
+def _meet(chunker: Chunker, window: Callable[[int], bytes], true_at: int, start: int,
+          seg_end: int, final: bool, spec: set[int]) -> tuple[int, list[int], bytes] | None:
+    """Cut from ``true_at`` (a true cut at or before ``start``) until a cut lands in ``spec``:
+    (that cut, the true chunk lengths from ``true_at`` up to it, the bytes they lie in). From
+    that cut on, the worker's chunks are the true ones. ``window(hi)`` gives the bytes from
+    ``true_at`` to ``hi``. None if no cut meets within 3 × max of ``start``."""
+    if true_at in spec:
+        return true_at, [], b""
+    for reach in (chunker.config.max_chunk * 3 // 2, chunker.config.max_chunk * 3):  # most meet early
+        hi = min(seg_end, start + reach)
+        buf = window(hi)
+        cut = chunker.cut(buf, true_at, final and hi == seg_end)
+        at = true_at
+        for n, ln in enumerate(cut + [0]):
+            if at >= start and at in spec:
+                return at, cut[:n], buf
+            at += ln
+        if hi == seg_end:
+            break
+    return None
 
 
 def read_spans(
@@ -137,10 +169,9 @@ def read_spans(
     manifest: Manifest,
     total: int,
     progress: Progress | None,
-) -> tuple[int, int, int]:
+) -> None:
     """Chunk and store every span (bytes from ``read(offset, length)``, which must be
-    thread-safe); add the resulting entries to ``manifest``. Returns (read_bytes, new_chunks,
-    new_stored_bytes).
+    thread-safe); add the resulting entries to ``manifest`` (the caller counts what was stored).
 
     Every span is chunked as if cut serially from its start (the chunk ids, and so dedup, do
     not depend on how the work is split). Workers read and cut segments in parallel, each from
@@ -150,77 +181,47 @@ def read_spans(
     from there the worker's chunks are the true ones. Data on which no such meeting point comes
     (e.g. long runs of one byte value) is cut serially, which gives the same chunks, slower.
     """
-    read_bytes = new_chunks = new_stored = 0
     pending: deque[Future[_Segment]] = deque()
     seams: deque[Future[list[_Hit]]] = deque()
 
     def take(hits: list[_Hit]) -> None:
-        nonlocal new_chunks, new_stored
         for hit in hits:
             manifest.add(hit.offset, hit.length, hit.cid)
-            if hit.written:
-                new_chunks += 1
-                new_stored += hit.written
 
     carry = b""  # bytes from the last true cut to the end of the previous segment
     done = 0
 
     def stitch(seg: _Segment, pool: ThreadPoolExecutor) -> None:
-        nonlocal carry, read_bytes, done
-        read_bytes += len(seg.data)
-        if seg.first:
-            take(seg.hits)
-            # the head is empty for a first segment: hits are every chunk
-            carry = b"" if seg.final else seg.data[sum(seg.lengths):]
+        nonlocal carry, done
+        base = seg.start - len(carry)  # a true cut (the segment's start for a span's first)
+        seg_end = seg.start + len(seg.data)
+        starts, spec, spec_end = _speculative(seg.start, seg.lengths, seg.final)
+        met = _meet(chunker, lambda hi: carry + seg.data[: hi - seg.start], base, seg.start,
+                    seg_end, seg.final, spec)
+        if met is not None:
+            # true chunks from base to meet (cut here), then the worker's from meet on; those
+            # it left in its head are stored here, any it stored before meet are unreferenced
+            # garbage for GC (rare: the cuts almost always meet in the head)
+            meet, lengths, window = met
+            if lengths:
+                seams.append(pool.submit(writer, memoryview(window)[: meet - base], base, lengths))
+            head_end = seg.start + seg.head
+            mine = [ln for st, ln in zip(starts, seg.lengths, strict=True) if meet <= st < head_end]
+            if mine:
+                lo = meet - seg.start
+                seams.append(pool.submit(writer, memoryview(seg.data)[lo : lo + sum(mine)], meet, mine))
+            take([h for h in seg.hits if h.offset >= meet])
+            carry = b"" if seg.final else seg.data[spec_end - seg.start :]
         else:
-            base = seg.start - len(carry)  # a true cut
-            starts = []  # where the worker's chunks start, and where its partial tail starts
-            p = seg.start
-            for ln in seg.lengths:
-                starts.append(p)
-                p += ln
-            spec_end = p
-            spec = set(starts)
-            if not seg.final:
-                spec.add(spec_end)
-            window = carry + seg.data[: seg.head + chunker.config.max_chunk * 2]
-            whole = len(window) == len(carry) + len(seg.data)
-            lengths = chunker.cut(window, base, seg.final and whole)
-            meet = None
-            at, n = base, 0
-            for ln in lengths:
-                if at >= seg.start and at in spec:
-                    meet = at
-                    break
-                at += ln
-                n += 1
-            else:
-                if at >= seg.start and at in spec:
-                    meet = at
-            if meet is not None:
-                # true chunks from base to meet (cut here), then the worker's from meet on;
-                # those it left in its head are stored here, any it stored before meet are
-                # unreferenced garbage for GC (rare: the cuts almost always meet in the head)
-                if n:
-                    seams.append(pool.submit(writer, memoryview(window)[: meet - base], base, lengths[:n]))
-                head_end = seg.start + seg.head
-                mine = [ln for st, ln in zip(starts, seg.lengths, strict=True) if meet <= st < head_end]
-                if mine:
-                    lo = max(meet, seg.start) - seg.start
-                    seams.append(pool.submit(writer, memoryview(seg.data)[lo : lo + sum(mine)],
-                                             seg.start + lo, mine))
-                take([h for h in seg.hits if h.offset >= meet])
-                carry = b"" if seg.final else seg.data[spec_end - seg.start :]
-            else:
-                # the cuts never met: cut this segment serially (same chunks, slower); what the
-                # worker stored of it is left unreferenced for GC
-                buf = carry + seg.data
-                lengths = chunker.cut(buf, base, seg.final)
-                used = sum(lengths)
-                if lengths:
-                    seams.append(pool.submit(writer, memoryview(buf)[:used], base, lengths))
-                carry = b"" if seg.final else buf[used:]
-                log.debug("segment at %d cut serially", seg.start)
+            # the cuts never met: cut this segment serially (same chunks, slower); what the
+            # worker stored of it is left unreferenced for GC
+            buf = carry + seg.data
+            lengths = chunker.cut(buf, base, seg.final)
+            used = sum(lengths)
+            if lengths:
+                seams.append(pool.submit(writer, memoryview(buf)[:used], base, lengths))
+            carry = b"" if seg.final else buf[used:]
+            log.debug("segment at %d cut serially", seg.start)
         if len(carry) > chunker.config.max_chunk * 4:  # never grows without bound
             raise RuntimeError("chunker left an unbounded carry")
         done += len(seg.data)
@@ -243,7 +244,6 @@ def read_spans(
             stitch(pending.popleft().result(), pool)
         while seams:
             take(seams.popleft().result())
-    return read_bytes, new_chunks, new_stored
 
 
 def now() -> float:
@@ -256,9 +256,8 @@ PROC_INFLIGHT = 4
 
 @dataclass(slots=True)
 class ProcImport:
-    """What read_spans_procs found: counts, the packs it stored, chunks it found already stored."""
+    """What read_spans_procs did: bytes it stored, its packs, chunks it found already stored."""
 
-    new_chunks: int = 0
     new_stored: int = 0
     packs: dict[str, list[tuple[bytes, int, int]]] = field(default_factory=dict)
     reused: set[bytes] = field(default_factory=set)
@@ -284,7 +283,6 @@ def read_spans_procs(
     entries to ``manifest``. ``read`` reads ``source`` here, for the few bytes around seams.
     Packs join ``index`` as they are stored; the caller writes the index object and commits."""
     out = ProcImport()
-    config = chunker.config
     cuts: deque[tuple[Extent, int, int, Future[CutResult]]] = deque()
     jobs: deque[Future[StoredPack]] = deque()
     seen: set[bytes] = set()
@@ -295,7 +293,6 @@ def read_spans_procs(
     def finish(job: Future[StoredPack]) -> None:
         p = job.result()
         out.packs[p.pack_id] = p.toc
-        out.new_chunks += len(p.toc)
         out.new_stored += p.size
         index.add_pack(p.pack_id, p.toc)
 
@@ -341,40 +338,17 @@ def read_spans_procs(
         final = seg_end >= span.end
         if start == span.offset:
             true_at = start
-        starts = []
-        p = start
-        for ln in res.lengths:
-            starts.append(p)
-            p += ln
-        spec_end = p
-        spec = set(starts)
-        if not final:
-            spec.add(spec_end)
-        meet = None
-        lengths: list[int] = []
-        window = b""
-        if true_at in spec:
-            meet = true_at
-        else:  # cut from the open chunk's start until a cut lands on one of the worker's
-            for reach in (config.max_chunk * 3 // 2, config.max_chunk * 3):  # most meet early
-                hi = min(seg_end, start + reach)
-                window = read(true_at, hi - true_at)
-                cut = chunker.cut(window, true_at, final and hi == seg_end)
-                at = true_at
-                for n, ln in enumerate(cut + [0]):
-                    if at >= start and at in spec:
-                        meet, lengths = at, cut[:n]
-                        break
-                    at += ln
-                if meet is not None or hi == seg_end:
-                    break
-        if meet is None:  # they never met (e.g. long runs of one byte): cut serially, same chunks
+        starts, spec, spec_end = _speculative(start, res.lengths, final)
+        met = _meet(chunker, lambda hi: read(true_at, hi - true_at), true_at, start, seg_end,
+                    final, spec)
+        if met is None:  # they never met (e.g. long runs of one byte): cut serially, same chunks
             buf = read(true_at, seg_end - true_at)
             lengths = chunker.cut(buf, true_at, final)
             take_cut(buf, true_at, lengths)
             true_at += sum(lengths)
             log.debug("segment at %d cut serially", start)
         else:
+            meet, lengths, window = met
             take_cut(window, true_at, lengths)
             ids = res.ids
             for k, st in enumerate(starts):
@@ -390,7 +364,7 @@ def read_spans_procs(
         while pos < span.end:
             n = min(SEGMENT, span.end - pos)
             cuts.append((span, pos, n, pool.submit(cut_segment, source, pos, n, pos + n >= span.end,
-                                                   config, key)))
+                                                   chunker.config, key)))
             pos += n
             while len(cuts) > PROC_INFLIGHT:
                 sp, st, ln, fut = cuts.popleft()

@@ -314,11 +314,13 @@ class SnapshotStore:
             first = self.index.get(bytes(ids[32 * i : 32 * i + 32]))
             j = i + 1
             if first is not None:
+                sizes = [first.length]  # blob lengths of entries i..j, adjacent in one pack
                 end = first.offset + first.length
                 while j < hi and end - first.offset < RESTORE_RUN:
                     loc = self.index.get(bytes(ids[32 * j : 32 * j + 32]))
                     if loc is None or loc.pack != first.pack or loc.offset != end:
                         break
+                    sizes.append(loc.length)
                     end += loc.length
                     j += 1
                 try:
@@ -328,9 +330,8 @@ class SnapshotStore:
                 if len(blob) == end - first.offset:
                     view = memoryview(blob)
                     pos = 0
-                    for k in range(i, j):
+                    for k, ln in zip(range(i, j), sizes, strict=True):
                         cid = bytes(ids[32 * k : 32 * k + 32])
-                        ln = self.index.get(cid).length if k > i else first.length  # type: ignore[union-attr]  # found above
                         yield m.offsets[k], chunks.decode(cid, view[pos : pos + ln], dk)
                         pos += ln
                     i = j
