@@ -25,7 +25,7 @@ from kiln.store.packs import StoredPack, store_pack
 
 ZERO_ID = bytes(32)  # stands for an all-zero chunk (stored as nothing) in a CutResult
 
-_fds: dict[tuple[str, int], int] = {}
+_fds: dict[str, int] = {}
 _backends: dict[str, LocalBackend] = {}
 _chunkers: dict[ChunkerConfig, Chunker] = {}
 
@@ -55,14 +55,15 @@ def _exit_with(owner: int) -> None:
     threading.Thread(target=watch, name="kiln-owner-watch", daemon=True).start()
 
 
-def _fd(path: str, flags: int = os.O_RDONLY) -> int:
-    fd = _fds.get((path, flags))
+def _fd(path: str) -> int:
+    """A read-only descriptor of ``path``, kept for the tasks of one import."""
+    fd = _fds.get(path)
     if fd is None:
         if len(_fds) > 64:
             for old in _fds.values():
                 os.close(old)
             _fds.clear()
-        fd = _fds[(path, flags)] = os.open(path, flags | os.O_CLOEXEC)
+        fd = _fds[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     return fd
 
 
