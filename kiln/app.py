@@ -26,7 +26,10 @@ from kiln.ec2.sigv4 import Credential
 from kiln.errors import Ec2Error
 from kiln.services import create_image
 from kiln.services.accounts import lookup_access_key
+from kiln.services.buckets import adopt_bucket_dirs
 from kiln.services.context import Services
+from kiln.services.disk_sources import ImportPolicy
+from kiln.services.downloads import DownloadPolicy, parse_networks
 from kiln.services.instance_lifecycle import reconcile, watch_running
 from kiln.services.instance_runtime import InstanceRuntime
 from kiln.services.jobs import JobRunner, default_kinds
@@ -44,13 +47,24 @@ def open_settings_catalog(settings: Settings) -> Catalog:
     return open_catalog(settings.catalog_url(), master_key_path(settings), settings.regions)
 
 
+def import_policy(settings: Settings) -> ImportPolicy:
+    """What API imports may read, from the operator's settings (a bad network: ValueError)."""
+    return ImportPolicy(
+        dirs=tuple(settings.import_dirs),
+        download=DownloadPolicy(allow_nets=parse_networks(settings.import_allow_nets),
+                                max_bytes=settings.import_max_bytes,
+                                deadline_s=settings.import_timeout_s))
+
+
 def build_services(settings: Settings) -> Services:
+    policy = import_policy(settings)
     catalog = open_settings_catalog(settings)
+    adopt_bucket_dirs(catalog, settings.data_dir)
     stores = {region: open_store(settings.store_dir(region)) for region in settings.regions}
     jobs = JobRunner({**default_kinds(), **create_image.JOB_KINDS})
     return Services(catalog=catalog, stores=stores, jobs=jobs,
                     data_dir=settings.data_dir, regions=tuple(settings.regions),
-                    compute=build_runtime())
+                    compute=build_runtime(), import_policy=policy)
 
 
 def build_runtime() -> InstanceRuntime:

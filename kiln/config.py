@@ -26,6 +26,12 @@ class Settings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     extra: dict[str, str] = field(default_factory=dict)
+    # API imports (docs/security.md): local directories and networks the operator opens to
+    # every tenant, and the bounds of one URL download.
+    import_dirs: tuple[Path, ...] = ()
+    import_allow_nets: tuple[str, ...] = ()
+    import_max_bytes: int = 1 << 40
+    import_timeout_s: float = 6 * 3600.0
 
     def region_dir(self, region: str) -> Path:
         return self.data_dir / "regions" / region

@@ -70,6 +70,8 @@ InvalidConversionTaskIdNotFound = ErrorCode("InvalidConversionTaskId", 400)
 InvalidExportTaskIDNotFound = ErrorCode("InvalidExportTaskID.NotFound", 400)
 InvalidIDMalformed = ErrorCode("InvalidID", 400)
 InvalidKmsKeyNotFound = ErrorCode("InvalidKmsKey.NotFound", 400)
+# A bucket that is not the caller's, or does not exist: one answer for both (docs/security.md).
+BucketAccessDenied = ErrorCode("AccessDenied", 403)
 
 # --- Store / disk codes (used by the CLI and mapped onto EC2 codes at the edge) ----------
 InvalidDiskImage = ErrorCode("InvalidParameterValue", 400)

@@ -69,3 +69,9 @@ def unfinished_jobs(tx: Session) -> list[JobRecord]:
     j = models.Job
     return [_job(r) for r in tx.scalars(select(j).where(j.state.not_in(FINAL_STATES))
                                         .order_by(j.created))]
+
+
+def jobs_of_kind(tx: Session, kind: str) -> list[JobRecord]:
+    """Every job of ``kind`` in every account and region, oldest first (maintenance only)."""
+    j = models.Job
+    return [_job(r) for r in tx.scalars(select(j).where(j.kind == kind).order_by(j.created))]

@@ -328,3 +328,14 @@ class Instance(Base):
     terminated_at: Mapped[str | None] = mapped_column(TS)
     __table_args__ = (Index("ix_instances_region_owner", "region", "owner_id"),
                       Index("ix_instances_state", "state"))
+
+
+# --- Buckets (kiln/catalog/buckets.py; migration 0003) ---------------------------------------
+class Bucket(Base):
+    """A bucket (``DATA_DIR/buckets/<name>``) and the account that owns it. Names are global,
+    as on S3; only the owner reads or writes what is in it (docs/security.md#buckets)."""
+
+    __tablename__ = "buckets"
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    created: Mapped[str] = mapped_column(TS)

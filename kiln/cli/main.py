@@ -14,6 +14,7 @@ COMMANDS = [
     ("kiln.cli.store", "store"),
     ("kiln.cli.serve", "serve"),
     ("kiln.cli.account", "account"),
+    ("kiln.cli.bucket", "bucket"),
     ("kiln.cli.bake", "bake"),
     ("kiln.cli.image", "image"),
     ("kiln.cli.instance", "instance"),

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 from botocore.model import Shape
 
 from kiln import errors
+from kiln.ec2 import bounds
 from kiln.ec2.shapes import (
     LIST_ITEM,
     XML_NAMESPACE,
@@ -93,7 +94,7 @@ def parse_query(action: str, form: Mapping[str, list[str]]) -> Params:
     """
     op = operation(action)
     if op is None:
-        raise Ec2Error(errors.InvalidAction, f"The action {action} is not valid for this web service.")
+        raise Ec2Error(errors.InvalidAction, f"The action {action[:128]} is not valid for this web service.")
     tree = _tree(form)
     if op.input_shape is None:
         for name in tree.children:
@@ -103,7 +104,7 @@ def parse_query(action: str, form: Mapping[str, list[str]]) -> Params:
 
 
 def _unknown(path: str) -> Ec2Error:
-    return Ec2Error(errors.UnknownParameter, f"The parameter {path} is not recognized")
+    return Ec2Error(errors.UnknownParameter, f"The parameter {path[:256]} is not recognized")
 
 
 def _join(path: str, segment: str) -> str:
@@ -151,6 +152,7 @@ def _parse_list(shape: Shape, node: _Node, path: str) -> list[object]:
         if not segment.isdigit():
             raise _unknown(f"{path}.{segment}")
         indexed.append((int(segment), _parse_value(shape.member, child, f"{path}.{segment}")))
+    bounds.check_list(shape, len(indexed), path)
     return [value for _, value in sorted(indexed, key=lambda pair: pair[0])]
 
 
@@ -168,24 +170,28 @@ def _parse_scalar(shape: Shape, value: str, path: str) -> object:
         enum = shape.enum
         if enum and value not in enum:
             listed = f" Valid values: {', '.join(enum)}." if len(enum) <= _MAX_ENUM_LISTED else ""
-            raise _invalid(value, path, f"Unsupported value.{listed}".rstrip())
+            raise _invalid(value[:256], path, f"Unsupported value.{listed}".rstrip())
+        bounds.check_string(shape, value, path)
         return value
     if kind in ("integer", "long"):
-        if not _INT_RE.fullmatch(value):
-            raise _invalid(value, path, "Expected an integer.")
-        return int(value)
+        if len(value) > 64 or not _INT_RE.fullmatch(value):
+            raise _invalid(value[:64], path, "Expected an integer.")
+        number = int(value)
+        bounds.check_integer(shape, number, path)
+        return number
     if kind == "boolean":
         lowered = value.lower()
         if lowered not in ("true", "false"):
-            raise _invalid(value, path, "Expected true or false.")
+            raise _invalid(value[:64], path, "Expected true or false.")
         return lowered == "true"
     if kind in ("float", "double"):
         try:
             number = float(value)
         except ValueError:
-            raise _invalid(value, path, "Expected a number.") from None
+            raise _invalid(value[:64], path, "Expected a number.") from None
         if not math.isfinite(number):
-            raise _invalid(value, path, "Expected a finite number.")
+            raise _invalid(value[:64], path, "Expected a finite number.")
+        bounds.check_number(shape, number, path)
         return number
     if kind == "timestamp":
         return _parse_timestamp(value, path)
@@ -201,7 +207,7 @@ def _parse_timestamp(value: str, path: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise _invalid(value, path, "Expected an ISO 8601 timestamp such as "
+        raise _invalid(value[:64], path, "Expected an ISO 8601 timestamp such as "
                                     "2026-11-23T10:00:00.000Z.") from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)

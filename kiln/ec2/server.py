@@ -127,7 +127,7 @@ class _Endpoint:
             handler = self._actions.get(action)
             if handler is None:
                 raise Ec2Error(errors.InvalidAction,
-                               f"The action {action} is not valid for this web service.")
+                               f"The action {action[:128]} is not valid for this web service.")
             params = parse_query(action, form)
             context = RequestContext(account_id=auth.account_id, access_key_id=auth.access_key_id,
                                      region=auth.region, request_id=request_id,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiln.catalog import Catalog
+from kiln.services.disk_sources import ImportPolicy
 
 if TYPE_CHECKING:  # the store is only handed through; rules call its methods
     from kiln.services.instance_runtime import InstanceRuntime
@@ -32,6 +33,8 @@ class Services:
     regions: tuple[str, ...]
     # VMs (kiln/services/instance_runtime.py); None where nothing runs instances (the CLI).
     compute: InstanceRuntime | None = None
+    # What API imports may read besides buckets (kiln serve --import-dir / --import-allow-net).
+    import_policy: ImportPolicy = field(default_factory=ImportPolicy)
 
     def bundles_dir(self, region: str) -> Path:
         """Where instance-store bundle manifests live (see docs/api.md#bundles)."""

@@ -1,33 +1,39 @@
 """Where an imported disk comes from, and where an exported one goes.
 
-EC2 reads imports from S3 (``UserBucket``) or a URL and writes exports to S3. Kiln has no S3,
-so (see docs/jobs.md#locations):
+EC2 reads imports from S3 (``UserBucket``) or a URL and writes exports to S3. Kiln's buckets are
+directories (see kiln/services/buckets.py and docs/jobs.md#locations):
 
-* ``Url`` may be a local path (``/abs/path`` or ``file:///abs/path``) the server can read, or an
-  ``http(s)://`` URL, downloaded first into the region's scratch directory.
-* An S3 bucket is the directory ``DATA_DIR/buckets/<S3Bucket>``; ``UserBucket.S3Key`` and
-  ``S3ExportLocation.S3Prefix`` are paths inside it. Bucket names follow S3's rules
-  (3-63 of ``a-z0-9.-``), keys may not climb out (``..``), so nothing outside is ever touched.
+* ``UserBucket`` names a bucket of the caller's own and a key in it: ``DATA_DIR/buckets/<S3Bucket>/
+  <S3Key>``. Another account's bucket is refused exactly like a missing one (AccessDenied).
+* ``Url`` may be an ``http(s)://`` URL, downloaded first into the region's scratch directory
+  through kiln/services/downloads.py (no loopback, link-local, private or multicast address
+  unless the operator allowed its network), or a local path (``/abs/path`` or
+  ``file:///abs/path``) inside a directory the operator listed with ``kiln serve --import-dir``
+  (none by default). Any other path gets the same answer as a file that does not exist.
 
-A local path is read with the server's own permissions. Paths inside the data directory (the
-store, the catalog and its key) are refused, except the buckets.
+Paths inside the data directory (the store, the catalog and its key, the buckets) are never
+read as a local path, even under an import directory. See docs/security.md.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
-import urllib.error
-import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlparse
 
 from kiln import errors
 from kiln.errors import Ec2Error
+from kiln.services import buckets
+from kiln.services.downloads import DownloadPolicy, check_url
+from kiln.services.downloads import download as guarded_download
+
+if TYPE_CHECKING:
+    from kiln.catalog import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +42,15 @@ FORMATS = {"raw": "raw", "vmdk": "vmdk", "vhd": "vpc", "vpc": "vpc", "vhdx": "vh
            "qcow2": "qcow2"}
 #: qemu-img format names -> what EC2 reports.
 FORMAT_NAMES = {"raw": "RAW", "vmdk": "VMDK", "vpc": "VHD", "vhdx": "VHDX", "qcow2": "QCOW2"}
-BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-DOWNLOAD_TIMEOUT_S = 60
-DOWNLOAD_BLOCK = 1024 * 1024
+MAX_URL_LENGTH = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class ImportPolicy:
+    """What API imports may read besides the caller's buckets (set by the operator)."""
+
+    dirs: tuple[Path, ...] = ()
+    download: DownloadPolicy = field(default_factory=DownloadPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,28 +81,8 @@ def disk_format(value: str | None) -> str | None:
     return fmt
 
 
-def buckets_dir(data_dir: Path) -> Path:
-    return data_dir / "buckets"
-
-
-def check_bucket(bucket: str) -> str:
-    if not BUCKET_RE.match(bucket) or ".." in bucket:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Invalid S3 bucket name '{bucket}': 3-63 characters of a-z, 0-9, '.', '-'.")
-    return bucket
-
-
-def bucket_path(data_dir: Path, bucket: str, key: str) -> Path:
-    """``DATA_DIR/buckets/<bucket>/<key>``; a key that would leave the bucket is refused."""
-    check_bucket(bucket)
-    parts = [p for p in key.split("/") if p not in ("", ".")]
-    if any(p == ".." for p in parts) or "\x00" in key:
-        raise Ec2Error(errors.InvalidParameterValue, f"Invalid S3 key or prefix '{key}'.")
-    return buckets_dir(data_dir).joinpath(bucket, *parts)
-
-
-def parse_source(data_dir: Path, url: str | None, bucket: str | None,
-                 key: str | None) -> DiskSource:
+def parse_source(services: SourceContext, account_id: str, url: str | None,
+                 bucket: str | None, key: str | None) -> DiskSource:
     """Check a DiskContainer's Url or UserBucket now, so a bad one is a clear API error."""
     if url is not None and bucket is not None:
         raise Ec2Error(errors.InvalidParameterCombination,
@@ -99,16 +91,19 @@ def parse_source(data_dir: Path, url: str | None, bucket: str | None,
         if not key:
             raise Ec2Error(errors.MissingParameter,
                            "The request must contain the parameter UserBucket.S3Key")
-        path = bucket_path(data_dir, bucket, key)
+        buckets.owned_bucket(services.catalog, account_id, bucket)
+        path = buckets.key_path(services.data_dir, bucket, key)
         _check_file(path, f"s3://{bucket}/{key}")
         return DiskSource(path=str(path), bucket=bucket, key=key)
     if not url:
         raise Ec2Error(errors.MissingParameter,
                        "The request must contain the parameter DiskContainer.Url or UserBucket")
+    if len(url) > MAX_URL_LENGTH:
+        raise Ec2Error(errors.InvalidParameterValue,
+                       f"The disk URL is longer than {MAX_URL_LENGTH} characters.")
     parsed = urlparse(url)
     if parsed.scheme in ("http", "https"):
-        if not parsed.netloc:
-            raise Ec2Error(errors.InvalidParameterValue, f"Invalid URL '{url}'.")
+        check_url(services.import_policy.download, url)
         return DiskSource(url=url)
     if parsed.scheme == "file":
         if parsed.netloc not in ("", "localhost"):
@@ -119,87 +114,78 @@ def parse_source(data_dir: Path, url: str | None, bucket: str | None,
         raw = url
     else:
         raise Ec2Error(errors.InvalidParameterValue,
-                       f"Unsupported disk URL '{url}': use /abs/path, file:///abs/path, "
-                       "http(s)://… or UserBucket.")
+                       f"Unsupported disk URL '{url}': use http(s)://…, UserBucket, or a path "
+                       "under an import directory of the operator's.")
     path = Path(os.path.normpath(raw))
-    _check_outside_data(data_dir, path)
-    _check_file(path, url)
+    check_local_path(services, path, url)
     return DiskSource(path=str(path))
 
 
-def _check_outside_data(data_dir: Path, path: Path) -> None:
-    real = Path(os.path.realpath(path))
-    data = Path(os.path.realpath(data_dir))
-    buckets = Path(os.path.realpath(buckets_dir(data_dir)))
-    if real.is_relative_to(data) and not real.is_relative_to(buckets):
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"The disk {path} lies inside Kiln's data directory and cannot be imported.")
+def check_local_path(services: SourceContext, path: Path, shown: str) -> None:
+    """A local import path must be a regular file inside one of the operator's import
+    directories and outside the data directory, after every symlink is resolved. Anything
+    else gets the answer a missing file gets."""
+    try:
+        real = Path(os.path.realpath(path))
+        data = Path(os.path.realpath(services.data_dir))
+        allowed = [Path(os.path.realpath(d)) for d in services.import_policy.dirs]
+    except OSError:  # a name too long, a loop of symlinks
+        raise _missing(shown) from None
+    if real.is_relative_to(data) or not any(real.is_relative_to(d) for d in allowed):
+        log.info("local import outside the import directories refused: %s", path)
+        raise _missing(shown)
+    _check_file(real, shown)
+
+
+class SourceContext(Protocol):
+    """What checking a source needs (``Services`` has it)."""
+
+    @property
+    def catalog(self) -> Catalog: ...
+    @property
+    def data_dir(self) -> Path: ...
+    @property
+    def import_policy(self) -> ImportPolicy: ...
+
+
+def _missing(shown: str) -> Ec2Error:
+    return Ec2Error(errors.InvalidParameterValue,
+                    f"The disk image {shown[:1024]} does not exist or is not a regular file.")
 
 
 def _check_file(path: Path, shown: str) -> None:
-    if not path.is_file():
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"The disk image {shown} does not exist or is not a regular file.")
+    try:
+        regular = path.is_file()
+    except OSError:
+        regular = False
+    if not regular:
+        raise _missing(shown)
 
 
-def local_path(source: DiskSource) -> Path | None:
-    """The file of a local source, or None for a URL. Raises if it disappeared."""
+def local_path(services: SourceContext, source: DiskSource) -> Path | None:
+    """The file of a local source, or None for a URL, checked again when the job reads it
+    (it may have disappeared, or become a symlink out of the import directory)."""
     if source.path is None:
         return None
     path = Path(source.path)
-    shown = f"s3://{source.bucket}/{source.key}" if source.bucket else source.path
-    _check_file(path, shown)
+    if source.bucket:
+        _check_file(path, f"s3://{source.bucket}/{source.key}")
+    else:
+        check_local_path(services, path, source.path)
     return path
 
 
-def download(url: str, out: Path, progress: Callable[[int, int], None],
-             check: Callable[[], None]) -> int:
-    """Stream ``url`` into ``out`` (replaced atomically). Returns the byte count."""
-    tmp = out.with_name(f".{out.name}.partial")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        req = urllib.request.Request(url, headers={"User-Agent": "kiln-import/1"})
-        with urllib.request.urlopen(req, timeout=DOWNLOAD_TIMEOUT_S) as resp, \
-                open(tmp, "wb") as f:
-            total = int(resp.headers.get("Content-Length") or 0)
-            done = 0
-            while True:
-                check()
-                block = resp.read(DOWNLOAD_BLOCK)
-                if not block:
-                    break
-                f.write(block)
-                done += len(block)
-                progress(done, total or done)
-            if total and done != total:
-                raise Ec2Error(errors.InvalidParameterValue,
-                               f"Download of {url} ended after {done} of {total} bytes.")
-        os.replace(tmp, out)
-        log.info("downloaded %s: %d bytes", url, done)
-        return done
-    except urllib.error.HTTPError as e:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Cannot download {url}: HTTP {e.code} {e.reason}") from e
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-        reason = getattr(e, "reason", e)
-        raise Ec2Error(errors.InvalidParameterValue, f"Cannot download {url}: {reason}") from e
-    except OSError as e:
-        if e.errno == 28:
-            raise Ec2Error(errors.StoreFull, f"No space left to download {url}") from e
-        raise
-    finally:
-        tmp.unlink(missing_ok=True)
+def download(policy: DownloadPolicy, url: str, out: Path,
+             progress: Callable[[int, int], None], check: Callable[[], None]) -> int:
+    """Stream ``url`` into ``out`` under ``policy`` (kiln/services/downloads.py)."""
+    return guarded_download(policy, url, out, progress, check)
 
 
 def export_path(data_dir: Path, bucket: str, prefix: str, task_id: str, fmt: str) -> Path:
-    """Where ExportImage writes: ``DATA_DIR/buckets/<bucket>/<prefix><task-id>.<ext>`` (as EC2
-    names the object ``<prefix><export-image-task-id>.<format>``)."""
+    """Where ExportImage writes: the object ``<prefix><export-image-task-id>.<ext>`` of the
+    bucket, as EC2 names it (a prefix without a trailing ``/`` is glued to the name)."""
     ext = {"raw": "raw", "vmdk": "vmdk", "vpc": "vhd"}[fmt]
-    base = bucket_path(data_dir, bucket, prefix) if prefix.strip("/") else \
-        bucket_path(data_dir, bucket, "")
-    if prefix and not prefix.endswith("/"):
-        return base.with_name(f"{base.name}{task_id}.{ext}")
-    return base / f"{task_id}.{ext}"
+    return buckets.key_path(data_dir, bucket, f"{prefix}{task_id}.{ext}")
 
 
 def remove_quietly(path: Path) -> None:

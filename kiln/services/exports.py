@@ -1,7 +1,8 @@
 """ExportImage: an image's root snapshot written out as a RAW, VMDK or VHD file.
 
 EC2 writes ``s3://<S3Bucket>/<S3Prefix><export-image-task-id>.<format>``; Kiln writes the same
-name under ``DATA_DIR/buckets/<S3Bucket>/`` (see disk_sources.py and docs/jobs.md#locations).
+name under ``DATA_DIR/buckets/<S3Bucket>/`` (see disk_sources.py and docs/jobs.md#locations). The
+bucket must be the caller's; one no one has yet becomes the caller's (kiln/services/buckets.py).
 The file is written under a temporary name and renamed when complete, so a reader never sees a
 partial export. Only the owner may export an image (as on EC2, a shared image cannot be
 exported); encrypted snapshots are decrypted with the owner's key.
@@ -21,8 +22,9 @@ from kiln.catalog import snapshots as cat_snapshots
 from kiln.catalog.records import JobRecord
 from kiln.errors import Ec2Error
 from kiln.services import kms
+from kiln.services.buckets import bucket_for_write, check_bucket_name
 from kiln.services.context import Caller, Services
-from kiln.services.disk_sources import check_bucket, export_path, remove_quietly
+from kiln.services.disk_sources import export_path, remove_quietly
 from kiln.services.image_access import owned_image
 from kiln.services.jobs import JobContext, JobKind
 from kiln.services.tags import TagSpec, apply_tag_specs, check_tag_specs
@@ -53,7 +55,7 @@ def export_image(services: Services, caller: Caller, req: ExportImageRequest) ->
         raise Ec2Error(errors.InvalidParameterValue,
                        f"Value ({req.disk_image_format}) for parameter DiskImageFormat is "
                        "invalid. Expecting VMDK, RAW or VHD.")
-    check_bucket(req.s3_bucket)
+    check_bucket_name(req.s3_bucket)
     check_tag_specs(req.tag_specs, ("export-image-task",))
     task_id = new_id("export-ami")
     out = export_path(services.data_dir, req.s3_bucket, req.s3_prefix, task_id, fmt)
@@ -73,6 +75,7 @@ def export_image(services: Services, caller: Caller, req: ExportImageRequest) ->
             raise Ec2Error(errors.InvalidAMIIDUnavailable,
                            f"The root snapshot of {image.image_id} is not available.")
     dry_run(req.dry_run)
+    bucket_for_write(services.catalog, services.data_dir, caller.account_id, req.s3_bucket)
     with services.catalog.write() as tx:
         cat_jobs.create_job(tx, task_id, "export-image", caller.region, caller.account_id, {
             "image_id": image.image_id, "snapshot_id": snap.snapshot_id,

@@ -97,8 +97,8 @@ def _key_params(services: Services, caller: Caller, encrypted: bool | None,
     return {"key_id": key.key_id if key else None, "kms_arn": kms.key_arn(key) if key else None}
 
 
-def _disk_params(services: Services, d: DiskContainer) -> dict[str, Any]:
-    source = parse_source(services.data_dir, d.url, d.bucket, d.key)
+def _disk_params(services: Services, caller: Caller, d: DiskContainer) -> dict[str, Any]:
+    source = parse_source(services, caller.account_id, d.url, d.bucket, d.key)
     return {"source": source.as_json(), "url": d.url, "format": disk_format(d.format),
             "description": d.description, "snapshot_id": new_id("snap"), "existing": False}
 
@@ -106,7 +106,7 @@ def _disk_params(services: Services, d: DiskContainer) -> dict[str, Any]:
 def import_snapshot(services: Services, caller: Caller, req: ImportSnapshotRequest) -> str:
     """Record the import task and start it; returns the task id (``import-snap-…``)."""
     check_tag_specs(req.tag_specs, ("import-snapshot-task",))
-    params = {"disk": _disk_params(services, req.disk), "description": req.description,
+    params = {"disk": _disk_params(services, caller, req.disk), "description": req.description,
               **_key_params(services, caller, req.encrypted, req.kms_key_id)}
     dry_run(req.dry_run)
     task_id = new_id("import-snap")
@@ -154,7 +154,7 @@ def import_image(services: Services, caller: Caller, req: ImportImageRequest) ->
                           "snapshot_id": snap.snapshot_id, "existing": True,
                           "device_name": device})
         else:
-            disks.append({**_disk_params(services, d), "device_name": device})
+            disks.append({**_disk_params(services, caller, d), "device_name": device})
     params = {"disks": disks, "image_id": new_id("ami"), "description": req.description,
               "architecture": arch, "platform": platform, "boot_mode": req.boot_mode,
               "license_type": req.license_type or "BYOL", "hypervisor": "xen",
@@ -185,14 +185,15 @@ def _import_disk(ctx: JobContext, disk: dict[str, Any], lo: int, hi: int) -> dic
         size = store.manifest(snapshot_id).virtual_size
         return {"virtual_size": size, "disk_image_size": None, "format": None}
     source = DiskSource.from_json(disk["source"])
-    path = local_path(source)
+    path = local_path(services, source)
     downloaded: Path | None = None
     try:
         if path is None:
             assert source.url is not None
             ctx.set_progress(lo, "downloading")
             downloaded = store.scratch / f"{ctx.job.job_id}-{snapshot_id}.download"
-            download(source.url, downloaded, ctx.reporter(lo, lo + (hi - lo) // 2), ctx.check)
+            download(services.import_policy.download, source.url, downloaded,
+                     ctx.reporter(lo, lo + (hi - lo) // 2), ctx.check)
             path, lo = downloaded, lo + (hi - lo) // 2
         info = inspect_disk(path, disk["format"])
         ctx.set_progress(lo, "converting")

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -33,12 +34,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: What the shared test servers open to imports: the temp directory the tests' disks are made
+#: in, and loopback for their http servers (tests/api/test_api_security.py checks the defaults).
+TEST_IMPORT_ARGS = ("--import-dir", tempfile.gettempdir(), "--import-allow-net", "127.0.0.0/8")
+
+
 @dataclass
 class LiveKiln:
     data_dir: Path
     database_url: str | None
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    serve_args: tuple[str, ...] = TEST_IMPORT_ARGS
 
     @property
     def url(self) -> str:
@@ -51,7 +58,7 @@ class LiveKiln:
         log = open(self.data_dir / "serve.log", "ab")  # noqa: SIM115  # closed with the process
         self.proc = subprocess.Popen(
             [*KILN, "serve", "--data-dir", str(self.data_dir), "--port", str(self.port),
-             *self._db_args()], stdout=log, stderr=subprocess.STDOUT)
+             *self._db_args(), *self.serve_args], stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -35,18 +35,23 @@ def random_value(shape: Shape, rng: random.Random, depth: int = 0, *, ms: bool =
                                                                                   "list"))
             out[name] = random_value(shape.members[name], rng, depth + 1, ms=ms)
         return out
+    meta = shape.metadata  # stay inside the model's bounds: the edge refuses the rest
     if kind == "list":
-        return [random_value(shape.member, rng, depth + 1, ms=ms) for _ in range(rng.randint(1, 3))]
+        count = rng.randint(max(1, meta.get("min", 1)), max(1, min(3, meta.get("max", 3))))
+        return [random_value(shape.member, rng, depth + 1, ms=ms) for _ in range(count)]
     if kind == "string":
         if shape.enum:
             return rng.choice(shape.enum)
-        return "".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 12)))
+        length = rng.randint(meta.get("min", 0), min(max(meta.get("min", 0), 12), meta.get("max", 12)))
+        return "".join(rng.choice(ALPHABET) for _ in range(length))
     if kind in ("integer", "long"):
-        return rng.randint(-(2**40), 2**40)
+        bits = 31 if kind == "integer" else 40
+        return rng.randint(max(-(2**bits), meta.get("min", -(2**bits))),
+                           min(2**bits - 1, meta.get("max", 2**bits - 1)))
     if kind == "boolean":
         return rng.random() < 0.5
     if kind in ("float", "double"):
-        return rng.uniform(-1e6, 1e6)
+        return rng.uniform(meta.get("min", -1e6), meta.get("max", 1e6))
     if kind == "timestamp":
         stamp = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 10**9),
                                                               microseconds=rng.randint(0, 999999))
