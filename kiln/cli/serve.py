@@ -1,12 +1,23 @@
-"""``kiln serve``: the EC2 endpoint on uvicorn."""
+"""``kiln serve``: the EC2 endpoint on uvicorn.
+
+Once the socket listens, serve says where: one line on stderr, or with ``--json`` one JSON object
+on one line of stdout (``{"Url", "Host", "Port", "Regions", "DataDir", "Pid"}``; with ``--port 0``
+it names the port the kernel chose). Logs stay on stderr either way.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
-from kiln.cli.common import cli_errors, data_dir_option, resolve_data_dir
+from kiln.cli.common import cli_errors, data_dir_option, fail, json_option, resolve_data_dir
 from kiln.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGIONS, Settings
 from kiln.services.downloads import parse_networks
 
@@ -33,15 +44,16 @@ from kiln.services.downloads import parse_networks
               show_default=True, help="Largest URL download.")
 @click.option("--import-timeout", "import_timeout_s", type=click.FloatRange(min=0.1),
               default=6 * 3600.0, show_default=True, help="Longest URL download, in seconds.")
+@json_option
 @cli_errors
 def serve(data_dir: Path | None, host: str, port: int, database_url: str | None,
           regions: tuple[str, ...], log_level: str, import_dirs: tuple[Path, ...],
           import_allow_nets: tuple[str, ...], import_max_bytes: int,
-          import_timeout_s: float) -> None:
-    """Serve the EC2 Query API at http://HOST:PORT/ (region: the request's SigV4 scope)."""
+          import_timeout_s: float, as_json: bool) -> None:
+    """Serve the EC2 Query API at http://HOST:PORT/ (region: the request's SigV4 scope).
+    With --json, print {"Url", "Host", "Port", "Regions", "DataDir", "Pid"} as one line on
+    stdout once listening."""
     import logging
-
-    import uvicorn
 
     from kiln.app import create_app
 
@@ -53,9 +65,49 @@ def serve(data_dir: Path | None, host: str, port: int, database_url: str | None,
     try:
         parse_networks(import_allow_nets)
     except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--import-allow-net") from None
+        fail(f"--import-allow-net: {e}")
     logging.getLogger("kiln").setLevel(log_level.upper())
     app = create_app(settings)
-    click.echo(f"kiln: serving EC2 API on http://{host}:{port}/ "
-               f"(regions: {', '.join(settings.regions)}; data: {settings.data_dir})", err=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+    def listening(bound_host: str, bound_port: int) -> None:
+        url = f"http://{_url_host(bound_host)}:{bound_port}/"
+        if as_json:
+            click.echo(json.dumps({"Url": url, "Host": bound_host, "Port": bound_port,
+                                   "Regions": list(settings.regions),
+                                   "DataDir": str(settings.data_dir), "Pid": os.getpid()}))
+            sys.stdout.flush()
+        else:
+            click.echo(f"kiln: serving EC2 API on {url} "
+                       f"(regions: {', '.join(settings.regions)}; data: {settings.data_dir})",
+                       err=True)
+
+    _run_uvicorn(app, host, port, log_level, listening)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _run_uvicorn(app: Any, host: str, port: int, log_level: str,
+                 listening: Callable[[str, int], None]) -> None:
+    """``uvicorn.run`` for one process, calling ``listening(host, port)`` once bound."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                name = self.servers[0].sockets[0].getsockname()
+                listening(str(name[0]), int(name[1]))
+
+    server = Server(uvicorn.Config(app, host=host, port=port, log_level=log_level,
+                                   access_log=False))
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it shut down for
+        pass
+    except SystemExit:  # uvicorn exits 3 when it cannot bind or start
+        if server.started:
+            raise
+    if not server.started:  # uvicorn logged why just above
+        fail(f"could not listen on {_url_host(host)}:{port}")
