@@ -23,6 +23,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from kiln import errors
@@ -127,13 +128,13 @@ def _opener(policy: DownloadPolicy) -> urllib.request.OpenerDirector:
     connect = _connector(policy)
 
     class GuardedHTTP(http.client.HTTPConnection):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, **kwargs)  # type: ignore[arg-type]  # urllib's own arguments
+        def __init__(self, *args: Any, **kwargs: Any) -> None:  # urllib's own arguments
+            super().__init__(*args, **kwargs)
             self._create_connection = connect
 
     class GuardedHTTPS(http.client.HTTPSConnection):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, **kwargs)  # type: ignore[arg-type]  # urllib's own arguments
+        def __init__(self, *args: Any, **kwargs: Any) -> None:  # urllib's own arguments
+            super().__init__(*args, **kwargs)
             self._create_connection = connect
 
     class HttpHandler(urllib.request.HTTPHandler):
