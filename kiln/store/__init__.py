@@ -15,6 +15,7 @@ from kiln.store.importer import ImportResult
 from kiln.store.local import LocalBackend
 from kiln.store.maintenance import GcReport, VerifyReport, gc, verify
 from kiln.store.manifest import Manifest
+from kiln.store.repair import RepairReport, repair
 from kiln.store.store import SnapshotStore, _attach_maintenance
 
 _attach_maintenance()
@@ -29,5 +30,5 @@ def open_store(root: Path, chunker: ChunkerConfig | None = None) -> SnapshotStor
 __all__ = [
     "Backend", "Capabilities", "ChunkerConfig", "CopyResult", "GcReport", "ImportResult",
     "KeyEncryptionKey", "LocalBackend", "Manifest", "ObjectInfo", "ObjectMissing", "SnapshotStore",
-    "VerifyReport", "copy_snapshot", "gc", "open_store", "verify",
+    "RepairReport", "VerifyReport", "copy_snapshot", "gc", "open_store", "repair", "verify",
 ]

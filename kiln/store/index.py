@@ -4,6 +4,9 @@ The truth is the packs' own tables of contents; ``index/<id>`` objects are a cac
 imports write so opening a store reads a few objects instead of every pack. Loading lists
 ``index/`` and ``packs/`` once, then reads the table of contents of any pack no index covers
 (e.g. packs of an import killed before it wrote its index). See docs/storage-format.md#index.
+
+A copy the quarantine names as bad is never resolved: a chunk whose only copies are bad is
+absent, so imports store it again and readers read the good copy (docs/storage-format.md#quarantine).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import zstandard
 from kiln.errors import Ec2Error
 from kiln.store.backend import Backend, ObjectMissing
 from kiln.store.packs import Location, read_toc
+from kiln.store.quarantine import Entry, bad_copies
+from kiln.store.quarantine import load as load_quarantine
 
 log = logging.getLogger(__name__)
 _REC = struct.Struct("<32sII")
@@ -32,6 +37,10 @@ class ChunkIndex:
         self._pack_no: dict[str, int] = {}
         self._where: dict[bytes, tuple[int, int, int]] = {}
         self._loaded_index: set[str] = set()
+        self._covered: set[str] = set()  # packs whose table of contents is in ``_where``
+        self._entries: frozenset[Entry] = frozenset()
+        self._bad: dict[bytes, frozenset[str]] = {}  # chunk id -> packs holding a bad copy
+        self._quarantined: frozenset[bytes] = frozenset()
 
     def __contains__(self, cid: bytes) -> bool:
         return cid in self._where
@@ -53,17 +62,68 @@ class ChunkIndex:
     def packs(self) -> list[str]:
         return list(self._packs)
 
+    def quarantine(self) -> frozenset[Entry]:
+        """The quarantine as of the last ``refresh``."""
+        return self._entries
+
+    def quarantined(self) -> frozenset[bytes]:
+        """Ids of chunks with a quarantine entry (a bad copy somewhere, or missing)."""
+        return self._quarantined
+
+    def is_bad_copy(self, cid: bytes, pack_id: str) -> bool:
+        return pack_id in self._bad.get(cid, ())
+
     def add_pack(self, pack_id: str, toc: list[tuple[bytes, int, int]]) -> None:
         with self._lock:
-            no = self._pack_no.get(pack_id)
-            if no is None:
-                no = self._pack_no[pack_id] = len(self._packs)
-                self._packs.append(pack_id)
+            no = self._number(pack_id)
+            self._covered.add(pack_id)
+            bad = self._bad
             for cid, off, ln in toc:
+                if bad and pack_id in bad.get(cid, ()):
+                    continue  # a quarantined copy: never resolved
                 self._where.setdefault(cid, (no, off, ln))
 
+    def _load_quarantine(self) -> None:
+        """Load the quarantine. When it changed, the locations are built again in a fresh index
+        and swapped in at once: a concurrent reader or GC never sees a chunk that has a good
+        copy without a location, and pack numbers stay valid."""
+        entries = load_quarantine(self.backend)
+        if entries == self._entries:
+            return
+        fresh = ChunkIndex(self.backend)
+        fresh._set_quarantine(entries)
+        fresh._load_objects()
+        with self._lock:
+            bad = fresh._bad
+            where: dict[bytes, tuple[int, int, int]] = {}
+            for cid, (no, off, ln) in fresh._where.items():
+                where[cid] = (self._number(fresh._packs[no]), off, ln)
+            for cid, w in self._where.items():  # packs this process added meanwhile
+                if cid not in where and self._packs[w[0]] not in bad.get(cid, ()):
+                    where[cid] = w
+            self._set_quarantine(entries)
+            self._where = where
+            self._loaded_index |= fresh._loaded_index
+            self._covered |= fresh._covered
+
+    def _set_quarantine(self, entries: frozenset[Entry]) -> None:
+        self._entries = entries
+        self._bad = bad_copies(entries)
+        self._quarantined = frozenset(e.chunk for e in entries)
+
+    def _number(self, pack_id: str) -> int:
+        no = self._pack_no.get(pack_id)
+        if no is None:
+            no = self._pack_no[pack_id] = len(self._packs)
+            self._packs.append(pack_id)
+        return no
+
     def refresh(self) -> None:
-        """Load index objects and packs this process has not seen yet."""
+        """Load the quarantine, then index objects and packs this process has not seen yet."""
+        self._load_quarantine()
+        self._load_objects()
+
+    def _load_objects(self) -> None:
         for o in self.backend.list("index/"):
             if o.name in self._loaded_index:
                 continue
@@ -75,7 +135,7 @@ class ChunkIndex:
             self._loaded_index.add(o.name)
         for o in self.backend.list("packs/"):
             pack_id = o.name.rsplit("/", 1)[1]
-            if pack_id in self._pack_no:
+            if pack_id in self._covered:
                 continue
             try:
                 self.add_pack(pack_id, read_toc(self.backend, pack_id))

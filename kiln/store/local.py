@@ -116,8 +116,8 @@ class LocalBackend:
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         base = Path(self._path(prefix))
-        top = base if base.is_dir() else base.parent
-        if not top.exists():
+        top = base if base.is_dir() or prefix.endswith("/") else base.parent
+        if not top.exists():  # e.g. no "quarantine/" yet: never walk the whole store for it
             return
         for dirpath, _dirs, files in os.walk(top):
             for fn in files:

@@ -4,6 +4,10 @@ GC safety beside concurrent imports (docs/storage-format.md#gc): a pack is delet
 only if its mtime is older than both the GC's start and the oldest running import's lease, minus
 a grace period. Imports touch every pack they reuse a chunk from, and check again before
 committing that reused chunks are still stored.
+
+verify records what it finds in the quarantine (kiln/store/quarantine.py); gc never drops the
+last copy of a live chunk, even a quarantined one, and drops bad copies that have a good one
+(docs/storage-format.md#quarantine).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import blake3
 
 from kiln import errors
 from kiln.errors import Ec2Error
-from kiln.store import chunks, packs
+from kiln.store import chunks, packs, quarantine
 from kiln.store.backend import ObjectMissing
 from kiln.store.crypto import KeyEncryptionKey
 from kiln.store.store import SnapshotStore
@@ -45,6 +49,10 @@ class VerifyReport:
     damaged_manifests: list[str] = field(default_factory=list)
     damaged_snapshots: list[str] = field(default_factory=list)
     unverified_encrypted: int = 0  # sealed chunks checked by their trailer only (no key given)
+    # damaged packs whose every hurt chunk has an intact copy elsewhere (quarantined, so never
+    # read): not damage any more; gc or ``verify --repair`` drops them
+    superseded_packs: list[str] = field(default_factory=list)
+    quarantined: int = 0  # quarantine entries after this verify
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,17 +80,35 @@ def _parse_pack(pack_id: str, data: bytes) -> list[tuple[bytes, int, int]]:
     return [rec.unpack_from(table, i * rec.size) for i in range(n)]
 
 
+def _intact(cid: bytes, blob: bytes) -> bool:
+    """The trailer matches, and an unsealed chunk decodes to its id (a sealed one needs the key)."""
+    if not chunks.check_object(blob):
+        return False
+    if blob[4] & chunks.F_SEALED:
+        return True
+    try:
+        chunks.decode(cid, blob, None)
+    except Ec2Error:
+        return False
+    return True
+
+
 def verify(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
            progress: Progress | None = None) -> VerifyReport:
     """Re-hash every chunk of every pack and check every manifest; report what is damaged and
-    which snapshots it hurts."""
+    which snapshots it hurts, and record it in the quarantine (docs/storage-format.md#quarantine)."""
     data_keys = {k.key_id: store.data_key(k, create=False) for k in keys or []}
     store.index.refresh()
+    entries = store.index.quarantine()
+    entry_packs = {e.pack for e in entries if e.pack is not None}
     objects = list(store.backend.list("packs/"))
     total = sum(o.size for o in objects)
-    damaged: set[bytes] = set()
+    bad_copies: set[tuple[bytes, str]] = set()
+    cleared: set[quarantine.Entry] = set()  # entries whose copy was found intact
     damaged_packs: list[str] = []
+    no_toc: set[str] = set()
     present: set[bytes] = set()
+    existing: set[str] = set()
     nchunks = nbytes = sealed_only = 0
     for o in objects:
         pack_id = o.name.rsplit("/", 1)[1]
@@ -90,6 +116,7 @@ def verify(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
             data = store.backend.get(o.name)
         except ObjectMissing:
             continue
+        existing.add(pack_id)
         nbytes += len(data)
         try:
             toc = _parse_pack(pack_id, data)
@@ -98,27 +125,28 @@ def verify(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
             # the pack's bytes do not hash to its name: find which chunks are hurt
             try:
                 toc = packs.read_toc(store.backend, pack_id)
-            except Ec2Error:
-                toc = []
-                damaged |= {cid for cid in _index_ids_in(store, pack_id)}
+            except Ec2Error:  # no table of contents: check what the index knows of this pack
+                no_toc.add(pack_id)
+                toc = _index_locations_in(store, pack_id)
         for cid, off, ln in toc:
             nchunks += 1
             blob = data[off : off + ln]
-            ok = chunks.check_object(blob)
-            if ok and not blob[4] & chunks.F_SEALED:
-                try:
-                    chunks.decode(cid, blob, None)
-                except Ec2Error:
-                    ok = False
-            elif ok:
-                sealed_only += 1
-            (present if ok else damaged).add(cid)
+            if _intact(cid, blob):
+                present.add(cid)
+                sealed_only += 1 if blob[4] & chunks.F_SEALED else 0
+                if pack_id in entry_packs:
+                    cleared.add(quarantine.Entry(cid, pack_id))
+            else:
+                bad_copies.add((cid, pack_id))
         if progress:
             progress(nbytes, total)
-    damaged -= present  # a chunk stored twice is fine if one copy is good
+    if no_toc:  # a salvaged table of contents says nothing of chunks the index does not know
+        cleared = {e for e in cleared if e.pack not in no_toc}
+    damaged = {cid for cid, _ in bad_copies} - present  # a chunk stored twice is fine if one copy is good
     bad_manifests: list[str] = []
     hurt: list[str] = []
     missing: set[bytes] = set()
+    named: set[bytes] = set()
     manifests = 0
     for sid in store.snapshots():
         manifests += 1
@@ -129,6 +157,7 @@ def verify(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
             hurt.append(sid)
             continue
         ids = m.chunk_ids()
+        named |= ids
         gone = ids - present - damaged
         missing |= gone
         broken = bool(gone or ids & damaged)
@@ -139,23 +168,61 @@ def verify(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
                     store.read_chunk(cid, dk)
                 except Ec2Error:
                     damaged.add(cid)
+                    loc = store.index.get(cid)
+                    if loc is not None:
+                        bad_copies.add((cid, loc.pack))
                     broken = True
             sealed_only = max(0, sealed_only - len(ids))
         if broken:
             hurt.append(sid)
+    quarantined = _record(store, entries, bad_copies, missing, cleared, existing, present - damaged, named)
+    hurt_in: dict[str, set[bytes]] = defaultdict(set)
+    for cid, pack_id in bad_copies:
+        hurt_in[pack_id].add(cid)
+    superseded = sorted(p for p in damaged_packs
+                        if p not in no_toc and hurt_in.get(p) and not hurt_in[p] & damaged)
+    damaged_packs = sorted(set(damaged_packs) - set(superseded))
     report = VerifyReport(
         ok=not (damaged or missing or bad_manifests or damaged_packs),
         packs_checked=len(objects), chunks_checked=nchunks, bytes_checked=nbytes, manifests_checked=manifests,
-        damaged_packs=sorted(damaged_packs), damaged_chunks=sorted(c.hex() for c in damaged),
+        damaged_packs=damaged_packs, damaged_chunks=sorted(c.hex() for c in damaged),
         missing_chunks=sorted(c.hex() for c in missing), damaged_manifests=bad_manifests,
         damaged_snapshots=sorted(hurt), unverified_encrypted=sealed_only,
+        superseded_packs=superseded, quarantined=quarantined,
     )
     log.info("verify: %s", report)
     return report
 
 
-def _index_ids_in(store: SnapshotStore, pack_id: str) -> set[bytes]:
-    return {cid for cid in list(store.index._where) if (loc := store.index.get(cid)) and loc.pack == pack_id}
+def _record(store: SnapshotStore, entries: frozenset[quarantine.Entry], bad_copies: set[tuple[bytes, str]],
+            missing: set[bytes], cleared: set[quarantine.Entry], existing: set[str], good: set[bytes],
+            named: set[bytes]) -> int:
+    """Bring the quarantine in line with what verify found: record every bad copy and missing
+    chunk first, then remove the entries verify contradicts (the copy is intact, its pack is
+    gone, the chunk is stored again or nothing names it). Entries another process adds
+    meanwhile are kept. Returns how many entries there are now."""
+    found = {quarantine.Entry(cid, pack) for cid, pack in bad_copies}
+    found |= {quarantine.Entry(cid, None) for cid in missing}
+    for e in found - entries:
+        quarantine.record(store.backend, e, "verify")
+    now = set(entries | found)
+    for e in entries - found:
+        if (e in cleared or (e.pack is not None and e.pack not in existing)
+                or (e.pack is None and (e.chunk in good or e.chunk not in named))):
+            quarantine.remove(store.backend, e)
+            now.discard(e)
+    store.index.refresh()  # this process now resolves around the bad copies too
+    return len(now)
+
+
+def _index_locations_in(store: SnapshotStore, pack_id: str) -> list[tuple[bytes, int, int]]:
+    """The chunks the index places in ``pack_id`` (for a pack whose table of contents is lost)."""
+    out = []
+    for cid in list(store.index._where):
+        loc = store.index.get(cid)
+        if loc is not None and loc.pack == pack_id:
+            out.append((cid, loc.offset, loc.length))
+    return out
 
 
 def gc(store: SnapshotStore, grace_seconds: float = GRACE_SECONDS, progress: Progress | None = None) -> GcReport:
@@ -178,6 +245,10 @@ def gc(store: SnapshotStore, grace_seconds: float = GRACE_SECONDS, progress: Pro
         loc = store.index.get(cid)
         if loc is not None:
             used[loc.pack].append((cid, loc.offset, loc.length))
+    # quarantined copies are never in ``used`` (the index skips them). A pack holding a bad
+    # copy is repacked without it, unless it is the last copy of a live chunk (below)
+    entries = store.index.quarantine()
+    tainted = {e.pack for e in entries if e.pack is not None}
     new_packs: dict[str, list[tuple[bytes, int, int]]] = {}
     packer = store.packer(new_packs)
     doomed: set[str] = set()
@@ -190,17 +261,21 @@ def gc(store: SnapshotStore, grace_seconds: float = GRACE_SECONDS, progress: Pro
             toc = packs.read_toc(store.backend, pack_id)
         except (Ec2Error, ObjectMissing):
             continue  # damaged packs are verify's business; never delete what cannot be read
+        if any(cid in live and store.index.pack_of(cid) is None for cid, _, _ in toc):
+            kept += len(toc)  # the last copy of a live chunk, even a quarantined one: never swept
+            continue
         live_ids = {cid for cid, _, _ in live_here}
         dead_bytes = sum(ln for cid, _, ln in toc if cid not in live_ids)
         if not live_here:
             doomed.add(pack_id)
             chunks_deleted += len(toc)
-        elif dead_bytes > REPACK_DEAD_FRACTION * size:
+        elif dead_bytes > REPACK_DEAD_FRACTION * size or pack_id in tainted:
             # dead *chunks*, not the table of contents: a pack whose every chunk is live would
             # be rewritten byte for byte, under its own name, and then deleted as the old one
             for cid, off, ln in live_here:
                 blob = store.backend.get_range(packs.pack_name(pack_id), off, ln)
                 if not chunks.check_object(blob):
+                    store.note_damaged(cid, pack_id, blob, "gc")
                     raise Ec2Error(errors.StoreCorrupt, f"chunk {cid.hex()} is damaged; run verify")
                 packer.add(cid, blob)
             doomed.add(pack_id)
@@ -239,11 +314,25 @@ def gc(store: SnapshotStore, grace_seconds: float = GRACE_SECONDS, progress: Pro
             store.backend.delete(packs.doomed_name(p))
         freed -= sum(sizes[p][0] for p in reused)
         doomed -= reused
+    _prune_quarantine(store, entries, set(sizes) - doomed, live)
     tmp = getattr(store.backend, "clean_tmp", None)
     removed = tmp(TMP_MAX_AGE) if callable(tmp) else 0  # a live writer's temp file is seconds old
     report = GcReport(max(len(doomed) - repacked, 0), repacked, chunks_deleted, max(freed, 0), kept, len(snaps), removed)
     log.info("gc: %s", report)
     return report
+
+
+def _prune_quarantine(store: SnapshotStore, entries: frozenset[quarantine.Entry], remaining: set[str],
+                      live: set[bytes]) -> None:
+    """After the sweep: drop the entries of packs that are gone (a live chunk left with no copy
+    at all is recorded as missing first) and ``missing`` entries of chunks nothing names."""
+    for e in entries:
+        if e.pack is not None and e.pack not in remaining:
+            if e.chunk in live and store.index.pack_of(e.chunk) is None:
+                quarantine.record(store.backend, quarantine.Entry(e.chunk, None), "gc")
+            quarantine.remove(store.backend, e)
+        elif e.pack is None and e.chunk not in live:
+            quarantine.remove(store.backend, e)
 
 
 def _toc_of(store: SnapshotStore, pack_id: str) -> list[tuple[bytes, int, int]]:

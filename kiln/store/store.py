@@ -18,7 +18,7 @@ import blake3
 from kiln import errors
 from kiln.disks import convert_raw, data_extents, inspect_disk, open_raw_source
 from kiln.errors import Ec2Error
-from kiln.store import chunks, compose, importer, spans, workers
+from kiln.store import chunks, compose, importer, quarantine, spans, workers
 from kiln.store.backend import Backend, ObjectMissing
 from kiln.store.chunker import DEFAULT_CHUNKER, Chunker, ChunkerConfig
 from kiln.store.crypto import DataKey, KeyEncryptionKey, unwrap_data_key, wrap_data_key
@@ -142,8 +142,14 @@ class SnapshotStore:
                 for k in plan.reuse:
                     e = parent_m.entry(k)
                     m.add(e.offset, e.length, e.chunk_id)
-            known = parent_m.chunk_ids() if parent_m is not None else set()
             self.index.refresh()
+            known = parent_m.chunk_ids() if parent_m is not None else set()
+            if known and self.index.quarantined():
+                # the parent's quarantined chunks are looked up like any other: absent unless a
+                # good copy exists, so this import stores them again (docs/storage-format.md#quarantine)
+                known -= self.index.quarantined()
+                if parent_m is not None:
+                    self._refuse_broken_reuse(parent_m, plan.reuse)
             new_packs: dict[str, list[tuple[bytes, int, int]]] = {}
             packer = self.packer(new_packs)
             writer = importer._BlockWriter(self.index, packer, dk, known)
@@ -179,6 +185,7 @@ class SnapshotStore:
             new_stored = packer.stored_bytes + proc_stored
             self.index.write(new_packs)
             self.commit(m)  # syncs (every pack and the index durable), then puts the manifest
+            self.release_quarantine(new_packs)
         finally:
             self.backend.delete(lease)
         res = ImportResult(snapshot_id, info.virtual_size, m.data_bytes, read, len(m), new_chunks,
@@ -186,6 +193,41 @@ class SnapshotStore:
         log.info("imported %s: %d bytes virtual, %d read, %d new chunks, %d bytes stored in %.2fs",
                  snapshot_id, res.virtual_size, read, new_chunks, new_stored, res.seconds)
         return res
+
+    def _refuse_broken_reuse(self, parent: Manifest, reuse: list[int]) -> None:
+        """An incremental import takes the parent's entries outside the changed ranges as they
+        are: refuse to name a chunk that has no intact copy (the new snapshot would be born
+        broken, and its source may not hold those bytes to store them again)."""
+        bad = self.index.quarantined()
+        for k in reuse:
+            cid = parent.entry(k).chunk_id
+            if cid in bad and self.index.pack_of(cid) is None:
+                raise Ec2Error(errors.StoreCorrupt,
+                               f"chunk {cid.hex()} of parent snapshot {parent.snapshot_id} is damaged, outside "
+                               "the changed ranges; import the whole disk to store it again")
+
+    def release_quarantine(self, new_packs: dict[str, list[tuple[bytes, int, int]]]) -> None:
+        """Once packs holding good copies are durable and indexed (and the manifest is put), the
+        ``missing`` entries of those chunks are removed: the chunks leave the quarantine. Entries
+        naming a bad copy stay while its pack exists, so no index ever resolves to it again
+        (docs/storage-format.md#quarantine)."""
+        missing = [e for e in self.index.quarantine() if e.pack is None]
+        if not missing or not new_packs:
+            return
+        stored = {cid for toc in new_packs.values() for cid, _, _ in toc}
+        for e in missing:
+            if e.chunk in stored:
+                quarantine.remove(self.backend, e)
+
+    def note_damaged(self, cid: bytes, pack_id: str, blob: bytes | memoryview, found_by: str) -> bool:
+        """A read found the copy of ``cid`` in ``pack_id`` damaged: quarantine it if its trailer
+        proves bit rot (never on a key problem) and reload the index. True if it was recorded,
+        so another copy may now be found."""
+        if chunks.check_object(bytes(blob)):
+            return False
+        quarantine.record(self.backend, quarantine.Entry(cid, pack_id), found_by)
+        self.index.refresh()
+        return True
 
     def packer(self, new_packs: dict[str, list[tuple[bytes, int, int]]]) -> PackWriter:
         """A pack writer whose packs join this store's index (and ``new_packs``)."""
@@ -284,6 +326,10 @@ class SnapshotStore:
 
     def read_blob(self, cid: bytes) -> bytes:
         """The stored chunk object for ``cid`` (not yet checked)."""
+        return self._blob(cid)[1]
+
+    def _blob(self, cid: bytes) -> tuple[str, bytes]:
+        """(pack, stored chunk object) for ``cid`` (not yet checked)."""
         for attempt in (0, 1):
             loc = self.index.get(cid)
             if loc is None and attempt == 0:
@@ -294,15 +340,36 @@ class SnapshotStore:
             try:
                 blob = self.backend.get_range(pack_name(loc.pack), loc.offset, loc.length)
                 if len(blob) == loc.length:
-                    return blob
+                    return loc.pack, blob
                 raise Ec2Error(errors.StoreCorrupt, f"pack {loc.pack} is truncated")
             except ObjectMissing:  # repacked by a GC since the index was loaded
                 self.index.forget_packs({loc.pack})
                 self.index.refresh()
+        if cid in self.index.quarantined():
+            raise Ec2Error(errors.StoreCorrupt, f"chunk {cid.hex()} is damaged (quarantined: import a disk "
+                           "holding it again, or run kiln store verify --repair)")
         raise Ec2Error(errors.StoreCorrupt, f"chunk {cid.hex()} is missing from the store")
 
+    def read_intact_blob(self, cid: bytes, found_by: str) -> bytes:
+        """The stored chunk object for ``cid``, its trailer checked (no key needed). A damaged
+        copy is quarantined and another one read."""
+        pack, blob = self._blob(cid)
+        if not chunks.check_object(blob):
+            self.note_damaged(cid, pack, blob, found_by)
+            pack, blob = self._blob(cid)
+            if not chunks.check_object(blob):
+                raise Ec2Error(errors.StoreCorrupt, f"chunk {cid.hex()} is damaged")
+        return blob
+
     def read_chunk(self, cid: bytes, dk: DataKey | None) -> bytes:
-        return chunks.decode(cid, self.read_blob(cid), dk)
+        """The chunk's plaintext, verified. A damaged copy is quarantined and another one read."""
+        pack, blob = self._blob(cid)
+        try:
+            return chunks.decode(cid, blob, dk)
+        except Ec2Error:
+            if not self.note_damaged(cid, pack, blob, "read"):
+                raise
+        return chunks.decode(cid, self.read_blob(cid), dk)  # another copy, or an error
 
     def _read_entries(self, m: Manifest, lo: int, hi: int,
                       dk: DataKey | None) -> Iterator[tuple[int, bytes]]:
@@ -332,7 +399,13 @@ class SnapshotStore:
                     pos = 0
                     for k, ln in zip(range(i, j), sizes, strict=True):
                         cid = bytes(ids[32 * k : 32 * k + 32])
-                        yield m.offsets[k], chunks.decode(cid, view[pos : pos + ln], dk)
+                        try:
+                            data = chunks.decode(cid, view[pos : pos + ln], dk)
+                        except Ec2Error:
+                            if not self.note_damaged(cid, first.pack, view[pos : pos + ln], "restore"):
+                                raise
+                            data = self.read_chunk(cid, dk)  # another copy, or an error
+                        yield m.offsets[k], data
                         pos += ln
                     i = j
                     continue
