@@ -1,6 +1,8 @@
 """inspect_disk: what a disk image is, and whether Kiln may safely read it.
 
-Order of checks (each refuses before the next step could open anything more):
+A file declared raw is not inspected beyond the raw rule (:func:`raw_disk`): its bytes are
+data. For any other file, the order of checks (each refuses before the next step could open
+anything more):
 1. our own magic-number sniffing (kiln.disks.probe) — missing, unsupported, obviously unsafe;
 2. ``qemu-img info -U -f FMT --output=json`` — QEMU never probes, never opens a backing chain;
    its JSON is checked again for a backing file, a data file and vmdk extents in other files;
@@ -18,7 +20,7 @@ from pathlib import Path
 from kiln import errors
 from kiln.disks import qemu_img
 from kiln.disks.blockmap import qemu_map
-from kiln.disks.probe import SECTOR, normalize_format, sniff
+from kiln.disks.probe import SECTOR, normalize_format, regular_file_size, sniff
 from kiln.errors import Ec2Error
 
 log = logging.getLogger(__name__)
@@ -39,10 +41,18 @@ class DiskInfo:
 
 
 def inspect_disk(path: Path, fmt: str | None = None) -> DiskInfo:
-    """Identify and validate a disk image; raises Ec2Error (see module docstring) if refused."""
+    """Identify and validate a disk image; raises Ec2Error (see module docstring) if refused.
+
+    ``fmt="raw"`` (declared by the caller, or a file Kiln made itself) is :func:`raw_disk`: the
+    bytes are data, never sniffed, so a raw disk that holds a qcow2 or LUKS header is imported
+    as it is. Without ``fmt`` the format is detected and the sniff's refusals apply.
+    """
     path = Path(path)
+    declared = normalize_format(fmt) if fmt is not None else None
+    if declared == "raw":
+        return raw_disk(path)
     sniffed = sniff(path)
-    name = normalize_format(fmt) if fmt is not None else sniffed.format
+    name = declared or sniffed.format
     if name == "raw":
         return _inspect_raw(path, sniffed.size)
     if sniffed.format not in ("raw", name):
@@ -62,6 +72,15 @@ def inspect_disk(path: Path, fmt: str | None = None) -> DiskInfo:
     _check_map_within_file(disk, sniffed.size)
     log.debug("inspected %s", disk)
     return disk
+
+
+def raw_disk(path: Path) -> DiskInfo:
+    """A disk known to be raw: a caller declared it (``Format=RAW``), or Kiln made it (a volume
+    composed for the store, a restored base). Its content is guest data and is never read
+    here: only the raw rule applies (a regular file of whole 512-byte sectors). Reading raw
+    never opens another file, whatever the bytes say."""
+    path = Path(path)
+    return _inspect_raw(path, regular_file_size(path))
 
 
 def _inspect_raw(path: Path, size: int) -> DiskInfo:

@@ -9,6 +9,7 @@ the magic numbers itself, refuses the dangerous and the unsupported here, and th
 from __future__ import annotations
 
 import logging
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,12 +58,23 @@ def normalize_format(fmt: str) -> str:
     return name
 
 
+def regular_file_size(path: Path) -> int:
+    """The size of ``path``, which must exist and be a regular file (nothing of it is read)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise Ec2Error(errors.InvalidParameterValue, f"disk image not found: {path}") from None
+    except OSError as exc:
+        raise Ec2Error(errors.InvalidParameterValue,
+                       f"cannot read disk image {path}: {exc.strerror}") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise Ec2Error(errors.InvalidParameterValue, f"disk image is not a regular file: {path}")
+    return st.st_size
+
+
 def sniff(path: Path) -> Sniffed:
     """Identify ``path`` by magic bytes; raises Ec2Error for missing, unsafe or unsupported files."""
-    if not path.exists():
-        raise Ec2Error(errors.InvalidParameterValue, f"disk image not found: {path}")
-    if not path.is_file():
-        raise Ec2Error(errors.InvalidParameterValue, f"disk image is not a regular file: {path}")
+    regular_file_size(path)
     try:
         with path.open("rb") as f:
             head = f.read(4096)

@@ -11,6 +11,11 @@ job. The job, holding the instance's lifecycle lock:
 3. boots the instance again if it shut it down, and marks snapshots ``completed`` and the image
    ``available``.
 
+Before step 1 shuts a running guest down, the job records ``restart_instance`` in its result.
+A run resumed after a crash (``kill -9`` of the server) therefore boots the instance again even
+if its VM is gone by then, exactly as the uninterrupted job would; with ``NoReboot``, or an
+instance that was stopped, nothing is recorded and its state is left as it is.
+
 Ancestry: the image records ``SourceInstanceId`` and, as ``SourceImageId``, the image the
 instance was launched from; each snapshot records its parent (docs/instances.md#createimage).
 """
@@ -18,7 +23,7 @@ instance was launched from; each snapshot records its parent (docs/instances.md#
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kiln import errors
 from kiln.catalog import Conflict, Tx
@@ -41,7 +46,7 @@ from kiln.services.context import Caller, Services
 from kiln.services.image_states import ImageState
 from kiln.services.images import check_name
 from kiln.services.instance_access import owned_instances, views
-from kiln.services.instance_lifecycle import hidden_before, internal_error
+from kiln.services.instance_lifecycle import RESTART_INSTANCE, hidden_before, internal_error
 from kiln.services.instance_states import InstanceState
 from kiln.services.jobs import JobContext, JobKind
 from kiln.services.tags import TagSpec, apply_tag_specs, check_tag_specs
@@ -184,9 +189,14 @@ def _run(ctx: JobContext) -> None:
         if inst is None:
             raise Ec2Error(errors.InvalidInstanceIDNotFound, f"The instance {iid} is gone.")
         pending = [v for v in volumes if not services.stores[ctx.job.region].has(v["snapshot_id"])]
-        reboot = (bool(pending) and not p["no_reboot"] and inst.state == InstanceState.RUNNING
-                  and vm_running(services, inst))
-        if reboot:
+        # A resumed job knows from its result whether an earlier run shut the guest down: the
+        # VM may be gone now (a kill -9 while it was down), but the job must boot it again.
+        reboot = _restart_recorded(ctx, iid)
+        if (not reboot and pending and not p["no_reboot"] and inst.state == InstanceState.RUNNING
+                and vm_running(services, inst)):
+            _record_restart(ctx, iid)  # durable before the guest goes down
+            reboot = True
+        if reboot and pending and vm_running(services, inst):
             ctx.set_progress(1, "shutting the guest down")
             stop_vm(services, inst, SHUTDOWN_TIMEOUT_S, force=False)
         try:
@@ -203,14 +213,30 @@ def _run(ctx: JobContext) -> None:
                 "state": "completed", "progress": "100%", "completion_time": utc_now(),
                 "full_size_bytes": size})
         cat_images.update_image(tx, p["image_id"], {"state": ImageState.AVAILABLE.value})
-        ctx.complete(tx, {"image_id": p["image_id"]})
+        ctx.complete(tx, {"image_id": p["image_id"], RESTART_INSTANCE: iid if reboot else None})
     log.info("CreateImage %s from %s: available", p["image_id"], iid)
 
 
+def _restart_recorded(ctx: JobContext, instance_id: str) -> bool:
+    return (ctx.job.result or {}).get(RESTART_INSTANCE) == instance_id
+
+
+def _record_restart(ctx: JobContext, instance_id: str) -> None:
+    """Write into the job's result that this job shuts ``instance_id`` down and boots it again.
+    Until the job is final, reconcile and the watcher leave the instance ``running`` without a
+    VM (instance_lifecycle.held_down), and a resumed run boots it (docs/instances.md)."""
+    result = {**(ctx.job.result or {}), RESTART_INSTANCE: instance_id}
+    with ctx.services.catalog.write() as tx:
+        cat_jobs.update_job(tx, ctx.job.job_id, result=result)
+    ctx.job = replace(ctx.job, result=result)
+
+
 def _restart(services: Services, instance_id: str, vols: list[VolumeRecord]) -> None:
+    """Boot the instance again after its snapshot, unless it is no longer ``running`` (stopped
+    or terminated meanwhile) or its VM already runs (a resumed job that had booted it)."""
     with services.catalog.read() as tx:
         inst = cat_instances.get_instance(tx, instance_id, "")
-    if inst is None or inst.state != InstanceState.RUNNING:
+    if inst is None or inst.state != InstanceState.RUNNING or vm_running(services, inst):
         return
     try:
         start_vm(services, inst, prepare_disks(services, inst, vols))

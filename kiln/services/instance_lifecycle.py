@@ -14,6 +14,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 from kiln.catalog import instances as cat
+from kiln.catalog import jobs as cat_jobs
 from kiln.catalog import snapshots as cat_volumes
 from kiln.catalog.instances import InstanceRecord
 from kiln.catalog.records import VolumeRecord, ec2_time, utc_now
@@ -42,6 +43,9 @@ TERMINATED_VISIBLE = timedelta(hours=1)  # EC2 lists terminated instances for ab
 USER_SHUTDOWN = ("Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown")
 GUEST_SHUTDOWN = ("Client.InstanceInitiatedShutdown",
                   "Client.InstanceInitiatedShutdown: Instance initiated shutdown")
+
+#: Key of a job's result naming the instance it shut down and will boot again (CreateImage).
+RESTART_INSTANCE = "restart_instance"
 
 
 def internal_error(message: str) -> tuple[str, str]:
@@ -175,30 +179,46 @@ def _vm_gone(services: Services, inst: InstanceRecord, reason: tuple[str, str]) 
         log.info("%s: VM is gone; stopped (%s)", inst.instance_id, reason[0])
 
 
+def held_down(services: Services) -> set[str]:
+    """Instances whose VM an unfinished job shut down on purpose and will boot again: the job
+    named them in its result (``RESTART_INSTANCE``). They stay ``running`` without a VM until
+    the job, resumed after a restart, boots them (docs/instances.md#createimage)."""
+    with services.catalog.read() as tx:
+        jobs = cat_jobs.unfinished_jobs(tx)
+    return {str(j.result[RESTART_INSTANCE]) for j in jobs
+            if j.result is not None and j.result.get(RESTART_INSTANCE)}
+
+
 def watch_running(services: Services) -> None:
     """The watcher's tick: a running instance whose guest powered off becomes stopped (or
-    terminated, for instance-store roots and shutdown behaviour ``terminate``)."""
+    terminated, for instance-store roots and shutdown behaviour ``terminate``), unless a job
+    holds it down (``held_down``)."""
     runtime = runtime_of(services)
     with services.catalog.read() as tx:
         running = cat.instances_in_states(tx, [S.RUNNING])
+    held: set[str] | None = None
     for inst in running:
         with runtime.try_locked(inst.instance_id) as got:
             if not got:
                 continue
             fresh, _ = _read(services, inst.instance_id)
             if fresh is not None and fresh.state == S.RUNNING and not vm_running(services, fresh):
-                _vm_gone(services, fresh, GUEST_SHUTDOWN)
+                held = held_down(services) if held is None else held
+                if fresh.instance_id not in held:
+                    _vm_gone(services, fresh, GUEST_SHUTDOWN)
 
 
 def reconcile(services: Services) -> int:
     """At server start: running VMs are attached again, instances whose VM died while Kiln
-    was down are marked stopped (or terminated), unfinished transitions are resumed.
+    was down are marked stopped (or terminated) unless a job holds them down (``held_down``),
+    unfinished transitions are resumed.
     Returns how many instances have a VM running."""
     runtime = runtime_of(services)
     with services.catalog.read() as tx:
         live = cat.instances_in_states(tx, [s.value for s in VM_STATES])
         gone = [i for i in cat.instances_in_states(tx, [S.TERMINATED])
                 if i.terminated_at and i.terminated_at < hidden_before()]
+    held = held_down(services)
     alive = 0
     for inst in live:
         if inst.state == S.RUNNING:
@@ -207,6 +227,9 @@ def reconcile(services: Services) -> int:
                     alive += 1
                     log.info("%s: re-attached to its VM in %s", inst.instance_id,
                              instance_dir(services, inst.region, inst.instance_id))
+                elif inst.instance_id in held:
+                    log.info("%s: VM down for an unfinished job, which boots it again",
+                             inst.instance_id)
                 else:
                     _vm_gone(services, inst, internal_error(
                         "the VM was not running when Kiln started"))

@@ -32,10 +32,10 @@ from pathlib import Path
 from kiln.disks import (
     create_overlay,
     data_extents,
-    inspect_disk,
     merge_extents,
     open_overlay_changes,
     overlay_changed_extents,
+    raw_disk,
 )
 from kiln.store import KeyEncryptionKey, SnapshotStore
 from kiln.types import Extent
@@ -176,7 +176,7 @@ def volume_source(overlay: Path, base: Path, scratch: Path,
     with open_overlay_changes(overlay, scratch) as changes:
         size = changes.size
         fill = [Extent(0, size)] if margin is None else _grow(changed, margin, size)
-        base_data = data_extents(inspect_disk(base, "raw"))
+        base_data = data_extents(raw_disk(base))  # Kiln's own raw base: never sniffed
         out = scratch / f"kiln-volume-{secrets.token_hex(6)}.raw"
         fd = os.open(out, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
