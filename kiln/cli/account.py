@@ -1,4 +1,7 @@
-"""``kiln account create|ls``: accounts and access keys (works while the server runs)."""
+"""``kiln account create|ls``: accounts and access keys (works while the server runs).
+
+Both print JSON whether or not ``--json`` is given (it is accepted, as by every command).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,13 @@ from pathlib import Path
 
 import click
 
-from kiln.cli.common import cli_errors, data_dir_option, emit_json, resolve_data_dir
+from kiln.cli.common import (
+    cli_errors,
+    data_dir_option,
+    emit_json,
+    json_option,
+    resolve_data_dir,
+)
 from kiln.config import Settings
 
 database_option = click.option("--database-url", default=None,
@@ -32,11 +41,13 @@ def account() -> None:
 @click.option("--secret-access-key", help="Secret access key to use (with --access-key-id).")
 @data_dir_option
 @database_option
+@json_option
 @cli_errors
 def create(name: str, account_id: str | None, access_key_id: str | None,
            secret_access_key: str | None, data_dir: Path | None,
-           database_url: str | None) -> None:
-    """Create an account with one access key; print {AccountId, AccessKeyId, SecretAccessKey}."""
+           database_url: str | None, as_json: bool) -> None:
+    """Create an account with one access key; print {AccountId, AccessKeyId, SecretAccessKey}
+    as JSON (with or without --json)."""
     from kiln.services.accounts import create_account
 
     catalog = _catalog(data_dir, database_url)
@@ -51,9 +62,10 @@ def create(name: str, account_id: str | None, access_key_id: str | None,
 @account.command("ls")
 @data_dir_option
 @database_option
+@json_option
 @cli_errors
-def ls(data_dir: Path | None, database_url: str | None) -> None:
-    """List accounts as JSON."""
+def ls(data_dir: Path | None, database_url: str | None, as_json: bool) -> None:
+    """List accounts as JSON (with or without --json)."""
     from kiln.catalog.accounts import list_accounts
 
     catalog = _catalog(data_dir, database_url)

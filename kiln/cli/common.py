@@ -28,8 +28,36 @@ def data_dir_option(fn: F) -> F:
     )(fn)
 
 
+_JSON_META = "kiln.json"
+
+
+def _json_flag(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    """A command's ``--json``, also on when a group above it was given ``--json``."""
+    return bool(value or ctx.meta.get(_JSON_META, False))
+
+
 def json_option(fn: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")(fn)
+    """``--json`` for a command: its value reaches the function as ``as_json``."""
+    return click.option("--json", "as_json", is_flag=True, callback=_json_flag,
+                        help="Machine-readable JSON output.")(fn)
+
+
+def _json_group_flag(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta[_JSON_META] = True  # ctx.meta is shared by the sub-commands' contexts
+
+
+def add_group_json(group: click.Group) -> None:
+    """Give ``group`` and every group below it a ``--json`` that turns on the --json of the
+    command finally run (``kiln --json account ls``, ``kiln account --json ls``). Commands
+    themselves declare theirs with :func:`json_option`."""
+    if not any("--json" in p.opts for p in group.params):
+        group.params.append(click.Option(
+            ["--json"], is_flag=True, expose_value=False, callback=_json_group_flag,
+            help="Machine-readable JSON output (for the sub-command run)."))
+    for sub in group.commands.values():
+        if isinstance(sub, click.Group):
+            add_group_json(sub)
 
 
 def resolve_data_dir(value: Path | None) -> Path:
@@ -59,6 +87,12 @@ def cli_errors(fn: F) -> F:
             fail(f"{e.strerror or e}" + (f": {e.filename}" if e.filename else ""))
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # usage errors: click prints them (one line and the usage, exit 2)
+        except Exception as e:  # a bug or an unexpected failure: still one line, no traceback
+            log.debug("unexpected error", exc_info=True)
+            text = " ".join(str(e).split())
+            fail(f"{type(e).__name__}: {text} (KILN_LOG_LEVEL=debug shows the traceback)")
 
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
 

@@ -58,14 +58,20 @@ def ls(show_all: bool, data_dir: Path | None, database_url: str | None, as_json:
 @click.argument("instance_id")
 @click.option("--region", default=None, help="Region of the instance (default: searched).")
 @data_dir_option
+@json_option
 @cli_errors
-def console(instance_id: str, region: str | None, data_dir: Path | None) -> None:
-    """Print an instance's serial console (the current or last boot)."""
+def console(instance_id: str, region: str | None, data_dir: Path | None, as_json: bool) -> None:
+    """Print an instance's serial console (the current or last boot); with --json as
+    {InstanceId, Region, Output}."""
     root = resolve_data_dir(data_dir) / "regions"
     regions = [region] if region else sorted(p.name for p in root.iterdir()) if root.is_dir() else []
     for r in regions:
         log = root / r / "instances" / instance_id / "console.log"
         if log.exists():
-            click.echo(log.read_bytes().decode(errors="replace"), nl=False)
+            text = log.read_bytes().decode(errors="replace")
+            if as_json:
+                emit_json({"InstanceId": instance_id, "Region": r, "Output": text})
+            else:
+                click.echo(text, nl=False)
             return
     raise Ec2Error(errors.InvalidInstanceIDNotFound, f"no console for {instance_id} under {root}")

@@ -8,6 +8,8 @@ import os
 
 import click
 
+from kiln.cli.common import add_group_json
+
 # (module, attribute) of each sub-command; a module owns its own group.
 COMMANDS = [
     ("kiln.cli.snapshot", "snapshot"),
@@ -37,6 +39,8 @@ for _mod, _attr in COMMANDS:
     except ModuleNotFoundError as e:  # area not built yet
         if e.name != _mod:
             raise
+
+add_group_json(cli)  # `kiln --json …`, `kiln account --json …`: see kiln/cli/common.py
 
 
 def main() -> None:
