@@ -63,11 +63,21 @@ class Catalog:
                 raise
 
     def ensure_regions(self, names: Iterable[str]) -> None:
-        with self.write() as tx:
-            have = set(tx.scalars(select(models.Region.name)))
-            for name in names:
-                if name not in have:
-                    tx.add(models.Region(name=name, created=utc_now()))
+        """Record the regions not yet known. Processes starting together may race to insert
+        the same region (PostgreSQL does not serialise them as SQLite's immediate
+        transactions do): the loser reads again and finds it there."""
+        wanted = list(names)
+        for attempt in range(3):
+            try:
+                with self.write() as tx:
+                    have = set(tx.scalars(select(models.Region.name)))
+                    for name in wanted:
+                        if name not in have:
+                            tx.add(models.Region(name=name, created=utc_now()))
+                return
+            except Conflict:
+                if attempt == 2:
+                    raise
 
     def close(self) -> None:
         self.engine.dispose()
