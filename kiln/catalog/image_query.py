@@ -98,7 +98,8 @@ def _filter_cond(f: Filter, caller: BindParameter[str], dialect: str) -> ColumnE
     if f.name in _COLUMN_FILTERS:
         return match_any(getattr(IMG, _COLUMN_FILTERS[f.name]), f.values, dialect)
     if f.name in _BOOL_COLUMN_FILTERS:
-        return getattr(IMG, _BOOL_COLUMN_FILTERS[f.name]).in_([_bool(v) for v in f.values])
+        flag: InstrumentedAttribute[bool] = getattr(IMG, _BOOL_COLUMN_FILTERS[f.name])
+        return flag.in_([_bool(v) for v in f.values])
     if f.name in _BDM_FILTERS:
         col_name, kind = _BDM_FILTERS[f.name]
         col = getattr(BDM, col_name)
@@ -174,7 +175,7 @@ def _statement(shape: _Shape) -> Select[str]:
     if shape.users or shape.users_all:
         alts: list[ColumnElement[bool]] = []
         if shape.users_all:
-            alts.append(IMG.is_public)
+            alts.append(IMG.is_public.expression)
         if shape.users:
             alts.append(exists().where(LP.image_id == IMG.image_id,
                                        _in(LP.user_id, "user", shape.users)))

@@ -18,6 +18,7 @@ from kiln.catalog.records import (
     ProductCodeRecord,
 )
 from kiln.catalog.tags import tags_for
+from kiln.catalog.wildcard import table as _table
 
 _IMAGE_COLUMNS = [c.name for c in models.Image.__table__.columns]
 _EBS_FIELDS = [f.name for f in fields(EbsRecord)]
@@ -33,7 +34,7 @@ def register_images(tx: Session, images: Sequence[ImageRecord]) -> None:
     """Insert many new images at once (executemany; for bulk publishing and benchmarks)."""
     if not images:
         return
-    tx.execute(insert(models.Image.__table__),
+    tx.execute(insert(_table(models.Image)),
                [{c: getattr(i, c) for c in _IMAGE_COLUMNS} for i in images])
     bdms = [{"image_id": i.image_id, "position": pos, "device_name": bd.device_name,
              "virtual_name": bd.virtual_name, "no_device": bd.no_device,
@@ -41,11 +42,11 @@ def register_images(tx: Session, images: Sequence[ImageRecord]) -> None:
              **{f: getattr(bd.ebs, f) if bd.ebs else None for f in _EBS_FIELDS}}
             for i in images for pos, bd in enumerate(i.block_devices)]
     if bdms:
-        tx.execute(insert(models.BlockDeviceMapping.__table__), bdms)
+        tx.execute(insert(_table(models.BlockDeviceMapping)), bdms)
     codes = [{"image_id": i.image_id, "product_code_id": pc.product_code_id,
               "product_code_type": pc.product_code_type} for i in images for pc in i.product_codes]
     if codes:
-        tx.execute(insert(models.ProductCode.__table__), codes)
+        tx.execute(insert(_table(models.ProductCode)), codes)
 
 
 def live_image_named(tx: Session, region: str, owner_id: str, name: str) -> str | None:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from kiln.catalog import models
 from kiln.catalog.records import Filter, TagRecord
 from kiln.catalog.wildcard import match_any
+from kiln.catalog.wildcard import table as _table
 
 # DescribeTags filters -> tag column.
 TAG_FILTERS = {"key": "key", "value": "value", "resource-id": "resource_id",
@@ -47,7 +48,7 @@ def create_tags(tx: Session, resource_id: str, resource_type: str, region: str, 
 def add_tags(tx: Session, tags: Sequence[TagRecord], region: str, owner_id: str) -> None:
     """Insert tags of resources that have none of ``owner_id``'s yet (executemany)."""
     if tags:
-        tx.execute(insert(models.Tag.__table__), [
+        tx.execute(insert(_table(models.Tag)), [
             {"resource_id": t.resource_id, "owner_id": owner_id, "key": t.key, "value": t.value,
              "resource_type": t.resource_type, "region": region} for t in tags])
 

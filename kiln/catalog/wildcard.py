@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, Table, or_
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement as _CE
 
 
@@ -66,7 +67,10 @@ def _like(p: Pattern) -> str:
     return "".join(out)
 
 
-def match(column: _CE[str] | _CE[str | None], value: str, dialect: str) -> ColumnElement[bool]:
+Column = _CE[str] | _CE[str | None] | InstrumentedAttribute[str] | InstrumentedAttribute[str | None]
+
+
+def match(column: Column, value: str, dialect: str) -> ColumnElement[bool]:
     p = parse(value)
     if p.is_literal:
         return column == p.literal
@@ -75,7 +79,16 @@ def match(column: _CE[str] | _CE[str | None], value: str, dialect: str) -> Colum
     return column.like(_like(p), escape="\\")
 
 
-def match_any(column: _CE[str] | _CE[str | None], values: tuple[str, ...],
+def table(model: type[object]) -> Table:
+    """The Core table of an ORM model, typed for ``insert`` (mypy sees ``FromClause``)."""
+    t = getattr(model, "__table__")  # noqa: B009  (declarative attribute, typed loosely)
+    assert isinstance(t, Table)
+    return t
+
+
+
+
+def match_any(column: Column, values: tuple[str, ...],
               dialect: str) -> ColumnElement[bool]:
     literals = [parse(v) for v in values]
     exact = [p.literal for p in literals if p.is_literal]

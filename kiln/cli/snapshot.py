@@ -9,7 +9,14 @@ from pathlib import Path
 import click
 
 from kiln import errors
-from kiln.cli.common import cli_errors, data_dir_option, emit_json, json_option, resolve_data_dir
+from kiln.cli.common import (
+    F,
+    cli_errors,
+    data_dir_option,
+    emit_json,
+    json_option,
+    resolve_data_dir,
+)
 from kiln.cli.keys import load_kek
 from kiln.cli.progress import progress_bar
 from kiln.config import DEFAULT_REGIONS, Settings
@@ -25,7 +32,8 @@ key_options = [
 ]
 
 
-def with_key_options(fn):  # type: ignore[no-untyped-def]  # click decorator stacking
+def with_key_options(fn: F) -> F:
+    """--key-file and --key-id (click decorator stacking)."""
     for opt in reversed(key_options):
         fn = opt(fn)
     return fn

@@ -79,7 +79,7 @@ def create_tags(ctx: RequestContext, params: Params) -> Mapping[str, object]:
 def delete_tags(ctx: RequestContext, params: Params) -> Mapping[str, object]:
     raw = params.get("Tags")
     tags = None if raw is None else tuple(
-        (str(t.get("Key", "")), t["Value"] if isinstance(t.get("Value"), str) else None)
+        (str(t.get("Key", "")), v if isinstance(v := t.get("Value"), str) else None)
         for t in dicts(raw))
     rules.delete_tags(services_of(ctx), caller_of(ctx), strs(params.get("Resources")), tags,
                       flag(params, "DryRun"))
