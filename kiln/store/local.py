@@ -123,7 +123,7 @@ class LocalBackend:
             os.close(fd)
 
     def exists(self, name: str) -> bool:
-        return os.path.exists(self._path(name))
+        return os.path.isfile(self._path(name))  # one stat; a directory (a prefix) is no object
 
     def touch(self, name: str) -> bool:
         try:
