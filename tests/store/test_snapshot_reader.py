@@ -17,6 +17,7 @@ from kiln.store.reader import CACHE_CHUNKS
 
 BLOCK = 4096
 SNAP = "snap-0000000000000000e"
+Stored = tuple[SnapshotStore, "CountingBackend", Path, bytes]  # store, its backend, image, file bytes
 
 
 class CountingBackend(RecordingBackend):
@@ -58,7 +59,7 @@ def _extents(img: Path, path: str) -> list[tuple[int, int, int]]:
 
 
 @pytest.fixture
-def stored(tmp_path: Path) -> tuple[SnapshotStore, CountingBackend, Path, bytes]:
+def stored(tmp_path: Path) -> Stored:
     wanted = os.urandom(150_000)
     img = _ext4_image(tmp_path, {"hello.bin": wanted, "filler.bin": os.urandom(3_000_000)})
     backend = CountingBackend(LocalBackend(tmp_path / "store"))
@@ -67,7 +68,7 @@ def stored(tmp_path: Path) -> tuple[SnapshotStore, CountingBackend, Path, bytes]
     return store, backend, img, wanted
 
 
-def test_reader_reads_a_file_by_its_blocks_and_fetches_only_its_chunks(stored) -> None:  # type: ignore[no-untyped-def]
+def test_reader_reads_a_file_by_its_blocks_and_fetches_only_its_chunks(stored: Stored) -> None:
     store, backend, img, wanted = stored
     reader = store.reader(SNAP)
     assert reader.size == img.stat().st_size
@@ -93,7 +94,7 @@ def test_reader_reads_a_file_by_its_blocks_and_fetches_only_its_chunks(stored) -
         assert backend.pack_reads == len(covering)
 
 
-def test_reader_holes_and_the_end_of_the_disk(stored) -> None:  # type: ignore[no-untyped-def]
+def test_reader_holes_and_the_end_of_the_disk(stored: Stored) -> None:
     store, backend, img, _ = stored
     reader = store.reader(SNAP)
     m = store.manifest(SNAP)
