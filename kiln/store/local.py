@@ -39,7 +39,7 @@ def path_of(url: str) -> Path:
     parts = urlsplit(url)
     if parts.scheme != "file" or parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
         raise ValueError(f"not a local store URL: {url!r} (expected file:///absolute/path)")
-    return Path(unquote(parts.path))
+    return Path(unquote(parts.path, errors="surrogateescape"))
 
 
 class LocalBackend:
