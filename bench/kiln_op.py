@@ -21,7 +21,8 @@ import threading
 import time
 from pathlib import Path
 
-from kiln.store import open_store
+from kiln.disks import inspect_disk
+from kiln.store import file_url, open_store
 from kiln.types import Extent
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -85,7 +86,7 @@ def main() -> None:
     res.add_argument("out", type=Path)
     args = ap.parse_args()
 
-    store = open_store(args.store)
+    store = open_store(file_url(args.store))
     out: dict[str, object]
     sampler = TreeSampler()
     sampler.start()
@@ -94,7 +95,7 @@ def main() -> None:
         if args.changed:
             changed = [Extent(int(o), int(n)) for o, n in json.loads(args.changed.read_text())]
         t0 = time.perf_counter()
-        result = store.import_disk(args.file, snapshot_id=args.snapshot, parent=args.parent,
+        result = store.import_disk(inspect_disk(args.file), snapshot_id=args.snapshot, parent=args.parent,
                                    changed=changed)
         out = dataclasses.asdict(result)
         out["op_seconds"] = time.perf_counter() - t0

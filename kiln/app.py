@@ -60,7 +60,7 @@ def build_services(settings: Settings) -> Services:
     policy = import_policy(settings)
     catalog = open_settings_catalog(settings)
     adopt_bucket_dirs(catalog, settings.data_dir)
-    stores = {region: open_store(settings.store_dir(region)) for region in settings.regions}
+    stores = {region: open_store(settings.store_url(region)) for region in settings.regions}
     jobs = JobRunner({**default_kinds(), **create_image.JOB_KINDS})
     return Services(catalog=catalog, stores=stores, jobs=jobs,
                     data_dir=settings.data_dir, regions=tuple(settings.regions),

@@ -39,5 +39,9 @@ class Settings:
     def store_dir(self, region: str) -> Path:
         return self.region_dir(region) / "store"
 
+    def store_url(self, region: str) -> str:
+        """The region's store, as kiln.store.open_store takes it (``file:///…/store``)."""
+        return self.store_dir(region).absolute().as_uri()
+
     def catalog_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'catalog.sqlite3'}"

@@ -37,7 +37,7 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]  # -> Service
     from kiln.store import open_store
 
     return Services(catalog=open_settings_catalog(settings),
-                    stores={r: open_store(settings.store_dir(r)) for r in settings.regions},
+                    stores={r: open_store(settings.store_url(r)) for r in settings.regions},
                     jobs=JobRunner(), data_dir=settings.data_dir, regions=settings.regions)
 
 

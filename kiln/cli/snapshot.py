@@ -20,7 +20,7 @@ from kiln.cli.common import (
 from kiln.cli.keys import load_kek
 from kiln.cli.progress import progress_bar
 from kiln.config import DEFAULT_REGIONS, Settings
-from kiln.disks import EXPORT_FORMATS
+from kiln.disks import EXPORT_FORMATS, inspect_disk
 from kiln.errors import Ec2Error
 from kiln.store import open_store
 from kiln.types import Extent, is_id, new_id
@@ -41,7 +41,7 @@ def with_key_options(fn: F) -> F:
 
 def _store(data_dir: Path | None, region: str):  # type: ignore[no-untyped-def]  # returns SnapshotStore
     settings = Settings(data_dir=resolve_data_dir(data_dir))
-    return open_store(settings.store_dir(region))
+    return open_store(settings.store_url(region))
 
 
 def _check_account(settings: Settings, account: str) -> None:
@@ -97,10 +97,11 @@ def import_(file: Path, snapshot_id: str | None, parent: str | None, changed_ran
         raise Ec2Error(errors.InvalidParameterValue, f"unknown region {region!r}")
     if account is not None:
         _check_account(settings, account)
-    store = open_store(settings.store_dir(region))
+    store = open_store(settings.store_url(region))
     kek = load_kek(key_file, key_id)
     with progress_bar(f"import {file.name}", not as_json) as update:
-        res = store.import_disk(file, sid, parent=parent, changed=changed, key=kek, progress=update, fmt=fmt)
+        res = store.import_disk(inspect_disk(file, fmt), sid, parent=parent, changed=changed, key=kek,
+                                progress=update)
     if account is not None:  # the catalog row follows the manifest (docs/storage-format.md#write-order)
         from kiln.app import open_settings_catalog
         from kiln.services.snapshot_records import record_snapshot

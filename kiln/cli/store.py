@@ -13,7 +13,7 @@ from kiln.cli.keys import load_kek
 from kiln.cli.progress import progress_bar
 from kiln.cli.snapshot import region_option, with_key_options
 from kiln.config import Settings
-from kiln.store import RepairReport, SnapshotStore, VerifyReport, open_store
+from kiln.store import RepairReport, SnapshotStore, VerifyReport, file_url, open_store
 from kiln.store import gc as run_gc
 from kiln.store import repair as run_repair
 from kiln.store import verify as run_verify
@@ -37,7 +37,7 @@ def verify(do_repair: bool, region: str, key_file: Path | None, key_id: str | No
            as_json: bool) -> None:
     """Re-hash every chunk and check every manifest; quarantine what is damaged. Exit 1 if anything is."""
     settings = Settings(data_dir=resolve_data_dir(data_dir))
-    st = open_store(settings.store_dir(region))
+    st = open_store(settings.store_url(region))
     kek = load_kek(key_file, key_id)
     keys = [kek] if kek else None
     if do_repair:
@@ -96,7 +96,7 @@ def _show_repair(fix: RepairReport, as_json: bool) -> None:
 
 def _other_stores(data_dir: Path, region: str) -> list[tuple[str, SnapshotStore]]:
     """Every other region's store under ``data_dir`` (the ones that exist)."""
-    return [(cfg.parent.parent.name, open_store(cfg.parent))
+    return [(cfg.parent.parent.name, open_store(file_url(cfg.parent)))
             for cfg in sorted((data_dir / "regions").glob("*/store/config"))
             if cfg.parent.parent.name != region]
 
@@ -110,7 +110,7 @@ def _other_stores(data_dir: Path, region: str) -> list[tuple[str, SnapshotStore]
 @cli_errors
 def gc(grace_seconds: float, region: str, data_dir: Path | None, as_json: bool) -> None:
     """Delete chunks that no snapshot references (mark and sweep)."""
-    st = open_store(Settings(data_dir=resolve_data_dir(data_dir)).store_dir(region))
+    st = open_store(Settings(data_dir=resolve_data_dir(data_dir)).store_url(region))
     with progress_bar("gc", not as_json) as update:
         report = run_gc(st, grace_seconds=grace_seconds, progress=update)
     if as_json:

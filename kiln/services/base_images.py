@@ -16,6 +16,7 @@ from pathlib import Path
 from kiln.catalog import SYSTEM_ACCOUNT_ID
 from kiln.catalog import images as cat_images
 from kiln.catalog.records import BlockDeviceRecord, EbsRecord, LaunchPermissionRecord
+from kiln.disks import raw_disk
 from kiln.services.context import Caller, Services
 from kiln.services.images import RegisterImageRequest, register_image
 from kiln.services.snapshot_records import record_snapshot
@@ -60,7 +61,7 @@ def publish_base_image(services: Services, disk: Path, name: str,
             out.append(PublishedImage(region, have[region], None, False))
             continue
         snapshot_id = new_id("snap")
-        res = services.stores[region].import_disk(disk, snapshot_id, fmt="raw")
+        res = services.stores[region].import_disk(raw_disk(disk), snapshot_id)
         record_snapshot(services.catalog, region, SYSTEM_ACCOUNT_ID, snapshot_id,
                         res.virtual_size, description=f"{name} root volume")
         caller = Caller(SYSTEM_ACCOUNT_ID, region)

@@ -40,6 +40,7 @@ from kiln.catalog.records import (
     VolumeRecord,
     utc_now,
 )
+from kiln.disks import raw_disk
 from kiln.errors import Ec2Error
 from kiln.services import kms
 from kiln.services.context import Caller, Services
@@ -172,8 +173,8 @@ def _store_volume(ctx: JobContext, volume: dict[str, str | None], lo: int, hi: i
             key = kms.key_by_id(tx, services.catalog, str(volume["key_id"]))
     margin = store.chunker_config.max_chunk if parent else None
     with volume_source(overlay, base, store.scratch, margin) as (source, changed):
-        store.import_disk(source, sid, parent=parent, changed=changed if parent else None,
-                          key=key, progress=ctx.reporter(lo, hi), fmt="raw")
+        store.import_disk(raw_disk(source), sid, parent=parent, changed=changed if parent else None,
+                          key=key, progress=ctx.reporter(lo, hi))
 
 
 def _run(ctx: JobContext) -> None:

@@ -201,8 +201,7 @@ def _import_disk(ctx: JobContext, disk: dict[str, Any], lo: int, hi: int) -> dic
         if ctx.params.get("key_id"):
             with services.catalog.read() as tx:
                 key = kms.key_by_id(tx, services.catalog, ctx.params["key_id"])
-        store.import_disk(path, snapshot_id, key=key, progress=ctx.reporter(lo, hi),
-                          fmt=info.format)
+        store.import_disk(info, snapshot_id, key=key, progress=ctx.reporter(lo, hi))
         return {"virtual_size": info.virtual_size, "disk_image_size": path.stat().st_size,
                 "format": FORMAT_NAMES.get(info.format, info.format.upper())}
     finally:

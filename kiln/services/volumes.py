@@ -17,6 +17,7 @@ from kiln.catalog import accounts as cat_accounts
 from kiln.catalog import jobs as cat_jobs
 from kiln.catalog import snapshots as cat
 from kiln.catalog.records import JobRecord, SnapshotRecord, VolumeRecord, utc_now
+from kiln.disks import raw_disk
 from kiln.errors import Ec2Error
 from kiln.services import kms
 from kiln.services.block_devices import IOPS_LIMITS, SIZE_LIMITS, THROUGHPUT_LIMITS, VOLUME_TYPES
@@ -289,9 +290,9 @@ def _run_create_snapshot(ctx: JobContext) -> None:
         margin = store.chunker_config.max_chunk if parent else None
         ctx.set_progress(1, "reading changed blocks")
         with volume_source(overlay, base, store.scratch, margin) as (source, changed):
-            store.import_disk(source, p["snapshot_id"], parent=parent,
+            store.import_disk(raw_disk(source), p["snapshot_id"], parent=parent,
                               changed=changed if parent else None, key=key,
-                              progress=ctx.reporter(5, 99), fmt="raw")
+                              progress=ctx.reporter(5, 99))
     size = store.manifest(p["snapshot_id"]).virtual_size
     with services.catalog.write() as tx:
         cat.update_snapshot(tx, p["snapshot_id"], {

@@ -71,6 +71,20 @@ def check_object(blob: bytes) -> bool:
     return blake3.blake3(memoryview(blob)[:-TRAILER]).digest(TRAILER) == blob[-TRAILER:]
 
 
+def intact(cid: bytes, blob: bytes) -> bool:
+    """Whether a stored copy of ``cid`` is good as far as can be told without a key: the
+    trailer matches, and an unsealed chunk also decodes to its id."""
+    if not check_object(blob):
+        return False
+    if blob[4] & F_SEALED:
+        return True
+    try:
+        decode(cid, blob, None)
+    except Ec2Error:
+        return False
+    return True
+
+
 def decode(cid: bytes, blob: bytes | memoryview, key: DataKey | None) -> bytes:
     """The chunk's plaintext, verified against its id. Raises Ec2Error(StoreCorrupt) if damaged."""
     hexid = cid.hex()

@@ -10,9 +10,9 @@ from kiln import errors
 from kiln.errors import Ec2Error
 from kiln.store import chunks
 from kiln.store.crypto import DataKey, KeyEncryptionKey
-from kiln.store.manifest import Manifest
+from kiln.store.manifest import Manifest, timestamp
 from kiln.store.packs import ReuseGuard
-from kiln.store.store import SnapshotStore, _now, key_object_name
+from kiln.store.store import SnapshotStore
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +40,13 @@ def copy_snapshot(
     m = src.manifest(snapshot_id)
     if dst.has(new_snapshot_id):
         raise Ec2Error(errors.InvalidParameterValue, f"snapshot {new_snapshot_id} already exists")
-    sdk = src._key_for(m, src_key)
-    if (dst_key is not None and m.key_id == dst_key.key_id
-            and not dst.backend.exists(key_object_name(dst_key.key_id))):
-        dst.backend.put(key_object_name(dst_key.key_id), src.backend.get(key_object_name(dst_key.key_id)))
+    sdk = src.key_for(m, src_key)
+    if dst_key is not None and m.key_id == dst_key.key_id:
+        dst.adopt_data_key(src, dst_key.key_id)
     ddk = dst.data_key(dst_key)
     same = _same_key(sdk, ddk)
     out = Manifest(new_snapshot_id, m.virtual_size, parent=None, key_id=dst_key.key_id if dst_key else None,
-                   chunker=m.chunker, created=_now())
+                   chunker=m.chunker, created=timestamp())
     src.index.refresh()
     dst.index.refresh()
     new_packs: dict[str, list[tuple[bytes, int, int]]] = {}
@@ -56,7 +55,7 @@ def copy_snapshot(
     sent = 0
     guard = ReuseGuard(dst.backend)
     total = len(m)
-    lease = dst._take_lease(new_snapshot_id)
+    lease = dst.take_lease(new_snapshot_id)
     try:
         for i, e in enumerate(m.entries()):
             new_id = mapping.get(e.chunk_id)
@@ -85,7 +84,7 @@ def copy_snapshot(
         dst.commit(out)
         dst.release_quarantine(new_packs)  # after the manifest: docs/storage-format.md#quarantine
     finally:
-        dst.backend.delete(lease)
+        dst.release_lease(lease)
     log.info("copied %s -> %s: %d/%d chunks sent, %d bytes", snapshot_id, new_snapshot_id, sent,
              len(mapping), packer.stored_bytes)
     return CopyResult(new_snapshot_id, len(mapping), sent, packer.stored_bytes)

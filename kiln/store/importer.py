@@ -53,7 +53,7 @@ class _Hit:
     cid: bytes
 
 
-class _BlockWriter:
+class BlockWriter:
     """Hashes, encodes and packs the chunks of one block (runs in a worker thread)."""
 
     def __init__(self, index: ChunkIndex, packer: PackWriter, key: DataKey | None, known: set[bytes]) -> None:
@@ -105,7 +105,7 @@ class _Segment:
     head: int  # bytes at the start left for the main thread's stitching
 
 
-def _cut_segment(read: Reader, chunker: Chunker, writer: _BlockWriter, start: int, length: int,
+def _cut_segment(read: Reader, chunker: Chunker, writer: BlockWriter, start: int, length: int,
                  first: bool, final: bool) -> _Segment:
     data = read(start, length)
     if len(data) != length:
@@ -165,7 +165,7 @@ def read_spans(
     read: Reader,
     spans: Iterable[Extent],
     chunker: Chunker,
-    writer: _BlockWriter,
+    writer: BlockWriter,
     manifest: Manifest,
     total: int,
     progress: Progress | None,
@@ -266,7 +266,7 @@ class ProcImport:
 def read_spans_procs(
     pool: Executor,
     source: str,
-    store_root: str,
+    backend_url: str,
     read: Reader,
     spans: Iterable[Extent],
     chunker: Chunker,
@@ -277,7 +277,7 @@ def read_spans_procs(
     total: int,
     progress: Progress | None,
 ) -> ProcImport:
-    """read_spans for a local store, with worker *processes*: they cut and hash segments of
+    """read_spans for a backend other processes share (``backend_url``), with worker *processes*: they cut and hash segments of
     ``source`` (cut_segment), and compress and pack the new chunks (write_pack); this process
     stitches segments exactly as read_spans does (same chunks), deduplicates, and adds the
     entries to ``manifest``. ``read`` reads ``source`` here, for the few bytes around seams.
@@ -299,7 +299,7 @@ def read_spans_procs(
     def submit_batch() -> None:
         nonlocal batch, batch_bytes
         if batch:
-            jobs.append(pool.submit(write_pack, source, store_root, batch, key))
+            jobs.append(pool.submit(write_pack, source, backend_url, batch, key))
             batch, batch_bytes = [], 0
         while jobs and (jobs[0].done() or len(jobs) > PROC_INFLIGHT):
             finish(jobs.popleft())

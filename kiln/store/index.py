@@ -62,6 +62,14 @@ class ChunkIndex:
     def packs(self) -> list[str]:
         return list(self._packs)
 
+    def chunks_in(self, pack_id: str) -> list[tuple[bytes, int, int]]:
+        """``(chunk id, offset, length)`` of every chunk this index resolves to ``pack_id``: a
+        table of contents for a pack whose own is lost (slow: walks the whole index)."""
+        no = self._pack_no.get(pack_id)
+        if no is None:
+            return []
+        return [(cid, w[1], w[2]) for cid, w in list(self._where.items()) if w[0] == no]
+
     def quarantine(self) -> frozenset[Entry]:
         """The quarantine as of the last ``refresh``."""
         return self._entries

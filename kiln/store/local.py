@@ -1,4 +1,9 @@
-"""The local directory backend: one file per object, written to a temp name and renamed."""
+"""The local directory backend: one file per object, written to a temp name and renamed.
+
+URL: ``file:///absolute/path/of/the/store`` (kiln/store/backends.py). Objects are files under
+that directory; ``tmp/`` holds writes in progress and ``scratch/`` the store's temporary raw
+disks, neither of them objects (docs/storage-format.md#on-disk-tree-local-backend).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from kiln import errors
 from kiln.errors import Ec2Error
@@ -22,11 +28,27 @@ FD_CACHE = 64
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
-class LocalBackend:
-    capabilities = Capabilities(atomic_put=True, touch=True, local_path=True)
+def file_url(path: Path | str) -> str:
+    """The ``file://`` URL of the store directory ``path`` (made absolute)."""
+    return Path(path).absolute().as_uri()
 
-    def __init__(self, root: Path) -> None:
+
+def path_of(url: str) -> Path:
+    """The directory a ``file:///abs/path`` URL names. Raises ValueError for anything else
+    (a relative path, or a host other than ``localhost``)."""
+    parts = urlsplit(url)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+        raise ValueError(f"not a local store URL: {url!r} (expected file:///absolute/path)")
+    return Path(unquote(parts.path, errors="surrogateescape"))
+
+
+class LocalBackend:
+    # other processes on this host open the same directory (worker processes of an import)
+    capabilities = Capabilities(process_shared=True)
+
+    def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+        self.url = file_url(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._tmp = self.root / "tmp"
         self._tmp.mkdir(exist_ok=True)
@@ -101,7 +123,7 @@ class LocalBackend:
             os.close(fd)
 
     def exists(self, name: str) -> bool:
-        return os.path.exists(self._path(name))
+        return os.path.isfile(self._path(name))  # one stat; a directory (a prefix) is no object
 
     def touch(self, name: str) -> bool:
         try:
@@ -143,7 +165,8 @@ class LocalBackend:
         return shutil.disk_usage(self.root).free
 
     def clean_tmp(self, older_than: float = 3600.0) -> int:
-        """Remove temp files left by a crashed writer (never a visible object)."""
+        """Remove temp files left by a crashed writer (never a visible object). A live
+        writer's temp file is seconds old."""
         removed = 0
         cutoff = time.time() - older_than
         for entry in os.scandir(self._tmp):

@@ -80,19 +80,6 @@ def _parse_pack(pack_id: str, data: bytes) -> list[tuple[bytes, int, int]]:
     return [rec.unpack_from(table, i * rec.size) for i in range(n)]
 
 
-def _intact(cid: bytes, blob: bytes) -> bool:
-    """The trailer matches, and an unsealed chunk decodes to its id (a sealed one needs the key)."""
-    if not chunks.check_object(blob):
-        return False
-    if blob[4] & chunks.F_SEALED:
-        return True
-    try:
-        chunks.decode(cid, blob, None)
-    except Ec2Error:
-        return False
-    return True
-
-
 def verify(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
            progress: Progress | None = None) -> VerifyReport:
     """Re-hash every chunk of every pack and check every manifest; report what is damaged and
@@ -127,11 +114,11 @@ def verify(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
                 toc = packs.read_toc(store.backend, pack_id)
             except Ec2Error:  # no table of contents: check what the index knows of this pack
                 no_toc.add(pack_id)
-                toc = _index_locations_in(store, pack_id)
+                toc = store.index.chunks_in(pack_id)
         for cid, off, ln in toc:
             nchunks += 1
             blob = data[off : off + ln]
-            if _intact(cid, blob):
+            if chunks.intact(cid, blob):
                 present.add(cid)
                 sealed_only += 1 if blob[4] & chunks.F_SEALED else 0
                 if pack_id in entry_packs:
@@ -213,16 +200,6 @@ def _record(store: SnapshotStore, entries: frozenset[quarantine.Entry], bad_copi
             now.discard(e)
     store.index.refresh()  # this process now resolves around the bad copies too
     return len(now)
-
-
-def _index_locations_in(store: SnapshotStore, pack_id: str) -> list[tuple[bytes, int, int]]:
-    """The chunks the index places in ``pack_id`` (for a pack whose table of contents is lost)."""
-    out = []
-    for cid in list(store.index._where):
-        loc = store.index.get(cid)
-        if loc is not None and loc.pack == pack_id:
-            out.append((cid, loc.offset, loc.length))
-    return out
 
 
 def gc(store: SnapshotStore, grace_seconds: float = GRACE_SECONDS, progress: Progress | None = None) -> GcReport:
@@ -315,8 +292,7 @@ def gc(store: SnapshotStore, grace_seconds: float = GRACE_SECONDS, progress: Pro
         freed -= sum(sizes[p][0] for p in reused)
         doomed -= reused
     _prune_quarantine(store, entries, set(sizes) - doomed, live)
-    tmp = getattr(store.backend, "clean_tmp", None)
-    removed = tmp(TMP_MAX_AGE) if callable(tmp) else 0  # a live writer's temp file is seconds old
+    removed = store.backend.clean_tmp(TMP_MAX_AGE)  # a live writer's temp file is seconds old
     report = GcReport(max(len(doomed) - repacked, 0), repacked, chunks_deleted, max(freed, 0), kept, len(snaps), removed)
     log.info("gc: %s", report)
     return report

@@ -15,6 +15,7 @@ import struct
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import blake3
 import zstandard
@@ -135,6 +136,11 @@ class Manifest:
             m.add(off, ln, cid)
         m.check()
         return m
+
+
+def timestamp() -> str:
+    """Now, as a manifest's ``created`` (UTC, microseconds)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def manifest_name(snapshot_id: str) -> str:

@@ -1,20 +1,43 @@
-"""An in-memory backend: the test double that ships with the package (restic's ``mem``)."""
+"""An in-memory backend: the test double that ships with the package (restic's ``mem``).
+
+URL: ``memory://name``. Every open of one name in this process reaches the same objects, for
+as long as something holds the backend; no other process sees them.
+"""
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 
 from kiln.store.backend import Backend, Capabilities, ObjectInfo, ObjectMissing
 
+_named: weakref.WeakValueDictionary[str, MemoryBackend] = weakref.WeakValueDictionary()
+_named_lock = threading.Lock()
+
 
 class MemoryBackend:
-    capabilities = Capabilities(atomic_put=True, touch=True, local_path=False)
+    # objects live in this process only: imports never hand work to worker processes
+    capabilities = Capabilities(process_shared=False)
 
-    def __init__(self) -> None:
+    def __init__(self, name: str | None = None) -> None:
+        """A new, empty backend. ``name`` (default: a random one) makes it reachable as
+        ``memory://name`` while it lives; see ``named`` to open an existing one."""
+        self.name = name or f"anon-{secrets.token_hex(8)}"
+        self.url = f"memory://{self.name}"
         self._objects: dict[str, tuple[bytes, float]] = {}
         self._lock = threading.Lock()
+        with _named_lock:
+            _named[self.name] = self
+
+    @classmethod
+    def named(cls, name: str) -> MemoryBackend:
+        """The live backend called ``name``, or a new empty one."""
+        with _named_lock:
+            found = _named.get(name)
+        return found if found is not None else cls(name)
 
     def put(self, name: str, data: bytes | memoryview) -> bool:
         with self._lock:
@@ -50,7 +73,9 @@ class MemoryBackend:
             self._objects.pop(name, None)
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        for name, (data, mtime) in list(self._objects.items()):
+        with self._lock:
+            items = list(self._objects.items())
+        for name, (data, mtime) in items:
             if name.startswith(prefix):
                 yield ObjectInfo(name, len(data), mtime)
 
@@ -59,6 +84,9 @@ class MemoryBackend:
 
     def free_bytes(self) -> int | None:
         return None
+
+    def clean_tmp(self, older_than: float) -> int:
+        return 0  # a put is one dict assignment: nothing is ever left half-written
 
 
 _: type[Backend] = MemoryBackend

@@ -24,7 +24,7 @@ from kiln.errors import Ec2Error
 from kiln.store import chunks, packs, quarantine
 from kiln.store.backend import ObjectMissing
 from kiln.store.crypto import KeyEncryptionKey
-from kiln.store.maintenance import VerifyReport, _index_locations_in, _intact, verify
+from kiln.store.maintenance import VerifyReport, verify
 from kiln.store.packs import PackWriter
 from kiln.store.store import SnapshotStore
 
@@ -64,7 +64,7 @@ def repair(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
     before = verify(store, keys, progress)
     if before.ok and not before.superseded_packs:
         return RepairReport(True, before, before)
-    lease = store._take_lease("repair")  # GC spares the packs written from now on
+    lease = store.take_lease("repair")  # GC spares the packs written from now on
     try:
         old_indexes = [o.name for o in store.backend.list("index/")]
         store.index.refresh()
@@ -104,7 +104,7 @@ def repair(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
             store.backend.sync()
         store.release_quarantine(new_packs)
     finally:
-        store.backend.delete(lease)
+        store.release_lease(lease)
     after = verify(store, keys, progress) if copied or rewritten else before
     fixed = {bytes.fromhex(c.chunk) for c in copied}
     lost = [Unrepairable(c.hex(), sorted(named[c])) for c in sorted(need - fixed)]
@@ -129,7 +129,7 @@ def _copy_from(sources: Sequence[tuple[str, SnapshotStore]], need: set[bytes], p
                 blob = src.read_intact_blob(cid, "repair")
             except Ec2Error:
                 continue
-            if not _intact(cid, blob):
+            if not chunks.intact(cid, blob):
                 continue
             packer.add(cid, blob)
             out.append(Copied(cid.hex(), name))
@@ -142,7 +142,7 @@ def _covering(store: SnapshotStore, pack_id: str) -> Toc:
     try:
         return packs.read_toc(store.backend, pack_id)
     except (Ec2Error, ObjectMissing):
-        return _index_locations_in(store, pack_id)
+        return store.index.chunks_in(pack_id)
 
 
 def _salvage(store: SnapshotStore, pack_id: str, live: AbstractSet[bytes], packer: PackWriter) -> bool:
@@ -155,7 +155,7 @@ def _salvage(store: SnapshotStore, pack_id: str, live: AbstractSet[bytes], packe
     try:
         toc = packs.read_toc(store.backend, pack_id)
     except (Ec2Error, ObjectMissing):
-        toc = _index_locations_in(store, pack_id)
+        toc = store.index.chunks_in(pack_id)
         if any(store.index.pack_of(c) is None for c in live):
             return False  # it may hold the only copy of a chunk nobody can locate
     try:
@@ -164,6 +164,6 @@ def _salvage(store: SnapshotStore, pack_id: str, live: AbstractSet[bytes], packe
         return False
     for cid, off, ln in toc:
         blob = data[off : off + ln]
-        if cid not in bad and chunks.check_object(blob) and _intact(cid, blob):
+        if cid not in bad and chunks.intact(cid, blob):
             packer.add(cid, blob)
     return True

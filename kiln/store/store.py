@@ -7,36 +7,39 @@ import logging
 import os
 import secrets
 import time
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 import blake3
 
 from kiln import errors
-from kiln.disks import convert_raw, data_extents, inspect_disk, open_raw_source
+from kiln.disks import DiskInfo, convert_raw, data_extents, open_raw_source
 from kiln.errors import Ec2Error
 from kiln.store import chunks, compose, importer, quarantine, spans, workers
 from kiln.store.backend import Backend, ObjectMissing
+from kiln.store.backends import open_backend
 from kiln.store.chunker import DEFAULT_CHUNKER, Chunker, ChunkerConfig
 from kiln.store.crypto import DataKey, KeyEncryptionKey, unwrap_data_key, wrap_data_key
 from kiln.store.importer import ImportResult, Progress
 from kiln.store.index import ChunkIndex
-from kiln.store.local import LocalBackend
-from kiln.store.manifest import Manifest, manifest_name
+from kiln.store.manifest import Manifest, manifest_name, timestamp
 from kiln.store.packs import PackWriter, pack_name
+from kiln.store.reader import SnapshotReader
+from kiln.store.restore import write_raw
 from kiln.types import Extent
 
 log = logging.getLogger(__name__)
 
 STORE_VERSION = 1
-RESTORE_BATCH = 8 * 1024 * 1024
-RESTORE_INFLIGHT = 4
-RESTORE_RUN = 4 * 1024 * 1024  # largest ranged read of adjacent chunks
 LEASE_STALE = 3600.0
 PROCESS_MIN_BYTES = 64 * 1024 * 1024  # smaller work is not worth starting worker processes
+
+
+def open_store(url: str, chunker: ChunkerConfig | None = None) -> SnapshotStore:
+    """The store at ``url`` (``file:///abs/path`` or ``memory://name``, see
+    kiln/store/backends.py), created if missing with ``chunker`` (default FastCDC 32 KiB).
+    Raises ValueError for a URL no backend takes."""
+    opened = open_backend(url)
+    return SnapshotStore(opened.backend, scratch=opened.scratch, chunker=chunker)
 
 
 class SnapshotStore:
@@ -45,8 +48,9 @@ class SnapshotStore:
     def __init__(self, backend: Backend, scratch: Path, chunker: ChunkerConfig | None = None,
                  processes: int | None = None) -> None:
         self.backend = backend
-        # worker processes for large imports into a local store (None: one per CPU; 1: none,
-        # threads only). Restores always use threads: processes did not make them faster.
+        # worker processes for large imports into a backend other processes share (None: one
+        # per CPU; 1: none, threads only). Restores always use threads: processes did not make
+        # them faster.
         self.processes = processes
         self.scratch = Path(scratch)
         self.scratch.mkdir(parents=True, exist_ok=True)
@@ -79,12 +83,21 @@ class SnapshotStore:
             blob = self.backend.get(name)
         return DataKey.from_secret(kek.key_id, unwrap_data_key(kek, blob))
 
-    def _key_for(self, m: Manifest, kek: KeyEncryptionKey | None) -> DataKey | None:
+    def key_for(self, m: Manifest, kek: KeyEncryptionKey | None) -> DataKey | None:
+        """The data key that reads ``m`` (None if it is not encrypted). Raises
+        Ec2Error(DecryptionFailed) unless ``kek`` is the manifest's key."""
         if m.key_id is None:
             return None
         if kek is None or kek.key_id != m.key_id:
             raise Ec2Error(errors.DecryptionFailed, f"snapshot {m.snapshot_id} is encrypted with key {m.key_id}")
         return self.data_key(kek, create=False)
+
+    def adopt_data_key(self, src: SnapshotStore, key_id: str) -> None:
+        """Copy ``src``'s wrapped data key for ``key_id`` here, unless this store has one: the
+        chunks sealed under it then travel as they are (docs/storage-format.md#encryption)."""
+        name = key_object_name(key_id)
+        if not self.backend.exists(name):
+            self.backend.put(name, src.backend.get(name))
 
     # --- snapshots -----------------------------------------------------------------------
     def has(self, snapshot_id: str) -> bool:
@@ -115,18 +128,23 @@ class SnapshotStore:
     # --- import --------------------------------------------------------------------------
     def import_disk(
         self,
-        path: Path,
+        info: DiskInfo,
         snapshot_id: str,
         parent: str | None = None,
         changed: list[Extent] | None = None,
         key: KeyEncryptionKey | None = None,
         progress: Progress | None = None,
-        fmt: str | None = None,
     ) -> ImportResult:
+        """Store the disk ``info`` describes as snapshot ``snapshot_id``. ``info`` comes from
+        kiln.disks (``inspect_disk``, or ``raw_disk`` for a disk known to be raw): the caller
+        decides how a file is read, the store never inspects one. With ``parent`` (and
+        ``changed``, the ranges that differ from it) the import is incremental
+        (docs/storage-format.md#incremental). The manifest is written last
+        (docs/storage-format.md#write-order). Raises Ec2Error(InvalidParameterValue) if the
+        snapshot exists."""
         t0 = time.monotonic()
         if self.has(snapshot_id):
             raise Ec2Error(errors.InvalidParameterValue, f"snapshot {snapshot_id} already exists")
-        info = inspect_disk(Path(path), fmt)
         parent_m = self.manifest(parent) if parent else None
         if parent_m is not None and parent_m.key_id != (key.key_id if key else None):
             raise Ec2Error(errors.InvalidParameterCombination,
@@ -134,8 +152,8 @@ class SnapshotStore:
         dk = self.data_key(key)
         self._check_space(info.actual_size)
         m = Manifest(snapshot_id, info.virtual_size, parent=parent, key_id=key.key_id if key else None,
-                     chunker=self.chunker_config.as_dict(), created=_now())
-        lease = self._take_lease(snapshot_id)
+                     chunker=self.chunker_config.as_dict(), created=timestamp())
+        lease = self.take_lease(snapshot_id)
         try:
             plan = spans.plan(data_extents(info), info.virtual_size, parent_m, changed)
             if parent_m is not None:
@@ -152,7 +170,7 @@ class SnapshotStore:
                     self._refuse_broken_reuse(parent_m, plan.reuse)
             new_packs: dict[str, list[tuple[bytes, int, int]]] = {}
             packer = self.packer(new_packs)
-            writer = importer._BlockWriter(self.index, packer, dk, known)
+            writer = importer.BlockWriter(self.index, packer, dk, known)
             counter = compose.SourceCounter()
             with open_raw_source(info, self.scratch) as src:
                 if plan.changed is not None and parent_m is not None:
@@ -163,11 +181,11 @@ class SnapshotStore:
                 reader = compose.with_heartbeat(reader, lambda: self.backend.touch(lease))
                 chunker = Chunker(self.chunker_config)
                 to_read = sum(e.length for e in plan.read)
-                if (plan.changed is None and isinstance(self.backend, LocalBackend)
+                if (plan.changed is None and self.backend.capabilities.process_shared
                         and to_read >= PROCESS_MIN_BYTES and self.processes != 1):
                     with workers.pool(self.processes) as pool:
                         got = importer.read_spans_procs(
-                            pool, f"/proc/{os.getpid()}/fd/{src.fd}", str(self.backend.root), reader,
+                            pool, f"/proc/{os.getpid()}/fd/{src.fd}", self.backend.url, reader,
                             plan.read, chunker, dk, self.index, known, m, info.virtual_size, progress)
                     new_packs.update(got.packs)
                     reused, proc_stored = got.reused, got.new_stored
@@ -187,7 +205,7 @@ class SnapshotStore:
             self.commit(m)  # syncs (every pack and the index durable), then puts the manifest
             self.release_quarantine(new_packs)
         finally:
-            self.backend.delete(lease)
+            self.release_lease(lease)
         res = ImportResult(snapshot_id, info.virtual_size, m.data_bytes, read, len(m), new_chunks,
                            new_stored, time.monotonic() - t0)
         log.info("imported %s: %d bytes virtual, %d read, %d new chunks, %d bytes stored in %.2fs",
@@ -286,10 +304,17 @@ class SnapshotStore:
         if free is not None and free < min(need, 64 * 1024 * 1024):
             raise Ec2Error(errors.StoreFull, f"not enough free space in the store ({free} bytes free)")
 
-    def _take_lease(self, snapshot_id: str) -> str:
-        name = f"leases/{snapshot_id}.{secrets.token_hex(4)}"
+    def take_lease(self, tag: str) -> str:
+        """Put a lease ``leases/<tag>.<rand>`` and return its name: until it is released, or
+        not refreshed (``backend.touch``) for LEASE_STALE seconds, GC spares every pack
+        written since (docs/storage-format.md#write-order). ``tag``: a snapshot id, ``repair``."""
+        name = f"leases/{tag}.{secrets.token_hex(4)}"
         self.backend.put(name, json.dumps({"started": time.time(), "pid": os.getpid()}).encode())
         return name
+
+    def release_lease(self, name: str) -> None:
+        """Delete the lease ``take_lease`` returned (idempotent)."""
+        self.backend.delete(name)
 
     def leases(self) -> list[float]:
         """Start times of running imports. A lease not refreshed for LEASE_STALE seconds is a
@@ -311,18 +336,27 @@ class SnapshotStore:
                 progress: Progress | None = None) -> None:
         """Write the snapshot's disk to ``out`` (sparse). Nothing is left at ``out`` on failure."""
         m = self.manifest(snapshot_id)
-        dk = self._key_for(m, key)
+        dk = self.key_for(m, key)
         self.index.refresh()
         out = Path(out)
         raw = out.with_name(f".{out.name}.{secrets.token_hex(4)}.partial")
         try:
-            self._write_raw(m, dk, raw, progress)
+            write_raw(self, m, dk, raw, progress)
             if fmt == "raw":
                 os.replace(raw, out)
             else:
                 convert_raw(raw, out, fmt)
         finally:
             raw.unlink(missing_ok=True)
+
+    def reader(self, snapshot_id: str, key: KeyEncryptionKey | None = None) -> SnapshotReader:
+        """Random access to the snapshot's disk: ``read(offset, length)`` reads only the chunks
+        that cover the range (kiln/store/reader.py). Raises Ec2Error(InvalidSnapshot.NotFound)
+        for an unknown snapshot, Ec2Error(DecryptionFailed) without its key."""
+        m = self.manifest(snapshot_id)
+        dk = self.key_for(m, key)
+        self.index.refresh()
+        return SnapshotReader(m, lambda cid: self.read_chunk(cid, dk))
 
     def read_blob(self, cid: bytes) -> bytes:
         """The stored chunk object for ``cid`` (not yet checked)."""
@@ -371,107 +405,6 @@ class SnapshotStore:
                 raise
         return chunks.decode(cid, self.read_blob(cid), dk)  # another copy, or an error
 
-    def _read_entries(self, m: Manifest, lo: int, hi: int,
-                      dk: DataKey | None) -> Iterator[tuple[int, bytes]]:
-        """(offset, plaintext) of manifest entries ``lo..hi``, verified. Chunks that lie one after
-        the other in one pack (as an import writes them) are read with one ranged read."""
-        ids = m.ids
-        i = lo
-        while i < hi:
-            first = self.index.get(bytes(ids[32 * i : 32 * i + 32]))
-            j = i + 1
-            if first is not None:
-                sizes = [first.length]  # blob lengths of entries i..j, adjacent in one pack
-                end = first.offset + first.length
-                while j < hi and end - first.offset < RESTORE_RUN:
-                    loc = self.index.get(bytes(ids[32 * j : 32 * j + 32]))
-                    if loc is None or loc.pack != first.pack or loc.offset != end:
-                        break
-                    sizes.append(loc.length)
-                    end += loc.length
-                    j += 1
-                try:
-                    blob = self.backend.get_range(pack_name(first.pack), first.offset, end - first.offset)
-                except ObjectMissing:  # repacked by a GC: read chunk by chunk (reloads the index)
-                    blob = b""
-                if len(blob) == end - first.offset:
-                    view = memoryview(blob)
-                    pos = 0
-                    for k, ln in zip(range(i, j), sizes, strict=True):
-                        cid = bytes(ids[32 * k : 32 * k + 32])
-                        try:
-                            data = chunks.decode(cid, view[pos : pos + ln], dk)
-                        except Ec2Error:
-                            if not self.note_damaged(cid, first.pack, view[pos : pos + ln], "restore"):
-                                raise
-                            data = self.read_chunk(cid, dk)  # another copy, or an error
-                        yield m.offsets[k], data
-                        pos += ln
-                    i = j
-                    continue
-                j = i + 1
-            for k in range(i, j):
-                yield m.offsets[k], self.read_chunk(bytes(ids[32 * k : 32 * k + 32]), dk)
-            i = j
-
-    def _write_raw(self, m: Manifest, dk: DataKey | None, path: Path, progress: Progress | None) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.ftruncate(fd, m.virtual_size)
-
-            def work(lo: int, hi: int) -> int:
-                n = 0
-                run: list[bytes] = []
-                run_at = run_end = -1
-                for off, data in self._read_entries(m, lo, hi, dk):
-                    if off != run_end or len(run) >= 512:  # contiguous chunks: one syscall
-                        if run:
-                            os.pwritev(fd, run, run_at)
-                        run, run_at = [], off
-                    run.append(data)
-                    run_end = off + len(data)
-                    n += len(data)
-                if run:
-                    os.pwritev(fd, run, run_at)
-                return n
-
-            pending: deque[Future[int]] = deque()
-            done = 0
-            with ThreadPoolExecutor(importer.WORKERS, thread_name_prefix="kiln-restore") as pool:
-                i = 0
-                count = len(m)
-                while i < count:
-                    j, size = i, 0
-                    while j < count and size < RESTORE_BATCH:
-                        size += m.lengths[j]
-                        j += 1
-                    pending.append(pool.submit(work, i, j))
-                    i = j
-                    while len(pending) > RESTORE_INFLIGHT:
-                        done += pending.popleft().result()
-                        if progress:
-                            progress(done, m.data_bytes)
-                while pending:
-                    done += pending.popleft().result()
-                    if progress:
-                        progress(done, m.data_bytes)
-        finally:
-            os.close(fd)
-
 
 def key_object_name(key_id: str) -> str:
     return f"keys/{blake3.blake3(key_id.encode()).hexdigest()[:32]}"
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-
-
-def _attach_maintenance() -> None:
-    """``store.verify()`` / ``store.gc()`` as methods (the functions live in maintenance.py)."""
-    from kiln.store import maintenance
-
-    SnapshotStore.verify = maintenance.verify  # type: ignore[attr-defined]  # method alias
-    SnapshotStore.gc = maintenance.gc  # type: ignore[attr-defined]  # method alias

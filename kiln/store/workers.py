@@ -1,7 +1,8 @@
 """Import work that runs in worker processes, so that both cores work without sharing a GIL.
 
-Large imports into a local store hand their bulk work to a process pool (the thread pipeline in
-importer.py stays for small imports, composed reads and other backends). Each task
+Large imports into a backend that other processes share (``Capabilities.process_shared``: the
+local one) hand their bulk work to a process pool (the thread pipeline in importer.py stays for
+small imports, composed reads and other backends). Workers reach the store by its backend's URL. Each task
 here is a top-level function that opens what it needs by path (cached per process), does the
 CPU work (FastCDC, BLAKE3, zstd, AES-GCM) and returns small results: chunk ids and pack tables,
 never the data itself. The main process keeps every decision: chunk boundaries across segments,
@@ -18,15 +19,16 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from kiln.store import chunks
+from kiln.store.backend import Backend
+from kiln.store.backends import open_backend
 from kiln.store.chunker import Chunker, ChunkerConfig
 from kiln.store.crypto import DataKey
-from kiln.store.local import LocalBackend
 from kiln.store.packs import StoredPack, store_pack
 
 ZERO_ID = bytes(32)  # stands for an all-zero chunk (stored as nothing) in a CutResult
 
 _fds: dict[str, int] = {}
-_backends: dict[str, LocalBackend] = {}
+_backends: dict[str, Backend] = {}
 _chunkers: dict[ChunkerConfig, Chunker] = {}
 
 
@@ -67,10 +69,10 @@ def _fd(path: str) -> int:
     return fd
 
 
-def _backend(root: str) -> LocalBackend:
-    b = _backends.get(root)
+def _backend(url: str) -> Backend:
+    b = _backends.get(url)
     if b is None:
-        b = _backends[root] = LocalBackend(root)  # type: ignore[arg-type]  # str is a path
+        b = _backends[url] = open_backend(url).backend
     return b
 
 
@@ -105,12 +107,13 @@ def cut_segment(source: str, start: int, length: int, final: bool, config: Chunk
     return CutResult(lengths, bytes(ids))
 
 
-def write_pack(source: str, store_root: str, items: list[tuple[int, int, bytes]],
+def write_pack(source: str, backend_url: str, items: list[tuple[int, int, bytes]],
                key: DataKey | None) -> StoredPack:
-    """Read the chunks ``[(offset, length, id)]`` of ``source``, encode them and store one pack."""
+    """Read the chunks ``[(offset, length, id)]`` of ``source``, encode them and store one pack
+    in the backend at ``backend_url``."""
     fd = _fd(source)
     blobs = [(cid, chunks.encode(cid, _read(fd, off, ln), key)) for off, ln, cid in items]
-    return store_pack(_backend(store_root), blobs)
+    return store_pack(_backend(backend_url), blobs)
 
 
 _ZERO = bytes(1 << 20)

@@ -42,7 +42,7 @@ class World:
 
 
 def make_world(catalog: Catalog, tmp_path: Path) -> World:
-    svc = Services(catalog=catalog, stores={REGION: open_store(tmp_path / "store")},
+    svc = Services(catalog=catalog, stores={REGION: open_store((tmp_path / "store").as_uri())},
                    jobs=JobRunner(), data_dir=tmp_path, regions=(REGION, "eu-west-1"))
     ids = [create_account(catalog, n).account_id for n in ("owner", "grantee", "stranger")]
     return World(svc, *(Caller(i, REGION) for i in ids))

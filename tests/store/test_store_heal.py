@@ -136,11 +136,12 @@ def test_gc_keeps_the_only_copy_of_a_quarantined_chunk(kiln, small_disk: Path, d
 
 def test_a_copy_into_a_region_stores_a_quarantined_chunk_again(small_disk: Path, tmp_path: Path) -> None:
     """copy_snapshot (CopySnapshot, CopyImage) treats a quarantined chunk as absent too."""
+    from kiln.disks import inspect_disk
     from kiln.store import copy_snapshot, open_store, verify
 
-    src, dst = open_store(tmp_path / "src"), open_store(tmp_path / "dst")
-    src.import_disk(small_disk, "snap-0000000000000000a")
-    dst.import_disk(small_disk, "snap-0000000000000000b")
+    src, dst = open_store((tmp_path / "src").as_uri()), open_store((tmp_path / "dst").as_uri())
+    src.import_disk(inspect_disk(small_disk), "snap-0000000000000000a")
+    dst.import_disk(inspect_disk(small_disk), "snap-0000000000000000b")
     _flip(sorted(p for p in (tmp_path / "dst/packs").rglob("*") if p.is_file())[0])
     assert not verify(dst).ok
     res = copy_snapshot(src, dst, "snap-0000000000000000a", "snap-0000000000000000c")

@@ -56,8 +56,8 @@ def test_parallel_cut_equals_serial_cut(tmp_path: Path, monkeypatch: pytest.Monk
             "runs": lambda: _runs(n, 3),
             "text": lambda: (b"the quick brown fox jumps over the lazy dog\n" * (n // 44 + 1))[:n]}[kind]()
     disk = make_disk(tmp_path / "d.raw", 16 * MIB, [(MIB + 512, data)])
-    store = open_store(tmp_path / "store", chunker=SMALL)
-    first = store.import_disk(disk, "snap-1")
+    store = open_store((tmp_path / "store").as_uri(), chunker=SMALL)
+    first = store.import_disk(inspect_disk(disk), "snap-1")
     m = store.manifest("snap-1")
     assert first.new_chunks == len(m.chunk_ids())
     got = [(e.offset, e.length) for e in m.entries()]
@@ -73,7 +73,7 @@ def test_parallel_cut_equals_serial_cut(tmp_path: Path, monkeypatch: pytest.Monk
     out = tmp_path / "out.raw"
     store.restore("snap-1", out)
     assert out.read_bytes() == disk.read_bytes()
-    again = store.import_disk(disk, "snap-2")  # the same chunks again: nothing new is stored
+    again = store.import_disk(inspect_disk(disk), "snap-2")  # the same chunks again: nothing new is stored
     assert again.new_chunks == 0 and again.new_stored_bytes == 0
     assert store.manifest("snap-2").ids == m.ids
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from store_helpers import make_disk, same_bytes
 
+from kiln.disks import inspect_disk
 from kiln.store import gc, open_store, verify
 
 
@@ -39,10 +40,10 @@ def test_verify_finds_a_flipped_byte(kiln, small_disk: Path, tmp_path: Path, dat
 
 
 def test_gc_sweeps_chunks_of_deleted_snapshots(small_disk: Path, tmp_path: Path) -> None:
-    store = open_store(tmp_path / "store")
+    store = open_store((tmp_path / "store").as_uri())
     keep = make_disk(tmp_path / "k.raw", 1 << 20, [(0, os.urandom(200_000))])
-    store.import_disk(small_disk, "snap-0000000000000000a")
-    store.import_disk(keep, "snap-0000000000000000b")
+    store.import_disk(inspect_disk(small_disk), "snap-0000000000000000a")
+    store.import_disk(inspect_disk(keep), "snap-0000000000000000b")
     before = sum(o.size for o in store.backend.list("packs/"))
     store.delete("snap-0000000000000000a")
     rep = gc(store, grace_seconds=0)
@@ -58,8 +59,8 @@ def test_gc_sweeps_chunks_of_deleted_snapshots(small_disk: Path, tmp_path: Path)
 def test_gc_beside_a_concurrent_import_loses_nothing(small_disk: Path, tmp_path: Path) -> None:
     """GC runs in a loop (grace 0) while imports write and reuse chunks, including chunks of a
     deleted snapshot that GC would otherwise sweep."""
-    store = open_store(tmp_path / "store")
-    store.import_disk(small_disk, "snap-00000000000000001")
+    store = open_store((tmp_path / "store").as_uri())
+    store.import_disk(inspect_disk(small_disk), "snap-00000000000000001")
     store.delete("snap-00000000000000001")  # its chunks are garbage now, and about to be reused
     stop = threading.Event()
     sweeps: list[int] = []
@@ -72,7 +73,7 @@ def test_gc_beside_a_concurrent_import_loses_nothing(small_disk: Path, tmp_path:
     t.start()
     try:
         for i in range(2, 6):
-            store.import_disk(small_disk, f"snap-0000000000000000{i}")
+            store.import_disk(inspect_disk(small_disk), f"snap-0000000000000000{i}")
     finally:
         stop.set()
         t.join()
@@ -85,10 +86,10 @@ def test_gc_beside_a_concurrent_import_loses_nothing(small_disk: Path, tmp_path:
 
 
 def test_stale_lease_of_a_killed_import_does_not_hold_back_gc(small_disk: Path, tmp_path: Path) -> None:
-    store = open_store(tmp_path / "store")
-    store.import_disk(small_disk, "snap-0000000000000000a")
+    store = open_store((tmp_path / "store").as_uri())
+    store.import_disk(inspect_disk(small_disk), "snap-0000000000000000a")
     store.delete("snap-0000000000000000a")
-    lease = store._take_lease("snap-0000000000000000b")  # as a killed import leaves it
+    lease = store.take_lease("snap-0000000000000000b")  # as a killed import leaves it
     old = time.time() - 2 * 3600
     os.utime(tmp_path / "store" / lease, (old, old))
     rep = gc(store, grace_seconds=0)
@@ -97,9 +98,9 @@ def test_stale_lease_of_a_killed_import_does_not_hold_back_gc(small_disk: Path, 
 
 
 def test_fresh_lease_protects_packs_written_since_it_started(small_disk: Path, tmp_path: Path) -> None:
-    store = open_store(tmp_path / "store")
-    store._take_lease("snap-0000000000000000b")  # a running import, started just now
-    store.import_disk(small_disk, "snap-0000000000000000a")
+    store = open_store((tmp_path / "store").as_uri())
+    store.take_lease("snap-0000000000000000b")  # a running import, started just now
+    store.import_disk(inspect_disk(small_disk), "snap-0000000000000000a")
     store.delete("snap-0000000000000000a")
     rep = gc(store, grace_seconds=0)
     assert rep.packs_deleted == 0  # they may be the running import's
@@ -112,8 +113,8 @@ def test_gc_keeps_a_small_pack_whose_chunks_are_all_live(tmp_path: Path) -> None
     with open(disk, "wb") as f:
         f.truncate(1 << 20)
         f.write(b"end of disk" * 100)
-    store = open_store(tmp_path / "store")
-    store.import_disk(disk, "snap-0000000000000000b")
+    store = open_store((tmp_path / "store").as_uri())
+    store.import_disk(inspect_disk(disk), "snap-0000000000000000b")
     for _ in range(2):
         gc(store, grace_seconds=0)
     assert verify(store).ok
@@ -125,9 +126,9 @@ def test_gc_keeps_a_small_pack_whose_chunks_are_all_live(tmp_path: Path) -> None
 def test_import_reusing_a_pack_that_gc_is_deleting_loses_nothing(small_disk: Path, tmp_path: Path) -> None:
     """The last window: another process's import reuses chunks of a pack after GC decided to
     delete it. The import touches the pack and finds GC's marker, so it stores them itself."""
-    gc_side = open_store(tmp_path / "store")
-    importer_side = open_store(tmp_path / "store")  # its own index, as another process has
-    importer_side.import_disk(small_disk, "snap-00000000000000001")
+    gc_side = open_store((tmp_path / "store").as_uri())
+    importer_side = open_store((tmp_path / "store").as_uri())  # its own index, as another process has
+    importer_side.import_disk(inspect_disk(small_disk), "snap-00000000000000001")
     importer_side.delete("snap-00000000000000001")  # its packs are garbage now
     importer_side.index.refresh()
     ran: list[object] = []
@@ -135,7 +136,7 @@ def test_import_reusing_a_pack_that_gc_is_deleting_loses_nothing(small_disk: Pat
 
     def delete_after_an_import(name: str) -> None:
         if name.startswith("packs/") and not ran:  # GC has decided: run a whole import now
-            ran.append(importer_side.import_disk(small_disk, "snap-00000000000000002"))
+            ran.append(importer_side.import_disk(inspect_disk(small_disk), "snap-00000000000000002"))
         delete(name)
 
     gc_side.backend.delete = delete_after_an_import  # type: ignore[method-assign]  # a hook
