@@ -22,7 +22,13 @@ import time
 from pathlib import Path
 
 from kiln.disks import inspect_disk
-from kiln.store import file_url, open_store
+from kiln.store import open_store
+
+try:  # the store as of issue 9 (URLs, inspected disks); --kiln-src may name an older one
+    from kiln.store import file_url
+    NEW_API = True
+except ImportError:
+    NEW_API = False
 from kiln.types import Extent
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -86,7 +92,7 @@ def main() -> None:
     res.add_argument("out", type=Path)
     args = ap.parse_args()
 
-    store = open_store(file_url(args.store))
+    store = open_store(file_url(args.store) if NEW_API else args.store)
     out: dict[str, object]
     sampler = TreeSampler()
     sampler.start()
@@ -95,7 +101,8 @@ def main() -> None:
         if args.changed:
             changed = [Extent(int(o), int(n)) for o, n in json.loads(args.changed.read_text())]
         t0 = time.perf_counter()
-        result = store.import_disk(inspect_disk(args.file), snapshot_id=args.snapshot, parent=args.parent,
+        source = inspect_disk(args.file) if NEW_API else args.file
+        result = store.import_disk(source, snapshot_id=args.snapshot, parent=args.parent,
                                    changed=changed)
         out = dataclasses.asdict(result)
         out["op_seconds"] = time.perf_counter() - t0
