@@ -24,15 +24,15 @@ from kiln.ec2.actions import ACTIONS
 from kiln.ec2.server import build_ec2_app
 from kiln.ec2.sigv4 import Credential
 from kiln.errors import Ec2Error
+from kiln.runtime.downloads import DownloadPolicy, parse_networks
+from kiln.runtime.instance_runtime import InstanceRuntime
+from kiln.runtime.jobs import JobRunner, default_kinds
 from kiln.services import create_image
 from kiln.services.accounts import lookup_access_key
 from kiln.services.buckets import adopt_bucket_dirs
 from kiln.services.context import Services
 from kiln.services.disk_sources import ImportPolicy
-from kiln.services.downloads import DownloadPolicy, parse_networks
 from kiln.services.instance_lifecycle import reconcile, watch_running
-from kiln.services.instance_runtime import InstanceRuntime
-from kiln.services.jobs import JobRunner, default_kinds
 from kiln.store import open_store
 
 log = logging.getLogger(__name__)

@@ -32,8 +32,8 @@ def bake() -> None:
 
 def _services(settings: Settings):  # type: ignore[no-untyped-def]  # -> Services
     from kiln.app import open_settings_catalog
+    from kiln.runtime.jobs import JobRunner
     from kiln.services.context import Services
-    from kiln.services.jobs import JobRunner
     from kiln.store import open_store
 
     return Services(catalog=open_settings_catalog(settings),

@@ -11,8 +11,8 @@ from kiln.catalog import Catalog
 from kiln.services.disk_sources import ImportPolicy
 
 if TYPE_CHECKING:  # the store is only handed through; rules call its methods
-    from kiln.services.instance_runtime import InstanceRuntime
-    from kiln.services.jobs import JobRunner
+    from kiln.runtime.instance_runtime import InstanceRuntime
+    from kiln.runtime.jobs import JobRunner
     from kiln.store import SnapshotStore
 
 

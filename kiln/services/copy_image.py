@@ -30,11 +30,11 @@ from kiln.catalog.records import (
     utc_now,
 )
 from kiln.errors import Ec2Error
+from kiln.runtime.jobs import JobContext, JobKind
 from kiln.services import kms
 from kiln.services.context import Caller, Services
 from kiln.services.image_access import visible_image
 from kiln.services.images import check_name
-from kiln.services.jobs import JobContext, JobKind
 from kiln.services.snapshot_access import NO_VOLUME
 from kiln.services.snapshots import check_region, copy_store_snapshot
 from kiln.services.tags import TagSpec, apply_tag_specs, check_tag_specs

@@ -41,6 +41,8 @@ from kiln.catalog.records import (
     utc_now,
 )
 from kiln.errors import Ec2Error
+from kiln.runtime.jobs import JobContext, JobKind
+from kiln.runtime.volume_disks import base_of, volume_path, volume_source
 from kiln.services import kms
 from kiln.services.context import Caller, Services
 from kiln.services.image_states import ImageState
@@ -48,11 +50,9 @@ from kiln.services.images import check_name
 from kiln.services.instance_access import owned_instances, views
 from kiln.services.instance_lifecycle import RESTART_INSTANCE, hidden_before, internal_error
 from kiln.services.instance_states import InstanceState
-from kiln.services.jobs import JobContext, JobKind
 from kiln.services.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import dry_run
 from kiln.services.vm_launch import prepare_disks, runtime_of, start_vm, stop_vm, vm_running
-from kiln.services.volume_disks import base_of, volume_path, volume_source
 from kiln.types import new_id
 
 log = logging.getLogger(__name__)

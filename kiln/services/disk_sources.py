@@ -28,9 +28,9 @@ from urllib.parse import unquote, urlparse
 
 from kiln import errors
 from kiln.errors import Ec2Error
+from kiln.runtime.downloads import DownloadPolicy, check_url
+from kiln.runtime.downloads import download as guarded_download
 from kiln.services import buckets
-from kiln.services.downloads import DownloadPolicy, check_url
-from kiln.services.downloads import download as guarded_download
 
 if TYPE_CHECKING:
     from kiln.catalog import Catalog

@@ -30,6 +30,7 @@ from kiln.catalog.records import (
 )
 from kiln.disks import inspect_disk
 from kiln.errors import Ec2Error
+from kiln.runtime.jobs import JobContext, JobKind
 from kiln.services import kms
 from kiln.services.context import Caller, Services
 from kiln.services.disk_sources import (
@@ -40,7 +41,6 @@ from kiln.services.disk_sources import (
     local_path,
     parse_source,
 )
-from kiln.services.jobs import JobContext, JobKind
 from kiln.services.snapshot_access import NO_VOLUME, completed_snapshot, size_gib
 from kiln.services.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import dry_run

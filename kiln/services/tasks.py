@@ -19,8 +19,8 @@ from kiln.catalog import tags as cat_tags
 from kiln.catalog.records import Filter, JobRecord, TagRecord
 from kiln.catalog.wildcard import matches_text
 from kiln.errors import Ec2Error
+from kiln.runtime.jobs import CANCELLED, COMPLETED, FAILED, fail_job_now
 from kiln.services.context import Caller, Services
-from kiln.services.jobs import CANCELLED, COMPLETED, FAILED, fail_job_now
 from kiln.services.validate import (
     check_filters,
     check_max_results,

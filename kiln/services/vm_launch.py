@@ -30,10 +30,8 @@ from kiln.compute.driver import DiskSpec, VmHandle, VmSpec
 from kiln.compute.ports import pick_free_port, port_is_free
 from kiln.compute.seed import make_nocloud_seed
 from kiln.errors import Ec2Error
-from kiln.services import kms
-from kiln.services.context import Services
-from kiln.services.instance_runtime import InstanceRuntime
-from kiln.services.volume_disks import (
+from kiln.runtime.instance_runtime import InstanceRuntime
+from kiln.runtime.volume_disks import (
     base_path,
     create_volume_disk,
     materialize_base,
@@ -41,6 +39,8 @@ from kiln.services.volume_disks import (
     remove_volume_disk,
     volume_path,
 )
+from kiln.services import kms
+from kiln.services.context import Services
 
 log = logging.getLogger(__name__)
 

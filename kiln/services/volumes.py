@@ -18,15 +18,8 @@ from kiln.catalog import jobs as cat_jobs
 from kiln.catalog import snapshots as cat
 from kiln.catalog.records import JobRecord, SnapshotRecord, VolumeRecord, utc_now
 from kiln.errors import Ec2Error
-from kiln.services import kms
-from kiln.services.block_devices import IOPS_LIMITS, SIZE_LIMITS, THROUGHPUT_LIMITS, VOLUME_TYPES
-from kiln.services.context import Caller, Services
-from kiln.services.images import zones
-from kiln.services.jobs import JobContext, JobKind
-from kiln.services.snapshot_access import GIB, completed_snapshot
-from kiln.services.tags import TagSpec, apply_tag_specs, check_tag_specs
-from kiln.services.validate import dry_run, id_prefix
-from kiln.services.volume_disks import (
+from kiln.runtime.jobs import JobContext, JobKind
+from kiln.runtime.volume_disks import (
     base_of,
     base_path,
     create_volume_disk,
@@ -36,6 +29,13 @@ from kiln.services.volume_disks import (
     volume_path,
     volume_source,
 )
+from kiln.services import kms
+from kiln.services.block_devices import IOPS_LIMITS, SIZE_LIMITS, THROUGHPUT_LIMITS, VOLUME_TYPES
+from kiln.services.context import Caller, Services
+from kiln.services.images import zones
+from kiln.services.snapshot_access import GIB, completed_snapshot
+from kiln.services.tags import TagSpec, apply_tag_specs, check_tag_specs
+from kiln.services.validate import dry_run, id_prefix
 from kiln.types import new_id
 
 log = logging.getLogger(__name__)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from kiln.catalog import Catalog
 from kiln.catalog.records import BlockDeviceRecord, EbsRecord
+from kiln.runtime.jobs import JobRunner
 from kiln.services.accounts import create_account
 from kiln.services.context import Caller, Services
 from kiln.services.images import RegisterImageRequest, register_image
-from kiln.services.jobs import JobRunner
 from kiln.services.snapshot_records import record_snapshot
 from kiln.store import open_store
 from kiln.types import new_id

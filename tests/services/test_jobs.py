@@ -16,8 +16,8 @@ from kiln.catalog import Catalog, Tx
 from kiln.catalog import jobs as cat_jobs
 from kiln.catalog.records import JobRecord
 from kiln.errors import Ec2Error
+from kiln.runtime.jobs import JobContext, JobKind, JobRunner, fail_job_now
 from kiln.services.context import Services
-from kiln.services.jobs import JobContext, JobKind, JobRunner, fail_job_now
 
 ACCOUNT = "123456789012"
 WAIT_S = 60.0  # bounds a hang; no test asserts on time
