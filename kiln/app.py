@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 def master_key_path(settings: Settings) -> Path:
-    return settings.data_dir / "catalog.key"
+    return settings.master_key_path()
 
 
 def open_settings_catalog(settings: Settings) -> Catalog:

@@ -37,25 +37,21 @@ from kiln.disks import (
     overlay_changed_extents,
     raw_disk,
 )
+from kiln.runtime.layout import bases_dir, volume_path
 from kiln.store import KeyEncryptionKey, SnapshotStore
 from kiln.types import Extent
+
+__all__ = ["base_of", "base_path", "create_volume_disk", "materialize_base", "remove_bases",
+           "remove_volume_disk", "volume_path", "volume_source"]
 
 log = logging.getLogger(__name__)
 
 COPY_BLOCK = 4 * 1024 * 1024
 
 
-def region_dir(data_dir: Path, region: str) -> Path:
-    return data_dir / "regions" / region
-
-
-def volume_path(data_dir: Path, region: str, volume_id: str) -> Path:
-    return region_dir(data_dir, region) / "volumes" / f"{volume_id}.qcow2"
-
-
 def base_path(data_dir: Path, region: str, snapshot_id: str | None, size: int,
               natural_size: int | None) -> Path:
-    bases = region_dir(data_dir, region) / "bases"
+    bases = bases_dir(data_dir, region)
     if snapshot_id is None:
         return bases / f"empty-{size}.raw"
     if size == natural_size:
@@ -126,7 +122,7 @@ def remove_volume_disk(overlay: Path) -> None:
 
 def remove_bases(data_dir: Path, region: str, snapshot_id: str) -> None:
     """Delete every base of ``snapshot_id`` (call only when no volume uses them)."""
-    bases = region_dir(data_dir, region) / "bases"
+    bases = bases_dir(data_dir, region)
     if not bases.is_dir():
         return
     for p in bases.iterdir():

@@ -18,15 +18,12 @@ from kiln.catalog import buckets as cat_buckets
 from kiln.catalog import jobs as cat_jobs
 from kiln.catalog.buckets import BucketRecord
 from kiln.errors import Ec2Error
+from kiln.runtime.layout import buckets_dir
 
 log = logging.getLogger(__name__)
 
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 MAX_KEY_BYTES = 1024  # S3's limit on an object key
-
-
-def buckets_dir(data_dir: Path) -> Path:
-    return data_dir / "buckets"
 
 
 def check_bucket_name(bucket: str) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiln.catalog import Catalog
+from kiln.runtime import layout
 from kiln.services.disk_sources import ImportPolicy
 
 if TYPE_CHECKING:  # the store is only handed through; rules call its methods
@@ -38,4 +39,4 @@ class Services:
 
     def bundles_dir(self, region: str) -> Path:
         """Where instance-store bundle manifests live (see docs/api.md#bundles)."""
-        return self.data_dir / "regions" / region / "bundles"
+        return layout.bundles_dir(self.data_dir, region)

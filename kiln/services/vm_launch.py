@@ -30,12 +30,12 @@ from kiln.compute.driver import DiskSpec, VmHandle, VmSpec
 from kiln.compute.ports import pick_free_port, port_is_free
 from kiln.compute.seed import make_nocloud_seed
 from kiln.errors import Ec2Error
+from kiln.runtime import layout
 from kiln.runtime.instance_runtime import InstanceRuntime
 from kiln.runtime.volume_disks import (
     base_path,
     create_volume_disk,
     materialize_base,
-    region_dir,
     remove_volume_disk,
     volume_path,
 )
@@ -57,7 +57,7 @@ def runtime_of(services: Services) -> InstanceRuntime:
 
 
 def instance_dir(services: Services, region: str, instance_id: str) -> Path:
-    return region_dir(services.data_dir, region) / "instances" / instance_id
+    return layout.instance_dir(services.data_dir, region, instance_id)
 
 
 def _volume_disk(services: Services, vol: VolumeRecord) -> Path:
@@ -176,7 +176,7 @@ def console_output(services: Services, inst: InstanceRecord) -> bytes:
     if handle is not None:
         return runtime.driver.console_output(handle)
     try:  # stopped: the last boot's console stays readable, as on EC2
-        return (run_dir / "console.log").read_bytes()
+        return (run_dir / layout.CONSOLE_LOG).read_bytes()
     except OSError:
         return b""
 
@@ -189,7 +189,7 @@ def discard_disks(services: Services, inst: InstanceRecord, delete: list[VolumeR
     run_dir = instance_dir(services, inst.region, inst.instance_id)
     if run_dir.is_dir():
         for p in run_dir.iterdir():
-            if not p.name.startswith("console.log"):
+            if not p.name.startswith(layout.CONSOLE_LOG):
                 shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
 
 
