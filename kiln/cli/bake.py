@@ -31,14 +31,9 @@ def bake() -> None:
 
 
 def _services(settings: Settings):  # type: ignore[no-untyped-def]  # -> Services
-    from kiln.app import open_settings_catalog
-    from kiln.runtime.jobs import JobRunner
-    from kiln.services.context import Services
-    from kiln.store import open_store
+    from kiln.app import build_services
 
-    return Services(catalog=open_settings_catalog(settings),
-                    stores={r: open_store(settings.store_dir(r)) for r in settings.regions},
-                    jobs=JobRunner(), data_dir=settings.data_dir, regions=settings.regions)
+    return build_services(settings, compute=None)  # baking runs no instances
 
 
 def _options(fn: F) -> F:

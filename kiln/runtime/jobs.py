@@ -7,6 +7,11 @@ progress through its :class:`JobContext` and finishes with one transaction that 
 resources real and marks the job ``completed``. If it raises, the kind's ``fail`` marks its
 resources failed in the same transaction that marks the job ``failed``.
 
+The rules depend on :class:`JobQueue` only (``Services.jobs``); :class:`JobRunner` is the
+in-process implementation. A queue shared by several processes (claiming rows in the catalog)
+implements the same protocol, and no rule changes. The kinds a queue runs are given to it
+(kiln/services/job_kinds.py is the one registry); nothing here knows the rules.
+
 Restart (see docs/jobs.md): :meth:`JobRunner.start` re-queues every job not in a final state.
 Kinds are written to be re-run: the store reuses chunks already written, and a step whose
 result is already durable (a committed manifest) is skipped. A job whose input is gone fails
@@ -21,15 +26,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Generic, Protocol, TypeVar
 
-from kiln.catalog import Tx
+from kiln.catalog import Catalog, Tx
 from kiln.catalog import jobs as cat
 from kiln.catalog.records import JobRecord
 from kiln.errors import Ec2Error
-
-if TYPE_CHECKING:
-    from kiln.services.context import Services
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,16 @@ PENDING, ACTIVE, COMPLETED, FAILED, CANCELLED = "pending", "active", "completed"
 FINAL = cat.FINAL_STATES
 PROGRESS_INTERVAL_S = 0.5  # at most two progress writes per second per job
 DEFAULT_WORKERS = 2
+
+
+class JobHost(Protocol):
+    """What a queue needs from the wired services it hands to its jobs: the catalog."""
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+
+S = TypeVar("S", bound=JobHost)
 
 
 class JobCancelled(Exception):
@@ -48,7 +60,7 @@ class JobInterrupted(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class JobKind:
+class JobKind(Generic[S]):
     """How to run one kind of job, and how to mark its resources when it fails.
 
     ``run`` must be safe to call again after a crash at any point (idempotent steps).
@@ -57,10 +69,51 @@ class JobKind:
     ``cleanup(services, job)``, if given, runs after a failure is committed (files, manifests).
     """
 
-    run: Callable[[JobContext], None]
+    run: Callable[[JobContext[S]], None]
     fail: Callable[[Tx, JobRecord, str], None]
     progress: Callable[[Tx, JobRecord, int], None] | None = None
-    cleanup: Callable[[Services, JobRecord], None] | None = None
+    cleanup: Callable[[S, JobRecord], None] | None = None
+
+
+class JobQueue(Protocol[S]):
+    """Runs catalog jobs in the background. The rules see only this protocol.
+
+    Contract: a job is a committed ``jobs`` row; ``submit`` only queues its id (idempotent: a
+    job already queued or running is not run twice at once). ``start`` re-queues every job not
+    in a final state (the resume after a restart) and returns how many it found. ``stop``
+    interrupts running jobs at their next progress report; they stay ``active`` and resume on
+    the next ``start``. ``cancel`` asks a running job to stop (it ends ``cancelled``);
+    ``fail_now`` finishes a job no worker has picked up, False if it is already final.
+    """
+
+    @property
+    def kinds(self) -> Mapping[str, JobKind[S]]: ...
+
+    @property
+    def stopping(self) -> bool: ...
+
+    def start(self, services: S) -> int: ...
+
+    def submit(self, job_id: str) -> None: ...
+
+    def cancel(self, job_id: str) -> None: ...
+
+    def is_cancelled(self, job_id: str) -> bool: ...
+
+    def is_running(self, job_id: str) -> bool: ...
+
+    def fail_now(self, services: S, job_id: str, message: str, state: str = ...) -> bool: ...
+
+    def stop(self, timeout: float = ...) -> None: ...
+
+    def wait_idle(self, timeout: float) -> bool: ...
+
+
+class QueueHost(JobHost, Protocol):
+    """Wired services that carry their job queue (``Services``)."""
+
+    @property
+    def jobs(self) -> JobQueue[Any]: ...
 
 
 def failure_message(exc: BaseException) -> str:
@@ -71,10 +124,10 @@ def failure_message(exc: BaseException) -> str:
     return "ServerError: internal error (see the server log)"
 
 
-class JobContext:
+class JobContext(Generic[S]):
     """What a running job sees: its record, the wired services, progress and cancellation."""
 
-    def __init__(self, runner: JobRunner, services: Services, job: JobRecord) -> None:
+    def __init__(self, runner: JobQueue[S], services: S, job: JobRecord) -> None:
         self.runner = runner
         self.services = services
         self.job = job
@@ -124,12 +177,11 @@ class JobContext:
                        status_message=status_message, result=dict(result or {}))
 
 
-class JobRunner:
-    """A pool of worker threads running catalog jobs. Thread-safe."""
+class JobRunner(Generic[S]):
+    """The in-process :class:`JobQueue`: a pool of worker threads. Thread-safe."""
 
-    def __init__(self, kinds: Mapping[str, JobKind] | None = None,
-                 workers: int = DEFAULT_WORKERS) -> None:
-        self._kinds = dict(kinds) if kinds is not None else None
+    def __init__(self, kinds: Mapping[str, JobKind[S]], workers: int = DEFAULT_WORKERS) -> None:
+        self._kinds = dict(kinds)
         self._workers = workers
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
@@ -137,21 +189,23 @@ class JobRunner:
         self._running: set[str] = set()
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._services: Services | None = None
-        self.stopping = False
+        self._services: S | None = None
+        self._stopping = False
 
     @property
-    def kinds(self) -> Mapping[str, JobKind]:
-        if self._kinds is None:
-            self._kinds = default_kinds()
+    def kinds(self) -> Mapping[str, JobKind[S]]:
         return self._kinds
 
-    def start(self, services: Services) -> int:
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def start(self, services: S) -> int:
         """Resume unfinished jobs and start the workers. Returns how many jobs were resumed."""
         if self._threads:
             return 0
         self._services = services
-        self.stopping = False
+        self._stopping = False
         with services.catalog.read() as tx:
             unfinished = cat.unfinished_jobs(tx)
         for job in unfinished:
@@ -183,7 +237,7 @@ class JobRunner:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the workers; running jobs are interrupted at their next progress report and
         stay ``active`` so the next start resumes them."""
-        self.stopping = True
+        self._stopping = True
         for _ in self._threads:
             self._queue.put(None)
         deadline = time.monotonic() + timeout
@@ -260,7 +314,21 @@ class JobRunner:
                 cat.update_job(tx, job_id, state=COMPLETED, progress=100, status_message="")
         log.info("job %s (%s) completed in %.2fs", job_id, job.kind, time.monotonic() - started)
 
-    def _finish_failed(self, services: Services, job: JobRecord, kind: JobKind | None,
+    def fail_now(self, services: S, job_id: str, message: str, state: str = CANCELLED) -> bool:
+        """Finish a job that is not running (still queued) without running it. False if it is
+        already final. Used by CancelImportTask for a task no worker has picked up yet."""
+        with services.catalog.write() as tx:
+            job = cat.get_job(tx, job_id)
+            if job is None or job.state in FINAL:
+                return False
+            cat.update_job(tx, job_id, state=state, status_message=message)
+            kind = self.kinds.get(job.kind)
+            if kind is not None:
+                kind.fail(tx, job, message)
+        _cleanup(services, job, kind)
+        return True
+
+    def _finish_failed(self, services: S, job: JobRecord, kind: JobKind[S] | None,
                        message: str, state: str = FAILED) -> None:
         with services.catalog.write() as tx:
             cat.update_job(tx, job.job_id, state=state, status_message=message)
@@ -269,7 +337,7 @@ class JobRunner:
         _cleanup(services, job, kind)
 
 
-def _cleanup(services: Services, job: JobRecord, kind: JobKind | None) -> None:
+def _cleanup(services: S, job: JobRecord, kind: JobKind[S] | None) -> None:
     if kind is None or kind.cleanup is None:
         return
     try:
@@ -278,25 +346,6 @@ def _cleanup(services: Services, job: JobRecord, kind: JobKind | None) -> None:
         log.exception("job %s: cleanup after failure failed", job.job_id)
 
 
-def fail_job_now(services: Services, job_id: str, message: str, state: str = CANCELLED) -> bool:
-    """Finish a job that is not running (still queued) without running it. False if it is
-    already final. Used by CancelImportTask for a task no worker has picked up yet."""
-    runner = services.jobs
-    with services.catalog.write() as tx:
-        job = cat.get_job(tx, job_id)
-        if job is None or job.state in FINAL:
-            return False
-        cat.update_job(tx, job_id, state=state, status_message=message)
-        kind = runner.kinds.get(job.kind)
-        if kind is not None:
-            kind.fail(tx, job, message)
-    _cleanup(services, job, kind)
-    return True
-
-
-def default_kinds() -> dict[str, JobKind]:
-    """Every job kind Kiln runs (imported here, lazily, so the modules can import this one)."""
-    from kiln.services import copy_image, exports, imports, snapshots, volumes
-
-    return {**imports.JOB_KINDS, **exports.JOB_KINDS, **snapshots.JOB_KINDS,
-            **copy_image.JOB_KINDS, **volumes.JOB_KINDS}
+def fail_job_now(services: QueueHost, job_id: str, message: str, state: str = CANCELLED) -> bool:
+    """Finish a queued job of ``services.jobs`` without running it (see JobQueue.fail_now)."""
+    return services.jobs.fail_now(services, job_id, message, state)

@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING
 
 from kiln.catalog import Catalog
 from kiln.runtime import layout
+from kiln.runtime.jobs import JobContext as _JobContext
+from kiln.runtime.jobs import JobKind as _JobKind
+from kiln.runtime.jobs import JobQueue
 from kiln.services.disk_sources import ImportPolicy
 
 if TYPE_CHECKING:  # the store is only handed through; rules call its methods
     from kiln.runtime.instance_runtime import InstanceRuntime
-    from kiln.runtime.jobs import JobRunner
     from kiln.store import SnapshotStore
 
 
@@ -29,7 +31,7 @@ class Services:
 
     catalog: Catalog
     stores: Mapping[str, SnapshotStore]
-    jobs: JobRunner
+    jobs: JobQueue[Services]
     data_dir: Path
     regions: tuple[str, ...]
     # VMs (kiln/services/instance_runtime.py); None where nothing runs instances (the CLI).
@@ -40,3 +42,13 @@ class Services:
     def bundles_dir(self, region: str) -> Path:
         """Where instance-store bundle manifests live (see docs/api.md#bundles)."""
         return layout.bundles_dir(self.data_dir, region)
+
+
+# The job types as the rules use them: their jobs see the wired Services. (At run time the
+# plain classes: calling a subscripted slots dataclass fails on Python 3.11.)
+if TYPE_CHECKING:
+    JobKind = _JobKind[Services]
+    JobContext = _JobContext[Services]
+else:
+    JobKind = _JobKind
+    JobContext = _JobContext

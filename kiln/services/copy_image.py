@@ -30,9 +30,8 @@ from kiln.catalog.records import (
     utc_now,
 )
 from kiln.errors import Ec2Error
-from kiln.runtime.jobs import JobContext, JobKind
 from kiln.services import kms
-from kiln.services.context import Caller, Services
+from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.image_access import visible_image
 from kiln.services.images import check_name
 from kiln.services.snapshot_access import NO_VOLUME

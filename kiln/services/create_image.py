@@ -41,10 +41,9 @@ from kiln.catalog.records import (
     utc_now,
 )
 from kiln.errors import Ec2Error
-from kiln.runtime.jobs import JobContext, JobKind
 from kiln.runtime.volume_disks import base_of, volume_path, volume_source
 from kiln.services import kms
-from kiln.services.context import Caller, Services
+from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.image_states import ImageState
 from kiln.services.images import check_name
 from kiln.services.instance_access import owned_instances, views

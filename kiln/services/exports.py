@@ -21,10 +21,9 @@ from kiln.catalog import jobs as cat_jobs
 from kiln.catalog import snapshots as cat_snapshots
 from kiln.catalog.records import JobRecord
 from kiln.errors import Ec2Error
-from kiln.runtime.jobs import JobContext, JobKind
 from kiln.services import kms
 from kiln.services.buckets import bucket_for_write, check_bucket_name
-from kiln.services.context import Caller, Services
+from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.disk_sources import export_path, remove_quietly
 from kiln.services.image_access import owned_image
 from kiln.services.tags import TagSpec, apply_tag_specs, check_tag_specs

@@ -30,9 +30,8 @@ from kiln.catalog.records import (
 )
 from kiln.disks import inspect_disk
 from kiln.errors import Ec2Error
-from kiln.runtime.jobs import JobContext, JobKind
 from kiln.services import kms
-from kiln.services.context import Caller, Services
+from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.disk_sources import (
     FORMAT_NAMES,
     DiskSource,

@@ -16,9 +16,8 @@ from kiln.catalog.records import Filter, JobRecord, SnapshotRecord, utc_now
 from kiln.catalog.snapshots import SNAPSHOT_FILTERS, SnapshotPermissionRecord
 from kiln.catalog.wildcard import matches_text
 from kiln.errors import Ec2Error
-from kiln.runtime.jobs import JobContext, JobKind
 from kiln.services import kms
-from kiln.services.context import Caller, Services
+from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.snapshot_access import (
     NO_VOLUME,
     check_snapshot_id,

@@ -18,7 +18,6 @@ from kiln.catalog import jobs as cat_jobs
 from kiln.catalog import snapshots as cat
 from kiln.catalog.records import JobRecord, SnapshotRecord, VolumeRecord, utc_now
 from kiln.errors import Ec2Error
-from kiln.runtime.jobs import JobContext, JobKind
 from kiln.runtime.volume_disks import (
     base_of,
     base_path,
@@ -31,7 +30,7 @@ from kiln.runtime.volume_disks import (
 )
 from kiln.services import kms
 from kiln.services.block_devices import IOPS_LIMITS, SIZE_LIMITS, THROUGHPUT_LIMITS, VOLUME_TYPES
-from kiln.services.context import Caller, Services
+from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.images import zones
 from kiln.services.snapshot_access import GIB, completed_snapshot
 from kiln.services.tags import TagSpec, apply_tag_specs, check_tag_specs

@@ -1,0 +1,32 @@
+"""Every job kind Kiln runs: the one registry (a job row's ``kind`` -> how to run it).
+
+The server, the CLI and the tests hand this to their job queue (kiln/app.py build_services);
+a new kind is added here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from kiln.services import copy_image, create_image, exports, imports, snapshots, volumes
+from kiln.services.context import JobKind
+
+
+def _merge(*tables: Mapping[str, JobKind]) -> dict[str, JobKind]:
+    merged: dict[str, JobKind] = {}
+    for table in tables:
+        for name, kind in table.items():
+            if name in merged:
+                raise RuntimeError(f"job kind {name!r} is registered twice")
+            merged[name] = kind
+    return merged
+
+
+JOB_KINDS: Mapping[str, JobKind] = _merge(
+    imports.JOB_KINDS,       # import-image, import-snapshot
+    exports.JOB_KINDS,       # export-image
+    snapshots.JOB_KINDS,     # copy-snapshot
+    copy_image.JOB_KINDS,    # copy-image
+    volumes.JOB_KINDS,       # create-volume, create-snapshot
+    create_image.JOB_KINDS,  # create-image
+)
