@@ -28,12 +28,12 @@ from kiln.runtime.downloads import DownloadPolicy, parse_networks
 from kiln.runtime.instance_runtime import InstanceRuntime
 from kiln.runtime.jobs import DEFAULT_WORKERS as DEFAULT_JOB_WORKERS
 from kiln.runtime.jobs import JobRunner
-from kiln.services.accounts import lookup_access_key
-from kiln.services.buckets import adopt_bucket_dirs
+from kiln.services.accounts.accounts import lookup_access_key
 from kiln.services.context import JobKind, Services
-from kiln.services.disk_sources import ImportPolicy
-from kiln.services.instance_lifecycle import reconcile, watch_running
+from kiln.services.instances.lifecycle import reconcile, watch_running
 from kiln.services.job_kinds import JOB_KINDS
+from kiln.services.tasks.buckets import adopt_bucket_dirs
+from kiln.services.tasks.disk_sources import ImportPolicy
 from kiln.store import open_store
 
 log = logging.getLogger(__name__)

@@ -56,7 +56,7 @@ def _bake(recipe: str, version: str, build: Callable[[Path, Path], BakeResult], 
           data_dir: Path | None, as_json: bool) -> None:
     """Build with ``build(out, work_dir)`` unless every region has ``kiln/<recipe>/<version>``,
     then publish it where it is missing."""
-    from kiln.services.base_images import existing_images, image_name, publish_base_image
+    from kiln.services.images.base_images import existing_images, image_name, publish_base_image
 
     started = time.monotonic()
     settings = Settings(data_dir=resolve_data_dir(data_dir),

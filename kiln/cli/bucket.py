@@ -35,7 +35,7 @@ def create(name: str, account_id: str, data_dir: Path | None, database_url: str 
     from kiln.app import open_settings_catalog
     from kiln.catalog.accounts import get_account
     from kiln.errors import Ec2Error
-    from kiln.services.buckets import create_bucket
+    from kiln.services.tasks.buckets import create_bucket
 
     settings = _settings(data_dir, database_url)
     catalog = open_settings_catalog(settings)

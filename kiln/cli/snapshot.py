@@ -95,7 +95,7 @@ def import_(file: Path, snapshot_id: str | None, parent: str | None, changed_ran
         res = store.import_disk(file, sid, parent=parent, changed=changed, key=kek, progress=update, fmt=fmt)
     if account is not None:  # the catalog row follows the manifest (docs/storage-format.md#write-order)
         from kiln.app import open_settings_catalog
-        from kiln.services.snapshot_records import record_snapshot
+        from kiln.services.snapshots.records import record_snapshot
 
         catalog = open_settings_catalog(settings)
         try:

@@ -28,10 +28,10 @@ from kiln.ec2.tags import (
     tags_out,
 )
 from kiln.errors import Ec2Error
-from kiln.services import image_attributes as attrs
-from kiln.services import images as rules
-from kiln.services.images_describe import DescribeImagesRequest
-from kiln.services.images_describe import describe_images as describe
+from kiln.services.images import image_attributes as attrs
+from kiln.services.images import images as rules
+from kiln.services.images.describe_images import DescribeImagesRequest
+from kiln.services.images.describe_images import describe_images as describe
 
 # --- params -> records -------------------------------------------------------------------------
 

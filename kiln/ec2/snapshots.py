@@ -24,9 +24,9 @@ from kiln.ec2.tags import (
     tags_out,
 )
 from kiln.errors import Ec2Error
-from kiln.services import snapshots as rules
-from kiln.services import volumes as volume_rules
-from kiln.services.snapshot_access import parse_time
+from kiln.services.snapshots import snapshots as rules
+from kiln.services.snapshots import volumes as volume_rules
+from kiln.services.snapshots.access import parse_time
 
 
 def required(params: Params, key: str) -> str:

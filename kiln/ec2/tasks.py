@@ -22,9 +22,10 @@ from kiln.ec2.tags import (
     tag_specs,
     tags_out,
 )
-from kiln.services import exports, imports
-from kiln.services import tasks as rules
-from kiln.services.tasks import TaskView
+from kiln.services.tasks import export_image as exports
+from kiln.services.tasks import import_image as imports
+from kiln.services.tasks import tasks as rules
+from kiln.services.tasks.tasks import TaskView
 
 
 def _container(d: Mapping[str, object]) -> imports.DiskContainer:

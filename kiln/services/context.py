@@ -12,7 +12,7 @@ from kiln.runtime import layout
 from kiln.runtime.jobs import JobContext as _JobContext
 from kiln.runtime.jobs import JobKind as _JobKind
 from kiln.runtime.jobs import JobQueue
-from kiln.services.disk_sources import ImportPolicy
+from kiln.services.tasks.disk_sources import ImportPolicy
 
 if TYPE_CHECKING:  # the store is only handed through; rules call its methods
     from kiln.runtime.instance_runtime import InstanceRuntime

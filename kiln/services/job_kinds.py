@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kiln.services import copy_image, create_image, exports, imports, snapshots, volumes
 from kiln.services.context import JobKind
+from kiln.services.images import copy_image, create_image
+from kiln.services.snapshots import snapshots, volumes
+from kiln.services.tasks import export_image as exports
+from kiln.services.tasks import import_image as imports
 
 
 def _merge(*tables: Mapping[str, JobKind]) -> dict[str, JobKind]:

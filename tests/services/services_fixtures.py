@@ -9,10 +9,10 @@ from kiln.app import build_services
 from kiln.catalog import Catalog
 from kiln.catalog.records import BlockDeviceRecord, EbsRecord
 from kiln.config import Settings
-from kiln.services.accounts import create_account
+from kiln.services.accounts.accounts import create_account
 from kiln.services.context import Caller, Services
-from kiln.services.images import RegisterImageRequest, register_image
-from kiln.services.snapshot_records import record_snapshot
+from kiln.services.images.images import RegisterImageRequest, register_image
+from kiln.services.snapshots.records import record_snapshot
 from kiln.types import new_id
 
 REGION = "us-east-1"

@@ -9,16 +9,16 @@ from services_fixtures import World
 
 from kiln.catalog.records import BlockDeviceRecord, EbsRecord, Filter, LaunchPermissionRecord
 from kiln.errors import Ec2Error
-from kiln.services import images as rules
-from kiln.services.image_attributes import (
+from kiln.services.images import images as rules
+from kiln.services.images.describe_images import DescribeImagesRequest, describe_images
+from kiln.services.images.image_attributes import (
     ATTRIBUTES,
     ModifyImageAttributeRequest,
     describe_image_attribute,
     modify_image_attribute,
     reset_image_attribute,
 )
-from kiln.services.images_describe import DescribeImagesRequest, describe_images
-from kiln.services.tags import TagSpec, create_tags
+from kiln.services.tags.tags import TagSpec, create_tags
 
 
 def ids(world: World, who, **kw) -> list[str]:  # type: ignore[no-untyped-def]

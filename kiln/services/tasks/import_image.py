@@ -30,9 +30,11 @@ from kiln.catalog.records import (
 )
 from kiln.disks import inspect_disk
 from kiln.errors import Ec2Error
-from kiln.services import kms
 from kiln.services.context import Caller, JobContext, JobKind, Services
-from kiln.services.disk_sources import (
+from kiln.services.keys import kms
+from kiln.services.snapshots.access import NO_VOLUME, completed_snapshot, size_gib
+from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
+from kiln.services.tasks.disk_sources import (
     FORMAT_NAMES,
     DiskSource,
     disk_format,
@@ -40,8 +42,6 @@ from kiln.services.disk_sources import (
     local_path,
     parse_source,
 )
-from kiln.services.snapshot_access import NO_VOLUME, completed_snapshot, size_gib
-from kiln.services.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import dry_run
 from kiln.types import new_id
 

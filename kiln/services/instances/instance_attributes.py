@@ -16,11 +16,11 @@ from kiln.catalog import instances as cat
 from kiln.catalog import snapshots as cat_volumes
 from kiln.errors import Ec2Error
 from kiln.services.context import Caller, Services
-from kiln.services.instance_access import InstanceView, owned_instances, views
-from kiln.services.instance_lifecycle import hidden_before
-from kiln.services.instance_states import InstanceState
-from kiln.services.instance_types import instance_type
-from kiln.services.instances import SHUTDOWN_BEHAVIOURS, check_user_data
+from kiln.services.instances.access import InstanceView, owned_instances, views
+from kiln.services.instances.instance_types import instance_type
+from kiln.services.instances.lifecycle import hidden_before
+from kiln.services.instances.run_instances import SHUTDOWN_BEHAVIOURS, check_user_data
+from kiln.services.instances.states import InstanceState
 from kiln.services.validate import dry_run
 
 log = logging.getLogger(__name__)

@@ -42,16 +42,22 @@ from kiln.catalog.records import (
 )
 from kiln.errors import Ec2Error
 from kiln.runtime.volume_disks import base_of, volume_path, volume_source
-from kiln.services import kms
 from kiln.services.context import Caller, JobContext, JobKind, Services
-from kiln.services.image_states import ImageState
-from kiln.services.images import check_name
-from kiln.services.instance_access import owned_instances, views
-from kiln.services.instance_lifecycle import RESTART_INSTANCE, hidden_before, internal_error
-from kiln.services.instance_states import InstanceState
-from kiln.services.tags import TagSpec, apply_tag_specs, check_tag_specs
+from kiln.services.images.images import check_name
+from kiln.services.images.states import ImageState
+from kiln.services.instances.access import owned_instances, views
+from kiln.services.instances.lifecycle import RESTART_INSTANCE, hidden_before, internal_error
+from kiln.services.instances.states import InstanceState
+from kiln.services.instances.vm_launch import (
+    prepare_disks,
+    runtime_of,
+    start_vm,
+    stop_vm,
+    vm_running,
+)
+from kiln.services.keys import kms
+from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import dry_run
-from kiln.services.vm_launch import prepare_disks, runtime_of, start_vm, stop_vm, vm_running
 from kiln.types import new_id
 
 log = logging.getLogger(__name__)

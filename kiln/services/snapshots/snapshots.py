@@ -16,16 +16,17 @@ from kiln.catalog.records import Filter, JobRecord, SnapshotRecord, utc_now
 from kiln.catalog.snapshots import SNAPSHOT_FILTERS, SnapshotPermissionRecord
 from kiln.catalog.wildcard import matches_text
 from kiln.errors import Ec2Error
-from kiln.services import kms
 from kiln.services.context import Caller, JobContext, JobKind, Services
-from kiln.services.snapshot_access import (
+from kiln.services.keys import kms
+from kiln.services.snapshots.access import (
     NO_VOLUME,
     check_snapshot_id,
     completed_snapshot,
     not_found,
     owned_snapshot,
 )
-from kiln.services.tags import TagSpec, apply_tag_specs, check_tag_specs
+from kiln.services.snapshots.volumes import release_bases
+from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import (
     ACCOUNT_RE,
     check_filters,
@@ -34,7 +35,6 @@ from kiln.services.validate import (
     dry_run,
     encode_token,
 )
-from kiln.services.volumes import release_bases
 from kiln.store import copy_snapshot as store_copy_snapshot
 from kiln.types import new_id
 

@@ -12,7 +12,7 @@ from kiln.catalog.image_query import IMAGE_FILTERS, ImageQuery, query_image_ids
 from kiln.catalog.records import Filter, ImageRecord, utc_now
 from kiln.errors import Ec2Error
 from kiln.services.context import Caller, Services
-from kiln.services.image_access import not_found
+from kiln.services.images.access import not_found
 from kiln.services.validate import (
     ACCOUNT_RE,
     check_filters,

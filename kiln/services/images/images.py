@@ -17,12 +17,12 @@ from kiln.catalog import images as cat
 from kiln.catalog import snapshots as cat_snapshots
 from kiln.catalog.records import BlockDeviceRecord, ImageRecord, ec2_time, utc_now
 from kiln.errors import Ec2Error
-from kiln.services import bundles
-from kiln.services.block_devices import check_block_devices, check_device_name
 from kiln.services.context import Caller, Services
-from kiln.services.image_access import owned_image, visible_image
-from kiln.services.image_states import ImageState, check_transition
-from kiln.services.tags import TagSpec, apply_tag_specs, check_tag_specs
+from kiln.services.images import bundles
+from kiln.services.images.access import owned_image, visible_image
+from kiln.services.images.block_devices import check_block_devices, check_device_name
+from kiln.services.images.states import ImageState, check_transition
+from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import dry_run
 from kiln.types import new_id
 

@@ -1,7 +1,7 @@
 """Where an imported disk comes from, and where an exported one goes.
 
 EC2 reads imports from S3 (``UserBucket``) or a URL and writes exports to S3. Kiln's buckets are
-directories (see kiln/services/buckets.py and docs/jobs.md#locations):
+directories (see kiln/services/tasks/buckets.py and docs/jobs.md#locations):
 
 * ``UserBucket`` names a bucket of the caller's own and a key in it: ``DATA_DIR/buckets/<S3Bucket>/
   <S3Key>``. Another account's bucket is refused exactly like a missing one (AccessDenied).
@@ -30,7 +30,7 @@ from kiln import errors
 from kiln.errors import Ec2Error
 from kiln.runtime.downloads import DownloadPolicy, check_url
 from kiln.runtime.downloads import download as guarded_download
-from kiln.services import buckets
+from kiln.services.tasks import buckets
 
 if TYPE_CHECKING:
     from kiln.catalog import Catalog

@@ -22,7 +22,7 @@ from kiln.catalog.records import (
 )
 from kiln.errors import Ec2Error
 from kiln.services.context import Caller, Services
-from kiln.services.image_access import owned_image, visible_image
+from kiln.services.images.access import owned_image, visible_image
 from kiln.services.validate import ACCOUNT_RE, dry_run
 
 ATTRIBUTES = ("description", "kernel", "ramdisk", "launchPermission", "productCodes",

@@ -2,7 +2,7 @@
 
 Each checks every id first (one unknown id fails the whole request, as on EC2), moves the
 instances to their transitional state in one transaction, answers with the state changes, and
-leaves the VM work to the runtime (kiln/services/instance_lifecycle.py).
+leaves the VM work to the runtime (kiln/services/instances/lifecycle.py).
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ from kiln.catalog import instances as cat
 from kiln.catalog.instances import InstanceRecord
 from kiln.errors import Ec2Error
 from kiln.services.context import Caller, Services
-from kiln.services.instance_access import owned_instances
-from kiln.services.instance_lifecycle import (
+from kiln.services.instances.access import owned_instances
+from kiln.services.instances.lifecycle import (
     USER_SHUTDOWN,
     hidden_before,
     reboot,
     submit_converge,
     user_initiated,
 )
-from kiln.services.instance_states import InstanceState, check_transition
+from kiln.services.instances.states import InstanceState, check_transition
+from kiln.services.instances.vm_launch import runtime_of
 from kiln.services.validate import dry_run
-from kiln.services.vm_launch import runtime_of
 
 log = logging.getLogger(__name__)
 

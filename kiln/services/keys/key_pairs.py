@@ -16,10 +16,10 @@ from kiln.catalog import keypairs as cat
 from kiln.catalog.keypairs import KeyPairRecord
 from kiln.catalog.records import Filter, utc_now
 from kiln.errors import Ec2Error
-from kiln.services import ssh_keys
 from kiln.services.context import Caller, Services
+from kiln.services.keys import ssh_keys
 from kiln.services.row_filters import check_names, matches
-from kiln.services.tags import TagSpec, apply_tag_specs, check_tag_specs
+from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import dry_run, id_prefix
 from kiln.types import new_id
 

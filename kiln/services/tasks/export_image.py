@@ -2,7 +2,7 @@
 
 EC2 writes ``s3://<S3Bucket>/<S3Prefix><export-image-task-id>.<format>``; Kiln writes the same
 name under ``DATA_DIR/buckets/<S3Bucket>/`` (see disk_sources.py and docs/jobs.md#locations). The
-bucket must be the caller's; one no one has yet becomes the caller's (kiln/services/buckets.py).
+bucket must be the caller's; one no one has yet becomes the caller's (kiln/services/tasks/buckets.py).
 The file is written under a temporary name and renamed when complete, so a reader never sees a
 partial export. Only the owner may export an image (as on EC2, a shared image cannot be
 exported); encrypted snapshots are decrypted with the owner's key.
@@ -21,12 +21,12 @@ from kiln.catalog import jobs as cat_jobs
 from kiln.catalog import snapshots as cat_snapshots
 from kiln.catalog.records import JobRecord
 from kiln.errors import Ec2Error
-from kiln.services import kms
-from kiln.services.buckets import bucket_for_write, check_bucket_name
 from kiln.services.context import Caller, JobContext, JobKind, Services
-from kiln.services.disk_sources import export_path, remove_quietly
-from kiln.services.image_access import owned_image
-from kiln.services.tags import TagSpec, apply_tag_specs, check_tag_specs
+from kiln.services.images.access import owned_image
+from kiln.services.keys import kms
+from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
+from kiln.services.tasks.buckets import bucket_for_write, check_bucket_name
+from kiln.services.tasks.disk_sources import export_path, remove_quietly
 from kiln.services.validate import dry_run
 from kiln.types import new_id
 

@@ -19,8 +19,8 @@ from kiln.catalog import Tx
 from kiln.catalog import snapshots as cat_snapshots
 from kiln.catalog.records import BlockDeviceRecord, ImageRecord, SnapshotRecord
 from kiln.errors import Ec2Error
-from kiln.services.block_devices import DEFAULT_VOLUME_TYPE, SIZE_LIMITS, check_device_name
 from kiln.services.context import Caller
+from kiln.services.images.block_devices import DEFAULT_VOLUME_TYPE, SIZE_LIMITS, check_device_name
 from kiln.services.validate import id_prefix
 
 MAX_VOLUMES = 8

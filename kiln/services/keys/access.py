@@ -1,4 +1,4 @@
-"""Which key pair an id names, for the tag rules (kiln/services/tags.py) and the key pair rules."""
+"""Which key pair an id names, for the tag rules (kiln/services/tags/tags.py) and the key pair rules."""
 
 from __future__ import annotations
 

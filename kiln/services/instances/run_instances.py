@@ -1,5 +1,5 @@
 """RunInstances: check everything, record the instances (``pending``) and their volumes, answer,
-and boot the VMs in the background (kiln/services/instance_lifecycle.py).
+and boot the VMs in the background (kiln/services/instances/lifecycle.py).
 
 Nothing is created unless every check passes; nothing on disk exists until the background
 boot makes it, and a boot that fails leaves the instance ``terminated`` with its reason and
@@ -25,17 +25,17 @@ from kiln.compute.ports import pick_free_port
 from kiln.compute.seed import USER_DATA_LIMIT
 from kiln.errors import Ec2Error
 from kiln.services.context import Caller, Services
-from kiln.services.image_access import visible_image
-from kiln.services.images import zones
-from kiln.services.instance_access import InstanceView, views
-from kiln.services.instance_block_devices import PlannedVolume, plan_volumes
-from kiln.services.instance_lifecycle import submit_converge
-from kiln.services.instance_states import InstanceState
-from kiln.services.instance_types import instance_type
-from kiln.services.keypairs import key_pair_for_launch
-from kiln.services.tags import TagSpec, apply_tag_specs, check_tag_specs
+from kiln.services.images.access import visible_image
+from kiln.services.images.images import zones
+from kiln.services.instances.access import InstanceView, views
+from kiln.services.instances.block_devices import PlannedVolume, plan_volumes
+from kiln.services.instances.instance_types import instance_type
+from kiln.services.instances.lifecycle import submit_converge
+from kiln.services.instances.states import InstanceState
+from kiln.services.instances.vm_launch import runtime_of
+from kiln.services.keys.key_pairs import key_pair_for_launch
+from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import dry_run
-from kiln.services.vm_launch import runtime_of
 from kiln.types import new_id
 
 log = logging.getLogger(__name__)

@@ -30,13 +30,13 @@ from kiln.catalog.records import (
     utc_now,
 )
 from kiln.errors import Ec2Error
-from kiln.services import kms
 from kiln.services.context import Caller, JobContext, JobKind, Services
-from kiln.services.image_access import visible_image
-from kiln.services.images import check_name
-from kiln.services.snapshot_access import NO_VOLUME
-from kiln.services.snapshots import check_region, copy_store_snapshot
-from kiln.services.tags import TagSpec, apply_tag_specs, check_tag_specs
+from kiln.services.images.access import visible_image
+from kiln.services.images.images import check_name
+from kiln.services.keys import kms
+from kiln.services.snapshots.access import NO_VOLUME
+from kiln.services.snapshots.snapshots import check_region, copy_store_snapshot
+from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import check_image_id, dry_run
 from kiln.types import new_id
 

@@ -20,8 +20,8 @@ from kiln.catalog.instances import InstanceRecord
 from kiln.catalog.records import VolumeRecord, ec2_time, utc_now
 from kiln.errors import Ec2Error
 from kiln.services.context import Services
-from kiln.services.instance_states import VM_STATES, InstanceState
-from kiln.services.vm_launch import (
+from kiln.services.instances.states import VM_STATES, InstanceState
+from kiln.services.instances.vm_launch import (
     discard_disks,
     forget_run_dir,
     instance_dir,

@@ -17,8 +17,8 @@ from kiln.catalog import SYSTEM_ACCOUNT_ID
 from kiln.catalog import images as cat_images
 from kiln.catalog.records import BlockDeviceRecord, EbsRecord, LaunchPermissionRecord
 from kiln.services.context import Caller, Services
-from kiln.services.images import RegisterImageRequest, register_image
-from kiln.services.snapshot_records import record_snapshot
+from kiln.services.images.images import RegisterImageRequest, register_image
+from kiln.services.snapshots.records import record_snapshot
 from kiln.types import new_id
 
 log = logging.getLogger(__name__)

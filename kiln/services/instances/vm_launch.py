@@ -39,8 +39,8 @@ from kiln.runtime.volume_disks import (
     remove_volume_disk,
     volume_path,
 )
-from kiln.services import kms
 from kiln.services.context import Services
+from kiln.services.keys import kms
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from kiln.catalog import tags as cat_tags
 from kiln.catalog.records import Filter, TagRecord
 from kiln.errors import Ec2Error
 from kiln.services.context import Caller, Services
-from kiln.services.image_access import visible_image
-from kiln.services.instance_access import owned_instances
-from kiln.services.keypair_access import owned_key_pair
+from kiln.services.images.access import visible_image
+from kiln.services.instances.access import owned_instances
+from kiln.services.keys.access import owned_key_pair
 from kiln.services.validate import (
     check_filters,
     check_max_results,

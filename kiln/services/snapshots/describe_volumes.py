@@ -14,6 +14,7 @@ from kiln.catalog.records import Filter, VolumeRecord
 from kiln.catalog.wildcard import matches_text
 from kiln.errors import Ec2Error
 from kiln.services.context import Caller, Services
+from kiln.services.snapshots.volumes import describe_volume_records
 from kiln.services.validate import (
     check_filters,
     check_max_results,
@@ -21,7 +22,6 @@ from kiln.services.validate import (
     dry_run,
     encode_token,
 )
-from kiln.services.volumes import describe_volume_records
 
 
 def _b(v: bool | None) -> str:

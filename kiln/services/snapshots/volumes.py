@@ -28,12 +28,17 @@ from kiln.runtime.volume_disks import (
     volume_path,
     volume_source,
 )
-from kiln.services import kms
-from kiln.services.block_devices import IOPS_LIMITS, SIZE_LIMITS, THROUGHPUT_LIMITS, VOLUME_TYPES
 from kiln.services.context import Caller, JobContext, JobKind, Services
-from kiln.services.images import zones
-from kiln.services.snapshot_access import GIB, completed_snapshot
-from kiln.services.tags import TagSpec, apply_tag_specs, check_tag_specs
+from kiln.services.images.block_devices import (
+    IOPS_LIMITS,
+    SIZE_LIMITS,
+    THROUGHPUT_LIMITS,
+    VOLUME_TYPES,
+)
+from kiln.services.images.images import zones
+from kiln.services.keys import kms
+from kiln.services.snapshots.access import GIB, completed_snapshot
+from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import dry_run, id_prefix
 from kiln.types import new_id
 

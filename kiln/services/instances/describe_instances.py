@@ -12,12 +12,12 @@ from kiln.catalog.instances import InstanceRecord
 from kiln.catalog.records import Filter, utc_now
 from kiln.errors import Ec2Error
 from kiln.services.context import Caller, Services
-from kiln.services.instance_access import InstanceView, owned_instances, views
-from kiln.services.instance_lifecycle import hidden_before
-from kiln.services.instance_states import InstanceState, code
+from kiln.services.instances.access import InstanceView, owned_instances, views
+from kiln.services.instances.lifecycle import hidden_before
+from kiln.services.instances.states import InstanceState, code
+from kiln.services.instances.vm_launch import console_output
 from kiln.services.row_filters import check_names, matches
 from kiln.services.validate import check_max_results, decode_token, dry_run, encode_token
-from kiln.services.vm_launch import console_output
 
 READY_MARK = b"KILN-READY"
 CONSOLE_BYTES = 64 * 1024  # EC2 returns the last 64 KiB of the serial console
