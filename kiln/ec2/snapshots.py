@@ -24,8 +24,8 @@ from kiln.ec2.tags import (
     tags_out,
 )
 from kiln.errors import Ec2Error
+from kiln.services.snapshots import create_snapshot as create_snapshot_rule
 from kiln.services.snapshots import snapshots as rules
-from kiln.services.snapshots import volumes as volume_rules
 from kiln.services.snapshots.access import parse_time
 
 
@@ -59,7 +59,7 @@ def describe_snapshots(ctx: RequestContext, params: Params) -> Mapping[str, obje
 
 
 def create_snapshot(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    snap = volume_rules.create_snapshot(
+    snap = create_snapshot_rule.create_snapshot(
         services_of(ctx), caller_of(ctx), required(params, "VolumeId"),
         opt_str(params, "Description"), tag_specs(params), flag(params, "DryRun"))
     return snapshot_out(snap)

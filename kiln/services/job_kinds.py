@@ -10,9 +10,8 @@ from collections.abc import Mapping
 
 from kiln.services.context import JobKind
 from kiln.services.images import copy_image, create_image
-from kiln.services.snapshots import snapshots, volumes
-from kiln.services.tasks import export_image as exports
-from kiln.services.tasks import import_image as imports
+from kiln.services.snapshots import create_snapshot, snapshots, volumes
+from kiln.services.tasks import export_image, import_image
 
 
 def _merge(*tables: Mapping[str, JobKind]) -> dict[str, JobKind]:
@@ -26,10 +25,11 @@ def _merge(*tables: Mapping[str, JobKind]) -> dict[str, JobKind]:
 
 
 JOB_KINDS: Mapping[str, JobKind] = _merge(
-    imports.JOB_KINDS,       # import-image, import-snapshot
-    exports.JOB_KINDS,       # export-image
-    snapshots.JOB_KINDS,     # copy-snapshot
-    copy_image.JOB_KINDS,    # copy-image
-    volumes.JOB_KINDS,       # create-volume, create-snapshot
-    create_image.JOB_KINDS,  # create-image
+    import_image.JOB_KINDS,     # import-image, import-snapshot
+    export_image.JOB_KINDS,     # export-image
+    snapshots.JOB_KINDS,        # copy-snapshot
+    copy_image.JOB_KINDS,       # copy-image
+    volumes.JOB_KINDS,          # create-volume
+    create_snapshot.JOB_KINDS,  # create-snapshot
+    create_image.JOB_KINDS,     # create-image
 )

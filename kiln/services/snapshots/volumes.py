@@ -1,9 +1,9 @@
-"""Volume rules: CreateVolume, DescribeVolumes, DeleteVolume, and CreateSnapshot of a volume.
+"""Volume rules: CreateVolume, DescribeVolumes, DeleteVolume (CreateSnapshot of a volume is in
+create_snapshot.py).
 
 A volume is a qcow2 overlay over a read-only base restored once per snapshot and region (see
-volume_disks.py). CreateVolume returns ``creating`` and a job makes the disk (``available``);
-CreateSnapshot returns a ``pending`` snapshot and a job stores only what the volume changed
-since its base, as a child of the volume's snapshot (``completed``).
+kiln/runtime/volume_disks.py). CreateVolume returns ``creating`` and a job makes the disk
+(``available``).
 """
 
 from __future__ import annotations
@@ -19,14 +19,12 @@ from kiln.catalog import snapshots as cat
 from kiln.catalog.records import JobRecord, SnapshotRecord, VolumeRecord, utc_now
 from kiln.errors import Ec2Error
 from kiln.runtime.volume_disks import (
-    base_of,
     base_path,
     create_volume_disk,
     materialize_base,
     remove_bases,
     remove_volume_disk,
     volume_path,
-    volume_source,
 )
 from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.images.block_devices import (
@@ -238,83 +236,6 @@ def release_bases(services: Services, region: str, snapshot_id: str) -> None:
         remove_bases(services.data_dir, region, snapshot_id)
 
 
-# --- CreateSnapshot --------------------------------------------------------------------------
-def create_snapshot(services: Services, caller: Caller, volume_id: str,
-                    description: str | None, tag_specs: tuple[TagSpec, ...],
-                    dry_run_flag: bool) -> SnapshotRecord:
-    check_tag_specs(tag_specs, ("snapshot",))
-    if description is not None and len(description) > 255:
-        raise Ec2Error(errors.InvalidParameterValue, "Description is longer than 255 characters")
-    snapshot_id = new_id("snap")
-    job_id = new_id("create-snap")
-    with services.catalog.write() as tx:
-        vol = owned_volume(tx, caller, volume_id)
-        if vol.state not in ("available", "in-use"):
-            raise Ec2Error(errors.IncorrectState,
-                           f"The volume '{volume_id}' is '{vol.state}'.")
-        dry_run(dry_run_flag)
-        key_id = vol.kms_key_id.rsplit("/", 1)[-1] if vol.kms_key_id else None
-        parent = cat.get_snapshot(tx, vol.snapshot_id, caller.account_id) if vol.snapshot_id else None
-        cat.insert_snapshot(tx, SnapshotRecord(
-            snapshot_id=snapshot_id, region=caller.region, owner_id=caller.account_id,
-            volume_size=vol.size, state="pending", start_time=utc_now(), volume_id=volume_id,
-            progress="0%", encrypted=vol.encrypted, kms_key_id=vol.kms_key_id,
-            data_key_id=key_id, description=description,
-            parent_snapshot_id=vol.snapshot_id))
-        apply_tag_specs(tx, caller, tag_specs, {"snapshot": [snapshot_id]})
-        cat_jobs.create_job(tx, job_id, "create-snapshot", caller.region, caller.account_id, {
-            "volume_id": volume_id, "snapshot_id": snapshot_id, "key_id": key_id,
-            "parent": parent.snapshot_id if parent and parent.data_key_id == key_id else None})
-        snap = cat.get_snapshot(tx, snapshot_id, caller.account_id)
-    assert snap is not None
-    services.jobs.submit(job_id)
-    log.info("snapshot %s of %s (job %s)", snapshot_id, volume_id, job_id)
-    return snap
-
-
-def _run_create_snapshot(ctx: JobContext) -> None:
-    p = ctx.params
-    services = ctx.services
-    region = ctx.job.region
-    store = services.stores[region]
-    overlay = volume_path(services.data_dir, region, p["volume_id"])
-    if not store.has(p["snapshot_id"]):
-        if not overlay.exists():
-            raise Ec2Error(errors.InvalidVolumeNotFound,
-                           f"The volume {p['volume_id']} no longer exists.")
-        base = base_of(overlay)
-        parent = p["parent"] if p["parent"] and store.has(p["parent"]) else None
-        if parent is not None and store.manifest(parent).virtual_size != base.stat().st_size:
-            parent = None  # a larger volume than its snapshot: stored whole
-        key = None
-        if p["key_id"]:
-            with services.catalog.read() as tx:
-                key = kms.key_by_id(tx, services.catalog, p["key_id"])
-        margin = store.chunker_config.max_chunk if parent else None
-        ctx.set_progress(1, "reading changed blocks")
-        with volume_source(overlay, base, store.scratch, margin) as (source, changed):
-            store.import_disk(source, p["snapshot_id"], parent=parent,
-                              changed=changed if parent else None, key=key,
-                              progress=ctx.reporter(5, 99), fmt="raw")
-    size = store.manifest(p["snapshot_id"]).virtual_size
-    with services.catalog.write() as tx:
-        cat.update_snapshot(tx, p["snapshot_id"], {
-            "state": "completed", "progress": "100%", "completion_time": utc_now(),
-            "full_size_bytes": size})
-        ctx.complete(tx, {"parent": p["parent"]})
-
-
-def _fail_create_snapshot(tx: Tx, job: JobRecord, message: str) -> None:
-    cat.update_snapshot(tx, job.params["snapshot_id"], {"state": "error",
-                                                        "state_message": message})
-
-
-def _progress_snapshot(tx: Tx, job: JobRecord, percent: int) -> None:
-    cat.update_snapshot(tx, job.params["snapshot_id"], {"progress": f"{percent}%"})
-
-
 JOB_KINDS = {
     "create-volume": JobKind(run=_run_create_volume, fail=_fail_create_volume),
-    "create-snapshot": JobKind(run=_run_create_snapshot, fail=_fail_create_snapshot,
-                               progress=_progress_snapshot),
 }
