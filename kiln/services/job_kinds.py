@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from kiln.services.context import JobKind
 from kiln.services.images import copy_image, create_image
-from kiln.services.snapshots import create_snapshot, snapshots, volumes
+from kiln.services.snapshots import copy_snapshot, create_snapshot, volumes
 from kiln.services.tasks import export_image, import_image
 
 
@@ -27,7 +27,7 @@ def _merge(*tables: Mapping[str, JobKind]) -> dict[str, JobKind]:
 JOB_KINDS: Mapping[str, JobKind] = _merge(
     import_image.JOB_KINDS,     # import-image, import-snapshot
     export_image.JOB_KINDS,     # export-image
-    snapshots.JOB_KINDS,        # copy-snapshot
+    copy_snapshot.JOB_KINDS,    # copy-snapshot
     copy_image.JOB_KINDS,       # copy-image
     volumes.JOB_KINDS,          # create-volume
     create_snapshot.JOB_KINDS,  # create-snapshot

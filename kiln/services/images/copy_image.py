@@ -35,7 +35,7 @@ from kiln.services.images.access import visible_image
 from kiln.services.images.images import check_name
 from kiln.services.keys import kms
 from kiln.services.snapshots.access import NO_VOLUME
-from kiln.services.snapshots.snapshots import check_region, copy_store_snapshot
+from kiln.services.snapshots.copy_snapshot import check_region, copy_store_snapshot
 from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import check_image_id, dry_run
 from kiln.types import new_id
