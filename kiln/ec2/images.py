@@ -186,7 +186,7 @@ def disable_image_deprecation(ctx: RequestContext, params: Params) -> Mapping[st
 
 def enable_image_deregistration_protection(ctx: RequestContext,
                                            params: Params) -> Mapping[str, object]:
-    state = rules.enable_deregistration_protection(
+    state = rules.enable_image_deregistration_protection(
         services_of(ctx), caller_of(ctx), _image_id(params), flag(params, "WithCooldown"),
         flag(params, "DryRun"))
     return {"Return": state}
@@ -194,8 +194,8 @@ def enable_image_deregistration_protection(ctx: RequestContext,
 
 def disable_image_deregistration_protection(ctx: RequestContext,
                                             params: Params) -> Mapping[str, object]:
-    state = rules.disable_deregistration_protection(services_of(ctx), caller_of(ctx),
-                                                    _image_id(params), flag(params, "DryRun"))
+    state = rules.disable_image_deregistration_protection(
+        services_of(ctx), caller_of(ctx), _image_id(params), flag(params, "DryRun"))
     return {"Return": state}
 
 

@@ -208,12 +208,12 @@ def test_deprecated_and_disabled_images(world: World) -> None:
 
 def test_deregistration_protection(world: World) -> None:
     image_id = world.register(world.owner, "protected")
-    assert rules.enable_deregistration_protection(world.svc, world.owner, image_id, True,
-                                                  False) == "enabled-with-cooldown"
+    assert rules.enable_image_deregistration_protection(world.svc, world.owner, image_id, True,
+                                                        False) == "enabled-with-cooldown"
     with pytest.raises(Ec2Error) as e:
         rules.deregister_image(world.svc, world.owner, image_id)
     assert code(e) == "InvalidParameterValue"
-    state = rules.disable_deregistration_protection(world.svc, world.owner, image_id, False)
+    state = rules.disable_image_deregistration_protection(world.svc, world.owner, image_id, False)
     assert state.startswith("disabled-until ")
     with pytest.raises(Ec2Error):
         rules.deregister_image(world.svc, world.owner, image_id)

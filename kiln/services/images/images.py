@@ -266,8 +266,8 @@ def disable_image_deprecation(services: Services, caller: Caller, image_id: str,
         cat.update_image(tx, image_id, {"deprecation_time": None})
 
 
-def enable_deregistration_protection(services: Services, caller: Caller, image_id: str,
-                                     with_cooldown: bool, dry_run_flag: bool) -> str:
+def enable_image_deregistration_protection(services: Services, caller: Caller, image_id: str,
+                                           with_cooldown: bool, dry_run_flag: bool) -> str:
     state = "enabled-with-cooldown" if with_cooldown else "enabled-without-cooldown"
     with services.catalog.write() as tx:
         owned_image(tx, caller, image_id, dry_run_flag)
@@ -276,8 +276,8 @@ def enable_deregistration_protection(services: Services, caller: Caller, image_i
     return state
 
 
-def disable_deregistration_protection(services: Services, caller: Caller, image_id: str,
-                                      dry_run_flag: bool) -> str:
+def disable_image_deregistration_protection(services: Services, caller: Caller, image_id: str,
+                                            dry_run_flag: bool) -> str:
     with services.catalog.write() as tx:
         image = owned_image(tx, caller, image_id, dry_run_flag)
         dry_run(dry_run_flag)

@@ -113,6 +113,38 @@ def describe_tasks(services: Services, caller: Caller, kind: str, task_ids: tupl
     return DescribeTasksResult(out, token)
 
 
+@dataclass(frozen=True, slots=True)
+class DescribeTasksRequest:
+    """The parameters the three Describe…Tasks actions share."""
+
+    task_ids: tuple[str, ...] = ()
+    filters: tuple[Filter, ...] = ()
+    max_results: int | None = None
+    next_token: str | None = None
+    dry_run: bool = False
+
+
+def _describe(services: Services, caller: Caller, kind: str,
+              req: DescribeTasksRequest) -> DescribeTasksResult:
+    return describe_tasks(services, caller, kind, req.task_ids, req.filters, req.max_results,
+                          req.next_token, req.dry_run)
+
+
+def describe_import_snapshot_tasks(services: Services, caller: Caller,
+                                   req: DescribeTasksRequest) -> DescribeTasksResult:
+    return _describe(services, caller, "import-snapshot", req)
+
+
+def describe_import_image_tasks(services: Services, caller: Caller,
+                                req: DescribeTasksRequest) -> DescribeTasksResult:
+    return _describe(services, caller, "import-image", req)
+
+
+def describe_export_image_tasks(services: Services, caller: Caller,
+                                req: DescribeTasksRequest) -> DescribeTasksResult:
+    return _describe(services, caller, "export-image", req)
+
+
 def get_task(services: Services, caller: Caller, task_id: str) -> TaskView:
     """One of the caller's tasks, with its tags (just after creating it)."""
     with services.catalog.read() as tx:
