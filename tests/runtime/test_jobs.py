@@ -1,12 +1,14 @@
 """JobRunner over a real catalog (SQLite and PostgreSQL): run, fail, cancel, stop, resume.
 
 The job kinds here are small test kinds registered with the runner (the runner is what is
-tested); the real kinds are exercised end to end in tests/api.
+tested), and the jobs see a minimal host, not the rules' Services; the real kinds are exercised
+end to end in tests/api.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,6 @@ from kiln.catalog import jobs as cat_jobs
 from kiln.catalog.records import JobRecord
 from kiln.errors import Ec2Error
 from kiln.runtime.jobs import JobContext, JobKind, JobRunner, fail_job_now
-from kiln.services.context import Services
 
 ACCOUNT = "123456789012"
 WAIT_S = 60.0  # bounds a hang; no test asserts on time
@@ -56,9 +57,16 @@ def kinds(rec: Recorder) -> dict[str, JobKind]:
             "crash": JobKind(crash, rec.fail), "blocked": JobKind(blocked, rec.fail)}
 
 
-def services(catalog: Catalog, runner: JobRunner, tmp_path: Path) -> Services:
-    return Services(catalog=catalog, stores={}, jobs=runner, data_dir=tmp_path,
-                    regions=("us-east-1",))
+@dataclass(frozen=True, slots=True)
+class Host:
+    """All a job queue needs from the services it hands to its jobs (runtime.jobs.QueueHost)."""
+
+    catalog: Catalog
+    jobs: JobRunner[Host]
+
+
+def services(catalog: Catalog, runner: JobRunner[Host], tmp_path: Path) -> Host:
+    return Host(catalog=catalog, jobs=runner)
 
 
 def add_job(catalog: Catalog, job_id: str, kind: str, state: str = "pending") -> None:
@@ -148,7 +156,7 @@ def test_cancel_a_running_and_a_queued_job(catalog: Catalog, tmp_path: Path) -> 
                                                  (3, 0, 99)])
 def test_progress_is_mapped_capped_and_never_backwards(
         catalog: Catalog, tmp_path: Path, done: int, total: int, expected: int) -> None:
-    runner = JobRunner({})
+    runner: JobRunner[Host] = JobRunner({})
     add_job(catalog, "job-p", "ok", state="active")
     ctx = JobContext(runner, services(catalog, runner, tmp_path), job(catalog, "job-p"))
     ctx.set_progress(0, "converting")
