@@ -33,9 +33,11 @@ from kiln.errors import Ec2Error
 from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.images.access import visible_image
 from kiln.services.images.images import check_name
+from kiln.services.images.states import ImageState, change_image
 from kiln.services.keys import kms
 from kiln.services.snapshots.access import NO_VOLUME
 from kiln.services.snapshots.copy_snapshot import check_region, copy_store_snapshot
+from kiln.services.snapshots.states import SnapshotState, change_snapshot
 from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import check_image_id, dry_run
 from kiln.types import new_id
@@ -192,10 +194,10 @@ def _run(ctx: JobContext) -> None:
         total += res["chunks_total"]
     with ctx.services.catalog.write() as tx:
         for s in snaps:
-            cat_snapshots.update_snapshot(tx, s["snapshot_id"], {
-                "state": "completed", "progress": "100%", "completion_time": utc_now()})
+            change_snapshot(tx, s["snapshot_id"], SnapshotState.COMPLETED,
+                            {"progress": "100%", "completion_time": utc_now()})
         if _still_pending(tx, ctx.job):  # not deregistered while the data moved
-            cat_images.update_image(tx, p["image_id"], {"state": "available"})
+            change_image(tx, p["image_id"], ImageState.AVAILABLE)
         ctx.complete(tx, {"chunks_sent": sent, "chunks_total": total})
 
 
@@ -207,11 +209,11 @@ def _still_pending(tx: Tx, job: JobRecord) -> bool:
 def _fail(tx: Tx, job: JobRecord, message: str) -> None:
     code = "Client.Error" if message.startswith("ClientError") else "Server.InternalError"
     if _still_pending(tx, job):
-        cat_images.update_image(tx, job.params["image_id"], {
-            "state": "failed", "state_reason_code": code, "state_reason_message": message})
+        change_image(tx, job.params["image_id"], ImageState.FAILED,
+                     {"state_reason_code": code, "state_reason_message": message}, strict=False)
     for s in job.params["snapshots"]:
-        cat_snapshots.update_snapshot(tx, s["snapshot_id"], {"state": "error",
-                                                             "state_message": message})
+        change_snapshot(tx, s["snapshot_id"], SnapshotState.ERROR, {"state_message": message},
+                        strict=False)
 
 
 def _progress(tx: Tx, job: JobRecord, percent: int) -> None:

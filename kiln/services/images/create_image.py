@@ -44,10 +44,10 @@ from kiln.errors import Ec2Error
 from kiln.runtime.volume_disks import base_of, volume_path, volume_source
 from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.images.images import check_name
-from kiln.services.images.states import ImageState
+from kiln.services.images.states import ImageState, change_image
 from kiln.services.instances.access import owned_instances, views
 from kiln.services.instances.lifecycle import RESTART_INSTANCE, hidden_before, internal_error
-from kiln.services.instances.states import InstanceState
+from kiln.services.instances.states import InstanceState, change_instance
 from kiln.services.instances.vm_launch import (
     prepare_disks,
     runtime_of,
@@ -56,6 +56,7 @@ from kiln.services.instances.vm_launch import (
     vm_running,
 )
 from kiln.services.keys import kms
+from kiln.services.snapshots.states import SnapshotState, change_snapshot
 from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import dry_run
 from kiln.types import new_id
@@ -214,10 +215,9 @@ def _run(ctx: JobContext) -> None:
     with services.catalog.write() as tx:
         for v in volumes:
             size = services.stores[ctx.job.region].manifest(v["snapshot_id"]).virtual_size
-            cat_snapshots.update_snapshot(tx, v["snapshot_id"], {
-                "state": "completed", "progress": "100%", "completion_time": utc_now(),
-                "full_size_bytes": size})
-        cat_images.update_image(tx, p["image_id"], {"state": ImageState.AVAILABLE.value})
+            change_snapshot(tx, v["snapshot_id"], SnapshotState.COMPLETED, {
+                "progress": "100%", "completion_time": utc_now(), "full_size_bytes": size})
+        change_image(tx, p["image_id"], ImageState.AVAILABLE)
         ctx.complete(tx, {"image_id": p["image_id"], RESTART_INSTANCE: iid if reboot else None})
     log.info("CreateImage %s from %s: available", p["image_id"], iid)
 
@@ -249,19 +249,18 @@ def _restart(services: Services, instance_id: str, vols: list[VolumeRecord]) -> 
         log.warning("%s: restart after CreateImage failed: %s", instance_id, e.message)
         reason = internal_error(f"restart after CreateImage failed: {e.message}")
         with services.catalog.write() as tx:
-            cat_instances.update_instance(tx, instance_id, {
-                "state": InstanceState.STOPPED.value, "state_reason_code": reason[0],
-                "state_reason_message": reason[1]}, expect_states=[InstanceState.RUNNING])
+            change_instance(tx, instance_id, [InstanceState.RUNNING], InstanceState.STOPPED, {
+                "state_reason_code": reason[0], "state_reason_message": reason[1]})
 
 
 def _fail(tx: Tx, job: JobRecord, message: str) -> None:
-    cat_images.update_image(tx, job.params["image_id"], {
-        "state": ImageState.FAILED.value, "state_reason_code": "Client.CreateImageFailed"
+    change_image(tx, job.params["image_id"], ImageState.FAILED, {
+        "state_reason_code": "Client.CreateImageFailed"
         if message.startswith("ClientError") else "Server.InternalError",
-        "state_reason_message": message})
+        "state_reason_message": message}, strict=False)
     for v in job.params["volumes"]:
-        cat_snapshots.update_snapshot(tx, v["snapshot_id"], {"state": "error",
-                                                             "state_message": message})
+        change_snapshot(tx, v["snapshot_id"], SnapshotState.ERROR, {"state_message": message},
+                        strict=False)
 
 
 def _progress(tx: Tx, job: JobRecord, percent: int) -> None:

@@ -21,7 +21,7 @@ from kiln.services.context import Caller, Services
 from kiln.services.images import bundles
 from kiln.services.images.access import owned_image, visible_image
 from kiln.services.images.block_devices import check_block_devices, check_device_name
-from kiln.services.images.states import ImageState, check_transition
+from kiln.services.images.states import ImageState, change_image
 from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import dry_run
 from kiln.types import new_id
@@ -182,8 +182,7 @@ def deregister_image(services: Services, caller: Caller, image_id: str,
         image = owned_image(tx, caller, image_id, dry_run_flag)
         _check_protection(image)
         dry_run(dry_run_flag)
-        check_transition(image_id, image.state, ImageState.DEREGISTERED)
-        cat.update_image(tx, image_id, {"state": ImageState.DEREGISTERED.value})
+        change_image(tx, image_id, ImageState.DEREGISTERED)
         cat.reset_launch_permissions(tx, image_id)
         if delete_associated_snapshots:
             for bd in image.block_devices:
@@ -228,8 +227,7 @@ def _set_state(services: Services, caller: Caller, image_id: str, target: ImageS
         dry_run(dry_run_flag)
         if image.state == target.value:
             return
-        check_transition(image_id, image.state, target)
-        cat.update_image(tx, image_id, {"state": target.value})
+        change_image(tx, image_id, target)
         if target is ImageState.DISABLED:  # EC2 makes a disabled image private
             cat.reset_launch_permissions(tx, image_id)
 

@@ -25,7 +25,7 @@ from kiln.services.instances.lifecycle import (
     submit_converge,
     user_initiated,
 )
-from kiln.services.instances.states import InstanceState, check_transition
+from kiln.services.instances.states import InstanceState, change_instance, check_transition
 from kiln.services.instances.vm_launch import runtime_of
 from kiln.services.validate import dry_run
 
@@ -55,8 +55,7 @@ def _apply(services: Services, targets: list[tuple[InstanceRecord, str, dict[str
     with services.catalog.write() as tx:
         for inst, target, extra in targets:
             if target != inst.state:
-                cat.update_instance(tx, inst.instance_id, {"state": target, **extra},
-                                    expect_states=[inst.state])
+                change_instance(tx, inst.instance_id, [inst.state], InstanceState(target), extra)
             now = cat.get_instance(tx, inst.instance_id, "")
             changes.append(StateChange(inst.instance_id, inst.state,
                                        now.state if now else target))

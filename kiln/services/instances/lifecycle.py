@@ -20,7 +20,7 @@ from kiln.catalog.instances import InstanceRecord
 from kiln.catalog.records import VolumeRecord, ec2_time, utc_now
 from kiln.errors import Ec2Error
 from kiln.services.context import Services
-from kiln.services.instances.states import VM_STATES, InstanceState
+from kiln.services.instances.states import VM_STATES, InstanceState, change_instance
 from kiln.services.instances.vm_launch import (
     discard_disks,
     forget_run_dir,
@@ -31,6 +31,7 @@ from kiln.services.instances.vm_launch import (
     stop_vm,
     vm_running,
 )
+from kiln.services.snapshots.states import VolumeState, change_volume
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,9 @@ def _set(services: Services, instance_id: str, expect: Collection[str],
     if reason is not None:
         changes.update(state_reason_code=reason[0], state_reason_message=reason[1])
     with services.catalog.write() as tx:
+        if "state" in changes:
+            target = S(str(changes.pop("state")))
+            return change_instance(tx, instance_id, expect, target, changes)
         return cat.update_instance(tx, instance_id, changes, expect_states=expect)
 
 
@@ -138,14 +142,13 @@ def _terminate(services: Services, inst: InstanceRecord, vols: list[VolumeRecord
             if v.delete_on_termination:
                 cat_volumes.delete_volume(tx, v.volume_id)
             else:
-                cat_volumes.update_volume(tx, v.volume_id, {
+                change_volume(tx, v.volume_id, VolumeState.AVAILABLE, {
                     "instance_id": None, "device": None, "attach_time": None,
-                    "delete_on_termination": None, "state": "available"})
-        cat.update_instance(tx, inst.instance_id, {
-            "state": S.TERMINATED.value, "terminated_at": utc_now(),
+                    "delete_on_termination": None})
+        change_instance(tx, inst.instance_id, [S.SHUTTING_DOWN], S.TERMINATED, {
+            "terminated_at": utc_now(),
             "state_reason_code": inst.state_reason_code or USER_SHUTDOWN[0],
-            "state_reason_message": inst.state_reason_message or USER_SHUTDOWN[1]},
-            expect_states=[S.SHUTTING_DOWN])
+            "state_reason_message": inst.state_reason_message or USER_SHUTDOWN[1]})
     log.info("%s: terminated (volumes deleted: %s)", inst.instance_id,
              [v.volume_id for v in doomed])
 

@@ -9,9 +9,12 @@ once and answers; the runtime finishes the move in the background (docs/instance
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from enum import StrEnum
 
 from kiln import errors
+from kiln.catalog import Tx
+from kiln.catalog import instances as cat_instances
 from kiln.errors import Ec2Error
 
 
@@ -64,3 +67,15 @@ def check_transition(instance_id: str, current: str, target: InstanceState) -> N
 
 _VERB = {S.PENDING: "started", S.STOPPING: "stopped", S.STOPPED: "stopped",
          S.SHUTTING_DOWN: "terminated", S.RUNNING: "started"}
+
+
+def change_instance(tx: Tx, instance_id: str, expect: Collection[str], target: InstanceState,
+                    fields: Mapping[str, object] | None = None) -> bool:
+    """Move an instance from one of the ``expect`` states to ``target`` (compare-and-set: False
+    if it has moved meanwhile). Every ``expect -> target`` must be in the table; a caller that
+    asks for another move is a bug (ValueError), not a request to refuse."""
+    bad = [s for s in expect if not can_transition(s, target)]
+    if bad:
+        raise ValueError(f"{instance_id}: {bad} -> {target.value} is not in TRANSITIONS")
+    return cat_instances.update_instance(tx, instance_id, {**(fields or {}), "state": target.value},
+                                         expect_states=list(expect))

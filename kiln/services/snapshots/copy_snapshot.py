@@ -21,6 +21,7 @@ from kiln.services.snapshots.access import (
     check_snapshot_id,
     completed_snapshot,
 )
+from kiln.services.snapshots.states import SnapshotState, change_snapshot
 from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import (
     dry_run,
@@ -123,14 +124,14 @@ def _run_copy(ctx: JobContext) -> None:
     sent = copy_store_snapshot(ctx, p["source_region"], p["source_snapshot_id"],
                                p["source_key_id"], p["snapshot_id"], p["key_id"])
     with ctx.services.catalog.write() as tx:
-        cat.update_snapshot(tx, p["snapshot_id"], {"state": "completed", "progress": "100%",
-                                                   "completion_time": utc_now()})
+        change_snapshot(tx, p["snapshot_id"], SnapshotState.COMPLETED,
+                        {"progress": "100%", "completion_time": utc_now()})
         ctx.complete(tx, sent)
 
 
 def _fail_copy(tx: Tx, job: JobRecord, message: str) -> None:
-    cat.update_snapshot(tx, job.params["snapshot_id"], {"state": "error",
-                                                        "state_message": message})
+    change_snapshot(tx, job.params["snapshot_id"], SnapshotState.ERROR,
+                    {"state_message": message}, strict=False)
 
 
 def _progress_copy(tx: Tx, job: JobRecord, percent: int) -> None:

@@ -18,6 +18,7 @@ from kiln.errors import Ec2Error
 from kiln.runtime.volume_disks import base_of, volume_path, volume_source
 from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.keys import kms
+from kiln.services.snapshots.states import SnapshotState, change_snapshot
 from kiln.services.snapshots.volumes import owned_volume
 from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import dry_run
@@ -85,15 +86,14 @@ def _run_create_snapshot(ctx: JobContext) -> None:
                               progress=ctx.reporter(5, 99), fmt="raw")
     size = store.manifest(p["snapshot_id"]).virtual_size
     with services.catalog.write() as tx:
-        cat.update_snapshot(tx, p["snapshot_id"], {
-            "state": "completed", "progress": "100%", "completion_time": utc_now(),
-            "full_size_bytes": size})
+        change_snapshot(tx, p["snapshot_id"], SnapshotState.COMPLETED, {
+            "progress": "100%", "completion_time": utc_now(), "full_size_bytes": size})
         ctx.complete(tx, {"parent": p["parent"]})
 
 
 def _fail_create_snapshot(tx: Tx, job: JobRecord, message: str) -> None:
-    cat.update_snapshot(tx, job.params["snapshot_id"], {"state": "error",
-                                                        "state_message": message})
+    change_snapshot(tx, job.params["snapshot_id"], SnapshotState.ERROR,
+                    {"state_message": message}, strict=False)
 
 
 def _progress_snapshot(tx: Tx, job: JobRecord, percent: int) -> None:

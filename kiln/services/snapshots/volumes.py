@@ -36,6 +36,7 @@ from kiln.services.images.block_devices import (
 from kiln.services.images.images import zones
 from kiln.services.keys import kms
 from kiln.services.snapshots.access import GIB, completed_snapshot
+from kiln.services.snapshots.states import VolumeState, change_volume
 from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import dry_run, id_prefix
 from kiln.types import new_id
@@ -177,12 +178,12 @@ def _run_create_volume(ctx: JobContext) -> None:
                          progress=ctx.reporter(0, 95))
         create_volume_disk(base, overlay)
     with services.catalog.write() as tx:
-        cat.update_volume(tx, p["volume_id"], {"state": "available"})
+        change_volume(tx, p["volume_id"], VolumeState.AVAILABLE)
         ctx.complete(tx, {"path": str(overlay)})
 
 
 def _fail_create_volume(tx: Tx, job: JobRecord, message: str) -> None:
-    cat.update_volume(tx, job.params["volume_id"], {"state": "error"})
+    change_volume(tx, job.params["volume_id"], VolumeState.ERROR, strict=False)
 
 
 def describe_volume_records(services: Services, caller: Caller,
