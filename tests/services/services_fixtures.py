@@ -9,6 +9,7 @@ from kiln.app import build_services
 from kiln.catalog import Catalog
 from kiln.catalog.records import BlockDeviceRecord, EbsRecord
 from kiln.config import Settings
+from kiln.runtime.instance_runtime import InstanceRuntime
 from kiln.services.accounts.accounts import create_account
 from kiln.services.context import Caller, Services
 from kiln.services.images.images import RegisterImageRequest, register_image
@@ -41,8 +42,8 @@ class World:
         return register_image(self.svc, who, req)
 
 
-def make_world(catalog: Catalog, tmp_path: Path) -> World:
+def make_world(catalog: Catalog, tmp_path: Path, compute: InstanceRuntime | None = None) -> World:
     svc = build_services(Settings(data_dir=tmp_path, regions=(REGION, "eu-west-1")),
-                         catalog=catalog, compute=None)
+                         catalog=catalog, compute=compute)
     ids = [create_account(catalog, n).account_id for n in ("owner", "grantee", "stranger")]
     return World(svc, *(Caller(i, REGION) for i in ids))
