@@ -20,18 +20,22 @@ with a status message; none stays pending forever.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from kiln.catalog import Catalog, Tx
 from kiln.catalog import jobs as cat
 from kiln.catalog.records import JobRecord
 from kiln.errors import Ec2Error
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +118,22 @@ class QueueHost(JobHost, Protocol):
 
     @property
     def jobs(self) -> JobQueue[Any]: ...
+
+
+D = TypeVar("D", bound="DataclassInstance")
+
+
+def to_json(value: DataclassInstance) -> dict[str, Any]:
+    """A job kind's params or result (a frozen dataclass) as the JSON object the catalog keeps."""
+    return dataclasses.asdict(value)
+
+
+def from_json(cls: type[D], data: Mapping[str, Any]) -> D:
+    """The dataclass ``cls`` from a job row's JSON params or result. Keys the class does not
+    name are ignored and missing ones take the field's default, so rows written by an older
+    Kiln still resume."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def failure_message(exc: BaseException) -> str:

@@ -14,6 +14,7 @@ from kiln.catalog import snapshots as cat
 from kiln.catalog.records import JobRecord, SnapshotRecord, utc_now
 from kiln.catalog.snapshots import SNAPSHOT_FILTERS
 from kiln.errors import Ec2Error
+from kiln.runtime.jobs import from_json, to_json
 from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.keys import kms
 from kiln.services.snapshots.access import (
@@ -36,6 +37,18 @@ FILTER_KINDS: dict[str, str] = {**{n: "str" for n in SNAPSHOT_FILTERS}, "encrypt
 WELL_KNOWN_ALIASES = frozenset({"amazon", "aws-marketplace", "aws-backup-vault",
                                 SYSTEM_ACCOUNT_ALIAS})
 ATTRIBUTES = ("productCodes", "createVolumePermission")
+
+
+@dataclass(frozen=True, slots=True)
+class CopySnapshotParams:
+    """The ``copy-snapshot`` job's params: where the source is, the new snapshot, and the data
+    keys on each side (None: unencrypted). Its result is copy_store_snapshot's counts."""
+
+    source_region: str
+    source_snapshot_id: str
+    source_key_id: str | None
+    snapshot_id: str
+    key_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +100,10 @@ def copy_snapshot(services: Services, caller: Caller, req: CopySnapshotRequest) 
             description=req.description if req.description is not None else
             f"[Copied {src.snapshot_id} from {req.source_region}]"))
         apply_tag_specs(tx, caller, req.tag_specs, {"snapshot": [snapshot_id]})
-        cat_jobs.create_job(tx, job_id, "copy-snapshot", caller.region, caller.account_id, {
-            "source_region": req.source_region, "source_snapshot_id": src.snapshot_id,
-            "source_key_id": src.data_key_id, "snapshot_id": snapshot_id,
-            "key_id": key.key_id if key else None})
+        cat_jobs.create_job(tx, job_id, "copy-snapshot", caller.region, caller.account_id,
+                            to_json(CopySnapshotParams(
+                                req.source_region, src.snapshot_id, src.data_key_id, snapshot_id,
+                                key.key_id if key else None)))
     services.jobs.submit(job_id)
     log.info("copying %s/%s to %s/%s (job %s)", req.source_region, src.snapshot_id,
              caller.region, snapshot_id, job_id)
@@ -120,22 +133,24 @@ def copy_store_snapshot(ctx: JobContext, source_region: str, source_snapshot_id:
 
 
 def _run_copy(ctx: JobContext) -> None:
-    p = ctx.params
-    sent = copy_store_snapshot(ctx, p["source_region"], p["source_snapshot_id"],
-                               p["source_key_id"], p["snapshot_id"], p["key_id"])
+    p = from_json(CopySnapshotParams, ctx.params)
+    sent = copy_store_snapshot(ctx, p.source_region, p.source_snapshot_id, p.source_key_id,
+                               p.snapshot_id, p.key_id)
     with ctx.services.catalog.write() as tx:
-        change_snapshot(tx, p["snapshot_id"], SnapshotState.COMPLETED,
+        change_snapshot(tx, p.snapshot_id, SnapshotState.COMPLETED,
                         {"progress": "100%", "completion_time": utc_now()})
         ctx.complete(tx, sent)
 
 
 def _fail_copy(tx: Tx, job: JobRecord, message: str) -> None:
-    change_snapshot(tx, job.params["snapshot_id"], SnapshotState.ERROR,
-                    {"state_message": message}, strict=False)
+    p = from_json(CopySnapshotParams, job.params)
+    change_snapshot(tx, p.snapshot_id, SnapshotState.ERROR, {"state_message": message},
+                    strict=False)
 
 
 def _progress_copy(tx: Tx, job: JobRecord, percent: int) -> None:
-    cat.update_snapshot(tx, job.params["snapshot_id"], {"progress": f"{percent}%"})
+    p = from_json(CopySnapshotParams, job.params)
+    cat.update_snapshot(tx, p.snapshot_id, {"progress": f"{percent}%"})
 
 
 JOB_KINDS = {"copy-snapshot": JobKind(run=_run_copy, fail=_fail_copy, progress=_progress_copy)}

@@ -8,6 +8,7 @@ ranges of the overlay).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from kiln import errors
 from kiln.catalog import Tx
@@ -15,6 +16,7 @@ from kiln.catalog import jobs as cat_jobs
 from kiln.catalog import snapshots as cat
 from kiln.catalog.records import JobRecord, SnapshotRecord, utc_now
 from kiln.errors import Ec2Error
+from kiln.runtime.jobs import from_json, to_json
 from kiln.runtime.volume_disks import base_of, volume_path, volume_source
 from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.keys import kms
@@ -25,6 +27,22 @@ from kiln.services.validate import dry_run
 from kiln.types import new_id
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateSnapshotParams:
+    """The ``create-snapshot`` job's params: the volume, the new snapshot, its data key, and the
+    parent snapshot whose chunks it reuses (the volume's snapshot, under the same key)."""
+
+    volume_id: str
+    snapshot_id: str
+    key_id: str | None
+    parent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CreateSnapshotResult:
+    parent: str | None
 
 
 def create_snapshot(services: Services, caller: Caller, volume_id: str,
@@ -50,9 +68,11 @@ def create_snapshot(services: Services, caller: Caller, volume_id: str,
             data_key_id=key_id, description=description,
             parent_snapshot_id=vol.snapshot_id))
         apply_tag_specs(tx, caller, tag_specs, {"snapshot": [snapshot_id]})
-        cat_jobs.create_job(tx, job_id, "create-snapshot", caller.region, caller.account_id, {
-            "volume_id": volume_id, "snapshot_id": snapshot_id, "key_id": key_id,
-            "parent": parent.snapshot_id if parent and parent.data_key_id == key_id else None})
+        cat_jobs.create_job(tx, job_id, "create-snapshot", caller.region, caller.account_id,
+                            to_json(CreateSnapshotParams(
+                                volume_id, snapshot_id, key_id,
+                                parent.snapshot_id if parent and parent.data_key_id == key_id
+                                else None)))
         snap = cat.get_snapshot(tx, snapshot_id, caller.account_id)
     assert snap is not None
     services.jobs.submit(job_id)
@@ -61,43 +81,45 @@ def create_snapshot(services: Services, caller: Caller, volume_id: str,
 
 
 def _run_create_snapshot(ctx: JobContext) -> None:
-    p = ctx.params
+    p = from_json(CreateSnapshotParams, ctx.params)
     services = ctx.services
     region = ctx.job.region
     store = services.stores[region]
-    overlay = volume_path(services.data_dir, region, p["volume_id"])
-    if not store.has(p["snapshot_id"]):
+    overlay = volume_path(services.data_dir, region, p.volume_id)
+    if not store.has(p.snapshot_id):
         if not overlay.exists():
             raise Ec2Error(errors.InvalidVolumeNotFound,
-                           f"The volume {p['volume_id']} no longer exists.")
+                           f"The volume {p.volume_id} no longer exists.")
         base = base_of(overlay)
-        parent = p["parent"] if p["parent"] and store.has(p["parent"]) else None
+        parent = p.parent if p.parent and store.has(p.parent) else None
         if parent is not None and store.manifest(parent).virtual_size != base.stat().st_size:
             parent = None  # a larger volume than its snapshot: stored whole
         key = None
-        if p["key_id"]:
+        if p.key_id:
             with services.catalog.read() as tx:
-                key = kms.key_by_id(tx, services.catalog, p["key_id"])
+                key = kms.key_by_id(tx, services.catalog, p.key_id)
         margin = store.chunker_config.max_chunk if parent else None
         ctx.set_progress(1, "reading changed blocks")
         with volume_source(overlay, base, store.scratch, margin) as (source, changed):
-            store.import_disk(source, p["snapshot_id"], parent=parent,
+            store.import_disk(source, p.snapshot_id, parent=parent,
                               changed=changed if parent else None, key=key,
                               progress=ctx.reporter(5, 99), fmt="raw")
-    size = store.manifest(p["snapshot_id"]).virtual_size
+    size = store.manifest(p.snapshot_id).virtual_size
     with services.catalog.write() as tx:
-        change_snapshot(tx, p["snapshot_id"], SnapshotState.COMPLETED, {
+        change_snapshot(tx, p.snapshot_id, SnapshotState.COMPLETED, {
             "progress": "100%", "completion_time": utc_now(), "full_size_bytes": size})
-        ctx.complete(tx, {"parent": p["parent"]})
+        ctx.complete(tx, to_json(CreateSnapshotResult(p.parent)))
 
 
 def _fail_create_snapshot(tx: Tx, job: JobRecord, message: str) -> None:
-    change_snapshot(tx, job.params["snapshot_id"], SnapshotState.ERROR,
-                    {"state_message": message}, strict=False)
+    p = from_json(CreateSnapshotParams, job.params)
+    change_snapshot(tx, p.snapshot_id, SnapshotState.ERROR, {"state_message": message},
+                    strict=False)
 
 
 def _progress_snapshot(tx: Tx, job: JobRecord, percent: int) -> None:
-    cat.update_snapshot(tx, job.params["snapshot_id"], {"progress": f"{percent}%"})
+    p = from_json(CreateSnapshotParams, job.params)
+    cat.update_snapshot(tx, p.snapshot_id, {"progress": f"{percent}%"})
 
 
 JOB_KINDS = {

@@ -18,6 +18,7 @@ from kiln.catalog import jobs as cat_jobs
 from kiln.catalog import snapshots as cat
 from kiln.catalog.records import JobRecord, SnapshotRecord, VolumeRecord, utc_now
 from kiln.errors import Ec2Error
+from kiln.runtime.jobs import from_json, to_json
 from kiln.runtime.volume_disks import (
     base_path,
     create_volume_disk,
@@ -44,6 +45,23 @@ from kiln.types import new_id
 log = logging.getLogger(__name__)
 
 DEFAULT_TYPE = "gp2"
+
+
+@dataclass(frozen=True, slots=True)
+class CreateVolumeParams:
+    """The ``create-volume`` job's params: the volume, the snapshot it starts from (None: an
+    empty volume) and that snapshot's data key, the volume's size and the snapshot's own."""
+
+    volume_id: str
+    snapshot_id: str | None
+    snapshot_key_id: str | None
+    disk_bytes: int
+    natural_size: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CreateVolumeResult:
+    path: str  # the volume's overlay
 
 
 def check_volume_id(value: str) -> str:
@@ -148,10 +166,10 @@ def create_volume(services: Services, caller: Caller, req: CreateVolumeRequest) 
         dry_run(req.dry_run)
         cat.insert_volume(tx, vol)
         apply_tag_specs(tx, caller, req.tag_specs, {"volume": [vol.volume_id]})
-        cat_jobs.create_job(tx, job_id, "create-volume", caller.region, caller.account_id, {
-            "volume_id": vol.volume_id, "snapshot_id": vol.snapshot_id,
-            "snapshot_key_id": snap.data_key_id if snap else None, "disk_bytes": disk_bytes,
-            "natural_size": natural})
+        cat_jobs.create_job(tx, job_id, "create-volume", caller.region, caller.account_id,
+                            to_json(CreateVolumeParams(
+                                vol.volume_id, vol.snapshot_id,
+                                snap.data_key_id if snap else None, disk_bytes, natural)))
         found = cat.get_volumes(tx, [vol.volume_id], caller.account_id)
     services.jobs.submit(job_id)
     log.info("creating %s (%d GiB, from %s)", vol.volume_id, size, vol.snapshot_id)
@@ -159,31 +177,32 @@ def create_volume(services: Services, caller: Caller, req: CreateVolumeRequest) 
 
 
 def _run_create_volume(ctx: JobContext) -> None:
-    p = ctx.params
+    p = from_json(CreateVolumeParams, ctx.params)
     services = ctx.services
     region = ctx.job.region
-    overlay = volume_path(services.data_dir, region, p["volume_id"])
+    overlay = volume_path(services.data_dir, region, p.volume_id)
     if not overlay.exists():
         key = None
-        if p["snapshot_key_id"]:
+        if p.snapshot_key_id:
             with services.catalog.read() as tx:
-                key = kms.key_by_id(tx, services.catalog, p["snapshot_key_id"])
-        base = base_path(services.data_dir, region, p["snapshot_id"], p["disk_bytes"],
-                         p["natural_size"])
-        if p["snapshot_id"] is not None and not base.exists() \
-                and not services.stores[region].has(p["snapshot_id"]):
+                key = kms.key_by_id(tx, services.catalog, p.snapshot_key_id)
+        base = base_path(services.data_dir, region, p.snapshot_id, p.disk_bytes,
+                         p.natural_size)
+        if p.snapshot_id is not None and not base.exists() \
+                and not services.stores[region].has(p.snapshot_id):
             raise Ec2Error(errors.InvalidSnapshotNotFound,
-                           f"The snapshot {p['snapshot_id']} no longer exists.")
-        materialize_base(services.stores[region], base, p["snapshot_id"], p["disk_bytes"], key,
+                           f"The snapshot {p.snapshot_id} no longer exists.")
+        materialize_base(services.stores[region], base, p.snapshot_id, p.disk_bytes, key,
                          progress=ctx.reporter(0, 95))
         create_volume_disk(base, overlay)
     with services.catalog.write() as tx:
-        change_volume(tx, p["volume_id"], VolumeState.AVAILABLE)
-        ctx.complete(tx, {"path": str(overlay)})
+        change_volume(tx, p.volume_id, VolumeState.AVAILABLE)
+        ctx.complete(tx, to_json(CreateVolumeResult(str(overlay))))
 
 
 def _fail_create_volume(tx: Tx, job: JobRecord, message: str) -> None:
-    change_volume(tx, job.params["volume_id"], VolumeState.ERROR, strict=False)
+    p = from_json(CreateVolumeParams, job.params)
+    change_volume(tx, p.volume_id, VolumeState.ERROR, strict=False)
 
 
 def describe_volume_records(services: Services, caller: Caller,
