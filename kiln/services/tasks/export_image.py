@@ -21,6 +21,7 @@ from kiln.catalog import jobs as cat_jobs
 from kiln.catalog import snapshots as cat_snapshots
 from kiln.catalog.records import JobRecord
 from kiln.errors import Ec2Error
+from kiln.runtime.jobs import from_json, to_json
 from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.images.access import owned_image
 from kiln.services.keys import kms
@@ -45,6 +46,28 @@ class ExportImageRequest:
     role_name: str | None = None
     tag_specs: tuple[TagSpec, ...] = ()
     dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ExportImageParams:
+    """The ``export-image`` job's params (the task view shows several of them)."""
+
+    image_id: str
+    snapshot_id: str
+    key_id: str | None
+    format: str  # kiln.disks' name of the output format
+    disk_image_format: str  # EC2's name (VMDK, RAW, VHD)
+    s3_bucket: str
+    s3_prefix: str
+    description: str | None
+    role_name: str | None
+    path: str  # where the file is written
+
+
+@dataclass(frozen=True, slots=True)
+class ExportImageResult:
+    path: str
+    size: int
 
 
 def export_image(services: Services, caller: Caller, req: ExportImageRequest) -> str:
@@ -76,12 +99,13 @@ def export_image(services: Services, caller: Caller, req: ExportImageRequest) ->
     dry_run(req.dry_run)
     bucket_for_write(services.catalog, services.data_dir, caller.account_id, req.s3_bucket)
     with services.catalog.write() as tx:
-        cat_jobs.create_job(tx, task_id, "export-image", caller.region, caller.account_id, {
-            "image_id": image.image_id, "snapshot_id": snap.snapshot_id,
-            "key_id": snap.data_key_id, "format": fmt, "disk_image_format":
-            req.disk_image_format.upper(), "s3_bucket": req.s3_bucket,
-            "s3_prefix": req.s3_prefix, "description": req.description,
-            "role_name": req.role_name, "path": str(out)}, status_message="pending")
+        params = ExportImageParams(
+            image_id=image.image_id, snapshot_id=snap.snapshot_id, key_id=snap.data_key_id,
+            format=fmt, disk_image_format=req.disk_image_format.upper(),
+            s3_bucket=req.s3_bucket, s3_prefix=req.s3_prefix, description=req.description,
+            role_name=req.role_name, path=str(out))
+        cat_jobs.create_job(tx, task_id, "export-image", caller.region, caller.account_id,
+                            to_json(params), status_message="pending")
         apply_tag_specs(tx, caller, req.tag_specs, {"export-image-task": [task_id]})
     services.jobs.submit(task_id)
     log.info("export task %s: %s -> %s", task_id, image.image_id, out)
@@ -93,28 +117,28 @@ def _partial(out: Path) -> Path:
 
 
 def _run(ctx: JobContext) -> None:
-    p = ctx.params
-    out = Path(p["path"])
+    p = from_json(ExportImageParams, ctx.params)
+    out = Path(p.path)
     if not out.exists():
         store = ctx.services.stores[ctx.job.region]
-        if not store.has(p["snapshot_id"]):
+        if not store.has(p.snapshot_id):
             raise Ec2Error(errors.InvalidSnapshotNotFound,
-                           f"The snapshot {p['snapshot_id']} of {p['image_id']} no longer exists.")
+                           f"The snapshot {p.snapshot_id} of {p.image_id} no longer exists.")
         key = None
-        if p.get("key_id"):
+        if p.key_id:
             with ctx.services.catalog.read() as tx:
-                key = kms.key_by_id(tx, ctx.services.catalog, p["key_id"])
+                key = kms.key_by_id(tx, ctx.services.catalog, p.key_id)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = _partial(out)
         ctx.set_progress(0, "converting")
         try:
-            store.restore(p["snapshot_id"], tmp, fmt=p["format"], key=key,
+            store.restore(p.snapshot_id, tmp, fmt=p.format, key=key,
                           progress=ctx.reporter(0, 99))
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
     with ctx.services.catalog.write() as tx:
-        ctx.complete(tx, {"path": str(out), "size": out.stat().st_size},
+        ctx.complete(tx, to_json(ExportImageResult(str(out), out.stat().st_size)),
                      status_message="completed")
 
 
@@ -123,7 +147,7 @@ def _fail(tx: Tx, job: JobRecord, message: str) -> None:
 
 
 def _cleanup(services: Services, job: JobRecord) -> None:
-    remove_quietly(_partial(Path(job.params["path"])))
+    remove_quietly(_partial(Path(from_json(ExportImageParams, job.params).path)))
 
 
 JOB_KINDS = {"export-image": JobKind(run=_run, fail=_fail, cleanup=_cleanup)}
