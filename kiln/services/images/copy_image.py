@@ -12,7 +12,9 @@ stays plain. A different key always re-encrypts chunk by chunk.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from kiln import errors
 from kiln.catalog import Conflict, Tx
@@ -30,6 +32,7 @@ from kiln.catalog.records import (
     utc_now,
 )
 from kiln.errors import Ec2Error
+from kiln.runtime.jobs import from_json, to_json
 from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.images.access import visible_image
 from kiln.services.images.images import check_name
@@ -134,12 +137,11 @@ def copy_image(services: Services, caller: Caller, req: CopyImageRequest) -> str
                                  [(t.key, t.value) for t in source_tags])
         apply_tag_specs(tx, caller, req.tag_specs, {
             "image": [image_id], "snapshot": [p.snapshot_id for p in planned.values()]})
-        cat_jobs.create_job(tx, job_id, "copy-image", caller.region, caller.account_id, {
-            "source_region": req.source_region, "source_image_id": src.image_id,
-            "image_id": image_id, "snapshots": [
-                {"source_snapshot_id": p.source.snapshot_id,
-                 "source_key_id": p.source.data_key_id, "snapshot_id": p.snapshot_id,
-                 "key_id": p.key.key_id if p.key else None} for p in planned.values()]})
+        copies = tuple(CopiedSnapshot(p.source.snapshot_id, p.source.data_key_id, p.snapshot_id,
+                                      p.key.key_id if p.key else None) for p in planned.values())
+        cat_jobs.create_job(tx, job_id, "copy-image", caller.region, caller.account_id,
+                            to_json(CopyImageParams(req.source_region, src.image_id, image_id,
+                                                    copies)))
     services.jobs.submit(job_id)
     log.info("copying image %s/%s to %s/%s (job %s)", req.source_region, src.image_id,
              caller.region, image_id, job_id)
@@ -181,44 +183,76 @@ def _new_snapshot(p: _Planned, caller: Caller, image_id: str, source_image_id: s
                      f"for SourceSnapshot {p.source.snapshot_id}. Task created on {now}."))
 
 
+@dataclass(frozen=True, slots=True)
+class CopiedSnapshot:
+    """One snapshot of a ``copy-image`` job: the source, the copy, and each side's data key."""
+
+    source_snapshot_id: str
+    source_key_id: str | None
+    snapshot_id: str
+    key_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CopyImageParams:
+    """The ``copy-image`` job's params: the source image and region, the new image, and its
+    snapshots."""
+
+    source_region: str
+    source_image_id: str
+    image_id: str
+    snapshots: tuple[CopiedSnapshot, ...]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CopyImageParams:
+        return replace(from_json(cls, data), snapshots=tuple(
+            from_json(CopiedSnapshot, s) for s in data["snapshots"]))
+
+
+@dataclass(frozen=True, slots=True)
+class CopyImageResult:
+    chunks_sent: int
+    chunks_total: int
+
+
 def _run(ctx: JobContext) -> None:
-    p = ctx.params
-    snaps = p["snapshots"]
-    n = max(1, len(snaps))
+    p = CopyImageParams.from_json(ctx.params)
+    n = max(1, len(p.snapshots))
     sent = total = 0
-    for i, s in enumerate(snaps):
-        res = copy_store_snapshot(ctx, p["source_region"], s["source_snapshot_id"],
-                                  s["source_key_id"], s["snapshot_id"], s["key_id"],
+    for i, s in enumerate(p.snapshots):
+        res = copy_store_snapshot(ctx, p.source_region, s.source_snapshot_id,
+                                  s.source_key_id, s.snapshot_id, s.key_id,
                                   lo=100 * i // n, hi=100 * (i + 1) // n)
         sent += res["chunks_sent"]
         total += res["chunks_total"]
     with ctx.services.catalog.write() as tx:
-        for s in snaps:
-            change_snapshot(tx, s["snapshot_id"], SnapshotState.COMPLETED,
+        for s in p.snapshots:
+            change_snapshot(tx, s.snapshot_id, SnapshotState.COMPLETED,
                             {"progress": "100%", "completion_time": utc_now()})
-        if _still_pending(tx, ctx.job):  # not deregistered while the data moved
-            change_image(tx, p["image_id"], ImageState.AVAILABLE)
-        ctx.complete(tx, {"chunks_sent": sent, "chunks_total": total})
+        if _still_pending(tx, ctx.job, p):  # not deregistered while the data moved
+            change_image(tx, p.image_id, ImageState.AVAILABLE)
+        ctx.complete(tx, to_json(CopyImageResult(sent, total)))
 
 
-def _still_pending(tx: Tx, job: JobRecord) -> bool:
-    image = cat_images.get_image(tx, job.params["image_id"], job.account_id)
+def _still_pending(tx: Tx, job: JobRecord, p: CopyImageParams) -> bool:
+    image = cat_images.get_image(tx, p.image_id, job.account_id)
     return image is not None and image.state == "pending"
 
 
 def _fail(tx: Tx, job: JobRecord, message: str) -> None:
+    p = CopyImageParams.from_json(job.params)
     code = "Client.Error" if message.startswith("ClientError") else "Server.InternalError"
-    if _still_pending(tx, job):
-        change_image(tx, job.params["image_id"], ImageState.FAILED,
+    if _still_pending(tx, job, p):
+        change_image(tx, p.image_id, ImageState.FAILED,
                      {"state_reason_code": code, "state_reason_message": message}, strict=False)
-    for s in job.params["snapshots"]:
-        change_snapshot(tx, s["snapshot_id"], SnapshotState.ERROR, {"state_message": message},
+    for s in p.snapshots:
+        change_snapshot(tx, s.snapshot_id, SnapshotState.ERROR, {"state_message": message},
                         strict=False)
 
 
 def _progress(tx: Tx, job: JobRecord, percent: int) -> None:
-    for s in job.params["snapshots"]:
-        cat_snapshots.update_snapshot(tx, s["snapshot_id"], {"progress": f"{percent}%"})
+    for s in CopyImageParams.from_json(job.params).snapshots:
+        cat_snapshots.update_snapshot(tx, s.snapshot_id, {"progress": f"{percent}%"})
 
 
 JOB_KINDS = {"copy-image": JobKind(run=_run, fail=_fail, progress=_progress)}
