@@ -38,3 +38,9 @@ def test_the_job_kinds_are_registered_once() -> None:
 
     assert set(JOB_KINDS) == {"import-image", "import-snapshot", "export-image", "copy-snapshot",
                               "copy-image", "create-volume", "create-snapshot", "create-image"}
+
+
+def test_the_runtime_does_not_import_the_rules() -> None:
+    runtime = SERVICES.parent / "runtime"
+    for path in runtime.rglob("*.py"):
+        assert not re.search(r"^\s*(from|import) kiln\.services", path.read_text(), re.M), path
