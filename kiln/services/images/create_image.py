@@ -23,7 +23,9 @@ instance was launched from; each snapshot records its parent (docs/instances.md#
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from kiln import errors
 from kiln.catalog import Conflict, Tx
@@ -41,6 +43,7 @@ from kiln.catalog.records import (
     utc_now,
 )
 from kiln.errors import Ec2Error
+from kiln.runtime.jobs import from_json, to_json
 from kiln.runtime.volume_disks import base_of, volume_path, volume_source
 from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.images.images import check_name
@@ -126,12 +129,11 @@ def create_image(services: Services, caller: Caller, req: CreateImageRequest) ->
                     kms_key_id=v.kms_key_id)) for v, s in zip(view.volumes, snaps, strict=True))))
             apply_tag_specs(tx, caller, req.tag_specs, {
                 "image": [image_id], "snapshot": [s.snapshot_id for s in snaps]})
-            cat_jobs.create_job(tx, job_id, JOB_KIND, caller.region, caller.account_id, {
-                "instance_id": inst.instance_id, "image_id": image_id,
-                "no_reboot": req.no_reboot,
-                "volumes": [{"volume_id": v.volume_id, "snapshot_id": s.snapshot_id,
-                             "parent": v.snapshot_id, "key_id": s.data_key_id}
-                            for v, s in zip(view.volumes, snaps, strict=True)]})
+            params = CreateImageParams(inst.instance_id, image_id, req.no_reboot, tuple(
+                ImagedVolume(v.volume_id, s.snapshot_id, v.snapshot_id, s.data_key_id)
+                for v, s in zip(view.volumes, snaps, strict=True)))
+            cat_jobs.create_job(tx, job_id, JOB_KIND, caller.region, caller.account_id,
+                                to_json(params))
     except Conflict:
         raise Ec2Error(errors.InvalidAMINameDuplicate,
                        f"AMI name {req.name} is already in use") from None
@@ -158,24 +160,59 @@ def _record(tx: Tx, caller: Caller, instance_id: str, image_id: str,
     return out
 
 
-def _store_volume(ctx: JobContext, volume: dict[str, str | None], lo: int, hi: int) -> None:
+@dataclass(frozen=True, slots=True)
+class ImagedVolume:
+    """One volume of a ``create-image`` job: the volume, its new snapshot, the snapshot the
+    volume was made from (whose chunks the new one reuses) and the data key."""
+
+    volume_id: str
+    snapshot_id: str
+    parent: str | None
+    key_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CreateImageParams:
+    """The ``create-image`` job's params."""
+
+    instance_id: str
+    image_id: str
+    no_reboot: bool
+    volumes: tuple[ImagedVolume, ...]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CreateImageParams:
+        return replace(from_json(cls, data), volumes=tuple(
+            from_json(ImagedVolume, v) for v in data["volumes"]))
+
+
+@dataclass(frozen=True, slots=True)
+class CreateImageResult:
+    """The job's result. ``restart_instance`` (``RESTART_INSTANCE``) is written before the
+    guest is shut down, so that a resumed run boots it again (instances/lifecycle.py)."""
+
+    image_id: str | None = None
+    restart_instance: str | None = None
+
+
+def _store_volume(ctx: JobContext, volume: ImagedVolume, lo: int, hi: int) -> None:
     services, region = ctx.services, ctx.job.region
     store = services.stores[region]
-    sid = str(volume["snapshot_id"])
+    sid = volume.snapshot_id
     if store.has(sid):
         return
-    overlay = volume_path(services.data_dir, region, str(volume["volume_id"]))
+    overlay = volume_path(services.data_dir, region, volume.volume_id)
     if not overlay.exists():
         raise Ec2Error(errors.InvalidVolumeNotFound,
-                       f"The volume {volume['volume_id']} no longer exists.")
+                       f"The volume {volume.volume_id} no longer exists.")
     base = base_of(overlay)
-    parent = volume["parent"] if volume["parent"] and store.has(volume["parent"]) else None
+    parent = volume.parent if volume.parent and store.has(volume.parent) else None
     if parent is not None and store.manifest(parent).virtual_size != base.stat().st_size:
         parent = None  # a volume grown beyond its snapshot: stored whole
     key = None
-    if volume["key_id"]:
+    if volume.key_id:
         with services.catalog.read() as tx:
-            key = kms.key_by_id(tx, services.catalog, str(volume["key_id"]))
+            key = kms.key_by_id(tx, services.catalog, volume.key_id)
     margin = store.chunker_config.max_chunk if parent else None
     with volume_source(overlay, base, store.scratch, margin) as (source, changed):
         store.import_disk(source, sid, parent=parent, changed=changed if parent else None,
@@ -183,22 +220,22 @@ def _store_volume(ctx: JobContext, volume: dict[str, str | None], lo: int, hi: i
 
 
 def _run(ctx: JobContext) -> None:
-    p = ctx.params
+    p = CreateImageParams.from_json(ctx.params)
     services = ctx.services
     runtime = runtime_of(services)
-    iid = str(p["instance_id"])
-    volumes = list(p["volumes"])
+    iid = p.instance_id
+    volumes = p.volumes
     with runtime.locked(iid):
         with services.catalog.read() as tx:
             inst = cat_instances.get_instance(tx, iid, "")
             vols = cat_instances.volumes_of_instances(tx, [iid]).get(iid, [])
         if inst is None:
             raise Ec2Error(errors.InvalidInstanceIDNotFound, f"The instance {iid} is gone.")
-        pending = [v for v in volumes if not services.stores[ctx.job.region].has(v["snapshot_id"])]
+        pending = [v for v in volumes if not services.stores[ctx.job.region].has(v.snapshot_id)]
         # A resumed job knows from its result whether an earlier run shut the guest down: the
         # VM may be gone now (a kill -9 while it was down), but the job must boot it again.
         reboot = _restart_recorded(ctx, iid)
-        if (not reboot and pending and not p["no_reboot"] and inst.state == InstanceState.RUNNING
+        if (not reboot and pending and not p.no_reboot and inst.state == InstanceState.RUNNING
                 and vm_running(services, inst)):
             _record_restart(ctx, iid)  # durable before the guest goes down
             reboot = True
@@ -214,16 +251,16 @@ def _run(ctx: JobContext) -> None:
                 _restart(services, inst.instance_id, vols)
     with services.catalog.write() as tx:
         for v in volumes:
-            size = services.stores[ctx.job.region].manifest(v["snapshot_id"]).virtual_size
-            change_snapshot(tx, v["snapshot_id"], SnapshotState.COMPLETED, {
+            size = services.stores[ctx.job.region].manifest(v.snapshot_id).virtual_size
+            change_snapshot(tx, v.snapshot_id, SnapshotState.COMPLETED, {
                 "progress": "100%", "completion_time": utc_now(), "full_size_bytes": size})
-        change_image(tx, p["image_id"], ImageState.AVAILABLE)
-        ctx.complete(tx, {"image_id": p["image_id"], RESTART_INSTANCE: iid if reboot else None})
-    log.info("CreateImage %s from %s: available", p["image_id"], iid)
+        change_image(tx, p.image_id, ImageState.AVAILABLE)
+        ctx.complete(tx, to_json(CreateImageResult(p.image_id, iid if reboot else None)))
+    log.info("CreateImage %s from %s: available", p.image_id, iid)
 
 
 def _restart_recorded(ctx: JobContext, instance_id: str) -> bool:
-    return (ctx.job.result or {}).get(RESTART_INSTANCE) == instance_id
+    return from_json(CreateImageResult, ctx.job.result or {}).restart_instance == instance_id
 
 
 def _record_restart(ctx: JobContext, instance_id: str) -> None:
@@ -254,18 +291,19 @@ def _restart(services: Services, instance_id: str, vols: list[VolumeRecord]) -> 
 
 
 def _fail(tx: Tx, job: JobRecord, message: str) -> None:
-    change_image(tx, job.params["image_id"], ImageState.FAILED, {
+    p = CreateImageParams.from_json(job.params)
+    change_image(tx, p.image_id, ImageState.FAILED, {
         "state_reason_code": "Client.CreateImageFailed"
         if message.startswith("ClientError") else "Server.InternalError",
         "state_reason_message": message}, strict=False)
-    for v in job.params["volumes"]:
-        change_snapshot(tx, v["snapshot_id"], SnapshotState.ERROR, {"state_message": message},
+    for v in p.volumes:
+        change_snapshot(tx, v.snapshot_id, SnapshotState.ERROR, {"state_message": message},
                         strict=False)
 
 
 def _progress(tx: Tx, job: JobRecord, percent: int) -> None:
-    for v in job.params["volumes"]:
-        cat_snapshots.update_snapshot(tx, v["snapshot_id"], {"progress": f"{percent}%"})
+    for v in CreateImageParams.from_json(job.params).volumes:
+        cat_snapshots.update_snapshot(tx, v.snapshot_id, {"progress": f"{percent}%"})
 
 
 JOB_KINDS = {JOB_KIND: JobKind(run=_run, fail=_fail, progress=_progress)}
