@@ -264,11 +264,12 @@ def bulk_kiln(target: Target, numbers: range) -> tuple[int, float]:
     from kiln.catalog import open_catalog
     from kiln.catalog import tags as cat_tags
     from kiln.catalog.records import ImageRecord, TagRecord, utc_now
+    from kiln.runtime import layout
     from kiln.types import new_id
 
     assert target.data_dir is not None
     data = target.data_dir
-    catalog = open_catalog(f"sqlite:///{data / 'catalog.sqlite3'}", data / "catalog.key")
+    catalog = open_catalog(layout.catalog_url(data), layout.master_key_path(data))
     start = time.perf_counter()
     try:
         with catalog.read() as tx:

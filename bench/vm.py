@@ -39,6 +39,7 @@ from rich.table import Table
 
 from kiln.compute.seed import make_nocloud_seed
 from kiln.disks import overlay_changed_extents
+from kiln.runtime import layout
 
 KILN = [sys.executable, "-m", "kiln"]
 REGION = "us-east-1"
@@ -92,7 +93,7 @@ class Kiln:
                             config=Config(retries={"max_attempts": 1}))
 
     def run_dir(self, iid: str) -> Path:
-        return self.data_dir / "regions" / REGION / "instances" / iid
+        return layout.instance_dir(self.data_dir, REGION, iid)
 
     def log(self) -> str:
         return (self.data_dir / "serve.log").read_text(errors="replace")
@@ -195,7 +196,7 @@ def create_image_cost(kiln: Kiln, ec2: Any, image_id: str, key: str, key_file: P
                             "count=10 2>/dev/null; sync")
     vol = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0][
         "BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
-    overlay = kiln.data_dir / "regions" / REGION / "volumes" / f"{vol}.qcow2"
+    overlay = layout.volume_path(kiln.data_dir, REGION, vol)
     changed = sum(e.length for e in overlay_changed_extents(overlay))
     pid = int((kiln.run_dir(iid) / "qemu.pid").read_text())
     t0 = time.perf_counter()
@@ -267,7 +268,7 @@ def run_all(kiln: Kiln, data: Path, baked: list[dict[str, Any]]) -> dict[str, An
             terminate(ec2, [r["iid"]])
 
     boot: dict[str, list[float]] = {"kiln": [], "bare": []}
-    base = data / "regions" / REGION / "bases" / f"{micro_snap}.raw"
+    base = layout.bases_dir(data, REGION) / f"{micro_snap}.raw"
     template_run = launch(kiln, ec2, micro["ImageId"])
     for _ in range(BOOT_RUNS):
         r = launch(kiln, ec2, micro["ImageId"])

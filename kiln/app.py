@@ -1,7 +1,7 @@
 """create_app(): the one place where the concrete parts meet.
 
-Catalog (SQLite or PostgreSQL), one store per region, the job runner, and the EC2 app with the
-ACTIONS table. Nothing else imports the concrete implementations.
+Catalog (SQLite or PostgreSQL), one store per region, the job queue with the one registry of job
+kinds, the instance runtime, and the EC2 app with the ACTIONS table. Nothing else imports the concrete implementations.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -24,22 +24,23 @@ from kiln.ec2.actions import ACTIONS
 from kiln.ec2.server import build_ec2_app
 from kiln.ec2.sigv4 import Credential
 from kiln.errors import Ec2Error
-from kiln.services import create_image
-from kiln.services.accounts import lookup_access_key
-from kiln.services.buckets import adopt_bucket_dirs
-from kiln.services.context import Services
-from kiln.services.disk_sources import ImportPolicy
-from kiln.services.downloads import DownloadPolicy, parse_networks
-from kiln.services.instance_lifecycle import reconcile, watch_running
-from kiln.services.instance_runtime import InstanceRuntime
-from kiln.services.jobs import JobRunner, default_kinds
+from kiln.runtime.downloads import DownloadPolicy, parse_networks
+from kiln.runtime.instance_runtime import InstanceRuntime
+from kiln.runtime.jobs import DEFAULT_WORKERS as DEFAULT_JOB_WORKERS
+from kiln.runtime.jobs import JobRunner
+from kiln.services.accounts.accounts import lookup_access_key
+from kiln.services.context import JobKind, Services
+from kiln.services.instances.lifecycle import reconcile, watch_running
+from kiln.services.job_kinds import JOB_KINDS
+from kiln.services.tasks.buckets import adopt_bucket_dirs
+from kiln.services.tasks.disk_sources import ImportPolicy
 from kiln.store import open_store
 
 log = logging.getLogger(__name__)
 
 
 def master_key_path(settings: Settings) -> Path:
-    return settings.data_dir / "catalog.key"
+    return settings.master_key_path()
 
 
 def open_settings_catalog(settings: Settings) -> Catalog:
@@ -56,15 +57,28 @@ def import_policy(settings: Settings) -> ImportPolicy:
                                 deadline_s=settings.import_timeout_s))
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, *, compute: InstanceRuntime | None,
+                   catalog: Catalog | None = None,
+                   kinds: Mapping[str, JobKind] = JOB_KINDS,
+                   job_workers: int = DEFAULT_JOB_WORKERS) -> Services:
+    """The one wiring of the rules' parts, used by the server, the CLI and the tests.
+
+    ``compute`` runs the instances: ``build_runtime()`` for QEMU, a runtime over
+    kiln.compute's fake driver in tests, or None where nothing runs VMs (the rules then answer
+    UnsupportedOperation). ``catalog`` is an already open catalog to use instead of the one
+    ``settings`` names (tests of both dialects). ``kinds`` is the registry of job kinds
+    (kiln/services/job_kinds.py); tests of the queue pass their own. Nothing here falls back
+    to a part that was not asked for.
+    """
     policy = import_policy(settings)
-    catalog = open_settings_catalog(settings)
+    if catalog is None:
+        catalog = open_settings_catalog(settings)
     adopt_bucket_dirs(catalog, settings.data_dir)
     stores = {region: open_store(settings.store_url(region)) for region in settings.regions}
-    jobs = JobRunner({**default_kinds(), **create_image.JOB_KINDS})
+    jobs: JobRunner[Services] = JobRunner(kinds, workers=job_workers)
     return Services(catalog=catalog, stores=stores, jobs=jobs,
                     data_dir=settings.data_dir, regions=tuple(settings.regions),
-                    compute=build_runtime(), import_policy=policy)
+                    compute=compute, import_policy=policy)
 
 
 def build_runtime() -> InstanceRuntime:
@@ -85,7 +99,7 @@ def build_runtime() -> InstanceRuntime:
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
     """The ASGI app for ``kiln serve``. Unfinished jobs are resumed or failed at startup."""
-    svc = services if services is not None else build_services(settings)
+    svc = services if services is not None else build_services(settings, compute=build_runtime())
 
     def lookup(access_key_id: str) -> Credential | None:
         key = lookup_access_key(svc.catalog, access_key_id)

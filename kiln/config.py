@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kiln.runtime import layout
+
 DEFAULT_REGIONS = ("us-east-1", "eu-west-1")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
@@ -34,14 +36,17 @@ class Settings:
     import_timeout_s: float = 6 * 3600.0
 
     def region_dir(self, region: str) -> Path:
-        return self.data_dir / "regions" / region
+        return layout.region_dir(self.data_dir, region)
 
     def store_dir(self, region: str) -> Path:
-        return self.region_dir(region) / "store"
+        return layout.store_dir(self.data_dir, region)
+
+    def master_key_path(self) -> Path:
+        return layout.master_key_path(self.data_dir)
 
     def store_url(self, region: str) -> str:
         """The region's store, as kiln.store.open_store takes it (``file:///…/store``)."""
         return self.store_dir(region).absolute().as_uri()
 
     def catalog_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir / 'catalog.sqlite3'}"
+        return layout.catalog_url(self.data_dir, self.database_url)

@@ -89,13 +89,13 @@ TagLimitExceeded = ErrorCode("TagLimitExceeded", 400)
 # unlike a failed signature).
 NotAuthorizedForResource = ErrorCode("AuthFailure", 400)
 
-# --- Added by snapshots/volumes/tasks (kiln/services/snapshots.py, volumes.py, tasks.py) ------
+# --- Added by snapshots/volumes/tasks (kiln/services/snapshots/snapshots.py, volumes.py, tasks.py) ------
 InvalidSnapshotIDMalformed = ErrorCode("InvalidSnapshotID.Malformed", 400)
 InvalidVolumeIDMalformed = ErrorCode("InvalidVolumeID.Malformed", 400)
 VolumeInUse = ErrorCode("VolumeInUse", 400)
 InvalidVolumeZoneMismatch = ErrorCode("InvalidVolume.ZoneMismatch", 400)
 
-# --- Added by instances (kiln/services/instances.py, instance_actions.py) ----------------------
+# --- Added by instances (kiln/services/instances/run_instances.py, instance_actions.py) ----------------------
 OperationNotPermitted = ErrorCode("OperationNotPermitted", 400)
 InstanceLimitExceeded = ErrorCode("InstanceLimitExceeded", 400)
 InvalidInstanceAttributeValue = ErrorCode("InvalidInstanceAttributeValue", 400)

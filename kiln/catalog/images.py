@@ -170,3 +170,9 @@ def images_using_snapshot(tx: Session, snapshot_id: str) -> list[str]:
     return list(tx.scalars(select(bdm.image_id).join(
         models.Image, models.Image.image_id == bdm.image_id).where(
         bdm.snapshot_id == snapshot_id, models.Image.state != "deregistered").distinct()))
+
+
+def image_state(tx: Session, image_id: str) -> str | None:
+    """The image's state, None if there is no such row (the rules' state table reads it)."""
+    return tx.execute(select(models.Image.state)
+                      .where(models.Image.image_id == image_id)).scalar_one_or_none()

@@ -189,3 +189,13 @@ def query_volume_ids(tx: Session, region: str, owner_id: str,
     return list(tx.scalars(select(V.volume_id).where(*conds).order_by(V.volume_id)))
 
 
+
+
+def snapshot_state(tx: Session, snapshot_id: str) -> str | None:
+    """The snapshot's state, None if there is no such row (the rules' state table reads it)."""
+    return tx.execute(select(S.state).where(S.snapshot_id == snapshot_id)).scalar_one_or_none()
+
+
+def volume_state(tx: Session, volume_id: str) -> str | None:
+    """The volume's state, None if there is no such row."""
+    return tx.execute(select(V.state).where(V.volume_id == volume_id)).scalar_one_or_none()

@@ -48,7 +48,7 @@ def create(name: str, account_id: str | None, access_key_id: str | None,
            database_url: str | None, as_json: bool) -> None:
     """Create an account with one access key; print {AccountId, AccessKeyId, SecretAccessKey}
     as JSON (with or without --json)."""
-    from kiln.services.accounts import create_account
+    from kiln.services.accounts.accounts import create_account
 
     catalog = _catalog(data_dir, database_url)
     try:

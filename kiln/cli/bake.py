@@ -31,14 +31,9 @@ def bake() -> None:
 
 
 def _services(settings: Settings):  # type: ignore[no-untyped-def]  # -> Services
-    from kiln.app import open_settings_catalog
-    from kiln.services.context import Services
-    from kiln.services.jobs import JobRunner
-    from kiln.store import open_store
+    from kiln.app import build_services
 
-    return Services(catalog=open_settings_catalog(settings),
-                    stores={r: open_store(settings.store_url(r)) for r in settings.regions},
-                    jobs=JobRunner(), data_dir=settings.data_dir, regions=settings.regions)
+    return build_services(settings, compute=None)  # baking runs no instances
 
 
 def _options(fn: F) -> F:
@@ -61,7 +56,7 @@ def _bake(recipe: str, version: str, build: Callable[[Path, Path], BakeResult], 
           data_dir: Path | None, as_json: bool) -> None:
     """Build with ``build(out, work_dir)`` unless every region has ``kiln/<recipe>/<version>``,
     then publish it where it is missing."""
-    from kiln.services.base_images import existing_images, image_name, publish_base_image
+    from kiln.services.images.base_images import existing_images, image_name, publish_base_image
 
     started = time.monotonic()
     settings = Settings(data_dir=resolve_data_dir(data_dir),

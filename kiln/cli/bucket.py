@@ -9,6 +9,7 @@ import click
 from kiln.cli.account import database_option
 from kiln.cli.common import cli_errors, data_dir_option, emit_json, json_option, resolve_data_dir
 from kiln.config import Settings
+from kiln.runtime import layout
 
 
 def _settings(data_dir: Path | None, database_url: str | None) -> Settings:
@@ -34,7 +35,7 @@ def create(name: str, account_id: str, data_dir: Path | None, database_url: str 
     from kiln.app import open_settings_catalog
     from kiln.catalog.accounts import get_account
     from kiln.errors import Ec2Error
-    from kiln.services.buckets import create_bucket
+    from kiln.services.tasks.buckets import create_bucket
 
     settings = _settings(data_dir, database_url)
     catalog = open_settings_catalog(settings)
@@ -46,7 +47,7 @@ def create(name: str, account_id: str, data_dir: Path | None, database_url: str 
     finally:
         catalog.close()
     out = {"Bucket": record.name, "Owner": record.owner_id, "Created": record.created,
-           "Path": str(settings.data_dir / "buckets" / record.name)}
+           "Path": str(layout.buckets_dir(settings.data_dir) / record.name)}
     if as_json:
         emit_json(out)
     else:

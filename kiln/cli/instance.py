@@ -11,6 +11,7 @@ from kiln import errors
 from kiln.cli.common import cli_errors, data_dir_option, emit_json, json_option, resolve_data_dir
 from kiln.config import Settings
 from kiln.errors import Ec2Error
+from kiln.runtime import layout
 
 database_option = click.option("--database-url", default=None,
                                help="Catalog database (default: the data dir's SQLite file).")
@@ -63,10 +64,10 @@ def ls(show_all: bool, data_dir: Path | None, database_url: str | None, as_json:
 def console(instance_id: str, region: str | None, data_dir: Path | None, as_json: bool) -> None:
     """Print an instance's serial console (the current or last boot); with --json as
     {InstanceId, Region, Output}."""
-    root = resolve_data_dir(data_dir) / "regions"
-    regions = [region] if region else sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+    root = resolve_data_dir(data_dir)
+    regions = [region] if region else layout.known_regions(root)
     for r in regions:
-        log = root / r / "instances" / instance_id / "console.log"
+        log = layout.console_log_path(root, r, instance_id)
         if log.exists():
             text = log.read_bytes().decode(errors="replace")
             if as_json:

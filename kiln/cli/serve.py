@@ -19,7 +19,7 @@ import click
 
 from kiln.cli.common import cli_errors, data_dir_option, fail, json_option, resolve_data_dir
 from kiln.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGIONS, Settings
-from kiln.services.downloads import parse_networks
+from kiln.runtime.downloads import parse_networks
 
 
 @click.command()

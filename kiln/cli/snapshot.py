@@ -104,7 +104,7 @@ def import_(file: Path, snapshot_id: str | None, parent: str | None, changed_ran
                                 progress=update)
     if account is not None:  # the catalog row follows the manifest (docs/storage-format.md#write-order)
         from kiln.app import open_settings_catalog
-        from kiln.services.snapshot_records import record_snapshot
+        from kiln.services.snapshots.records import record_snapshot
 
         catalog = open_settings_catalog(settings)
         try:

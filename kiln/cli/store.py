@@ -13,6 +13,7 @@ from kiln.cli.keys import load_kek
 from kiln.cli.progress import progress_bar
 from kiln.cli.snapshot import region_option, with_key_options
 from kiln.config import Settings
+from kiln.runtime import layout
 from kiln.store import RepairReport, SnapshotStore, VerifyReport, file_url, open_store
 from kiln.store import gc as run_gc
 from kiln.store import repair as run_repair
@@ -96,9 +97,8 @@ def _show_repair(fix: RepairReport, as_json: bool) -> None:
 
 def _other_stores(data_dir: Path, region: str) -> list[tuple[str, SnapshotStore]]:
     """Every other region's store under ``data_dir`` (the ones that exist)."""
-    return [(cfg.parent.parent.name, open_store(file_url(cfg.parent)))
-            for cfg in sorted((data_dir / "regions").glob("*/store/config"))
-            if cfg.parent.parent.name != region]
+    return [(name, open_store(file_url(path))) for name, path in layout.store_dirs(data_dir).items()
+            if name != region]
 
 
 @store.command()

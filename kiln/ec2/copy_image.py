@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from kiln.ec2.server import RequestContext
 from kiln.ec2.snapshots import required
 from kiln.ec2.tags import Params, caller_of, flag, opt_bool, opt_str, services_of, tag_specs
-from kiln.services import copy_image as rules
+from kiln.services.images import copy_image as rules
 
 
 def copy_image(ctx: RequestContext, params: Params) -> Mapping[str, object]:

@@ -28,10 +28,10 @@ from kiln.ec2.tags import (
     tags_out,
 )
 from kiln.errors import Ec2Error
-from kiln.services import image_attributes as attrs
-from kiln.services import images as rules
-from kiln.services.images_describe import DescribeImagesRequest
-from kiln.services.images_describe import describe_images as describe
+from kiln.services.images import image_attributes as attrs
+from kiln.services.images import images as rules
+from kiln.services.images.describe_images import DescribeImagesRequest
+from kiln.services.images.describe_images import describe_images as describe
 
 # --- params -> records -------------------------------------------------------------------------
 
@@ -186,7 +186,7 @@ def disable_image_deprecation(ctx: RequestContext, params: Params) -> Mapping[st
 
 def enable_image_deregistration_protection(ctx: RequestContext,
                                            params: Params) -> Mapping[str, object]:
-    state = rules.enable_deregistration_protection(
+    state = rules.enable_image_deregistration_protection(
         services_of(ctx), caller_of(ctx), _image_id(params), flag(params, "WithCooldown"),
         flag(params, "DryRun"))
     return {"Return": state}
@@ -194,8 +194,8 @@ def enable_image_deregistration_protection(ctx: RequestContext,
 
 def disable_image_deregistration_protection(ctx: RequestContext,
                                             params: Params) -> Mapping[str, object]:
-    state = rules.disable_deregistration_protection(services_of(ctx), caller_of(ctx),
-                                                    _image_id(params), flag(params, "DryRun"))
+    state = rules.disable_image_deregistration_protection(
+        services_of(ctx), caller_of(ctx), _image_id(params), flag(params, "DryRun"))
     return {"Return": state}
 
 

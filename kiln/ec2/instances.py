@@ -24,14 +24,14 @@ from kiln.ec2.tags import (
     tags_out,
 )
 from kiln.errors import Ec2Error
-from kiln.services import create_image as images_from
-from kiln.services import instance_actions as actions
-from kiln.services import instance_attributes as attrs
-from kiln.services import instances as rules
-from kiln.services import instances_describe as describe
-from kiln.services.instance_access import InstanceView
-from kiln.services.instance_actions import StateChange
-from kiln.services.instance_states import code
+from kiln.services.images import create_image as images_from
+from kiln.services.instances import describe_instances as describe
+from kiln.services.instances import instance_attributes as attrs
+from kiln.services.instances import instances as actions
+from kiln.services.instances import run_instances as rules
+from kiln.services.instances.access import InstanceView
+from kiln.services.instances.instances import StateChange
+from kiln.services.instances.states import code
 
 
 def _state(name: str) -> dict[str, object]:

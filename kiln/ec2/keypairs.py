@@ -18,7 +18,7 @@ from kiln.ec2.tags import (
     tag_specs,
     tags_out,
 )
-from kiln.services import keypairs as rules
+from kiln.services.keys import key_pairs as rules
 
 
 def ec2_datetime(text: str | None) -> datetime | None:

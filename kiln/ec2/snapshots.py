@@ -24,9 +24,11 @@ from kiln.ec2.tags import (
     tags_out,
 )
 from kiln.errors import Ec2Error
-from kiln.services import snapshots as rules
-from kiln.services import volumes as volume_rules
-from kiln.services.snapshot_access import parse_time
+from kiln.services.snapshots import copy_snapshot as copy_rule
+from kiln.services.snapshots import create_snapshot as create_snapshot_rule
+from kiln.services.snapshots import snapshot_attributes as attrs
+from kiln.services.snapshots import snapshots as rules
+from kiln.services.snapshots.access import parse_time
 
 
 def required(params: Params, key: str) -> str:
@@ -59,20 +61,21 @@ def describe_snapshots(ctx: RequestContext, params: Params) -> Mapping[str, obje
 
 
 def create_snapshot(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    snap = volume_rules.create_snapshot(
+    snap = create_snapshot_rule.create_snapshot(
         services_of(ctx), caller_of(ctx), required(params, "VolumeId"),
         opt_str(params, "Description"), tag_specs(params), flag(params, "DryRun"))
     return snapshot_out(snap)
 
 
 def copy_snapshot(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    snapshot_id = rules.copy_snapshot(services_of(ctx), caller_of(ctx), rules.CopySnapshotRequest(
+    req = copy_rule.CopySnapshotRequest(
         source_region=required(params, "SourceRegion"),
         source_snapshot_id=required(params, "SourceSnapshotId"),
         description=opt_str(params, "Description"), encrypted=opt_bool(params, "Encrypted"),
         kms_key_id=opt_str(params, "KmsKeyId"),
         destination_region=opt_str(params, "DestinationRegion"), tag_specs=tag_specs(params),
-        dry_run=flag(params, "DryRun")))
+        dry_run=flag(params, "DryRun"))
+    snapshot_id = copy_rule.copy_snapshot(services_of(ctx), caller_of(ctx), req)
     specs = [s for s in tag_specs(params) if s.resource_type == "snapshot"]
     tags = [{"Key": k, "Value": v} for s in specs for k, v in s.tags]
     return {"SnapshotId": snapshot_id, "Tags": tags or None}
@@ -90,7 +93,7 @@ def _perms(value: object) -> tuple[SnapshotPermissionRecord, ...]:
 
 
 def describe_snapshot_attribute(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    res = rules.describe_snapshot_attribute(
+    res = attrs.describe_snapshot_attribute(
         services_of(ctx), caller_of(ctx), required(params, "SnapshotId"),
         required(params, "Attribute"), flag(params, "DryRun"))
     out: dict[str, object] = {"SnapshotId": res.snapshot_id}
@@ -119,8 +122,8 @@ def modify_snapshot_attribute(ctx: RequestContext, params: Params) -> Mapping[st
             add += listed
         else:
             remove += listed
-    rules.modify_snapshot_attribute(services_of(ctx), caller_of(ctx),
-                                    rules.ModifySnapshotAttributeRequest(
+    attrs.modify_snapshot_attribute(services_of(ctx), caller_of(ctx),
+                                    attrs.ModifySnapshotAttributeRequest(
                                         snapshot_id=required(params, "SnapshotId"),
                                         attribute=opt_str(params, "Attribute"),
                                         operation_type=operation, add=add, remove=remove,
@@ -129,7 +132,7 @@ def modify_snapshot_attribute(ctx: RequestContext, params: Params) -> Mapping[st
 
 
 def reset_snapshot_attribute(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    rules.reset_snapshot_attribute(services_of(ctx), caller_of(ctx),
+    attrs.reset_snapshot_attribute(services_of(ctx), caller_of(ctx),
                                    required(params, "SnapshotId"), required(params, "Attribute"),
                                    flag(params, "DryRun"))
     return {}

@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 
 from kiln.catalog.records import Filter, TagRecord
 from kiln.ec2.server import RequestContext
-from kiln.services import tags as rules
 from kiln.services.context import Caller, Services
-from kiln.services.tags import TagSpec
+from kiln.services.tags import tags as rules
+from kiln.services.tags.tags import TagSpec
 
 Params = dict[str, object]
 

@@ -22,9 +22,10 @@ from kiln.ec2.tags import (
     tag_specs,
     tags_out,
 )
-from kiln.services import exports, imports
-from kiln.services import tasks as rules
-from kiln.services.tasks import TaskView
+from kiln.services.tasks import export_image as exports
+from kiln.services.tasks import import_image as imports
+from kiln.services.tasks import tasks as rules
+from kiln.services.tasks.tasks import TaskView
 
 
 def _container(d: Mapping[str, object]) -> imports.DiskContainer:
@@ -131,27 +132,29 @@ def export_image(ctx: RequestContext, params: Params) -> Mapping[str, object]:
             "RoleName": v.params.get("role_name")}
 
 
-def _describe(ctx: RequestContext, params: Params, kind: str,
-              ids_key: str) -> rules.DescribeTasksResult:
-    return rules.describe_tasks(services_of(ctx), caller_of(ctx), kind, strs(params.get(ids_key)),
-                                filters(params), opt_int(params, "MaxResults"),
-                                opt_str(params, "NextToken"), flag(params, "DryRun"))
+def _describe_request(params: Params, ids_key: str) -> rules.DescribeTasksRequest:
+    return rules.DescribeTasksRequest(strs(params.get(ids_key)), filters(params),
+                                      opt_int(params, "MaxResults"), opt_str(params, "NextToken"),
+                                      flag(params, "DryRun"))
 
 
 def describe_import_snapshot_tasks(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    res = _describe(ctx, params, "import-snapshot", "ImportTaskIds")
+    res = rules.describe_import_snapshot_tasks(services_of(ctx), caller_of(ctx),
+                                               _describe_request(params, "ImportTaskIds"))
     return {"ImportSnapshotTasks": [snapshot_task_out(v) for v in res.tasks],
             "NextToken": res.next_token}
 
 
 def describe_import_image_tasks(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    res = _describe(ctx, params, "import-image", "ImportTaskIds")
+    res = rules.describe_import_image_tasks(services_of(ctx), caller_of(ctx),
+                                            _describe_request(params, "ImportTaskIds"))
     return {"ImportImageTasks": [image_task_out(v) for v in res.tasks],
             "NextToken": res.next_token}
 
 
 def describe_export_image_tasks(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    res = _describe(ctx, params, "export-image", "ExportImageTaskIds")
+    res = rules.describe_export_image_tasks(services_of(ctx), caller_of(ctx),
+                                            _describe_request(params, "ExportImageTaskIds"))
     return {"ExportImageTasks": [export_task_out(v) for v in res.tasks],
             "NextToken": res.next_token}
 

@@ -20,9 +20,9 @@ from kiln.ec2.tags import (
     tag_specs,
     tags_out,
 )
-from kiln.services import volume_query
-from kiln.services import volumes as rules
-from kiln.services.snapshot_access import parse_time
+from kiln.services.snapshots import describe_volumes as volume_query
+from kiln.services.snapshots import volumes as rules
+from kiln.services.snapshots.access import parse_time
 
 
 def volume_out(v: VolumeRecord) -> dict[str, object]:

@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiln.catalog import Catalog
-from kiln.services.disk_sources import ImportPolicy
+from kiln.runtime import layout
+from kiln.runtime.jobs import JobContext as _JobContext
+from kiln.runtime.jobs import JobKind as _JobKind
+from kiln.runtime.jobs import JobQueue
+from kiln.services.tasks.disk_sources import ImportPolicy
 
 if TYPE_CHECKING:  # the store is only handed through; rules call its methods
-    from kiln.services.instance_runtime import InstanceRuntime
-    from kiln.services.jobs import JobRunner
+    from kiln.runtime.instance_runtime import InstanceRuntime
     from kiln.store import SnapshotStore
 
 
@@ -28,7 +31,7 @@ class Services:
 
     catalog: Catalog
     stores: Mapping[str, SnapshotStore]
-    jobs: JobRunner
+    jobs: JobQueue[Services]
     data_dir: Path
     regions: tuple[str, ...]
     # VMs (kiln/services/instance_runtime.py); None where nothing runs instances (the CLI).
@@ -38,4 +41,14 @@ class Services:
 
     def bundles_dir(self, region: str) -> Path:
         """Where instance-store bundle manifests live (see docs/api.md#bundles)."""
-        return self.data_dir / "regions" / region / "bundles"
+        return layout.bundles_dir(self.data_dir, region)
+
+
+# The job types as the rules use them: their jobs see the wired Services. (At run time the
+# plain classes: calling a subscripted slots dataclass fails on Python 3.11.)
+if TYPE_CHECKING:
+    JobKind = _JobKind[Services]
+    JobContext = _JobContext[Services]
+else:
+    JobKind = _JobKind
+    JobContext = _JobContext

@@ -109,7 +109,7 @@ class LiveKiln:
         imported = json.loads(res.stdout)
         from kiln.catalog import open_catalog
         from kiln.catalog import snapshots as cat_snapshots
-        from kiln.services.snapshot_records import record_snapshot
+        from kiln.services.snapshots.records import record_snapshot
 
         url = self.database_url or f"sqlite:///{self.data_dir / 'catalog.sqlite3'}"
         catalog = open_catalog(url, self.data_dir / "catalog.key")

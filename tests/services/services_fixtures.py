@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from kiln.app import build_services
 from kiln.catalog import Catalog
 from kiln.catalog.records import BlockDeviceRecord, EbsRecord
-from kiln.services.accounts import create_account
+from kiln.config import Settings
+from kiln.runtime.instance_runtime import InstanceRuntime
+from kiln.services.accounts.accounts import create_account
 from kiln.services.context import Caller, Services
-from kiln.services.images import RegisterImageRequest, register_image
-from kiln.services.jobs import JobRunner
-from kiln.services.snapshot_records import record_snapshot
-from kiln.store import open_store
+from kiln.services.images.images import RegisterImageRequest, register_image
+from kiln.services.snapshots.records import record_snapshot
 from kiln.types import new_id
 
 REGION = "us-east-1"
@@ -41,8 +42,8 @@ class World:
         return register_image(self.svc, who, req)
 
 
-def make_world(catalog: Catalog, tmp_path: Path) -> World:
-    svc = Services(catalog=catalog, stores={REGION: open_store((tmp_path / "store").as_uri())},
-                   jobs=JobRunner(), data_dir=tmp_path, regions=(REGION, "eu-west-1"))
+def make_world(catalog: Catalog, tmp_path: Path, compute: InstanceRuntime | None = None) -> World:
+    svc = build_services(Settings(data_dir=tmp_path, regions=(REGION, "eu-west-1")),
+                         catalog=catalog, compute=compute)
     ids = [create_account(catalog, n).account_id for n in ("owner", "grantee", "stranger")]
     return World(svc, *(Caller(i, REGION) for i in ids))

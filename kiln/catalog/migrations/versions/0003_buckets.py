@@ -5,7 +5,7 @@ Revises: 0002_instances
 Create Date: 2026-12-02 06:00:00
 
 Bucket directories that already exist are adopted at the next start of the service
-(kiln/services/buckets.py ``adopt_bucket_dirs``): by the account whose export wrote there,
+(kiln/services/tasks/buckets.py ``adopt_bucket_dirs``): by the account whose export wrote there,
 else by the operator's ``kiln`` account.
 """
 from collections.abc import Sequence

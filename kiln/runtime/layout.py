@@ -1,0 +1,97 @@
+"""The host disk layout: the one place that spells where Kiln keeps its files.
+
+```
+DATA_DIR                                  $KILN_DATA_DIR, else ~/.local/share/kiln
+  catalog.sqlite3                         the catalog (unless --database-url)
+  catalog.key                             0600 master key sealing secrets in the catalog
+  buckets/<bucket>/<key>                  Kiln's local S3 stand-in (imports, exports)
+  regions/<region>/
+    store/                                the region's chunk store (docs/storage-format.md)
+    store/scratch/                        the store's temporary files (opened by kiln.store)
+    bases/<snap-id>[@<bytes>].raw         read-only raw bases of volumes (kiln/runtime/volume_disks.py)
+    bases/empty-<bytes>.raw               an all-zero base for volumes made without a snapshot
+    volumes/<vol-id>.qcow2                a volume: its overlay over a base
+    instances/<i-id>/                     an instance's run directory (seed, console.log, qemu.pid)
+    bundles/<bucket>/<manifest>           instance-store bundle manifests (docs/api.md#bundles)
+```
+Every function here only computes a path; none creates or reads anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CATALOG_FILE = "catalog.sqlite3"
+MASTER_KEY_FILE = "catalog.key"
+CONSOLE_LOG = "console.log"
+
+
+def catalog_file(data_dir: Path) -> Path:
+    return data_dir / CATALOG_FILE
+
+
+def catalog_url(data_dir: Path, database_url: str | None = None) -> str:
+    """The catalog's SQLAlchemy URL: ``database_url`` if given, else the SQLite file."""
+    return database_url or f"sqlite:///{catalog_file(data_dir)}"
+
+
+def master_key_path(data_dir: Path) -> Path:
+    return data_dir / MASTER_KEY_FILE
+
+
+def buckets_dir(data_dir: Path) -> Path:
+    return data_dir / "buckets"
+
+
+def regions_dir(data_dir: Path) -> Path:
+    return data_dir / "regions"
+
+
+def region_dir(data_dir: Path, region: str) -> Path:
+    return regions_dir(data_dir) / region
+
+
+def store_dir(data_dir: Path, region: str) -> Path:
+    return region_dir(data_dir, region) / "store"
+
+
+def store_dirs(data_dir: Path) -> dict[str, Path]:
+    """Every region's store that exists under ``data_dir`` (a store has its ``config`` file)."""
+    return {cfg.parent.parent.name: cfg.parent
+            for cfg in sorted(regions_dir(data_dir).glob("*/store/config"))}
+
+
+def bases_dir(data_dir: Path, region: str) -> Path:
+    return region_dir(data_dir, region) / "bases"
+
+
+def volumes_dir(data_dir: Path, region: str) -> Path:
+    return region_dir(data_dir, region) / "volumes"
+
+
+def volume_path(data_dir: Path, region: str, volume_id: str) -> Path:
+    return volumes_dir(data_dir, region) / f"{volume_id}.qcow2"
+
+
+def instances_dir(data_dir: Path, region: str) -> Path:
+    return region_dir(data_dir, region) / "instances"
+
+
+def instance_dir(data_dir: Path, region: str, instance_id: str) -> Path:
+    """An instance's run directory: its seed, disks of its own, console log and QEMU pid."""
+    return instances_dir(data_dir, region) / instance_id
+
+
+def console_log_path(data_dir: Path, region: str, instance_id: str) -> Path:
+    return instance_dir(data_dir, region, instance_id) / CONSOLE_LOG
+
+
+def bundles_dir(data_dir: Path, region: str) -> Path:
+    """Where instance-store bundle manifests live (see docs/api.md#bundles)."""
+    return region_dir(data_dir, region) / "bundles"
+
+
+def known_regions(data_dir: Path) -> list[str]:
+    """The regions that have a directory under ``data_dir``, sorted."""
+    root = regions_dir(data_dir)
+    return sorted(p.name for p in root.iterdir()) if root.is_dir() else []

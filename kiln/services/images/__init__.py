@@ -1,0 +1,1 @@
+"""Image rules: register, deregister, describe, attributes, create, copy; access and the state table."""

@@ -1,0 +1,1 @@
+"""Instance rules: RunInstances, Start/Stop/Reboot/Terminate, describe, attributes; the lifecycle steps."""

@@ -1,0 +1,1 @@
+"""Snapshot and volume rules: describe, delete, attributes, copy; volumes; CreateSnapshot of a volume."""

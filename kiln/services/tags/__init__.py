@@ -1,0 +1,1 @@
+"""Tags: CreateTags, DeleteTags, DescribeTags and the TagSpecifications of create calls."""

@@ -1,0 +1,1 @@
+"""Import and export tasks: ImportImage/ImportSnapshot, ExportImage, the task views; buckets and disk sources."""

@@ -1,0 +1,312 @@
+"""ImportSnapshot and ImportImage: a disk file (local path, bucket or http URL) into the store.
+
+The request is checked and recorded as a task (a job row with a reserved snapshot / image id);
+the job downloads if needed, inspects the disk with qemu-img, streams it into the region's
+store, and only then creates the snapshot (and, for ImportImage, registers the image) in one
+transaction, as EC2 shows the SnapshotId / ImageId once the task completes. Re-running a job
+after a crash skips a disk whose manifest is already committed and re-reads the rest (chunks
+already written are reused). A source that vanished fails the task with a ClientError message.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from kiln import errors
+from kiln.catalog import Tx
+from kiln.catalog import images as cat_images
+from kiln.catalog import jobs as cat_jobs
+from kiln.catalog import snapshots as cat_snapshots
+from kiln.catalog.records import (
+    BlockDeviceRecord,
+    EbsRecord,
+    ImageRecord,
+    JobRecord,
+    SnapshotRecord,
+    utc_now,
+)
+from kiln.disks import inspect_disk
+from kiln.errors import Ec2Error
+from kiln.services.context import Caller, JobContext, JobKind, Services
+from kiln.services.keys import kms
+from kiln.services.snapshots.access import NO_VOLUME, completed_snapshot, size_gib
+from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
+from kiln.services.tasks.disk_sources import (
+    FORMAT_NAMES,
+    DiskSource,
+    disk_format,
+    download,
+    local_path,
+    parse_source,
+)
+from kiln.services.validate import dry_run
+from kiln.types import new_id
+
+log = logging.getLogger(__name__)
+
+ARCHITECTURES = ("x86_64", "i386", "arm64")
+PLATFORMS = {"linux": "Linux", "windows": "Windows"}
+DEVICE_NAMES = ("/dev/sda1",) + tuple(f"/dev/sd{c}" for c in "bcdefghijklmnop")
+
+
+@dataclass(frozen=True, slots=True)
+class DiskContainer:
+    url: str | None = None
+    bucket: str | None = None
+    key: str | None = None
+    format: str | None = None
+    description: str | None = None
+    device_name: str | None = None
+    snapshot_id: str | None = None  # ImportImage only: an existing snapshot instead of a file
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSnapshotRequest:
+    disk: DiskContainer
+    description: str | None = None
+    encrypted: bool | None = None
+    kms_key_id: str | None = None
+    tag_specs: tuple[TagSpec, ...] = ()
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ImportImageRequest:
+    disks: tuple[DiskContainer, ...]
+    description: str | None = None
+    architecture: str | None = None
+    platform: str | None = None
+    boot_mode: str | None = None
+    license_type: str | None = None
+    hypervisor: str | None = None
+    usage_operation: str | None = None
+    encrypted: bool | None = None
+    kms_key_id: str | None = None
+    tag_specs: tuple[TagSpec, ...] = ()
+    dry_run: bool = False
+
+
+def _key_params(services: Services, caller: Caller, encrypted: bool | None,
+                kms_key_id: str | None) -> dict[str, Any]:
+    key = kms.choose_key(services.catalog, caller.account_id, caller.region, encrypted,
+                         kms_key_id)
+    return {"key_id": key.key_id if key else None, "kms_arn": kms.key_arn(key) if key else None}
+
+
+def _disk_params(services: Services, caller: Caller, d: DiskContainer) -> dict[str, Any]:
+    source = parse_source(services, caller.account_id, d.url, d.bucket, d.key)
+    return {"source": source.as_json(), "url": d.url, "format": disk_format(d.format),
+            "description": d.description, "snapshot_id": new_id("snap"), "existing": False}
+
+
+def import_snapshot(services: Services, caller: Caller, req: ImportSnapshotRequest) -> str:
+    """Record the import task and start it; returns the task id (``import-snap-…``)."""
+    check_tag_specs(req.tag_specs, ("import-snapshot-task",))
+    params = {"disk": _disk_params(services, caller, req.disk), "description": req.description,
+              **_key_params(services, caller, req.encrypted, req.kms_key_id)}
+    dry_run(req.dry_run)
+    task_id = new_id("import-snap")
+    with services.catalog.write() as tx:
+        cat_jobs.create_job(tx, task_id, "import-snapshot", caller.region, caller.account_id,
+                            params, status_message="pending")
+        apply_tag_specs(tx, caller, req.tag_specs, {"import-snapshot-task": [task_id]})
+    services.jobs.submit(task_id)
+    log.info("import snapshot task %s for %s", task_id, caller.account_id)
+    return task_id
+
+
+def import_image(services: Services, caller: Caller, req: ImportImageRequest) -> str:
+    """Record the import task and start it; returns the task id (``import-ami-…``)."""
+    check_tag_specs(req.tag_specs, ("import-image-task",))
+    if not req.disks:
+        raise Ec2Error(errors.MissingParameter,
+                       "The request must contain the parameter DiskContainers")
+    if len(req.disks) > len(DEVICE_NAMES):
+        raise Ec2Error(errors.InvalidParameterValue, "Too many disk containers.")
+    arch = req.architecture or "x86_64"
+    if arch not in ARCHITECTURES:
+        raise Ec2Error(errors.InvalidParameterValue,
+                       f"Value ({arch}) for parameter Architecture is invalid. "
+                       f"Expecting one of: {', '.join(ARCHITECTURES)}.")
+    platform = PLATFORMS.get((req.platform or "Linux").lower())
+    if platform is None:
+        raise Ec2Error(errors.InvalidParameterValue,
+                       f"Value ({req.platform}) for parameter Platform is invalid. "
+                       "Expecting Linux or Windows.")
+    if req.hypervisor not in (None, "xen"):
+        raise Ec2Error(errors.InvalidParameterValue, "The only supported Hypervisor is xen.")
+    if req.license_type not in (None, "AWS", "BYOL"):
+        raise Ec2Error(errors.InvalidParameterValue, "LicenseType must be AWS or BYOL.")
+    disks: list[dict[str, Any]] = []
+    for i, d in enumerate(req.disks):
+        device = d.device_name or DEVICE_NAMES[i]
+        if d.snapshot_id is not None:
+            with services.catalog.read() as tx:
+                snap = completed_snapshot(tx, caller, d.snapshot_id)
+            if snap.owner_id != caller.account_id:
+                raise Ec2Error(errors.NotAuthorizedForResource,
+                               f"Not authorized for snapshot:{snap.snapshot_id}")
+            disks.append({"source": None, "format": None, "description": d.description,
+                          "snapshot_id": snap.snapshot_id, "existing": True,
+                          "device_name": device})
+        else:
+            disks.append({**_disk_params(services, caller, d), "device_name": device})
+    params = {"disks": disks, "image_id": new_id("ami"), "description": req.description,
+              "architecture": arch, "platform": platform, "boot_mode": req.boot_mode,
+              "license_type": req.license_type or "BYOL", "hypervisor": "xen",
+              "usage_operation": req.usage_operation or
+              ("RunInstances:0002" if platform == "Windows" else "RunInstances"),
+              **_key_params(services, caller, req.encrypted, req.kms_key_id)}
+    dry_run(req.dry_run)
+    task_id = new_id("import-ami")
+    with services.catalog.write() as tx:
+        cat_jobs.create_job(tx, task_id, "import-image", caller.region, caller.account_id,
+                            params, status_message="pending")
+        apply_tag_specs(tx, caller, req.tag_specs, {"import-image-task": [task_id]})
+    services.jobs.submit(task_id)
+    log.info("import image task %s for %s", task_id, caller.account_id)
+    return task_id
+
+
+# --- the jobs --------------------------------------------------------------------------------
+def _import_disk(ctx: JobContext, disk: dict[str, Any], lo: int, hi: int) -> dict[str, Any]:
+    """One disk into the store (skipped if its manifest is already committed)."""
+    services = ctx.services
+    store = services.stores[ctx.job.region]
+    snapshot_id = disk["snapshot_id"]
+    if store.has(snapshot_id):
+        done = (ctx.job.result or {}).get("disks", {}).get(snapshot_id)
+        if done:
+            return dict(done)
+        size = store.manifest(snapshot_id).virtual_size
+        return {"virtual_size": size, "disk_image_size": None, "format": None}
+    source = DiskSource.from_json(disk["source"])
+    path = local_path(services, source)
+    downloaded: Path | None = None
+    try:
+        if path is None:
+            assert source.url is not None
+            ctx.set_progress(lo, "downloading")
+            downloaded = store.scratch / f"{ctx.job.job_id}-{snapshot_id}.download"
+            download(services.import_policy.download, source.url, downloaded,
+                     ctx.reporter(lo, lo + (hi - lo) // 2), ctx.check)
+            path, lo = downloaded, lo + (hi - lo) // 2
+        info = inspect_disk(path, disk["format"])
+        ctx.set_progress(lo, "converting")
+        key = None
+        if ctx.params.get("key_id"):
+            with services.catalog.read() as tx:
+                key = kms.key_by_id(tx, services.catalog, ctx.params["key_id"])
+        store.import_disk(info, snapshot_id, key=key, progress=ctx.reporter(lo, hi))
+        return {"virtual_size": info.virtual_size, "disk_image_size": path.stat().st_size,
+                "format": FORMAT_NAMES.get(info.format, info.format.upper())}
+    finally:
+        if downloaded is not None:
+            downloaded.unlink(missing_ok=True)
+
+
+def _record_disk(ctx: JobContext, snapshot_id: str, done: dict[str, Any]) -> None:
+    """Remember a finished disk in the job's result, so a resumed job can report it."""
+    result = dict(ctx.job.result or {})
+    result.setdefault("disks", {})[snapshot_id] = done
+    with ctx.services.catalog.write() as tx:
+        cat_jobs.update_job(tx, ctx.job.job_id, result=result)
+    ctx.job = replace(ctx.job, result=result)
+
+
+def _snapshot_row(ctx: JobContext, snapshot_id: str, done: dict[str, Any],
+                  description: str | None) -> SnapshotRecord:
+    now = utc_now()
+    p = ctx.params
+    return SnapshotRecord(
+        snapshot_id=snapshot_id, region=ctx.job.region, owner_id=ctx.job.account_id,
+        volume_size=size_gib(done["virtual_size"]), full_size_bytes=done["virtual_size"],
+        state="completed", start_time=ctx.job.created, completion_time=now, volume_id=NO_VOLUME,
+        progress="100%", encrypted=p.get("key_id") is not None, kms_key_id=p.get("kms_arn"),
+        data_key_id=p.get("key_id"), description=description)
+
+
+def _run_import_snapshot(ctx: JobContext) -> None:
+    disk = ctx.params["disk"]
+    done = _import_disk(ctx, disk, 0, 99)
+    _record_disk(ctx, disk["snapshot_id"], done)
+    with ctx.services.catalog.write() as tx:
+        if cat_snapshots.get_snapshot(tx, disk["snapshot_id"], ctx.job.account_id) is None:
+            cat_snapshots.insert_snapshot(tx, _snapshot_row(
+                ctx, disk["snapshot_id"], done,
+                ctx.params.get("description") or f"Created by ImportSnapshot {ctx.job.job_id}"))
+        ctx.complete(tx, {**(ctx.job.result or {}), "snapshot_id": disk["snapshot_id"]},
+                     status_message="completed")
+
+
+def _run_import_image(ctx: JobContext) -> None:
+    p = ctx.params
+    disks = p["disks"]
+    n = len(disks)
+    results: dict[str, dict[str, Any]] = {}
+    for i, disk in enumerate(disks):
+        if disk["existing"]:
+            continue
+        results[disk["snapshot_id"]] = _import_disk(ctx, disk, 90 * i // n, 90 * (i + 1) // n)
+        _record_disk(ctx, disk["snapshot_id"], results[disk["snapshot_id"]])
+    ctx.set_progress(95, "preparing ami")
+    with ctx.services.catalog.write() as tx:
+        bdms = []
+        for disk in disks:
+            sid = disk["snapshot_id"]
+            if not disk["existing"] and cat_snapshots.get_snapshot(tx, sid, ctx.job.account_id) is None:
+                cat_snapshots.insert_snapshot(tx, _snapshot_row(
+                    ctx, sid, results[sid], f"Created by ImportImage {ctx.job.job_id}"))
+            snap = cat_snapshots.get_snapshot(tx, sid, ctx.job.account_id)
+            if snap is None:
+                raise Ec2Error(errors.InvalidSnapshotNotFound,
+                               f"The snapshot {sid} was deleted during the import.")
+            bdms.append(BlockDeviceRecord(disk["device_name"], ebs=EbsRecord(
+                snapshot_id=sid, volume_size=snap.volume_size, volume_type="gp2",
+                delete_on_termination=True, encrypted=snap.encrypted,
+                kms_key_id=snap.kms_key_id)))
+        if cat_images.get_image(tx, p["image_id"], ctx.job.account_id) is None:
+            cat_images.register_image(tx, _image_row(ctx, tuple(bdms)))
+        ctx.complete(tx, {**(ctx.job.result or {}), "image_id": p["image_id"]},
+                     status_message="completed")
+
+
+def _image_row(ctx: JobContext, bdms: tuple[BlockDeviceRecord, ...]) -> ImageRecord:
+    p = ctx.params
+    windows = p["platform"] == "Windows"
+    return ImageRecord(
+        image_id=p["image_id"], region=ctx.job.region, owner_id=ctx.job.account_id,
+        name=ctx.job.job_id, state="available", architecture=p["architecture"],
+        root_device_type="ebs", virtualization_type="hvm", image_type="machine",
+        creation_date=utc_now(), platform="windows" if windows else None,
+        platform_details="Windows" if windows else "Linux/UNIX",
+        usage_operation=p["usage_operation"], hypervisor="xen",
+        description=p.get("description") or f"AMI created by ImportImage {ctx.job.job_id}",
+        root_device_name=bdms[0].device_name, boot_mode=p.get("boot_mode"),
+        image_location=f"{ctx.job.account_id}/{ctx.job.job_id}", block_devices=bdms)
+
+
+def _fail_import(tx: Tx, job: JobRecord, message: str) -> None:
+    """Nothing was made visible before completion: only the task records the failure."""
+
+
+def _cleanup_import(services: Services, job: JobRecord) -> None:
+    """Drop manifests the failed task committed but never named in the catalog (their chunks
+    then go at the next gc)."""
+    disks = job.params["disks"] if "disks" in job.params else [job.params["disk"]]
+    store = services.stores[job.region]
+    with services.catalog.read() as tx:
+        orphans = [d["snapshot_id"] for d in disks if not d["existing"] and
+                   cat_snapshots.get_snapshot(tx, d["snapshot_id"], job.account_id) is None]
+    for sid in orphans:
+        store.delete(sid)
+
+
+JOB_KINDS = {
+    "import-snapshot": JobKind(run=_run_import_snapshot, fail=_fail_import,
+                               cleanup=_cleanup_import),
+    "import-image": JobKind(run=_run_import_image, fail=_fail_import, cleanup=_cleanup_import),
+}
