@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from kiln.aws.context import RequestContext
 from kiln.catalog.records import Filter, TagRecord
-from kiln.ec2.server import RequestContext
 from kiln.services import tags as rules
 from kiln.services.context import Caller, Services
 from kiln.services.tags import TagSpec

@@ -11,7 +11,7 @@ from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from kiln.ec2.sigv4 import AuthResult, Credential, verify_sigv4
+from kiln.aws.sigv4 import AuthResult, Credential, verify_sigv4
 from kiln.errors import Ec2Error
 
 KEY = Credential("AKIAKILNTEST0000001", "s3cr3t/with+chars=", "111122223333")
