@@ -16,7 +16,7 @@ from kiln.catalog.records import Filter, JobRecord, SnapshotRecord, utc_now
 from kiln.catalog.snapshots import SNAPSHOT_FILTERS, SnapshotPermissionRecord
 from kiln.catalog.wildcard import matches_text
 from kiln.errors import Ec2Error
-from kiln.services import kms
+from kiln.services import kms, kms_state
 from kiln.services.context import Caller, Services
 from kiln.services.jobs import JobContext, JobKind
 from kiln.services.snapshot_access import (
@@ -281,6 +281,8 @@ def copy_snapshot(services: Services, caller: Caller, req: CopySnapshotRequest) 
                                  req.source_snapshot_id)
     key = kms.choose_key(services.catalog, caller.account_id, caller.region, req.encrypted,
                          req.kms_key_id, source_encrypted=src.encrypted)
+    with services.catalog.read() as tx:  # issue 9: the source's key must be usable too
+        kms_state.require_usable_id(tx, services.catalog, src.data_key_id)
     snapshot_id = new_id("snap")
     job_id = new_id("copy-snap")
     with services.catalog.write() as tx:

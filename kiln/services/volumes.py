@@ -18,7 +18,7 @@ from kiln.catalog import jobs as cat_jobs
 from kiln.catalog import snapshots as cat
 from kiln.catalog.records import JobRecord, SnapshotRecord, VolumeRecord, utc_now
 from kiln.errors import Ec2Error
-from kiln.services import kms
+from kiln.services import kms, kms_state
 from kiln.services.block_devices import IOPS_LIMITS, SIZE_LIMITS, THROUGHPUT_LIMITS, VOLUME_TYPES
 from kiln.services.context import Caller, Services
 from kiln.services.images import zones
@@ -250,6 +250,7 @@ def create_snapshot(services: Services, caller: Caller, volume_id: str,
                            f"The volume '{volume_id}' is '{vol.state}'.")
         dry_run(dry_run_flag)
         key_id = vol.kms_key_id.rsplit("/", 1)[-1] if vol.kms_key_id else None
+        kms_state.require_usable_id(tx, services.catalog, key_id)  # issue 9: KMS key states
         parent = cat.get_snapshot(tx, vol.snapshot_id, caller.account_id) if vol.snapshot_id else None
         cat.insert_snapshot(tx, SnapshotRecord(
             snapshot_id=snapshot_id, region=caller.region, owner_id=caller.account_id,
