@@ -65,7 +65,7 @@ def render_result(op: OperationModel, namespace: str, result: Mapping[str, objec
     if ec2:
         out.append(f"<requestId>{text(request_id)}</requestId>")
     shape = op.output_shape
-    if shape is None or (not ec2 and not shape.members):
+    if shape is None:
         if any(value is not None for value in result.values()):
             raise ValueError(f"{action} has no output members, got {sorted(result)}")
         if ec2:
