@@ -145,3 +145,14 @@ def test_sigv4_rejects_missing_or_garbled_authorization(authorization: str | Non
 
 def test_credential_repr_hides_the_secret() -> None:
     assert KEY.secret_access_key not in repr(KEY)
+
+
+def test_scope_service_reads_the_claimed_service_of_both_forms() -> None:
+    from kiln.aws.sigv4 import scope_service
+
+    signed = sign()
+    assert scope_service(signed.query, signed.headers) == "ec2"
+    presigned = sign(method="GET", presign=True)
+    assert scope_service(presigned.query, presigned.headers) == "ec2"
+    assert scope_service("", [("Host", "kiln")]) is None
+    assert scope_service("", [("Authorization", "AWS4-HMAC-SHA256 Credential=garbled")]) is None
