@@ -120,7 +120,6 @@ KmsInvalidArn = ErrorCode("InvalidArnException", 400)
 KmsInvalidMarker = ErrorCode("InvalidMarkerException", 400)
 KmsTagException = ErrorCode("TagException", 400)
 KmsUnsupportedOperation = ErrorCode("UnsupportedOperationException", 400)
-KmsValidation = ErrorCode("ValidationException", 400)
 
 # --- The JSON protocols' own codes (kiln/aws/json.py) -------------------------------------------
 UnknownOperation = ErrorCode("UnknownOperationException", 400)

@@ -163,7 +163,7 @@ def change_state(catalog: Catalog, caller: Caller, action: str, key_id: str,
     if target == "PendingDeletion":
         window = DEFAULT_WINDOW_DAYS if window_days is None else window_days
         if not 7 <= window <= 30:
-            raise KilnError(errors.KmsValidation, "1 validation error detected: Value "
+            raise KilnError(errors.ValidationException, "1 validation error detected: Value "
                                                   f"'{window}' at 'pendingWindowInDays' failed to "
                                                   "satisfy constraint: Member must have value "
                                                   "between 7 and 30")
