@@ -1,7 +1,9 @@
 """create_app(): the one place where the concrete parts meet.
 
 Catalog (SQLite or PostgreSQL), one store per region, the job queue with the one registry of job
-kinds, the instance runtime, and the EC2 app with the ACTIONS table. Nothing else imports the concrete implementations.
+kinds, the instance runtime, and the AWS edge (kiln/aws/edge.py) with its services mounted:
+EC2, STS and KMS, each with its ACTIONS table. Nothing else imports the concrete
+implementations.
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ from pathlib import Path
 from starlette.applications import Starlette
 
 from kiln import errors
+from kiln.aws.edge import Service, build_edge
+from kiln.aws.sigv4 import Credential
 from kiln.catalog import Catalog, open_catalog
 from kiln.compute.accel import probe_accelerator
 from kiln.compute.qemu import QemuDriver
 from kiln.config import Settings
-from kiln.ec2.actions import ACTIONS
-from kiln.ec2.server import build_ec2_app
-from kiln.ec2.sigv4 import Credential
+from kiln.ec2.actions import ACTIONS as EC2_ACTIONS
+from kiln.ec2.server import ec2_service
 from kiln.errors import Ec2Error
+from kiln.kms.actions import ACTIONS as KMS_ACTIONS
+from kiln.kms.service import kms_service
 from kiln.runtime.downloads import DownloadPolicy, parse_networks
 from kiln.runtime.instance_runtime import InstanceRuntime
 from kiln.runtime.jobs import DEFAULT_WORKERS as DEFAULT_JOB_WORKERS
@@ -35,6 +40,8 @@ from kiln.services.job_kinds import JOB_KINDS
 from kiln.services.tasks.buckets import adopt_bucket_dirs
 from kiln.services.tasks.disk_sources import ImportPolicy
 from kiln.store import open_store
+from kiln.sts.actions import ACTIONS as STS_ACTIONS
+from kiln.sts.service import sts_service
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +104,12 @@ def build_runtime() -> InstanceRuntime:
                            lambda requested: probe_accelerator(requested), preflight=qemu_present)
 
 
+def mounted_services() -> list[Service]:
+    """The services the edge serves, by SigV4 scope name; the first (EC2) answers unsigned
+    requests."""
+    return [ec2_service(EC2_ACTIONS), sts_service(STS_ACTIONS), kms_service(KMS_ACTIONS)]
+
+
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
     """The ASGI app for ``kiln serve``. Unfinished jobs are resumed or failed at startup."""
     svc = services if services is not None else build_services(settings, compute=build_runtime())
@@ -107,7 +120,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             return None
         return Credential(key.access_key_id, key.secret_access_key, key.account_id)
 
-    app = build_ec2_app(ACTIONS, lookup, svc.regions, svc)
+    app = build_edge(mounted_services(), lookup, svc.regions, svc)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -1,7 +1,11 @@
-"""One exception for every user-facing failure, and the table of EC2 error codes.
+"""One exception for every user-facing failure, and the table of error codes (AWS spellings).
 
-Rules raise ``Ec2Error(codes.X, "message")``; the EC2 edge renders it as EC2's ``<Response><Errors>``
-XML and the CLI prints ``error: message`` on one line and exits non-zero.
+Rules raise ``KilnError(errors.X, "message")``; it is protocol-neutral. Each protocol in
+``kiln/aws`` renders it in its service's spelling (EC2's ``<Response><Errors>`` XML, the Query
+``<ErrorResponse>``, JSON's ``__type``), after the service's own table has renamed the codes it
+spells differently (kiln/aws/edge.py ``Service.spellings``). The CLI prints ``error: message`` on
+one line and exits non-zero. ``Ec2Error`` is the old name of ``KilnError``, kept as an alias until
+every call site is renamed.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ class ErrorCode:
     http_status: int = 400
 
 
-class Ec2Error(Exception):
+class KilnError(Exception):
     """A failure a user caused or can act on. ``code`` is an :class:`ErrorCode` constant."""
 
     def __init__(self, code: ErrorCode, message: str) -> None:
@@ -26,8 +30,12 @@ class Ec2Error(Exception):
     def __str__(self) -> str:
         return self.message
 
-    def __reduce__(self) -> tuple[type[Ec2Error], tuple[ErrorCode, str]]:  # crosses process pools
-        return (Ec2Error, (self.code, self.message))
+    def __reduce__(self) -> tuple[type[KilnError], tuple[ErrorCode, str]]:  # crosses process pools
+        return (KilnError, (self.code, self.message))
+
+
+Ec2Error = KilnError
+"""The old name of :class:`KilnError` (same class), until every call site is renamed."""
 
 
 # --- EC2 codes (AWS spellings) -------------------------------------------------------------
@@ -99,3 +107,26 @@ InvalidVolumeZoneMismatch = ErrorCode("InvalidVolume.ZoneMismatch", 400)
 OperationNotPermitted = ErrorCode("OperationNotPermitted", 400)
 InstanceLimitExceeded = ErrorCode("InstanceLimitExceeded", 400)
 InvalidInstanceAttributeValue = ErrorCode("InvalidInstanceAttributeValue", 400)
+
+# --- KMS (kiln/services/kms_keys.py, kiln/services/kms_state.py) --------------------------------
+#: EC2's answer when an encrypted snapshot, volume or launch needs a key that is not Enabled
+#: (the code of the state reason EC2 gives an instance it cannot launch, docs/kms.md).
+InvalidKMSKeyInvalidState = ErrorCode("InvalidKMSKey.InvalidState", 400)
+KmsNotFound = ErrorCode("NotFoundException", 400)
+KmsInvalidState = ErrorCode("KMSInvalidStateException", 400)
+KmsAlreadyExists = ErrorCode("AlreadyExistsException", 400)
+KmsInvalidAliasName = ErrorCode("InvalidAliasNameException", 400)
+KmsInvalidArn = ErrorCode("InvalidArnException", 400)
+KmsInvalidMarker = ErrorCode("InvalidMarkerException", 400)
+KmsTagException = ErrorCode("TagException", 400)
+KmsUnsupportedOperation = ErrorCode("UnsupportedOperationException", 400)
+
+# --- The JSON protocols' own codes (kiln/aws/json.py) -------------------------------------------
+UnknownOperation = ErrorCode("UnknownOperationException", 400)
+SerializationException = ErrorCode("SerializationException", 400)
+ValidationException = ErrorCode("ValidationException", 400)
+UnrecognizedClient = ErrorCode("UnrecognizedClientException", 400)
+InternalFailure = ErrorCode("InternalFailure", 500)
+
+# --- STS (kiln/sts) ----------------------------------------------------------------------------
+InvalidClientTokenId = ErrorCode("InvalidClientTokenId", 403)

@@ -14,15 +14,16 @@ from kiln.catalog.sealing import Sealer
 
 def _key(r: models.KmsKey, sealer: Sealer) -> KmsKeyRecord:
     return KmsKeyRecord(r.key_id, r.account_id, r.region, r.alias,
-                        sealer.unseal(r.secret_sealed, r.key_id), r.state, r.created)
+                        sealer.unseal(r.secret_sealed, r.key_id), r.state, r.created,
+                        r.description or "", r.deletion_date, r.pending_window_days)
 
 
 def create_kms_key(tx: Session, sealer: Sealer, key_id: str, account_id: str, region: str,
-                   alias: str | None = None) -> KmsKeyRecord:
+                   alias: str | None = None, description: str = "") -> KmsKeyRecord:
     secret = secrets.token_bytes(32)
     row = models.KmsKey(key_id=key_id, account_id=account_id, region=region, alias=alias,
                         secret_sealed=sealer.seal(secret, key_id), state="Enabled",
-                        created=utc_now())
+                        created=utc_now(), description=description)
     tx.add(row)
     tx.flush()
     return _key(row, sealer)

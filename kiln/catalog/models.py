@@ -269,8 +269,33 @@ class KmsKey(Base):
     secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     state: Mapped[str] = mapped_column(String(16), default="Enabled")
     created: Mapped[str] = mapped_column(TS)
+    # KMS API (kiln/catalog/kms_keys.py; migration 0004): ``alias`` above is the key's
+    # AWS-managed alias (alias/aws/ebs); aliases a caller makes are rows of kms_aliases.
+    description: Mapped[str | None] = mapped_column(String(8192))
+    deletion_date: Mapped[str | None] = mapped_column(TS)
+    pending_window_days: Mapped[int | None] = mapped_column(Integer)
     __table_args__ = (Index("uq_kms_keys_account_region_alias", "account_id", "region", "alias",
                             unique=True),)
+
+
+class KmsAlias(Base):
+    """An alias a caller made (CreateAlias); unique per account and region, as on AWS."""
+
+    __tablename__ = "kms_aliases"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), primary_key=True)
+    region: Mapped[str] = mapped_column(String(32), primary_key=True)
+    alias_name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    key_id: Mapped[str] = mapped_column(ForeignKey("kms_keys.key_id"), index=True)
+    created: Mapped[str] = mapped_column(TS)
+
+
+class KmsTag(Base):
+    """A tag on a KMS key (TagResource); KMS tags are the key owner's, unlike EC2's."""
+
+    __tablename__ = "kms_tags"
+    key_id: Mapped[str] = mapped_column(ForeignKey("kms_keys.key_id"), primary_key=True)
+    tag_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tag_value: Mapped[str] = mapped_column(String(256))
 
 
 # --- Instances and key pairs (kiln/catalog/instances.py, keypairs.py; migration 0002) ---------

@@ -200,6 +200,20 @@ class KmsKeyRecord:
     secret: bytes = field(repr=False)
     state: str = "Enabled"
     created: str = ""
+    description: str = ""
+    deletion_date: str | None = None  # PendingDeletion only
+    pending_window_days: int | None = None  # PendingDeletion only
+
+
+@dataclass(frozen=True, slots=True)
+class KmsAliasRecord:
+    """A caller-made KMS alias (``alias/…``) and the key it names."""
+
+    alias_name: str
+    account_id: str
+    region: str
+    key_id: str
+    created: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,4 @@
-"""The EC2 HTTP edge: Query protocol (``protocol``), SigV4 (``sigv4``), the app (``server``).
-
-Modules, bottom up: ``shapes`` (botocore's model and its naming rules) -> ``protocol`` (form ->
-params, result -> XML) and ``sigv4`` -> ``server`` (``build_ec2_app``). Action handlers live in
-sibling modules named after their resource family and are listed in one ACTIONS table.
+"""EC2 on the AWS edge (kiln/aws): its model (``shapes``), its flavour of the Query protocol
+(``protocol``), its service binding and dry runs (``server``), and the action handlers in
+sibling modules named after their resource family, listed in one ACTIONS table (``actions``).
 """

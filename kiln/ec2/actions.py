@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from kiln.aws.context import Handler
 from kiln.ec2 import copy_image, images, instances, keypairs, snapshots, tags, tasks, volumes
-from kiln.ec2.server import Handler
 
 ACTIONS: Mapping[str, Handler] = {
     # images

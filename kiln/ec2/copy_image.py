@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kiln.ec2.server import RequestContext
+from kiln.aws.context import RequestContext
 from kiln.ec2.snapshots import required
 from kiln.ec2.tags import Params, caller_of, flag, opt_bool, opt_str, services_of, tag_specs
 from kiln.services.images import copy_image as rules

@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from kiln import errors
+from kiln.aws.context import RequestContext
 from kiln.catalog.records import (
     BlockDeviceRecord,
     EbsRecord,
     ImageRecord,
     LaunchPermissionRecord,
 )
-from kiln.ec2.server import RequestContext
 from kiln.ec2.tags import (
     Params,
     caller_of,

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kiln import errors
+from kiln.aws.context import RequestContext
 from kiln.ec2.images import block_devices_in
 from kiln.ec2.keypairs import ec2_datetime
-from kiln.ec2.server import RequestContext
 from kiln.ec2.tags import (
     Params,
     caller_of,

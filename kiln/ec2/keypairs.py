@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from kiln.aws.context import RequestContext
 from kiln.catalog.keypairs import KeyPairRecord
-from kiln.ec2.server import RequestContext
 from kiln.ec2.tags import (
     Params,
     caller_of,

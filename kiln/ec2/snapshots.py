@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kiln import errors
+from kiln.aws.context import RequestContext
 from kiln.catalog.records import SnapshotRecord
 from kiln.catalog.snapshots import SnapshotPermissionRecord
-from kiln.ec2.server import RequestContext
 from kiln.ec2.tags import (
     Params,
     caller_of,

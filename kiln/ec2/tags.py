@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from kiln.aws.context import RequestContext
 from kiln.catalog.records import Filter, TagRecord
-from kiln.ec2.server import RequestContext
 from kiln.services.context import Caller, Services
 from kiln.services.tags import tags as rules
 from kiln.services.tags.tags import TagSpec
@@ -76,11 +76,14 @@ def create_tags(ctx: RequestContext, params: Params) -> Mapping[str, object]:
     return {}
 
 
+def _opt_text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def delete_tags(ctx: RequestContext, params: Params) -> Mapping[str, object]:
     raw = params.get("Tags")
     tags = None if raw is None else tuple(
-        (str(t.get("Key", "")), v if isinstance(v := t.get("Value"), str) else None)
-        for t in dicts(raw))
+        (str(t.get("Key", "")), _opt_text(t.get("Value"))) for t in dicts(raw))
     rules.delete_tags(services_of(ctx), caller_of(ctx), strs(params.get("Resources")), tags,
                       flag(params, "DryRun"))
     return {}

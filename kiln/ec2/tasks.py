@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kiln.ec2.server import RequestContext
+from kiln.aws.context import RequestContext
 from kiln.ec2.snapshots import required
 from kiln.ec2.tags import (
     Params,

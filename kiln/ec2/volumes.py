@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from kiln.aws.context import RequestContext
 from kiln.catalog.records import VolumeRecord
-from kiln.ec2.server import RequestContext
 from kiln.ec2.snapshots import required
 from kiln.ec2.tags import (
     Params,

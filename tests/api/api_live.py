@@ -94,9 +94,10 @@ class LiveKiln:
         doc = json.loads(res.stdout)
         return Creds(doc["AccountId"], doc["AccessKeyId"], doc["SecretAccessKey"])
 
-    def client(self, creds: Creds, region: str = REGIONS[0]):  # type: ignore[no-untyped-def]
+    def client(self, creds: Creds, region: str = REGIONS[0],  # type: ignore[no-untyped-def]
+               service: str = "ec2"):
         return boto3.client(
-            "ec2", endpoint_url=self.url, region_name=region,
+            service, endpoint_url=self.url, region_name=region,
             aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
             config=Config(retries={"max_attempts": 1}))
 
@@ -123,13 +124,15 @@ class LiveKiln:
             catalog.close()
         return str(imported["snapshot_id"])
 
-    def aws(self, creds: Creds, *args: str, region: str = REGIONS[0]) -> subprocess.CompletedProcess[str]:
+    def aws(self, creds: Creds, *args: str, region: str = REGIONS[0],
+            service: str = "ec2") -> subprocess.CompletedProcess[str]:
+        """The AWS CLI's ``aws <service> ARGS`` against this server (``ec2``, ``sts``, ``kms``)."""
         env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.data_dir),
                "AWS_ACCESS_KEY_ID": creds.access_key_id,
                "AWS_SECRET_ACCESS_KEY": creds.secret_access_key, "AWS_DEFAULT_REGION": region,
                "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/dev/null",
                "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_MAX_ATTEMPTS": "1"}
-        return subprocess.run([AWS, "ec2", *args, "--endpoint-url", self.url, "--output", "json"],
+        return subprocess.run([AWS, service, *args, "--endpoint-url", self.url, "--output", "json"],
                               capture_output=True, text=True, env=env, timeout=120)
 
 

@@ -34,3 +34,30 @@ def test_every_error_code_the_image_rules_raise_is_documented() -> None:
              if isinstance(getattr(errors, n, None), errors.ErrorCode)}
     assert len(codes) >= 15
     assert sorted(c for c in codes if c not in doc) == []
+
+
+def test_every_action_of_every_service_is_documented() -> None:
+    """Each service's ACTIONS (kiln/<service>/actions.py) appear in that service's docs."""
+    from kiln.kms.actions import ACTIONS as KMS_ACTIONS
+    from kiln.sts.actions import ACTIONS as STS_ACTIONS
+
+    services = {"ec2": (ACTIONS, ["api.md", "jobs.md", "instances.md"]),
+                "sts": (STS_ACTIONS, ["sts.md"]), "kms": (KMS_ACTIONS, ["kms.md"])}
+    for name, (actions, docs) in services.items():
+        doc = "\n".join((ROOT / "docs" / d).read_text() for d in docs)
+        assert actions, name
+        assert [a for a in actions if a not in doc] == [], name
+
+
+def test_every_error_code_the_kms_rules_raise_is_documented() -> None:
+    import kiln.errors as errors
+
+    doc = (ROOT / "docs" / "kms.md").read_text()
+    used: set[str] = set()
+    for name in ("kms_keys.py", "kms_state.py"):
+        text = (ROOT / "kiln" / "services" / name).read_text()
+        used |= set(re.findall(r"errors\.([A-Za-z]+)", text))
+    codes = {getattr(errors, n).code for n in used
+             if isinstance(getattr(errors, n, None), errors.ErrorCode)}
+    assert len(codes) >= 8
+    assert sorted(c for c in codes if c not in doc) == []

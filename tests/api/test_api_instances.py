@@ -543,3 +543,31 @@ def test_qemu_missing_or_failing_creates_nothing_or_ends_terminated(tmp_path: Pa
             os.environ.pop("KILN_QEMU", None)
         else:
             os.environ["KILN_QEMU"] = saved
+
+
+def test_a_disabled_kms_key_fails_the_launch_and_enabling_it_boots(world: VmWorld) -> None:
+    """docs/kms.md#key-states: EC2's state reason for a launch under a key not Enabled."""
+    ec2, kms = world.ec2(), world.kiln.client(world.owner, service="kms")
+    key = kms.create_key(Description="launch test")["KeyMetadata"]
+    copied = ec2.copy_image(SourceImageId=world.micro, SourceRegion=REGION,
+                            Name=f"micro-kms-{secrets.token_hex(3)}", Encrypted=True,
+                            KmsKeyId=key["KeyId"])["ImageId"]
+    image = _until(f"{copied} available", lambda: next(
+        (i for i in ec2.describe_images(ImageIds=[copied])["Images"]
+         if i["State"] == "available"), None))
+    assert image["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
+    kms.disable_key(KeyId=key["KeyId"])
+    iid = ec2.run_instances(ImageId=copied, MinCount=1, MaxCount=1,
+                            InstanceType=TYPE)["Instances"][0]["InstanceId"]
+    failed = wait_state(ec2, iid, "terminated")
+    assert failed["StateReason"] == {
+        "Code": "Client.InvalidKMSKey.InvalidState",
+        "Message": "Client.InvalidKMSKey.InvalidState: The KMS key provided is in an incorrect "
+                   "state"}
+    kms.enable_key(KeyId=key["KeyId"])
+    iid = ec2.run_instances(ImageId=copied, MinCount=1, MaxCount=1,
+                            InstanceType=TYPE)["Instances"][0]["InstanceId"]
+    wait_state(ec2, iid, "running")
+    wait_ready(ec2, iid)
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, iid, "terminated")

@@ -27,9 +27,9 @@ from botocore.exceptions import ClientError
 from live import live_server  # tests/ec2/live.py (pytest puts this directory on sys.path)
 
 from kiln import errors
+from kiln.aws.sigv4 import Credential
 from kiln.ec2.protocol import Params
 from kiln.ec2.server import RequestContext, build_ec2_app, check_dry_run
-from kiln.ec2.sigv4 import Credential
 from kiln.errors import Ec2Error
 
 ALICE = Credential("AKIAALICE0000000001", "alice-secret", "111122223333")
@@ -160,7 +160,7 @@ def test_boto3_unknown_action_dry_run_and_handler_error(url: str) -> None:
 
 def test_boto3_handler_crash_is_internal_error_without_traceback(
         url: str, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="kiln.ec2.server")
+    caplog.set_level(logging.INFO, logger="kiln.aws.edge")
     error = client_error(ec2(url).delete_snapshot, SnapshotId="snap-1")
     assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 500
     assert error.response["Error"] == {"Code": "InternalError",

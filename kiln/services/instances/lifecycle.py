@@ -31,6 +31,7 @@ from kiln.services.instances.vm_launch import (
     stop_vm,
     vm_running,
 )
+from kiln.services.keys import kms_state
 from kiln.services.snapshots.states import VolumeState, change_volume
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ def _boot(services: Services, inst: InstanceRecord, vols: list[VolumeRecord]) ->
     iid = inst.instance_id
     try:
         if not vm_running(services, inst):
+            kms_state.require_usable_volumes(services.catalog, vols)  # issue 9: key states
             disks = prepare_disks(services, inst, vols)
             start_vm(services, inst, disks)
     except Exception as e:
@@ -109,14 +111,15 @@ def _boot(services: Services, inst: InstanceRecord, vols: list[VolumeRecord]) ->
             log.exception("%s: boot failed", iid)
         else:
             log.warning("%s: boot failed: %s", iid, message)
+        reason = kms_state.boot_failure_reason(e) or internal_error(message)
         if inst.boot_count == 0:  # a launch that never ran: EC2 terminates it
-            if _set(services, iid, [S.PENDING], internal_error(message),
+            if _set(services, iid, [S.PENDING], reason,
                     state=S.SHUTTING_DOWN.value):
                 fresh, vols = _read(services, iid)
                 if fresh is not None:
                     _terminate(services, fresh, vols)
         else:
-            _set(services, iid, [S.PENDING], internal_error(message), state=S.STOPPED.value)
+            _set(services, iid, [S.PENDING], reason, state=S.STOPPED.value)
         return
     if _set(services, iid, [S.PENDING], None, state=S.RUNNING.value, state_reason_code=None,
             state_reason_message=None, state_transition_reason="",

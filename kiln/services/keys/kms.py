@@ -20,6 +20,7 @@ from kiln.catalog import Catalog, Conflict, Tx
 from kiln.catalog import kms as cat
 from kiln.catalog.records import KmsKeyRecord
 from kiln.errors import Ec2Error
+from kiln.services.keys.kms_state import require_usable
 from kiln.store import KeyEncryptionKey
 
 DEFAULT_ALIAS = "alias/aws/ebs"
@@ -68,9 +69,7 @@ def resolve_key(tx: Tx, catalog: Catalog, account_id: str, region: str,
         found = cat.get_kms_key(tx, catalog.sealer, name)
     if found is None or found.account_id != account_id or found.region != region:
         raise _unknown(kms_key_id, region)
-    if found.state != "Enabled":
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"The KMS key {kms_key_id} is {found.state}, not Enabled.")
+    require_usable(found)  # kiln/services/kms_state.py (issue 9: KMS key states)
     return found
 
 
@@ -79,6 +78,7 @@ def key_by_id(tx: Tx, catalog: Catalog, key_id: str) -> KeyEncryptionKey:
     found = cat.get_kms_key(tx, catalog.sealer, key_id)
     if found is None:
         raise Ec2Error(errors.DecryptionFailed, f"the KMS key {key_id} no longer exists")
+    require_usable(found)  # kiln/services/kms_state.py (issue 9: KMS key states)
     return kek(found)
 
 

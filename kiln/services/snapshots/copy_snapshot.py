@@ -16,7 +16,7 @@ from kiln.catalog.snapshots import SNAPSHOT_FILTERS
 from kiln.errors import Ec2Error
 from kiln.runtime.jobs import from_json, to_json
 from kiln.services.context import Caller, JobContext, JobKind, Services
-from kiln.services.keys import kms
+from kiln.services.keys import kms, kms_state
 from kiln.services.snapshots.access import (
     NO_VOLUME,
     check_snapshot_id,
@@ -85,6 +85,7 @@ def copy_snapshot(services: Services, caller: Caller, req: CopySnapshotRequest) 
     with services.catalog.read() as tx:
         src = completed_snapshot(tx, Caller(caller.account_id, req.source_region),
                                  req.source_snapshot_id)
+        kms_state.require_usable_id(tx, services.catalog, src.data_key_id)  # the source's key too
     key = kms.choose_key(services.catalog, caller.account_id, caller.region, req.encrypted,
                          req.kms_key_id, source_encrypted=src.encrypted)
     snapshot_id = new_id("snap")

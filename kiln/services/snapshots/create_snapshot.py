@@ -20,7 +20,7 @@ from kiln.errors import Ec2Error
 from kiln.runtime.jobs import from_json, to_json
 from kiln.runtime.volume_disks import base_of, volume_path, volume_source
 from kiln.services.context import Caller, JobContext, JobKind, Services
-from kiln.services.keys import kms
+from kiln.services.keys import kms, kms_state
 from kiln.services.snapshots.states import SnapshotState, change_snapshot
 from kiln.services.snapshots.volumes import owned_volume
 from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
@@ -61,6 +61,7 @@ def create_snapshot(services: Services, caller: Caller, volume_id: str,
                            f"The volume '{volume_id}' is '{vol.state}'.")
         dry_run(dry_run_flag)
         key_id = vol.kms_key_id.rsplit("/", 1)[-1] if vol.kms_key_id else None
+        kms_state.require_usable_id(tx, services.catalog, key_id)  # KMS key states (docs/kms.md)
         parent = cat.get_snapshot(tx, vol.snapshot_id, caller.account_id) if vol.snapshot_id else None
         cat.insert_snapshot(tx, SnapshotRecord(
             snapshot_id=snapshot_id, region=caller.region, owner_id=caller.account_id,

@@ -11,7 +11,7 @@ from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from kiln.ec2.sigv4 import AuthResult, Credential, verify_sigv4
+from kiln.aws.sigv4 import AuthResult, Credential, verify_sigv4
 from kiln.errors import Ec2Error
 
 KEY = Credential("AKIAKILNTEST0000001", "s3cr3t/with+chars=", "111122223333")
@@ -145,3 +145,14 @@ def test_sigv4_rejects_missing_or_garbled_authorization(authorization: str | Non
 
 def test_credential_repr_hides_the_secret() -> None:
     assert KEY.secret_access_key not in repr(KEY)
+
+
+def test_scope_service_reads_the_claimed_service_of_both_forms() -> None:
+    from kiln.aws.sigv4 import scope_service
+
+    signed = sign()
+    assert scope_service(signed.query, signed.headers) == "ec2"
+    presigned = sign(method="GET", presign=True)
+    assert scope_service(presigned.query, presigned.headers) == "ec2"
+    assert scope_service("", [("Host", "kiln")]) is None
+    assert scope_service("", [("Authorization", "AWS4-HMAC-SHA256 Credential=garbled")]) is None

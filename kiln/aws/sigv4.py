@@ -5,7 +5,9 @@ signs: canonical request = method, canonical URI (path normalised, then URI-enco
 service but S3 that encodes an already-encoded path a second time), canonical query (decoded, then
 re-encoded with RFC 3986 unreserved characters, sorted), the signed headers lower-cased with
 whitespace collapsed, the signed header list, and the SHA-256 of the body. Every failure is
-``Ec2Error(AuthFailure)`` (HTTP 401), as EC2 reports them. See docs/ec2-protocol.md#auth.
+``KilnError(AuthFailure)`` (HTTP 401), as EC2 reports them; each service renders it in its own
+spelling (kiln/aws/edge.py). Service-neutral: the caller checks the scope's service and region.
+See docs/ec2-protocol.md#auth.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote_plus
 
 from kiln import errors
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +75,23 @@ class _Signed:
     expires: int | None  # presigned URLs only
 
 
-def _fail(message: str) -> Ec2Error:
-    return Ec2Error(errors.AuthFailure, message)
+def _fail(message: str) -> KilnError:
+    return KilnError(errors.AuthFailure, message)
+
+
+def scope_service(query_string: str, headers: Sequence[tuple[str, str]]) -> str | None:
+    """The service a request's credential scope *claims* (not verified), to pick the protocol
+    its errors are rendered in before the signature is checked; None when there is no scope."""
+    for name, value in headers:
+        if name.lower() == "authorization":
+            credential = value.partition("Credential=")[2].split(",", 1)[0]
+            parts = credential.strip().split("/")
+            return parts[3] if len(parts) == 5 else None
+    for key, value in _split_query(query_string):
+        if key == "X-Amz-Credential":
+            parts = value.split("/")
+            return parts[3] if len(parts) == 5 else None
+    return None
 
 
 def verify_sigv4(method: str, path: str, query_string: str, headers: Sequence[tuple[str, str]]
@@ -85,7 +102,7 @@ def verify_sigv4(method: str, path: str, query_string: str, headers: Sequence[tu
     ``path`` is the raw (still percent-encoded) request path, ``query_string`` the raw query
     without ``?``, ``headers`` every header (repeats allowed), ``now`` an aware UTC datetime.
 
-    :raises Ec2Error: AuthFailure when the signature is missing or garbled, the key is unknown,
+    :raises KilnError: AuthFailure when the signature is missing or garbled, the key is unknown,
         the signature does not match, or the request time is more than 5 minutes from ``now``
         (or a presigned URL has expired).
     """

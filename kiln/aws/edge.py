@@ -1,0 +1,202 @@
+"""The AWS endpoint: one Starlette route that authenticates, dispatches by service and renders.
+
+Per request, in this order: read the body (bounded) -> pick the service the SigV4 credential
+scope names (``ec2``, ``sts``, ``kms``; it also picks the protocol errors are rendered in) ->
+verify SigV4 -> check the scope's region -> the service's protocol decodes the call (``Action``
+for the Query protocols, ``X-Amz-Target`` for JSON) -> the handler runs in a worker thread -> the
+protocol renders the result. A ``KilnError`` is renamed by the service's ``spellings`` and
+rendered by its protocol with the code's HTTP status; anything else is ``InternalError`` (500),
+logged once with its RequestId and traceback, never shown to the client. A scope naming a service
+Kiln does not serve gets the unknown-operation error of the protocol the request looks like
+(``UnknownOperationException`` for JSON, ``InvalidAction`` otherwise). See docs/aws-edge.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from kiln import errors
+from kiln.aws import json as aws_json
+from kiln.aws import xml
+from kiln.aws.context import Handler, RequestContext
+from kiln.aws.sigv4 import CredentialLookup, scope_service, verify_sigv4
+from kiln.aws.wire import Rendered, WireProtocol, WireRequest
+from kiln.errors import ErrorCode, KilnError
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+INTERNAL_ERROR_MESSAGE = "An internal error has occurred"
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """One AWS service Kiln serves: its SigV4 scope name, its protocol and its handlers.
+
+    ``spellings`` renames Kiln's codes this service spells differently (KMS says
+    ``ValidationException`` where EC2 says ``InvalidParameterValue``), by code string."""
+
+    name: str
+    protocol: WireProtocol
+    actions: Mapping[str, Handler]
+    spellings: Mapping[str, ErrorCode] = field(default_factory=dict)
+
+    def spell(self, code: ErrorCode) -> ErrorCode:
+        return self.spellings.get(code.code, code)
+
+
+#: How a request for a service Kiln does not serve is answered, by the protocol it looks like.
+_JSON_FALLBACK_SPELLINGS = {
+    errors.InvalidAction.code: errors.UnknownOperation,
+    errors.AuthFailure.code: errors.UnrecognizedClient,
+    errors.InternalError.code: errors.InternalFailure,
+}
+
+
+class _FallbackJson:
+    def render_error(self, code: str, message: str, status: int, request_id: str) -> Rendered:
+        return Rendered(aws_json.error_body(code, message), "application/x-amz-json-1.1")
+
+
+class _FallbackQuery:
+    def render_error(self, code: str, message: str, status: int, request_id: str) -> Rendered:
+        return Rendered(xml.query_error(code, message, status, request_id, ""), "text/xml")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_edge(services: Sequence[Service], lookup_credential: CredentialLookup,
+               regions: Collection[str], state: object, *,
+               clock: Callable[[], datetime] = _utc_now) -> Starlette:
+    """The ASGI app serving ``services`` at ``/`` (GET and POST) and ``GET /healthz``.
+
+    The first service answers requests that name no scope at all (unsigned ones). An action
+    name a service's model does not know is a ValueError here (a wiring bug); an action the
+    model knows but ``actions`` lacks answers the protocol's unknown-operation error.
+    ``regions`` are the regions a credential scope may name.
+    """
+    for service in services:
+        unknown = sorted(set(service.actions) - service.protocol.operation_names())
+        if unknown:
+            raise ValueError(f"not {service.name} actions: {unknown}")
+    endpoint = _Endpoint({s.name: s for s in services}, services[0], lookup_credential,
+                         frozenset(regions), state, clock)
+    app = Starlette(routes=[
+        Route("/", endpoint.handle, methods=["GET", "POST"]),
+        Route("/healthz", _healthz, methods=["GET"]),
+    ])
+    app.state.edge_state = state
+    return app
+
+
+async def _healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+class _Endpoint:
+    def __init__(self, services: dict[str, Service], default: Service, lookup: CredentialLookup,
+                 regions: frozenset[str], state: object, clock: Callable[[], datetime]) -> None:
+        self._services = services
+        self._default = default
+        self._lookup = lookup
+        self._regions = regions
+        self._state = state
+        self._clock = clock
+
+    def _service_for(self, query: str, headers: Sequence[tuple[str, str]],
+                     looks_json: bool) -> Service | None:
+        claimed = scope_service(query, headers)
+        if claimed is None:
+            return None if looks_json else self._default
+        return self._services.get(claimed)
+
+    async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        action, account = "-", "-"
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        header_list = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        looks_json = "x-amz-target" in request.headers or request.headers.get(
+            "content-type", "").startswith("application/x-amz-json")
+        service = self._service_for(query, header_list, looks_json)
+        name = service.name if service is not None else "-"
+        try:
+            body = await _read_body(request)
+            auth = verify_sigv4(
+                request.method,
+                (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1"),
+                query, header_list, body, self._lookup, self._clock())
+            account = auth.account_id
+            if auth.region not in self._regions:
+                raise KilnError(errors.AuthFailure, "Credential should be scoped to a valid "
+                                                    f"region, not '{auth.region}'.")
+            if service is None or service.name != auth.service:
+                raise KilnError(errors.InvalidAction, f"The service {auth.service[:64]!r} is not "
+                                                      "served by this endpoint.")
+            wire = WireRequest(request.method, request.url.path, query,
+                               _joined_headers(header_list), body)
+            call = service.protocol.decode(wire, service.actions)
+            action = call.operation
+            context = RequestContext(account_id=auth.account_id, access_key_id=auth.access_key_id,
+                                     region=auth.region, request_id=request_id,
+                                     state=self._state)
+            result = await run_in_threadpool(service.actions[action], context, call.params)
+            rendered, status = service.protocol.render(action, result, request_id), 200
+        except KilnError as exc:
+            rendered, status = self._error(service, looks_json, exc.code, exc.message, request_id)
+        except Exception:
+            log.exception("InternalError in %s.%s, RequestId %s", name, action, request_id)
+            rendered, status = self._error(service, looks_json, errors.InternalError,
+                                           INTERNAL_ERROR_MESSAGE, request_id)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log.info("%s.%s RequestId=%s account=%s status=%d %.1fms", name, action, request_id,
+                 account, status, elapsed_ms)
+        return Response(rendered.body, status_code=status, media_type=rendered.content_type,
+                        headers={"x-amzn-RequestId": request_id})
+
+    @staticmethod
+    def _error(service: Service | None, looks_json: bool, code: ErrorCode, message: str,
+               request_id: str) -> tuple[Rendered, int]:
+        if service is not None:
+            spelled = service.spell(code)
+            return (service.protocol.render_error(spelled.code, message, spelled.http_status,
+                                                  request_id), spelled.http_status)
+        if looks_json:
+            spelled = _JSON_FALLBACK_SPELLINGS.get(code.code, code)
+            return (_FallbackJson().render_error(spelled.code, message, spelled.http_status,
+                                                 request_id), spelled.http_status)
+        return (_FallbackQuery().render_error(code.code, message, code.http_status, request_id),
+                code.http_status)
+
+
+def _joined_headers(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
+    joined: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        joined[key] = f"{joined[key]},{value}" if key in joined else value
+    return joined
+
+
+async def _read_body(request: Request) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise KilnError(errors.InvalidRequest,
+                            f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,72 @@
+"""What every protocol module gives the edge: a request in, a call out; a result or error back.
+
+The edge (kiln/aws/edge.py) knows nothing of forms, XML or JSON. It hands each protocol the raw
+:class:`WireRequest` and gets a :class:`Call` (operation name and parsed params) back, then asks the
+protocol to render the handler's result or a ``KilnError``. One implementation per protocol:
+``kiln.aws.query.QueryProtocol`` (EC2's flavour and plain AWS Query), ``kiln.aws.json.JsonProtocol``
+(JSON 1.0/1.1). rest-json and rest-xml slot in the same way (docs/ec2-protocol.md#next).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+Params = dict[str, object]
+"""Parsed request parameters: member name -> str | int | float | bool | datetime | bytes |
+list | dict (nested the same way). Absent members are absent, never None."""
+
+
+@dataclass(frozen=True, slots=True)
+class WireRequest:
+    """One HTTP request as received: headers lower-cased (repeats joined with ``,``)."""
+
+    method: str
+    path: str
+    query_string: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """The operation a request names and its parameters, keyed by the input shape's members."""
+
+    operation: str
+    params: Params
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A response body and its content type."""
+
+    body: bytes
+    content_type: str
+
+
+class WireProtocol(Protocol):
+    """One protocol bound to one service's botocore model."""
+
+    def operation_names(self) -> frozenset[str]:
+        """Every operation of the service's model."""
+        ...
+
+    def decode(self, request: WireRequest, served: Collection[str]) -> Call:
+        """The call ``request`` makes. ``served`` are the operations the service implements.
+
+        :raises KilnError: the protocol's unknown-operation error (``InvalidAction``, spelled
+            ``UnknownOperationException`` by JSON services) for an operation not in ``served``,
+            or a parse error (``UnknownParameter``, ``MissingParameter``,
+            ``InvalidParameterValue``, ``SerializationException``, ...)."""
+        ...
+
+    def render(self, operation: str, result: Mapping[str, object], request_id: str) -> Rendered:
+        """The success body of ``operation``.
+
+        :raises ValueError: ``result`` does not fit the output shape (a handler bug)."""
+        ...
+
+    def render_error(self, code: str, message: str, status: int, request_id: str) -> Rendered:
+        """The error body for ``code`` (already in the service's spelling)."""
+        ...
