@@ -87,9 +87,14 @@ class Target:
         c = self.owners[owner]
         session = boto3.session.Session()
         return session.client(
-            "ec2", endpoint_url=self.url, region_name=REGION, aws_access_key_id=c.access_key_id,
-            aws_secret_access_key=c.secret_access_key, aws_session_token=c.session_token,
-            config=Config(retries={"max_attempts": 1}, max_pool_connections=32))
+            "ec2",
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=c.access_key_id,
+            aws_secret_access_key=c.secret_access_key,
+            aws_session_token=c.session_token,
+            config=Config(retries={"max_attempts": 1}, max_pool_connections=32),
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -110,11 +115,15 @@ def stage_tag(i: int) -> str | None:
 
 
 def expected_hits(numbers: set[int] | dict[int, str]) -> int:
-    return sum(1 for i in numbers if i % 3 == 0 and i // TEAM_SIZE == QUERY_TEAM
-               and stage_tag(i) == "release")
+    return sum(
+        1
+        for i in numbers
+        if i % 3 == 0 and i // TEAM_SIZE == QUERY_TEAM and stage_tag(i) == "release"
+    )
 
 
 # -- servers ------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -138,8 +147,9 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 
 def _kiln(*args: str) -> str:
-    res = subprocess.run([sys.executable, "-m", "kiln", *args], capture_output=True, text=True,
-                         timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-m", "kiln", *args], capture_output=True, text=True, timeout=300
+    )
     if res.returncode != 0:
         raise RuntimeError(f"kiln {' '.join(args)}: {res.stderr}")
     return res.stdout
@@ -150,8 +160,11 @@ def start_kiln(work: Path) -> Target:
     data.mkdir()
     port = free_port()
     log = work / "kiln-serve.log"
-    proc = subprocess.Popen([sys.executable, "-m", "kiln", "serve", "--data-dir", str(data),
-                             "--port", str(port)], stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kiln", "serve", "--data-dir", str(data), "--port", str(port)],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     target = Target("kiln", f"http://127.0.0.1:{port}", proc, data_dir=data)
     _wait_http(f"{target.url}/healthz", proc, log)
     disk = work / "disk.raw"
@@ -159,11 +172,33 @@ def start_kiln(work: Path) -> Target:
         f.truncate(8 << 20)
         f.write(b"kiln-bench" * 1000)
     for n, account in enumerate(ACCOUNTS):
-        doc = json.loads(_kiln("account", "create", "--name", f"bench-owner-{n}", "--account-id",
-                               account, "--data-dir", str(data)))
+        doc = json.loads(
+            _kiln(
+                "account",
+                "create",
+                "--name",
+                f"bench-owner-{n}",
+                "--account-id",
+                account,
+                "--data-dir",
+                str(data),
+            )
+        )
         target.owners.append(Creds(account, doc["AccessKeyId"], doc["SecretAccessKey"]))
-        snap = json.loads(_kiln("snapshot", "import", str(disk), "--account", account,
-                                "--region", REGION, "--data-dir", str(data), "--json"))
+        snap = json.loads(
+            _kiln(
+                "snapshot",
+                "import",
+                str(disk),
+                "--account",
+                account,
+                "--region",
+                REGION,
+                "--data-dir",
+                str(data),
+                "--json",
+            )
+        )
         target.snapshots.append(str(snap["snapshot_id"]))
     return target
 
@@ -171,22 +206,35 @@ def start_kiln(work: Path) -> Target:
 def start_moto(work: Path) -> Target:
     exe = Path(sys.executable).parent / "moto_server"
     if not exe.exists():
-        raise SystemExit("moto_server missing: .venv/bin/pip install 'moto[server]' "
-                         "(pyproject extra 'bench'; scripts/install with KILN_INSTALL_BENCH=1)")
+        raise SystemExit(
+            "moto_server missing: .venv/bin/pip install 'moto[server]' "
+            "(pyproject extra 'bench'; scripts/install with KILN_INSTALL_BENCH=1)"
+        )
     port = free_port()
     log = work / "moto-server.log"
     env = {**os.environ, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], env=env,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(exe), "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     target = Target("moto", f"http://127.0.0.1:{port}", proc)
     _wait_http(f"{target.url}/moto-api/data.json", proc, log)
-    sts = boto3.client("sts", endpoint_url=target.url, region_name=REGION,
-                       aws_access_key_id="bench", aws_secret_access_key="bench")
+    sts = boto3.client(
+        "sts",
+        endpoint_url=target.url,
+        region_name=REGION,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
     for account in ACCOUNTS:
-        cred = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/bench",
-                               RoleSessionName="bench")["Credentials"]
-        target.owners.append(Creds(account, cred["AccessKeyId"], cred["SecretAccessKey"],
-                                   cred["SessionToken"]))
+        cred = sts.assume_role(
+            RoleArn=f"arn:aws:iam::{account}:role/bench", RoleSessionName="bench"
+        )["Credentials"]
+        target.owners.append(
+            Creds(account, cred["AccessKeyId"], cred["SecretAccessKey"], cred["SessionToken"])
+        )
         ec2 = target.client(len(target.owners) - 1)
         vol = ec2.create_volume(Size=1, AvailabilityZone=f"{REGION}a")["VolumeId"]
         target.snapshots.append(ec2.create_snapshot(VolumeId=vol)["SnapshotId"])
@@ -195,17 +243,33 @@ def start_moto(work: Path) -> Target:
 
 # -- loading ------------------------------------------------------------------------------
 
+
 def _register(client: Client, snapshot: str, i: int) -> str:
-    return str(client.register_image(
-        Name=image_name(i), Description=f"bench image {i}", Architecture="x86_64",
-        RootDeviceName="/dev/xvda", VirtualizationType="hvm", EnaSupport=True,
-        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {
-            "SnapshotId": snapshot, "VolumeType": "gp3", "DeleteOnTermination": True}}],
-    )["ImageId"])
+    return str(
+        client.register_image(
+            Name=image_name(i),
+            Description=f"bench image {i}",
+            Architecture="x86_64",
+            RootDeviceName="/dev/xvda",
+            VirtualizationType="hvm",
+            EnaSupport=True,
+            BlockDeviceMappings=[
+                {
+                    "DeviceName": "/dev/xvda",
+                    "Ebs": {
+                        "SnapshotId": snapshot,
+                        "VolumeType": "gp3",
+                        "DeleteOnTermination": True,
+                    },
+                }
+            ],
+        )["ImageId"]
+    )
 
 
-def register_api(target: Target, numbers: range, threads: int,
-                 budget: float | None) -> tuple[int, float]:
+def register_api(
+    target: Target, numbers: range, threads: int, budget: float | None
+) -> tuple[int, float]:
     """RegisterImage for ``numbers`` from ``threads`` clients, stopping after ``budget``
     seconds if given; (images registered, seconds)."""
     todo: Iterator[int] = iter(numbers)
@@ -251,8 +315,9 @@ def tag_api(target: Target, numbers: range, batch: int = 200) -> None:
             groups.setdefault((i % 3, value), []).append(target.images[i])
     for (owner, value), ids in groups.items():
         for k in range(0, len(ids), batch):
-            clients[owner].create_tags(Resources=ids[k:k + batch],
-                                       Tags=[{"Key": "stage", "Value": value}])
+            clients[owner].create_tags(
+                Resources=ids[k : k + batch], Tags=[{"Key": "stage", "Value": value}]
+            )
 
 
 def bulk_kiln(target: Target, numbers: range) -> tuple[int, float]:
@@ -273,8 +338,10 @@ def bulk_kiln(target: Target, numbers: range) -> tuple[int, float]:
     start = time.perf_counter()
     try:
         with catalog.read() as tx:
-            found = [cat_images.get_image(tx, target.images[o], ACCOUNTS[o])
-                     for o in range(len(ACCOUNTS))]
+            found = [
+                cat_images.get_image(tx, target.images[o], ACCOUNTS[o])
+                for o in range(len(ACCOUNTS))
+            ]
         templates = [t for t in found if t is not None]
         assert len(templates) == len(ACCOUNTS)
         for k in range(numbers.start, numbers.stop, 5000):
@@ -282,9 +349,15 @@ def bulk_kiln(target: Target, numbers: range) -> tuple[int, float]:
             tags: dict[str, list[TagRecord]] = {a: [] for a in ACCOUNTS}
             for i in range(k, min(k + 5000, numbers.stop)):
                 tpl = templates[i % 3]
-                image = replace(tpl, image_id=new_id("ami"), name=image_name(i),
-                                description=f"bench image {i}", creation_date=utc_now(),
-                                image_location=f"{tpl.owner_id}/{image_name(i)}", tags=())
+                image = replace(
+                    tpl,
+                    image_id=new_id("ami"),
+                    name=image_name(i),
+                    description=f"bench image {i}",
+                    creation_date=utc_now(),
+                    image_location=f"{tpl.owner_id}/{image_name(i)}",
+                    tags=(),
+                )
                 images.append(image)
                 value = stage_tag(i)
                 if value is not None:
@@ -299,8 +372,9 @@ def bulk_kiln(target: Target, numbers: range) -> tuple[int, float]:
     return len(numbers), time.perf_counter() - start
 
 
-def load(target: Target, size: int, threads: int, kiln_api_max: int,
-         moto_budget: float) -> list[dict[str, object]]:
+def load(
+    target: Target, size: int, threads: int, kiln_api_max: int, moto_budget: float
+) -> list[dict[str, object]]:
     """Bring ``target`` to ``size`` images; one result row per way of loading used."""
     rows: list[dict[str, object]] = []
     have = max(target.images, default=-1) + 1
@@ -311,22 +385,46 @@ def load(target: Target, size: int, threads: int, kiln_api_max: int,
         done, seconds = register_api(target, numbers, threads, budget)
         target.load_seconds += seconds
         tag_api(target, numbers)
-        rows.append({"server": target.name, "via": "api", "from": have, "to": have + done,
-                     "images": done, "seconds": round(seconds, 3), "threads": threads,
-                     "per_s": round(done / seconds, 1) if seconds else None,
-                     "complete": done == len(numbers)})
+        rows.append(
+            {
+                "server": target.name,
+                "via": "api",
+                "from": have,
+                "to": have + done,
+                "images": done,
+                "seconds": round(seconds, 3),
+                "threads": threads,
+                "per_s": round(done / seconds, 1) if seconds else None,
+                "complete": done == len(numbers),
+            }
+        )
     if target.name == "kiln" and size > api_stop:
         done, seconds = bulk_kiln(target, range(api_stop, size))
-        rows.append({"server": "kiln", "via": "catalog", "from": api_stop, "to": size,
-                     "images": done, "seconds": round(seconds, 3), "threads": 1,
-                     "per_s": round(done / seconds, 1), "complete": True})
+        rows.append(
+            {
+                "server": "kiln",
+                "via": "catalog",
+                "from": api_stop,
+                "to": size,
+                "images": done,
+                "seconds": round(seconds, 3),
+                "threads": 1,
+                "per_s": round(done / seconds, 1),
+                "complete": True,
+            }
+        )
     return rows
 
 
 # -- measuring ----------------------------------------------------------------------------
 
-QUERY = {"Owners": [ACCOUNTS[0]], "Filters": [
-    {"Name": "name", "Values": [NAME_FILTER]}, {"Name": "tag:stage", "Values": ["release"]}]}
+QUERY = {
+    "Owners": [ACCOUNTS[0]],
+    "Filters": [
+        {"Name": "name", "Values": [NAME_FILTER]},
+        {"Name": "tag:stage", "Values": ["release"]},
+    ],
+}
 
 
 def _timed_describe(target: Target, client: Client, want: int) -> float:
@@ -334,15 +432,16 @@ def _timed_describe(target: Target, client: Client, want: int) -> float:
     start = time.perf_counter()
     got = client.describe_images(**QUERY)["Images"]
     elapsed = time.perf_counter() - start
-    if len(got) != want or any(not im["Name"].startswith(f"app-team{QUERY_TEAM}-")
-                               for im in got):
-        raise RuntimeError(f"{target.name}: DescribeImages returned {len(got)} images, "
-                           f"expected {want}")
+    if len(got) != want or any(not im["Name"].startswith(f"app-team{QUERY_TEAM}-") for im in got):
+        raise RuntimeError(
+            f"{target.name}: DescribeImages returned {len(got)} images, expected {want}"
+        )
     return elapsed * 1000
 
 
-def describe_latency(targets: list[Target], calls: int,
-                     budget: float) -> dict[str, dict[str, object]]:
+def describe_latency(
+    targets: list[Target], calls: int, budget: float
+) -> dict[str, dict[str, object]]:
     """``calls`` timed DescribeImages from owner 0 on each target, interleaved call by call
     (kiln, moto, kiln, …) so that both servers see the same background load on a shared
     machine; stops after ``budget`` seconds once every target has 20 calls."""
@@ -361,9 +460,14 @@ def describe_latency(targets: list[Target], calls: int,
     out: dict[str, dict[str, object]] = {}
     for target, want, ts in zip(targets, wants, times, strict=True):
         cuts = statistics.quantiles(ts, n=100, method="inclusive")
-        out[target.name] = {"images": len(target.images), "hits": want, "calls": len(ts),
-                            "p50_ms": round(statistics.median(ts), 2),
-                            "p99_ms": round(cuts[98], 2), "mean_ms": round(statistics.fmean(ts), 2)}
+        out[target.name] = {
+            "images": len(target.images),
+            "hits": want,
+            "calls": len(ts),
+            "p50_ms": round(statistics.median(ts), 2),
+            "p99_ms": round(cuts[98], 2),
+            "mean_ms": round(statistics.fmean(ts), 2),
+        }
     return out
 
 
@@ -376,8 +480,11 @@ def verdicts(describe: dict[str, dict[str, dict[str, object]]]) -> dict[str, obj
         out["moto_over_kiln_p50_at_10k"] = round(ratio, 2)
         out["p50_at_10k_target_met"] = ratio >= 5
     for server in ("kiln", "moto"):
-        points = [(float(str(d[server]["images"])), float(str(d[server]["p50_ms"])))
-                  for d in describe.values() if server in d]
+        points = [
+            (float(str(d[server]["images"])), float(str(d[server]["p50_ms"])))
+            for d in describe.values()
+            if server in d
+        ]
         if len(points) >= 2 and points[-1][0] > points[0][0] > 0:
             (n0, t0), (n1, t1) = points[0], points[-1]
             # p50 ~ images^k: k < 1 is sub-linear growth.
@@ -386,6 +493,7 @@ def verdicts(describe: dict[str, dict[str, dict[str, object]]]) -> dict[str, obj
 
 
 # -- report -------------------------------------------------------------------------------
+
 
 def _k(n: object) -> str:
     v = int(str(n))
@@ -404,19 +512,37 @@ def table_rows(out: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         kiln_cell = f"{k['per_s']:.0f}/s ({_k(k['from'])}→{_k(k['to'])})" if k else "—"
         if bulk:
             kiln_cell += f"; catalog bulk {_k(bulk['from'])}→{_k(bulk['to'])} (not API)"
-        moto_cell = (f"{m['per_s']:.0f}/s ({_k(m['from'])}→{m['to']:,}"
-                     f"{'' if m['complete'] else ', budget hit'})") if m else "—"
+        moto_cell = (
+            (
+                f"{m['per_s']:.0f}/s ({_k(m['from'])}→{m['to']:,}"
+                f"{'' if m['complete'] else ', budget hit'})"
+            )
+            if m
+            else "—"
+        )
         adv = f"{k['per_s'] / m['per_s']:.1f}×" if k and m and m["per_s"] else ""
-        rows.append((f"RegisterImage to {_k(stage)} images, {out['config']['threads']} threads",
-                     kiln_cell, moto_cell, adv))
+        rows.append(
+            (
+                f"RegisterImage to {_k(stage)} images, {out['config']['threads']} threads",
+                kiln_cell,
+                moto_cell,
+                adv,
+            )
+        )
     describe: dict[str, dict[str, dict[str, Any]]] = out["describe"]
     for size, d in describe.items():
         k, m = d.get("kiln"), d.get("moto")
         for q in ("p50_ms", "p99_ms"):
             label = f"DescribeImages {q[:3]} at {_k(size)} images"
             kc = f"{k[q]:.2f} ms" if k else "—"
-            mc = (f"{m[q]:.2f} ms" + ("" if m["images"] == int(size) else
-                                      f" (at {m['images']:,} images)")) if m else "—"
+            mc = (
+                (
+                    f"{m[q]:.2f} ms"
+                    + ("" if m["images"] == int(size) else f" (at {m['images']:,} images)")
+                )
+                if m
+                else "—"
+            )
             if q == "p99_ms":
                 kc += f" ({k['calls']} calls)" if k else ""
                 mc += f" ({m['calls']} calls)" if m else ""
@@ -426,8 +552,10 @@ def table_rows(out: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 
 def print_table(console: Console, out: dict[str, Any]) -> None:
-    t = Table(title=f"EC2 image API: Kiln vs moto_server ({out['machine_text']}; "
-                    f"load at start {out['loadavg_start']})")
+    t = Table(
+        title=f"EC2 image API: Kiln vs moto_server ({out['machine_text']}; "
+        f"load at start {out['loadavg_start']})"
+    )
     for col in ("measurement", "Kiln", "moto", "Kiln better by"):
         t.add_column(col, justify="left" if col == "measurement" else "right")
     for row in table_rows(out):
@@ -446,19 +574,32 @@ def markdown(out: dict[str, Any]) -> str:
 
 # -- main ---------------------------------------------------------------------------------
 
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--sizes", default="1000,10000,100000",
-                   type=lambda s: sorted(int(x) for x in s.split(",")),
-                   help="total image counts to measure at (ascending)")
+    p.add_argument(
+        "--sizes",
+        default="1000,10000,100000",
+        type=lambda s: sorted(int(x) for x in s.split(",")),
+        help="total image counts to measure at (ascending)",
+    )
     p.add_argument("--calls", type=int, default=200, help="timed DescribeImages calls per size")
-    p.add_argument("--describe-budget", type=float, default=60.0,
-                   help="seconds of timed DescribeImages per size (>= 20 calls each)")
+    p.add_argument(
+        "--describe-budget",
+        type=float,
+        default=60.0,
+        help="seconds of timed DescribeImages per size (>= 20 calls each)",
+    )
     p.add_argument("--threads", type=int, default=4, help="RegisterImage client threads")
-    p.add_argument("--kiln-api-max", type=int, default=10_000,
-                   help="Kiln images registered through the API; the rest via the catalog")
-    p.add_argument("--moto-budget", type=float, default=240.0,
-                   help="seconds of API loading moto gets in total")
+    p.add_argument(
+        "--kiln-api-max",
+        type=int,
+        default=10_000,
+        help="Kiln images registered through the API; the rest via the catalog",
+    )
+    p.add_argument(
+        "--moto-budget", type=float, default=240.0, help="seconds of API loading moto gets in total"
+    )
     p.add_argument("--only", choices=["kiln", "moto"], help="run one server only")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--markdown", action="store_true", help="also print the table as markdown")
@@ -468,10 +609,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="kiln-bench-api-"))
     targets: list[Target] = []
-    out: dict[str, Any] = {"config": {k: v for k, v in vars(args).items()
-                                      if k not in ("out", "markdown")},
-                           "register": [], "describe": {}, "notes": [],
-                           "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
+    out: dict[str, Any] = {
+        "config": {k: v for k, v in vars(args).items() if k not in ("out", "markdown")},
+        "register": [],
+        "describe": {},
+        "notes": [],
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+    }
     try:
         for start in (start_kiln, start_moto):
             if args.only in (None, start.__name__.removeprefix("start_")):
@@ -493,12 +637,16 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     out["verdicts"] = verdicts(out["describe"])
     for r in out["register"]:
         if r["via"] == "catalog":
-            out["notes"].append(f"Kiln images {r['from']}–{r['to']} were inserted through the "
-                                "catalog layer (kiln.catalog.images.register_images), not "
-                                "through the API; API throughput is measured on the earlier images only.")
+            out["notes"].append(
+                f"Kiln images {r['from']}–{r['to']} were inserted through the "
+                "catalog layer (kiln.catalog.images.register_images), not "
+                "through the API; API throughput is measured on the earlier images only."
+            )
         if r["server"] == "moto" and not r["complete"]:
-            out["notes"].append(f"moto's --moto-budget ({args.moto_budget:.0f} s) ran out at "
-                                f"{r['to']:,} images: its later sizes are measured at that count.")
+            out["notes"].append(
+                f"moto's --moto-budget ({args.moto_budget:.0f} s) ran out at "
+                f"{r['to']:,} images: its later sizes are measured at that count."
+            )
     return out
 
 

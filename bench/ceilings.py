@@ -43,7 +43,7 @@ def measure_ceilings(image: Path) -> dict[str, float]:
         os.close(fd)
     cdc = FastCDC(32 * 1024, min_size=8 * 1024, max_size=128 * 1024)
     t0 = time.perf_counter()
-    chunks = [memoryview(b)[c.offset:c.offset + c.length] for b in blocks for c in cdc.cut_buf(b)]
+    chunks = [memoryview(b)[c.offset : c.offset + c.length] for b in blocks for c in cdc.cut_buf(b)]
     t_cdc = time.perf_counter() - t0
     t0 = time.perf_counter()
     for c in chunks:
@@ -58,6 +58,12 @@ def measure_ceilings(image: Path) -> dict[str, float]:
     for p in packed:
         dc.decompress(p)
     t_unz = time.perf_counter() - t0
-    return {"pread": _gbps(n, t_read), "fastcdc_32k": _gbps(n, t_cdc), "blake3": _gbps(n, t_hash),
-            "zstd1": _gbps(n, t_z), "zstd_decompress": _gbps(n, t_unz),
-            "zstd1_ratio": round(n / sum(len(p) for p in packed), 2), "load": os.getloadavg()[0]}
+    return {
+        "pread": _gbps(n, t_read),
+        "fastcdc_32k": _gbps(n, t_cdc),
+        "blake3": _gbps(n, t_hash),
+        "zstd1": _gbps(n, t_z),
+        "zstd_decompress": _gbps(n, t_unz),
+        "zstd1_ratio": round(n / sum(len(p) for p in packed), 2),
+        "load": os.getloadavg()[0],
+    }

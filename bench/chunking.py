@@ -61,7 +61,8 @@ class Chunker:
 
 
 CHUNKERS = [Chunker(f"fixed {s} KiB", "fixed", s * KiB) for s in (4, 16, 64, 256)] + [
-    Chunker(f"fastcdc avg {a} KiB", "fastcdc", a * KiB) for a in (8, 16, 32, 64, 128)]
+    Chunker(f"fastcdc avg {a} KiB", "fastcdc", a * KiB) for a in (8, 16, 32, 64, 128)
+]
 
 
 @dataclass(slots=True)
@@ -103,8 +104,9 @@ def _spans_of(extents: list[tuple[int, int]], ch: Chunker, size: int) -> list[tu
     return [(s, e - s) for s, e in out]
 
 
-def chunk_spans(mm: mmap.mmap, spans: list[tuple[int, int]], ch: Chunker, size: int,
-                zeros: ZeroDigests) -> Chunked:
+def chunk_spans(
+    mm: mmap.mmap, spans: list[tuple[int, int]], ch: Chunker, size: int, zeros: ZeroDigests
+) -> Chunked:
     offsets: list[int] = []
     lengths: list[int] = []
     digests: list[bytes | None] = []
@@ -113,9 +115,9 @@ def chunk_spans(mm: mmap.mmap, spans: list[tuple[int, int]], ch: Chunker, size: 
     read = 0
     for s, n in spans:
         read += n
-        region = mv[s:s + n]
+        region = mv[s : s + n]
         for off, length in ch.cut(region, s, s + n):
-            d = blake3.blake3(mv[off:off + length]).digest()
+            d = blake3.blake3(mv[off : off + length]).digest()
             offsets.append(off)
             lengths.append(length)
             digests.append(None if d == zeros.get(length) else d)
@@ -138,8 +140,9 @@ class Measure:
     gbps_logical: float  # image size / seconds
 
 
-def measure(mm: mmap.mmap, ch: Chunked, known: set[bytes], size: int,
-            pool: ThreadPoolExecutor) -> Measure:
+def measure(
+    mm: mmap.mmap, ch: Chunked, known: set[bytes], size: int, pool: ThreadPoolExecutor
+) -> Measure:
     """Count what a store would write for `ch` given the chunks it already holds (`known`)."""
     seen: set[bytes] = set()
     new_idx: list[int] = []
@@ -156,21 +159,33 @@ def measure(mm: mmap.mmap, ch: Chunked, known: set[bytes], size: int,
     mv = memoryview(mm)
 
     def zlen(i: int) -> int:
-        return len(zstandard.ZstdCompressor(level=1).compress(mv[ch.offsets[i]:ch.offsets[i] + ch.lengths[i]]))
+        return len(
+            zstandard.ZstdCompressor(level=1).compress(
+                mv[ch.offsets[i] : ch.offsets[i] + ch.lengths[i]]
+            )
+        )
 
     new_zstd = sum(pool.map(zlen, new_idx, chunksize=256))
     mv.release()
     new_raw = sum(ch.lengths[i] for i in new_idx)
     data = sum(n for n, d in zip(ch.lengths, ch.digests, strict=True) if d is not None)
-    return Measure(chunks=count, unique=len(seen), avg_chunk=data // max(count, 1),
-                   new_chunks=len(new_idx), new_raw=new_raw, new_zstd=new_zstd,
-                   read_bytes=ch.read_bytes, seconds=round(ch.seconds, 3),
-                   gbps_read=round(ch.read_bytes / ch.seconds / 1e9, 3) if ch.seconds else 0.0,
-                   gbps_logical=round(size / ch.seconds / 1e9, 3) if ch.seconds else 0.0)
+    return Measure(
+        chunks=count,
+        unique=len(seen),
+        avg_chunk=data // max(count, 1),
+        new_chunks=len(new_idx),
+        new_raw=new_raw,
+        new_zstd=new_zstd,
+        read_bytes=ch.read_bytes,
+        seconds=round(ch.seconds, 3),
+        gbps_read=round(ch.read_bytes / ch.seconds / 1e9, 3) if ch.seconds else 0.0,
+        gbps_logical=round(size / ch.seconds / 1e9, 3) if ch.seconds else 0.0,
+    )
 
 
-def changed_spans(parent: Chunked, changed: tuple[tuple[int, int], ...], ch: Chunker,
-                  size: int) -> list[tuple[int, int]]:
+def changed_spans(
+    parent: Chunked, changed: tuple[tuple[int, int], ...], ch: Chunker, size: int
+) -> list[tuple[int, int]]:
     """Spans to re-chunk when only `changed` differs: enclosing parent chunks (or aligned blocks)."""
     spans: list[tuple[int, int]] = []
     for off, n in changed:
@@ -201,16 +216,25 @@ def splice(parent: Chunked, fresh: Chunked, spans: list[tuple[int, int]]) -> Chu
         if k >= 0 and spans[k][0] + spans[k][1] > off:
             continue
         keep.append(i)
-    rows = sorted([(parent.offsets[i], parent.lengths[i], parent.digests[i]) for i in keep]
-                  + list(zip(fresh.offsets, fresh.lengths, fresh.digests, strict=True)),
-                  key=lambda r: r[0])
-    return Chunked([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
-                   fresh.seconds, fresh.read_bytes)
+    rows = sorted(
+        [(parent.offsets[i], parent.lengths[i], parent.digests[i]) for i in keep]
+        + list(zip(fresh.offsets, fresh.lengths, fresh.digests, strict=True)),
+        key=lambda r: r[0],
+    )
+    return Chunked(
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        fresh.seconds,
+        fresh.read_bytes,
+    )
 
 
 def _open(path: Path) -> mmap.mmap:
     with open(path, "rb") as f:
-        return mmap.mmap(f.fileno(), 0, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE, prot=mmap.PROT_READ)
+        return mmap.mmap(
+            f.fileno(), 0, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE, prot=mmap.PROT_READ
+        )
 
 
 def run(quick: bool, cache: Path, only: list[str] | None) -> dict[str, object]:
@@ -220,10 +244,14 @@ def run(quick: bool, cache: Path, only: list[str] | None) -> dict[str, object]:
     for p in (imgs.base, imgs.incr, imgs.reordered):
         warm(p)
     load_before = os.getloadavg()
-    maps = {name: _open(p) for name, p in
-            (("base", imgs.base), ("incr", imgs.incr), ("reordered", imgs.reordered))}
-    extents = {name: data_extents(p) for name, p in
-               (("base", imgs.base), ("incr", imgs.incr), ("reordered", imgs.reordered))}
+    maps = {
+        name: _open(p)
+        for name, p in (("base", imgs.base), ("incr", imgs.incr), ("reordered", imgs.reordered))
+    }
+    extents = {
+        name: data_extents(p)
+        for name, p in (("base", imgs.base), ("incr", imgs.incr), ("reordered", imgs.reordered))
+    }
     zeros = ZeroDigests()
     results: list[dict[str, object]] = []
     with ThreadPoolExecutor(2) as pool:
@@ -237,44 +265,74 @@ def run(quick: bool, cache: Path, only: list[str] | None) -> dict[str, object]:
             for name in ("incr", "reordered"):
                 c = chunk_spans(maps[name], _spans_of(extents[name], ch, size), ch, size, zeros)
                 row[f"{name}-full" if name == "incr" else name] = asdict(
-                    measure(maps[name], c, known, size, pool))
+                    measure(maps[name], c, known, size, pool)
+                )
             spans = changed_spans(base, imgs.changed, ch, size)
             fresh = chunk_spans(maps["incr"], spans, ch, size, zeros)
-            row["incr-changed"] = asdict(measure(maps["incr"], splice(base, fresh, spans), known,
-                                                 size, pool))
+            row["incr-changed"] = asdict(
+                measure(maps["incr"], splice(base, fresh, spans), known, size, pool)
+            )
             results.append(row)
             _print_row(console, row)
-    out = {"machine": machine_info(), "load_before": load_before, "load_after": os.getloadavg(),
-           "image": {"size": imgs.size, "files": imgs.files, "file_bytes": imgs.file_bytes,
-                     "changed_ranges": len(imgs.changed), "changed_bytes": imgs.changed_bytes},
-           "results": results}
+    out = {
+        "machine": machine_info(),
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "image": {
+            "size": imgs.size,
+            "files": imgs.files,
+            "file_bytes": imgs.file_bytes,
+            "changed_ranges": len(imgs.changed),
+            "changed_bytes": imgs.changed_bytes,
+        },
+        "results": results,
+    }
     _print_table(console, out)
     return out
 
 
 def _print_row(console: Console, row: dict[str, object]) -> None:
     b, i, c, r = (row[k] for k in ("base", "incr-full", "incr-changed", "reordered"))
-    assert isinstance(b, dict) and isinstance(i, dict) and isinstance(c, dict) and isinstance(r, dict)
-    console.print(f"{row['chunker']}: base {b['gbps_read']} GB/s, incr {i['new_zstd'] / MiB:.1f} "
-                  f"/ changed {c['new_zstd'] / MiB:.1f} / reordered {r['new_zstd'] / MiB:.1f} MiB new (zstd)")
+    assert (
+        isinstance(b, dict) and isinstance(i, dict) and isinstance(c, dict) and isinstance(r, dict)
+    )
+    console.print(
+        f"{row['chunker']}: base {b['gbps_read']} GB/s, incr {i['new_zstd'] / MiB:.1f} "
+        f"/ changed {c['new_zstd'] / MiB:.1f} / reordered {r['new_zstd'] / MiB:.1f} MiB new (zstd)"
+    )
 
 
 def _print_table(console: Console, out: dict[str, object]) -> None:
     t = Table(title="Chunking study: NEW MiB stored by the second import (zstd-1 per chunk; raw)")
-    for col in ("chunker", "avg chunk", "base chunks", "base stored", "chunk+hash GB/s",
-                "incr (re-read)", "incr (changed ranges)", "reordered"):
+    for col in (
+        "chunker",
+        "avg chunk",
+        "base chunks",
+        "base stored",
+        "chunk+hash GB/s",
+        "incr (re-read)",
+        "incr (changed ranges)",
+        "reordered",
+    ):
         t.add_column(col, justify="right")
     results = out["results"]
     assert isinstance(results, list)
     for row in results:
         b, i, c, r = (row[k] for k in ("base", "incr-full", "incr-changed", "reordered"))
-        t.add_row(row["chunker"], f"{b['avg_chunk'] / KiB:.1f} KiB", str(b["chunks"]),
-                  f"{b['new_zstd'] / MiB:.0f} ({b['new_raw'] / MiB:.0f})", f"{b['gbps_read']:.2f}",
-                  f"{i['new_zstd'] / MiB:.1f} ({i['new_raw'] / MiB:.1f})",
-                  f"{c['new_zstd'] / MiB:.1f} ({c['new_raw'] / MiB:.1f})",
-                  f"{r['new_zstd'] / MiB:.1f} ({r['new_raw'] / MiB:.1f})")
+        t.add_row(
+            row["chunker"],
+            f"{b['avg_chunk'] / KiB:.1f} KiB",
+            str(b["chunks"]),
+            f"{b['new_zstd'] / MiB:.0f} ({b['new_raw'] / MiB:.0f})",
+            f"{b['gbps_read']:.2f}",
+            f"{i['new_zstd'] / MiB:.1f} ({i['new_raw'] / MiB:.1f})",
+            f"{c['new_zstd'] / MiB:.1f} ({c['new_raw'] / MiB:.1f})",
+            f"{r['new_zstd'] / MiB:.1f} ({r['new_raw'] / MiB:.1f})",
+        )
     console.print(t)
-    console.print("targets (issue 2, 2 GiB image): incremental <= 130 MiB new, reordered <= 160 MiB new")
+    console.print(
+        "targets (issue 2, 2 GiB image): incremental <= 130 MiB new, reordered <= 160 MiB new"
+    )
 
 
 def main() -> None:

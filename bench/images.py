@@ -64,8 +64,14 @@ def _fill(size: int) -> float:
 
 
 def _params(size: int) -> dict[str, object]:
-    return {"version": FORMAT_VERSION, "size": size, "fill": _fill(size), "rewrite": REWRITE,
-            "seed": SEED, "sources": [str(s) for s in SOURCES]}
+    return {
+        "version": FORMAT_VERSION,
+        "size": size,
+        "fill": _fill(size),
+        "rewrite": REWRITE,
+        "seed": SEED,
+        "sources": [str(s) for s in SOURCES],
+    }
 
 
 def _path_key(path: str) -> bytes:
@@ -144,9 +150,29 @@ def _mke2fs(staging: Path, image: Path, size: int) -> None:
     image.unlink(missing_ok=True)
     env = dict(os.environ, E2FSPROGS_FAKE_TIME=FAKE_TIME)
     subprocess.run(
-        ["mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-L", "kiln-bench", "-U", UUID,
-         "-E", f"hash_seed={UUID},root_owner=0:0", "-d", str(staging), str(image), f"{size // 1024}k"],
-        check=True, env=env, stdout=subprocess.DEVNULL)
+        [
+            "mke2fs",
+            "-q",
+            "-F",
+            "-t",
+            "ext4",
+            "-b",
+            "4096",
+            "-L",
+            "kiln-bench",
+            "-U",
+            UUID,
+            "-E",
+            f"hash_seed={UUID},root_owner=0:0",
+            "-d",
+            str(staging),
+            str(image),
+            f"{size // 1024}k",
+        ],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def _rewrite_blocks(base: Path, incr: Path, size: int) -> list[tuple[int, int]]:
@@ -172,16 +198,18 @@ def _rewrite_blocks(base: Path, incr: Path, size: int) -> list[tuple[int, int]]:
     return ranges
 
 
-def build_images(cache: Path = DEFAULT_CACHE, size: int = 2 * GiB,
-                 say: Callable[[str], None] = print) -> BenchImages:
+def build_images(
+    cache: Path = DEFAULT_CACHE, size: int = 2 * GiB, say: Callable[[str], None] = print
+) -> BenchImages:
     """Build (or reuse from `cache`) the three benchmark images of `size` bytes."""
     d = cache / f"{size // MiB}M"
     params_file = d / "params.json"
     params = _params(size)
     if params_file.exists():
         saved = json.loads(params_file.read_text())
-        if saved.get("params") == params and all((d / n).exists() for n in
-                                                  ("base.raw", "incr.raw", "reordered.raw")):
+        if saved.get("params") == params and all(
+            (d / n).exists() for n in ("base.raw", "incr.raw", "reordered.raw")
+        ):
             return _load(d, saved)
     say(f"building benchmark images in {d} (once; reused later)")
     if d.exists():
@@ -200,8 +228,10 @@ def build_images(cache: Path = DEFAULT_CACHE, size: int = 2 * GiB,
     shutil.rmtree(staging)
     changed = _rewrite_blocks(d / "base.raw", d / "incr.raw", size)
     (d / "changed.json").write_text(json.dumps(changed))
-    say(f"  incr.raw: {len(changed)} ranges, {sum(n for _, n in changed) / MiB:.1f} MiB rewritten "
-        f"({time.monotonic() - t0:.1f} s)")
+    say(
+        f"  incr.raw: {len(changed)} ranges, {sum(n for _, n in changed) / MiB:.1f} MiB rewritten "
+        f"({time.monotonic() - t0:.1f} s)"
+    )
     saved = {"params": params, "file_bytes": file_bytes, "files": files}
     params_file.write_text(json.dumps(saved, indent=1))
     return _load(d, saved)
@@ -211,9 +241,15 @@ def _load(d: Path, saved: dict[str, object]) -> BenchImages:
     changed = tuple((int(o), int(n)) for o, n in json.loads((d / "changed.json").read_text()))
     params = saved["params"]
     assert isinstance(params, dict)
-    return BenchImages(size=int(params["size"]), file_bytes=int(str(saved["file_bytes"])),
-                       files=int(str(saved["files"])), base=d / "base.raw", incr=d / "incr.raw",
-                       reordered=d / "reordered.raw", changed=changed)
+    return BenchImages(
+        size=int(params["size"]),
+        file_bytes=int(str(saved["file_bytes"])),
+        files=int(str(saved["files"])),
+        base=d / "base.raw",
+        incr=d / "incr.raw",
+        reordered=d / "reordered.raw",
+        changed=changed,
+    )
 
 
 def data_extents(path: Path) -> list[tuple[int, int]]:
@@ -279,10 +315,21 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     imgs = build_images(args.cache, 256 * MiB if args.quick else 2 * GiB)
-    print(json.dumps({"size": imgs.size, "files": imgs.files, "file_bytes": imgs.file_bytes,
-                      "changed_ranges": len(imgs.changed), "changed_bytes": imgs.changed_bytes,
-                      "base": str(imgs.base), "incr": str(imgs.incr),
-                      "reordered": str(imgs.reordered)}, indent=1))
+    print(
+        json.dumps(
+            {
+                "size": imgs.size,
+                "files": imgs.files,
+                "file_bytes": imgs.file_bytes,
+                "changed_ranges": len(imgs.changed),
+                "changed_bytes": imgs.changed_bytes,
+                "base": str(imgs.base),
+                "incr": str(imgs.incr),
+                "reordered": str(imgs.reordered),
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from kiln.store import open_store
 
 try:  # the store as of issue 9 (URLs, inspected disks); --kiln-src may name an older one
     from kiln.store import file_url
+
     NEW_API = True
 except ImportError:
     NEW_API = False
@@ -102,8 +103,9 @@ def main() -> None:
             changed = [Extent(int(o), int(n)) for o, n in json.loads(args.changed.read_text())]
         t0 = time.perf_counter()
         source = inspect_disk(args.file) if NEW_API else args.file
-        result = store.import_disk(source, snapshot_id=args.snapshot, parent=args.parent,
-                                   changed=changed)
+        result = store.import_disk(
+            source, snapshot_id=args.snapshot, parent=args.parent, changed=changed
+        )
         out = dataclasses.asdict(result)
         out["op_seconds"] = time.perf_counter() - t0
     else:

@@ -23,11 +23,18 @@ def machine_info() -> dict[str, object]:
                 break
     except OSError:
         pass
-    return {"nproc": os.cpu_count(), "cpu": cpu, "ram_gib": round(mem / (1 << 30), 1),
-            "kernel": platform.release(), "python": platform.python_version(),
-            "loadavg": [round(x, 2) for x in os.getloadavg()]}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "ram_gib": round(mem / (1 << 30), 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def describe(info: dict[str, object]) -> str:
-    return (f"{info['nproc']} CPUs ({info['cpu']}), {info['ram_gib']} GiB RAM, "
-            f"Linux {info['kernel']}, Python {info['python']}, load {info['loadavg']}")
+    return (
+        f"{info['nproc']} CPUs ({info['cpu']}), {info['ram_gib']} GiB RAM, "
+        f"Linux {info['kernel']}, Python {info['python']}, load {info['loadavg']}"
+    )

@@ -34,14 +34,28 @@ def _restore(r: Result) -> str:
 
 
 # (label, op, cell formatter, target key, higher is better, value used against the target)
-ROWS: list[tuple[str, str, Callable[[Result], str], str | None, bool, Callable[[Result], float]]] = [
+ROWS: list[
+    tuple[str, str, Callable[[Result], str], str | None, bool, Callable[[Result], float]]
+] = [
     ("full import", "full", _gbps, "full_gbps", True, lambda r: _num(r, "gbps")),
     ("stored after full import", "full", _stored, None, False, lambda r: _num(r, "stored")),
-    ("re-import (all chunks present)", "reimport", _gbps, "reimport_gbps", True,
-     lambda r: _num(r, "gbps")),
+    (
+        "re-import (all chunks present)",
+        "reimport",
+        _gbps,
+        "reimport_gbps",
+        True,
+        lambda r: _num(r, "gbps"),
+    ),
     ("incremental, re-read: new", "incr", _new, "incr_mib", False, lambda r: _num(r, "new") / MiB),
-    ("incremental, changed ranges: new", "incr_changed", _new, "incr_mib", False,
-     lambda r: _num(r, "new") / MiB),
+    (
+        "incremental, changed ranges: new",
+        "incr_changed",
+        _new,
+        "incr_mib",
+        False,
+        lambda r: _num(r, "new") / MiB,
+    ),
     ("reordered: new", "reordered", _new, "reordered_mib", False, lambda r: _num(r, "new") / MiB),
     ("restore", "restore", _restore, "restore_gbps", True, lambda r: _num(r, "gbps")),
 ]
@@ -87,5 +101,9 @@ def print_table(console: Console, out: Result) -> None:
         cpu = ", ".join(f"{op} {_num(r, 'cpu_seconds'):.1f}" for op, r in results[name].items())
         console.print(f"CPU seconds (user+sys) {name}: {cpu}")
     if "kiln" in results:
-        walls = ", ".join(f"{op} {_num(r, 'wall_seconds'):.2f} s" for op, r in results["kiln"].items())
-        console.print(f"Kiln times are the store call alone; whole process (start-up included): {walls}")
+        walls = ", ".join(
+            f"{op} {_num(r, 'wall_seconds'):.2f} s" for op, r in results["kiln"].items()
+        )
+        console.print(
+            f"Kiln times are the store call alone; whole process (start-up included): {walls}"
+        )

@@ -39,8 +39,14 @@ Result = dict[str, object]
 
 def _targets(size: int) -> dict[str, float]:
     scale = size / (2 * GiB)  # byte targets are for the 2 GiB image
-    return {"full_gbps": 0.7, "reimport_gbps": 1.5, "incr_mib": 130 * scale,
-            "reordered_mib": 160 * scale, "restore_gbps": 1.0, "rss_mib": 256}
+    return {
+        "full_gbps": 0.7,
+        "reimport_gbps": 1.5,
+        "incr_mib": 130 * scale,
+        "reordered_mib": 160 * scale,
+        "restore_gbps": 1.0,
+        "rss_mib": 256,
+    }
 
 
 def _rate(size: int, seconds: float) -> float:
@@ -49,9 +55,15 @@ def _rate(size: int, seconds: float) -> float:
 
 def _step(r: tools.Run, size: int, seconds: float | None = None, **extra: object) -> Result:
     s = r.seconds if seconds is None else seconds
-    return {"seconds": round(s, 3), "wall_seconds": round(r.seconds, 3), "gbps": _rate(size, s),
-            "cpu_seconds": round(r.cpu_seconds, 3),
-            "max_rss_mib": round(r.max_rss / MiB, 1), "load": os.getloadavg()[0], **extra}
+    return {
+        "seconds": round(s, 3),
+        "wall_seconds": round(r.seconds, 3),
+        "gbps": _rate(size, s),
+        "cpu_seconds": round(r.cpu_seconds, 3),
+        "max_rss_mib": round(r.max_rss / MiB, 1),
+        "load": os.getloadavg()[0],
+        **extra,
+    }
 
 
 def _kiln(*args: str) -> tuple[tools.Run, dict[str, object]]:
@@ -70,8 +82,9 @@ def bench_kiln(imgs: BenchImages, work: Path) -> dict[str, Result]:
     settle(imgs.base)
     r, res = _kiln("import", str(main), str(imgs.base), base_snap)
     stored, files = tools.tree_bytes(main)
-    out["full"] = _step(r, imgs.size, float(str(res["op_seconds"])), stored=stored, files=files,
-                        result=res)
+    out["full"] = _step(
+        r, imgs.size, float(str(res["op_seconds"])), stored=stored, files=files, result=res
+    )
     forks = {name: work / f"kiln-{name}" for name in ("incr", "incr_changed", "reordered")}
     for fork in forks.values():
         tools.fork_dir(main, fork)
@@ -79,21 +92,34 @@ def bench_kiln(imgs: BenchImages, work: Path) -> dict[str, Result]:
     changed.write_text(json.dumps(imgs.changed))
     settle(imgs.base)
     r, res = _kiln("import", str(main), str(imgs.base), new_id("snap"))
-    out["reimport"] = _step(r, imgs.size, float(str(res["op_seconds"])),
-                            new=tools.tree_bytes(main)[0] - stored, result=res)
-    for name, image, extra in (("incr", imgs.incr, ["--parent", base_snap]),
-                               ("incr_changed", imgs.incr, ["--parent", base_snap, "--changed", str(changed)]),
-                               ("reordered", imgs.reordered, [])):
+    out["reimport"] = _step(
+        r,
+        imgs.size,
+        float(str(res["op_seconds"])),
+        new=tools.tree_bytes(main)[0] - stored,
+        result=res,
+    )
+    for name, image, extra in (
+        ("incr", imgs.incr, ["--parent", base_snap]),
+        ("incr_changed", imgs.incr, ["--parent", base_snap, "--changed", str(changed)]),
+        ("reordered", imgs.reordered, []),
+    ):
         settle(image)
         r, res = _kiln("import", str(forks[name]), str(image), new_id("snap"), *extra)
-        out[name] = _step(r, imgs.size, float(str(res["op_seconds"])),
-                          new=tools.tree_bytes(forks[name])[0] - stored, result=res)
+        out[name] = _step(
+            r,
+            imgs.size,
+            float(str(res["op_seconds"])),
+            new=tools.tree_bytes(forks[name])[0] - stored,
+            result=res,
+        )
         shutil.rmtree(forks[name])
     dest = work / "kiln-restore.raw"
     settle(main)
     r, res = _kiln("restore", str(main), base_snap, str(dest))
-    out["restore"] = _step(r, imgs.size, float(str(res["op_seconds"])),
-                           exact=tools.same_bytes(dest, imgs.base))
+    out["restore"] = _step(
+        r, imgs.size, float(str(res["op_seconds"])), exact=tools.same_bytes(dest, imgs.base)
+    )
     dest.unlink()
     return out
 
@@ -163,8 +189,19 @@ def bench_qemu_img(imgs: BenchImages, work: Path) -> dict[str, Result]:
     out: dict[str, Result] = {}
     qcow = work / "base.qcow2"
     settle(imgs.base)
-    r = tools.run(["qemu-img", "convert", "-O", "qcow2", "-c", "-o", "compression_type=zstd",
-                   str(imgs.base), str(qcow)])
+    r = tools.run(
+        [
+            "qemu-img",
+            "convert",
+            "-O",
+            "qcow2",
+            "-c",
+            "-o",
+            "compression_type=zstd",
+            str(imgs.base),
+            str(qcow),
+        ]
+    )
     out["full"] = _step(r, imgs.size, stored=qcow.stat().st_size, files=1)
     dest = work / "qemu-restore.raw"
     settle(qcow)
@@ -176,7 +213,11 @@ def bench_qemu_img(imgs: BenchImages, work: Path) -> dict[str, Result]:
 
 
 BENCHES: dict[str, Callable[[BenchImages, Path], dict[str, Result]]] = {
-    "kiln": bench_kiln, "restic": bench_restic, "borg": bench_borg, "qemu-img": bench_qemu_img}
+    "kiln": bench_kiln,
+    "restic": bench_restic,
+    "borg": bench_borg,
+    "qemu-img": bench_qemu_img,
+}
 
 
 def run(quick: bool, cache: Path, only: list[str], console: Console) -> Result:
@@ -197,25 +238,44 @@ def run(quick: bool, cache: Path, only: list[str], console: Console) -> Result:
             console.print(f"[bold]{name}[/] (load {os.getloadavg()[0]:.2f}) ...")
             results[name] = BENCHES[name](imgs, work)
             for op, r in results[name].items():
-                console.print(f"  {op}: {json.dumps({k: v for k, v in r.items() if k != 'result'})}")
+                console.print(
+                    f"  {op}: {json.dumps({k: v for k, v in r.items() if k != 'result'})}"
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     ceilings.append(measure_ceilings(imgs.base))
     console.print(f"one-thread ceilings at the end (GB/s): {ceilings[1]}")
-    return {"machine": info, "load_after": os.getloadavg(), "quick": quick, "ceilings": ceilings,
-            "image": {"size": imgs.size, "files": imgs.files, "file_bytes": imgs.file_bytes,
-                      "changed_ranges": len(imgs.changed), "changed_bytes": imgs.changed_bytes},
-            "targets": _targets(size), "results": results}
+    return {
+        "machine": info,
+        "load_after": os.getloadavg(),
+        "quick": quick,
+        "ceilings": ceilings,
+        "image": {
+            "size": imgs.size,
+            "files": imgs.files,
+            "file_bytes": imgs.file_bytes,
+            "changed_ranges": len(imgs.changed),
+            "changed_bytes": imgs.changed_bytes,
+        },
+        "targets": _targets(size),
+        "results": results,
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="256 MiB images (smoke run)")
-    ap.add_argument("--only", action="append", choices=TOOLS, help="run only this tool (repeatable)")
+    ap.add_argument(
+        "--only", action="append", choices=TOOLS, help="run only this tool (repeatable)"
+    )
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--kiln-src", type=Path, default=None,
-                    help="benchmark the kiln package in this directory (e.g. a `git archive` of a commit)")
+    ap.add_argument(
+        "--kiln-src",
+        type=Path,
+        default=None,
+        help="benchmark the kiln package in this directory (e.g. a `git archive` of a commit)",
+    )
     args = ap.parse_args()
     tools.KILN_SRC = args.kiln_src
     console = Console(width=200)

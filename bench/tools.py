@@ -43,14 +43,24 @@ def run(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = No
     Python process would report at least our own size. GNU time is small and forks the tool.
     """
     if not os.path.exists(GNU_TIME):
-        raise ToolFailed(f"{GNU_TIME} is missing: install the Debian package `time` "
-                         "(KILN_INSTALL_BENCH=1 scripts/install)")
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
-            tempfile.NamedTemporaryFile(prefix="kiln-bench-time-") as stats:
+        raise ToolFailed(
+            f"{GNU_TIME} is missing: install the Debian package `time` "
+            "(KILN_INSTALL_BENCH=1 scripts/install)"
+        )
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile(prefix="kiln-bench-time-") as stats,
+    ):
         t0 = time.perf_counter()
-        p = subprocess.run([GNU_TIME, "-q", "-f", "%M %U %S", "-o", stats.name, *cmd], stdout=out,
-                           stderr=err, stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
-                           cwd=cwd)
+        p = subprocess.run(
+            [GNU_TIME, "-q", "-f", "%M %U %S", "-o", stats.name, *cmd],
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+        )
         seconds = time.perf_counter() - t0
         out.seek(0)
         err.seek(0)
@@ -87,7 +97,9 @@ def same_bytes(a: Path, b: Path) -> bool:
 
 
 # --- Kiln ----------------------------------------------------------------------------------
-KILN_SRC: Path | None = None  # a tree holding another kiln/ to benchmark (default: the installed one)
+KILN_SRC: Path | None = (
+    None  # a tree holding another kiln/ to benchmark (default: the installed one)
+)
 
 
 def kiln(*args: str) -> tuple[Run, dict[str, object]]:
@@ -98,8 +110,12 @@ def kiln(*args: str) -> tuple[Run, dict[str, object]]:
 
 # --- restic --------------------------------------------------------------------------------
 def restic_env(state: Path) -> dict[str, str]:
-    return {"RESTIC_REPOSITORY": str(state / "repo"), "RESTIC_PASSWORD": "kiln-bench",
-            "RESTIC_CACHE_DIR": str(state / "cache"), "RESTIC_PROGRESS_FPS": "0.1"}
+    return {
+        "RESTIC_REPOSITORY": str(state / "repo"),
+        "RESTIC_PASSWORD": "kiln-bench",
+        "RESTIC_CACHE_DIR": str(state / "cache"),
+        "RESTIC_PROGRESS_FPS": "0.1",
+    }
 
 
 def restic(state: Path, *args: str) -> Run:
@@ -121,11 +137,15 @@ def restic_backup(state: Path, path: Path, *flags: str) -> tuple[Run, str]:
 
 # --- borg ----------------------------------------------------------------------------------
 def borg_env(state: Path) -> dict[str, str]:
-    return {"BORG_REPO": str(state / "repo"), "BORG_BASE_DIR": str(state / "home"),
-            "BORG_CACHE_DIR": str(state / "cache"), "BORG_CONFIG_DIR": str(state / "config"),
-            "BORG_SECURITY_DIR": str(state / "security"),
-            "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "yes",
-            "BORG_RELOCATED_REPO_ACCESS_IS_OK": "yes"}
+    return {
+        "BORG_REPO": str(state / "repo"),
+        "BORG_BASE_DIR": str(state / "home"),
+        "BORG_CACHE_DIR": str(state / "cache"),
+        "BORG_CONFIG_DIR": str(state / "config"),
+        "BORG_SECURITY_DIR": str(state / "security"),
+        "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "yes",
+        "BORG_RELOCATED_REPO_ACCESS_IS_OK": "yes",
+    }
 
 
 def borg(state: Path, *args: str, cwd: Path | None = None) -> Run:

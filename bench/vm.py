@@ -43,8 +43,8 @@ from kiln.runtime import layout
 
 KILN = [sys.executable, "-m", "kiln"]
 REGION = "us-east-1"
-GIB = 1024 ** 3
-MIB = 1024 ** 2
+GIB = 1024**3
+MIB = 1024**2
 WARM_RUNS = 3
 BOOT_RUNS = 5
 RESULTS = Path(__file__).parent / "results" / "vm.json"
@@ -65,14 +65,22 @@ class Kiln:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def cli(self, *args: str) -> str:
-        return subprocess.run([*KILN, *args, "--data-dir", str(self.data_dir)], check=True,
-                              capture_output=True, text=True, env=self.env).stdout
+        return subprocess.run(
+            [*KILN, *args, "--data-dir", str(self.data_dir)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=self.env,
+        ).stdout
 
     def start(self) -> None:
         log = open(self.data_dir / "serve.log", "ab")  # noqa: SIM115  # lives with the server
-        self.proc = subprocess.Popen([*KILN, "serve", "--data-dir", str(self.data_dir), "--port",
-                                      str(self.port)], stdout=log, stderr=subprocess.STDOUT,
-                                     env=self.env)
+        self.proc = subprocess.Popen(
+            [*KILN, "serve", "--data-dir", str(self.data_dir), "--port", str(self.port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+        )
         for _ in range(600):
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1):
@@ -87,10 +95,14 @@ class Kiln:
             self.proc.wait(30)
 
     def client(self, creds: dict[str, str]) -> Any:
-        return boto3.client("ec2", endpoint_url=f"http://127.0.0.1:{self.port}",
-                            region_name=REGION, aws_access_key_id=creds["AccessKeyId"],
-                            aws_secret_access_key=creds["SecretAccessKey"],
-                            config=Config(retries={"max_attempts": 1}))
+        return boto3.client(
+            "ec2",
+            endpoint_url=f"http://127.0.0.1:{self.port}",
+            region_name=REGION,
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            config=Config(retries={"max_attempts": 1}),
+        )
 
     def run_dir(self, iid: str) -> Path:
         return layout.instance_dir(self.data_dir, REGION, iid)
@@ -110,8 +122,11 @@ def _wait(probe: Any, timeout: float = 300.0, step: float = 0.01) -> Any:
 
 
 def _state(ec2: Any, iid: str) -> str:
-    return str(ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0][
-        "State"]["Name"])
+    return str(
+        ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["State"][
+            "Name"
+        ]
+    )
 
 
 def _ready(console: Path, iid: str) -> bool:
@@ -125,8 +140,9 @@ def launch(kiln: Kiln, ec2: Any, image_id: str, key: str | None = None) -> dict[
     """RunInstances -> running -> KILN-READY, timed from the request."""
     t0 = time.perf_counter()
     kw = {"KeyName": key} if key else {}
-    iid = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, InstanceType=TYPE,
-                            **kw)["Instances"][0]["InstanceId"]
+    iid = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, InstanceType=TYPE, **kw)[
+        "Instances"
+    ][0]["InstanceId"]
     answered = time.perf_counter() - t0
     _wait(lambda: _state(ec2, iid) == "running")
     running = time.perf_counter() - t0
@@ -149,8 +165,10 @@ def bare_boot(kiln: Kiln, template_iid: str, base: Path, work: Path) -> float:
     run = work / iid
     run.mkdir(parents=True)
     overlay = run / "root.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "raw",
-                    str(overlay)], check=True)
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "raw", str(overlay)],
+        check=True,
+    )
     seed = make_nocloud_seed(run / "seed.iso", iid, iid, [], None)
     port = _free_port()
     old_run = str(kiln.run_dir(template_iid).resolve())
@@ -169,7 +187,12 @@ def bare_boot(kiln: Kiln, template_iid: str, base: Path, work: Path) -> float:
     took = time.perf_counter() - t0
     pid = int((run / "qemu.pid").read_text())
     os.kill(pid, signal.SIGTERM)
-    _wait(lambda: not Path(f"/proc/{pid}").exists() or b") Z" in Path(f"/proc/{pid}/stat").read_bytes(), step=0.05)
+    _wait(
+        lambda: (
+            not Path(f"/proc/{pid}").exists() or b") Z" in Path(f"/proc/{pid}/stat").read_bytes()
+        ),
+        step=0.05,
+    )
     shutil.rmtree(run, ignore_errors=True)
     return took
 
@@ -179,8 +202,15 @@ def ssh(ec2: Any, iid: str, key_file: Path, command: str) -> str:
     host, port = inst["PublicDnsName"].split(":")
     c = paramiko.SSHClient()
     c.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    c.connect(host, port=int(port), username="root", look_for_keys=False, allow_agent=False,
-              pkey=paramiko.Ed25519Key.from_private_key_file(str(key_file)), timeout=60)
+    c.connect(
+        host,
+        port=int(port),
+        username="root",
+        look_for_keys=False,
+        allow_agent=False,
+        pkey=paramiko.Ed25519Key.from_private_key_file(str(key_file)),
+        timeout=60,
+    )
     try:
         _, out, _ = c.exec_command(command, timeout=120)
         return str(out.read().decode())
@@ -188,35 +218,63 @@ def ssh(ec2: Any, iid: str, key_file: Path, command: str) -> str:
         c.close()
 
 
-def create_image_cost(kiln: Kiln, ec2: Any, image_id: str, key: str, key_file: Path,
-                      no_reboot: bool, iid: str | None = None) -> dict[str, Any]:
+def create_image_cost(
+    kiln: Kiln,
+    ec2: Any,
+    image_id: str,
+    key: str,
+    key_file: Path,
+    no_reboot: bool,
+    iid: str | None = None,
+) -> dict[str, Any]:
     if iid is None:
         iid = launch(kiln, ec2, image_id, key)["iid"]
-    ssh(ec2, iid, key_file, f"dd if=/dev/urandom of=/root/blob-{secrets.token_hex(3)} bs=1M "
-                            "count=10 2>/dev/null; sync")
+    ssh(
+        ec2,
+        iid,
+        key_file,
+        f"dd if=/dev/urandom of=/root/blob-{secrets.token_hex(3)} bs=1M count=10 2>/dev/null; sync",
+    )
     vol = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0][
-        "BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+        "BlockDeviceMappings"
+    ][0]["Ebs"]["VolumeId"]
     overlay = layout.volume_path(kiln.data_dir, REGION, vol)
     changed = sum(e.length for e in overlay_changed_extents(overlay))
     pid = int((kiln.run_dir(iid) / "qemu.pid").read_text())
     t0 = time.perf_counter()
-    new = ec2.create_image(InstanceId=iid, Name=f"bench-{secrets.token_hex(4)}",
-                           NoReboot=no_reboot)["ImageId"]
+    new = ec2.create_image(
+        InstanceId=iid, Name=f"bench-{secrets.token_hex(4)}", NoReboot=no_reboot
+    )["ImageId"]
     shutdown = 0.0
     if not no_reboot:
-        _wait(lambda: not Path(f"/proc/{pid}").exists()
-              or b") Z" in Path(f"/proc/{pid}/stat").read_bytes(), step=0.02)
+        _wait(
+            lambda: (
+                not Path(f"/proc/{pid}").exists()
+                or b") Z" in Path(f"/proc/{pid}/stat").read_bytes()
+            ),
+            step=0.02,
+        )
         shutdown = time.perf_counter() - t0
-    _wait(lambda: ec2.describe_images(ImageIds=[new])["Images"][0]["State"] == "available",
-          step=0.02)
+    _wait(
+        lambda: ec2.describe_images(ImageIds=[new])["Images"][0]["State"] == "available", step=0.02
+    )
     total = time.perf_counter() - t0
     snap = ec2.describe_images(ImageIds=[new])["Images"][0]["BlockDeviceMappings"][0]["Ebs"][
-        "SnapshotId"]
+        "SnapshotId"
+    ]
     m = re.search(rf"imported {snap}: (\d+) bytes virtual, (\d+) read", kiln.log())
     read = int(m.group(2)) if m else -1
-    return {"iid": iid, "no_reboot": no_reboot, "total": total, "shutdown": shutdown,
-            "beyond_shutdown": total - shutdown, "changed_bytes": changed, "read_bytes": read,
-            "written_bytes": 10 * MIB, "virtual_size": int(m.group(1)) if m else -1}
+    return {
+        "iid": iid,
+        "no_reboot": no_reboot,
+        "total": total,
+        "shutdown": shutdown,
+        "beyond_shutdown": total - shutdown,
+        "changed_bytes": changed,
+        "read_bytes": read,
+        "written_bytes": 10 * MIB,
+        "virtual_size": int(m.group(1)) if m else -1,
+    }
 
 
 def main() -> None:
@@ -249,13 +307,26 @@ def run_all(kiln: Kiln, data: Path, baked: list[dict[str, Any]]) -> dict[str, An
     raw = data / "micro-8g.raw"
     kiln.cli("snapshot", "export", micro_snap, str(raw), "--region", REGION)
     os.truncate(raw, 8 * GIB)
-    big_snap = json.loads(kiln.cli("snapshot", "import", str(raw), "--region", REGION,
-                                   "--account", creds["AccountId"], "--json"))["snapshot_id"]
+    big_snap = json.loads(
+        kiln.cli(
+            "snapshot",
+            "import",
+            str(raw),
+            "--region",
+            REGION,
+            "--account",
+            creds["AccountId"],
+            "--json",
+        )
+    )["snapshot_id"]
     raw.unlink()
-    big = ec2.register_image(Name="micro-8g", RootDeviceName="/dev/xvda",
-                             VirtualizationType="hvm", BootMode="legacy-bios",
-                             BlockDeviceMappings=[{"DeviceName": "/dev/xvda",
-                                                   "Ebs": {"SnapshotId": big_snap}}])["ImageId"]
+    big = ec2.register_image(
+        Name="micro-8g",
+        RootDeviceName="/dev/xvda",
+        VirtualizationType="hvm",
+        BootMode="legacy-bios",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": big_snap}}],
+    )["ImageId"]
     key_file = data / "bench.pem"
     key_file.write_text(ec2.create_key_pair(KeyName="bench", KeyType="ed25519")["KeyMaterial"])
     images = {"64MiB": micro["ImageId"], "8GiB": big}
@@ -280,8 +351,9 @@ def run_all(kiln: Kiln, data: Path, baked: list[dict[str, Any]]) -> dict[str, An
     reboot = create_image_cost(kiln, ec2, big, "bench", key_file, no_reboot=False)
     ec2.get_waiter("instance_running").wait(InstanceIds=[reboot["iid"]])
     _wait(lambda: _ready(kiln.run_dir(reboot["iid"]) / "console.log", reboot["iid"]))
-    no_reboot = create_image_cost(kiln, ec2, big, "bench", key_file, no_reboot=True,
-                                  iid=reboot["iid"])
+    no_reboot = create_image_cost(
+        kiln, ec2, big, "bench", key_file, no_reboot=True, iid=reboot["iid"]
+    )
     terminate(ec2, [reboot["iid"]])
 
     def med(xs: list[float]) -> float:
@@ -289,17 +361,32 @@ def run_all(kiln: Kiln, data: Path, baked: list[dict[str, Any]]) -> dict[str, An
 
     warm = {k: med([r["running"] for r in v[1:]]) for k, v in launches.items()}
     return {
-        "launch": {k: {"cold_running_s": v[0]["running"], "warm_running_s": warm[k],
-                       "warm_answer_s": med([r["answered"] for r in v[1:]]),
-                       "warm_runs": [r["running"] for r in v[1:]]} for k, v in launches.items()},
+        "launch": {
+            k: {
+                "cold_running_s": v[0]["running"],
+                "warm_running_s": warm[k],
+                "warm_answer_s": med([r["answered"] for r in v[1:]]),
+                "warm_runs": [r["running"] for r in v[1:]],
+            }
+            for k, v in launches.items()
+        },
         "launch_ratio_8g_to_64m": warm["8GiB"] / warm["64MiB"],
-        "boot": {"kiln_ready_s": med(boot["kiln"]), "bare_ready_s": med(boot["bare"]),
-                 "kiln_runs": boot["kiln"], "bare_runs": boot["bare"],
-                 "overhead": med(boot["kiln"]) / med(boot["bare"]) - 1,
-                 "overhead_best": min(boot["kiln"]) / min(boot["bare"]) - 1},
+        "boot": {
+            "kiln_ready_s": med(boot["kiln"]),
+            "bare_ready_s": med(boot["bare"]),
+            "kiln_runs": boot["kiln"],
+            "bare_runs": boot["bare"],
+            "overhead": med(boot["kiln"]) / med(boot["bare"]) - 1,
+            "overhead_best": min(boot["kiln"]) / min(boot["bare"]) - 1,
+        },
         "create_image": [reboot, no_reboot],
-        "targets": {"launch_ratio": 1.2, "launch_s": 0.5, "boot_overhead": 0.10,
-                    "create_image_beyond_shutdown_s": 2.0, "read_over_changed": 2.0},
+        "targets": {
+            "launch_ratio": 1.2,
+            "launch_s": 0.5,
+            "boot_overhead": 0.10,
+            "create_image_beyond_shutdown_s": 2.0,
+            "read_over_changed": 2.0,
+        },
     }
 
 
@@ -310,27 +397,36 @@ def report(r: dict[str, Any]) -> None:
     t.add_column("target", justify="right")
     for label in ("64MiB", "8GiB"):
         x = r["launch"][label]
-        t.add_row(f"RunInstances -> running, {label} (warm median; cold)",
-                  f"{x['warm_running_s']:.3f} s; {x['cold_running_s']:.3f} s", "< 0.5 s")
+        t.add_row(
+            f"RunInstances -> running, {label} (warm median; cold)",
+            f"{x['warm_running_s']:.3f} s; {x['cold_running_s']:.3f} s",
+            "< 0.5 s",
+        )
     t.add_row("  ratio 8 GiB / 64 MiB (warm)", f"{r['launch_ratio_8g_to_64m']:.2f}", "<= 1.2")
     b = r["boot"]
-    t.add_row("boot to KILN-READY: Kiln (RunInstances ->), median",
-              f"{b['kiln_ready_s']:.2f} s", "")
-    t.add_row("boot to KILN-READY: bare qemu-system-x86_64, median",
-              f"{b['bare_ready_s']:.2f} s", "")
-    t.add_row("  Kiln overhead (medians; best runs)",
-              f"{b['overhead'] * 100:+.1f} %; {b['overhead_best'] * 100:+.1f} %", "<= 10 %")
+    t.add_row(
+        "boot to KILN-READY: Kiln (RunInstances ->), median", f"{b['kiln_ready_s']:.2f} s", ""
+    )
+    t.add_row(
+        "boot to KILN-READY: bare qemu-system-x86_64, median", f"{b['bare_ready_s']:.2f} s", ""
+    )
+    t.add_row(
+        "  Kiln overhead (medians; best runs)",
+        f"{b['overhead'] * 100:+.1f} %; {b['overhead_best'] * 100:+.1f} %",
+        "<= 10 %",
+    )
     for c in r["create_image"]:
         mode = "NoReboot" if c["no_reboot"] else "reboot"
-        t.add_row(f"CreateImage ({mode}) after 10 MiB into 8 GiB: total",
-                  f"{c['total']:.2f} s", "")
+        t.add_row(f"CreateImage ({mode}) after 10 MiB into 8 GiB: total", f"{c['total']:.2f} s", "")
         if not c["no_reboot"]:
             t.add_row("  guest shutdown", f"{c['shutdown']:.2f} s", "")
         t.add_row("  beyond the shutdown", f"{c['beyond_shutdown']:.2f} s", "< 2 s")
         ratio = c["read_bytes"] / c["changed_bytes"] if c["changed_bytes"] else float("nan")
-        t.add_row("  bytes read by the store / changed in the overlay",
-                  f"{c['read_bytes'] / MIB:.1f} / {c['changed_bytes'] / MIB:.1f} MiB "
-                  f"({ratio:.2f}x)", "<= 2x")
+        t.add_row(
+            "  bytes read by the store / changed in the overlay",
+            f"{c['read_bytes'] / MIB:.1f} / {c['changed_bytes'] / MIB:.1f} MiB ({ratio:.2f}x)",
+            "<= 2x",
+        )
     Console().print(t)
 
 

@@ -26,7 +26,7 @@ from kiln.compute.qemu import QemuDriver
 from kiln.config import Settings
 from kiln.ec2.actions import ACTIONS as EC2_ACTIONS
 from kiln.ec2.server import ec2_service
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.kms.actions import ACTIONS as KMS_ACTIONS
 from kiln.kms.service import kms_service
 from kiln.runtime.downloads import DownloadPolicy, parse_networks
@@ -59,15 +59,22 @@ def import_policy(settings: Settings) -> ImportPolicy:
     """What API imports may read, from the operator's settings (a bad network: ValueError)."""
     return ImportPolicy(
         dirs=tuple(settings.import_dirs),
-        download=DownloadPolicy(allow_nets=parse_networks(settings.import_allow_nets),
-                                max_bytes=settings.import_max_bytes,
-                                deadline_s=settings.import_timeout_s))
+        download=DownloadPolicy(
+            allow_nets=parse_networks(settings.import_allow_nets),
+            max_bytes=settings.import_max_bytes,
+            deadline_s=settings.import_timeout_s,
+        ),
+    )
 
 
-def build_services(settings: Settings, *, compute: InstanceRuntime | None,
-                   catalog: Catalog | None = None,
-                   kinds: Mapping[str, JobKind] = JOB_KINDS,
-                   job_workers: int = DEFAULT_JOB_WORKERS) -> Services:
+def build_services(
+    settings: Settings,
+    *,
+    compute: InstanceRuntime | None,
+    catalog: Catalog | None = None,
+    kinds: Mapping[str, JobKind] = JOB_KINDS,
+    job_workers: int = DEFAULT_JOB_WORKERS,
+) -> Services:
     """The one wiring of the rules' parts, used by the server, the CLI and the tests.
 
     ``compute`` runs the instances: ``build_runtime()`` for QEMU, a runtime over
@@ -83,9 +90,15 @@ def build_services(settings: Settings, *, compute: InstanceRuntime | None,
     adopt_bucket_dirs(catalog, settings.data_dir)
     stores = {region: open_store(settings.store_url(region)) for region in settings.regions}
     jobs: JobRunner[Services] = JobRunner(kinds, workers=job_workers)
-    return Services(catalog=catalog, stores=stores, jobs=jobs,
-                    data_dir=settings.data_dir, regions=tuple(settings.regions),
-                    compute=compute, import_policy=policy)
+    return Services(
+        catalog=catalog,
+        stores=stores,
+        jobs=jobs,
+        data_dir=settings.data_dir,
+        regions=tuple(settings.regions),
+        compute=compute,
+        import_policy=policy,
+    )
 
 
 def build_runtime() -> InstanceRuntime:
@@ -96,12 +109,18 @@ def build_runtime() -> InstanceRuntime:
 
     def qemu_present() -> None:
         if shutil.which(driver.qemu_binary) is None:
-            raise Ec2Error(errors.InsufficientInstanceCapacity,
-                           f"No instance can start: {driver.qemu_binary} is not installed "
-                           "(Debian package qemu-system-x86).")
+            raise KilnError(
+                errors.InsufficientInstanceCapacity,
+                f"No instance can start: {driver.qemu_binary} is not installed "
+                "(Debian package qemu-system-x86).",
+            )
 
-    return InstanceRuntime(driver, os.environ.get("KILN_ACCEL", "auto"),
-                           lambda requested: probe_accelerator(requested), preflight=qemu_present)
+    return InstanceRuntime(
+        driver,
+        os.environ.get("KILN_ACCEL", "auto"),
+        lambda requested: probe_accelerator(requested),
+        preflight=qemu_present,
+    )
 
 
 def mounted_services() -> list[Service]:

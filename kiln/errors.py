@@ -4,8 +4,7 @@ Rules raise ``KilnError(errors.X, "message")``; it is protocol-neutral. Each pro
 ``kiln/aws`` renders it in its service's spelling (EC2's ``<Response><Errors>`` XML, the Query
 ``<ErrorResponse>``, JSON's ``__type``), after the service's own table has renamed the codes it
 spells differently (kiln/aws/edge.py ``Service.spellings``). The CLI prints ``error: message`` on
-one line and exits non-zero. ``Ec2Error`` is the old name of ``KilnError``, kept as an alias until
-every call site is renamed.
+one line and exits non-zero.
 """
 
 from __future__ import annotations
@@ -32,10 +31,6 @@ class KilnError(Exception):
 
     def __reduce__(self) -> tuple[type[KilnError], tuple[ErrorCode, str]]:  # crosses process pools
         return (KilnError, (self.code, self.message))
-
-
-Ec2Error = KilnError
-"""The old name of :class:`KilnError` (same class), until every call site is renamed."""
 
 
 # --- EC2 codes (AWS spellings) -------------------------------------------------------------

@@ -6,8 +6,19 @@ import re
 import secrets
 from dataclasses import dataclass
 
-ID_PREFIXES = ("ami", "snap", "vol", "i", "r", "key", "import-ami", "import-snap", "export-ami",
-               "copy", "job")
+ID_PREFIXES = (
+    "ami",
+    "snap",
+    "vol",
+    "i",
+    "r",
+    "key",
+    "import-ami",
+    "import-snap",
+    "export-ami",
+    "copy",
+    "job",
+)
 _ID_RE = re.compile(r"^(?P<prefix>[a-z-]+)-(?P<hex>[0-9a-f]{8}|[0-9a-f]{17})$")
 
 

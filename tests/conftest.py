@@ -20,14 +20,17 @@ PG_URL = os.environ.get("KILN_TEST_PG_URL")
 def pytest_report_header(config: pytest.Config) -> str:
     if PG_URL:
         return f"kiln: PostgreSQL tests against {PG_URL}"
-    return ("kiln: !!! KILN_TEST_PG_URL is unset: every PostgreSQL catalog/API test is SKIPPED "
-            "(scripts/test starts a server) !!!")
+    return (
+        "kiln: !!! KILN_TEST_PG_URL is unset: every PostgreSQL catalog/API test is SKIPPED "
+        "(scripts/test starts a server) !!!"
+    )
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     if not PG_URL:
-        print("\n!!! KILN_TEST_PG_URL unset: PostgreSQL tests will be skipped !!!\n",
-              file=sys.stderr)
+        print(
+            "\n!!! KILN_TEST_PG_URL unset: PostgreSQL tests will be skipped !!!\n", file=sys.stderr
+        )
 
 
 def _admin_dsn() -> str:

@@ -72,12 +72,18 @@ def check_string(limits: Limits, shape: Shape, value: str, path: str) -> None:
     meta = shape.metadata
     longest = meta.get("max", limits.string_caps.get(_leaf(path), limits.max_string))
     if len(value) > longest:
-        raise KilnError(_code(limits, shape), f"Value for parameter {path} is too long: at most "
-                                              f"{longest} characters, got {len(value)}.")
+        raise KilnError(
+            _code(limits, shape),
+            f"Value for parameter {path} is too long: at most "
+            f"{longest} characters, got {len(value)}.",
+        )
     shortest = meta.get("min", 0) if limits.check_min else 0
     if len(value) < shortest:
-        raise KilnError(_code(limits, shape), f"Value for parameter {path} is too short: at "
-                                              f"least {shortest} characters, got {len(value)}.")
+        raise KilnError(
+            _code(limits, shape),
+            f"Value for parameter {path} is too short: at "
+            f"least {shortest} characters, got {len(value)}.",
+        )
 
 
 def check_integer(limits: Limits, shape: Shape, value: int, path: str) -> None:
@@ -86,15 +92,21 @@ def check_integer(limits: Limits, shape: Shape, value: int, path: str) -> None:
     hi = min(hi, shape.metadata.get("max", hi))
     if not lo <= value <= hi:
         shown = str(value) if len(str(value)) <= 40 else f"{str(value)[:40]}…"
-        raise KilnError(_code(limits, shape), f"Value ({shown}) for parameter {path} is invalid. "
-                                              f"Expected an integer from {lo} to {hi}.")
+        raise KilnError(
+            _code(limits, shape),
+            f"Value ({shown}) for parameter {path} is invalid. "
+            f"Expected an integer from {lo} to {hi}.",
+        )
 
 
 def check_number(limits: Limits, shape: Shape, value: float, path: str) -> None:
     lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise KilnError(_code(limits, shape), f"Value ({value}) for parameter {path} is invalid. "
-                                              f"Expected a number from {lo} to {hi}.")
+        raise KilnError(
+            _code(limits, shape),
+            f"Value ({value}) for parameter {path} is invalid. "
+            f"Expected a number from {lo} to {hi}.",
+        )
 
 
 def check_list(limits: Limits, shape: Shape, count: int, path: str) -> None:
@@ -103,14 +115,19 @@ def check_list(limits: Limits, shape: Shape, count: int, path: str) -> None:
         cap = MAX_FILTERS if leaf == "Filter" else MAX_FILTER_VALUES
         if count > cap:
             what = "filters" if leaf == "Filter" else "values in one filter"
-            raise KilnError(FilterLimitExceeded,
-                            f"The request has {count} {what}; at most {cap} are allowed.")
+            raise KilnError(
+                FilterLimitExceeded, f"The request has {count} {what}; at most {cap} are allowed."
+            )
         return
     longest = shape.metadata.get("max", limits.max_list)
     if count > longest:
-        raise KilnError(_code(limits, shape), f"Parameter {path} has {count} elements; at most "
-                                              f"{longest} are allowed.")
+        raise KilnError(
+            _code(limits, shape),
+            f"Parameter {path} has {count} elements; at most {longest} are allowed.",
+        )
     shortest = shape.metadata.get("min", 0) if limits.check_min else 0
     if count < shortest:
-        raise KilnError(_code(limits, shape), f"Parameter {path} has {count} elements; at least "
-                                              f"{shortest} are required.")
+        raise KilnError(
+            _code(limits, shape),
+            f"Parameter {path} has {count} elements; at least {shortest} are required.",
+        )

@@ -78,9 +78,14 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def build_edge(services: Sequence[Service], lookup_credential: CredentialLookup,
-               regions: Collection[str], state: object, *,
-               clock: Callable[[], datetime] = _utc_now) -> Starlette:
+def build_edge(
+    services: Sequence[Service],
+    lookup_credential: CredentialLookup,
+    regions: Collection[str],
+    state: object,
+    *,
+    clock: Callable[[], datetime] = _utc_now,
+) -> Starlette:
     """The ASGI app serving ``services`` at ``/`` (GET and POST) and ``GET /healthz``.
 
     The first service answers requests that name no scope at all (unsigned ones). An action
@@ -92,12 +97,20 @@ def build_edge(services: Sequence[Service], lookup_credential: CredentialLookup,
         unknown = sorted(set(service.actions) - service.protocol.operation_names())
         if unknown:
             raise ValueError(f"not {service.name} actions: {unknown}")
-    endpoint = _Endpoint({s.name: s for s in services}, services[0], lookup_credential,
-                         frozenset(regions), state, clock)
-    app = Starlette(routes=[
-        Route("/", endpoint.handle, methods=["GET", "POST"]),
-        Route("/healthz", _healthz, methods=["GET"]),
-    ])
+    endpoint = _Endpoint(
+        {s.name: s for s in services},
+        services[0],
+        lookup_credential,
+        frozenset(regions),
+        state,
+        clock,
+    )
+    app = Starlette(
+        routes=[
+            Route("/", endpoint.handle, methods=["GET", "POST"]),
+            Route("/healthz", _healthz, methods=["GET"]),
+        ]
+    )
     app.state.edge_state = state
     return app
 
@@ -107,8 +120,15 @@ async def _healthz(request: Request) -> Response:
 
 
 class _Endpoint:
-    def __init__(self, services: dict[str, Service], default: Service, lookup: CredentialLookup,
-                 regions: frozenset[str], state: object, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        services: dict[str, Service],
+        default: Service,
+        lookup: CredentialLookup,
+        regions: frozenset[str],
+        state: object,
+        clock: Callable[[], datetime],
+    ) -> None:
         self._services = services
         self._default = default
         self._lookup = lookup
@@ -116,8 +136,9 @@ class _Endpoint:
         self._state = state
         self._clock = clock
 
-    def _service_for(self, query: str, headers: Sequence[tuple[str, str]],
-                     looks_json: bool) -> Service | None:
+    def _service_for(
+        self, query: str, headers: Sequence[tuple[str, str]], looks_json: bool
+    ) -> Service | None:
         claimed = scope_service(query, headers)
         if claimed is None:
             return None if looks_json else self._default
@@ -130,7 +151,8 @@ class _Endpoint:
         query = request.scope.get("query_string", b"").decode("latin-1")
         header_list = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
         looks_json = "x-amz-target" in request.headers or request.headers.get(
-            "content-type", "").startswith("application/x-amz-json")
+            "content-type", ""
+        ).startswith("application/x-amz-json")
         service = self._service_for(query, header_list, looks_json)
         name = service.name if service is not None else "-"
         try:
@@ -138,48 +160,85 @@ class _Endpoint:
             auth = verify_sigv4(
                 request.method,
                 (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1"),
-                query, header_list, body, self._lookup, self._clock())
+                query,
+                header_list,
+                body,
+                self._lookup,
+                self._clock(),
+            )
             account = auth.account_id
             if auth.region not in self._regions:
-                raise KilnError(errors.AuthFailure, "Credential should be scoped to a valid "
-                                                    f"region, not '{auth.region}'.")
+                raise KilnError(
+                    errors.AuthFailure,
+                    f"Credential should be scoped to a valid region, not '{auth.region}'.",
+                )
             if service is None or service.name != auth.service:
-                raise KilnError(errors.InvalidAction, f"The service {auth.service[:64]!r} is not "
-                                                      "served by this endpoint.")
-            wire = WireRequest(request.method, request.url.path, query,
-                               _joined_headers(header_list), body)
+                raise KilnError(
+                    errors.InvalidAction,
+                    f"The service {auth.service[:64]!r} is not served by this endpoint.",
+                )
+            wire = WireRequest(
+                request.method, request.url.path, query, _joined_headers(header_list), body
+            )
             call = service.protocol.decode(wire, service.actions)
             action = call.operation
-            context = RequestContext(account_id=auth.account_id, access_key_id=auth.access_key_id,
-                                     region=auth.region, request_id=request_id,
-                                     state=self._state)
+            context = RequestContext(
+                account_id=auth.account_id,
+                access_key_id=auth.access_key_id,
+                region=auth.region,
+                request_id=request_id,
+                state=self._state,
+            )
             result = await run_in_threadpool(service.actions[action], context, call.params)
             rendered, status = service.protocol.render(action, result, request_id), 200
         except KilnError as exc:
             rendered, status = self._error(service, looks_json, exc.code, exc.message, request_id)
         except Exception:
             log.exception("InternalError in %s.%s, RequestId %s", name, action, request_id)
-            rendered, status = self._error(service, looks_json, errors.InternalError,
-                                           INTERNAL_ERROR_MESSAGE, request_id)
+            rendered, status = self._error(
+                service, looks_json, errors.InternalError, INTERNAL_ERROR_MESSAGE, request_id
+            )
         elapsed_ms = (time.perf_counter() - started) * 1000
-        log.info("%s.%s RequestId=%s account=%s status=%d %.1fms", name, action, request_id,
-                 account, status, elapsed_ms)
-        return Response(rendered.body, status_code=status, media_type=rendered.content_type,
-                        headers={"x-amzn-RequestId": request_id})
+        log.info(
+            "%s.%s RequestId=%s account=%s status=%d %.1fms",
+            name,
+            action,
+            request_id,
+            account,
+            status,
+            elapsed_ms,
+        )
+        return Response(
+            rendered.body,
+            status_code=status,
+            media_type=rendered.content_type,
+            headers={"x-amzn-RequestId": request_id},
+        )
 
     @staticmethod
-    def _error(service: Service | None, looks_json: bool, code: ErrorCode, message: str,
-               request_id: str) -> tuple[Rendered, int]:
+    def _error(
+        service: Service | None, looks_json: bool, code: ErrorCode, message: str, request_id: str
+    ) -> tuple[Rendered, int]:
         if service is not None:
             spelled = service.spell(code)
-            return (service.protocol.render_error(spelled.code, message, spelled.http_status,
-                                                  request_id), spelled.http_status)
+            return (
+                service.protocol.render_error(
+                    spelled.code, message, spelled.http_status, request_id
+                ),
+                spelled.http_status,
+            )
         if looks_json:
             spelled = _JSON_FALLBACK_SPELLINGS.get(code.code, code)
-            return (_FallbackJson().render_error(spelled.code, message, spelled.http_status,
-                                                 request_id), spelled.http_status)
-        return (_FallbackQuery().render_error(code.code, message, code.http_status, request_id),
-                code.http_status)
+            return (
+                _FallbackJson().render_error(
+                    spelled.code, message, spelled.http_status, request_id
+                ),
+                spelled.http_status,
+            )
+        return (
+            _FallbackQuery().render_error(code.code, message, code.http_status, request_id),
+            code.http_status,
+        )
 
 
 def _joined_headers(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
@@ -196,7 +255,8 @@ async def _read_body(request: Request) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise KilnError(errors.InvalidRequest,
-                            f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+            raise KilnError(
+                errors.InvalidRequest, f"The request body is larger than {MAX_BODY_BYTES} bytes."
+            )
         chunks.append(chunk)
     return b"".join(chunks)

@@ -38,8 +38,10 @@ _MAX_ENUM_LISTED = 20
 
 
 def unknown_operation(target: str) -> KilnError:
-    return KilnError(errors.UnknownOperation, f"The operation {target[:128]!r} is not "
-                                              "supported by this endpoint.")
+    return KilnError(
+        errors.UnknownOperation,
+        f"The operation {target[:128]!r} is not supported by this endpoint.",
+    )
 
 
 def error_body(code: str, message: str) -> bytes:
@@ -48,15 +50,20 @@ def error_body(code: str, message: str) -> bytes:
 
 
 def _serialization(path: str, expected: str, value: object) -> KilnError:
-    return KilnError(errors.SerializationException,
-                     f"Expected {expected} for {path or 'the request body'}, got "
-                     f"{type(value).__name__ if value is not None else 'null'}.")
+    return KilnError(
+        errors.SerializationException,
+        f"Expected {expected} for {path or 'the request body'}, got "
+        f"{type(value).__name__ if value is not None else 'null'}.",
+    )
 
 
 def _validation(path: str, constraint: str) -> KilnError:
-    return KilnError(errors.ValidationException, f"1 validation error detected: Value at "
-                                                 f"'{path}' failed to satisfy constraint: "
-                                                 f"{constraint}")
+    return KilnError(
+        errors.ValidationException,
+        f"1 validation error detected: Value at "
+        f"'{path}' failed to satisfy constraint: "
+        f"{constraint}",
+    )
 
 
 def _lower_first(name: str) -> str:
@@ -102,8 +109,9 @@ class JsonProtocol:
         try:
             document: object = json.loads(body) if body.strip() else {}
         except (UnicodeDecodeError, ValueError):
-            raise KilnError(errors.SerializationException,
-                            "The request body is not valid JSON.") from None
+            raise KilnError(
+                errors.SerializationException, "The request body is not valid JSON."
+            ) from None
         if not isinstance(document, dict):
             raise _serialization("", "a JSON object", document)
         if op.input_shape is None:
@@ -135,9 +143,11 @@ class JsonProtocol:
         for required in shape.required_members:
             if required not in out:
                 where = _join(path, _lower_first(required))
-                raise KilnError(errors.ValidationException,
-                                f"1 validation error detected: Value null at '{where}' failed "
-                                "to satisfy constraint: Member must not be null")
+                raise KilnError(
+                    errors.ValidationException,
+                    f"1 validation error detected: Value null at '{where}' failed "
+                    "to satisfy constraint: Member must not be null",
+                )
         return out
 
     def _value(self, shape: Shape, value: object, path: str) -> object:
@@ -148,14 +158,21 @@ class JsonProtocol:
             if not isinstance(value, list):
                 raise _serialization(path, "an array", value)
             bounds.check_list(self.limits, shape, len(value), path)
-            return [self._value(shape.member, v, f"{path}.{i + 1}")
-                    for i, v in enumerate(value) if v is not None]
+            return [
+                self._value(shape.member, v, f"{path}.{i + 1}")
+                for i, v in enumerate(value)
+                if v is not None
+            ]
         if kind == "map":
             if not isinstance(value, dict):
                 raise _serialization(path, "an object", value)
-            return {str(self._value(shape.key, k, f"{path}.key")):
-                    self._value(shape.value, v, f"{path}.{k}") for k, v in value.items()
-                    if v is not None}
+            return {
+                str(self._value(shape.key, k, f"{path}.key")): self._value(
+                    shape.value, v, f"{path}.{k}"
+                )
+                for k, v in value.items()
+                if v is not None
+            }
         return self._scalar(shape, value, path)
 
     def _scalar(self, shape: Shape, value: object, path: str) -> object:
@@ -179,8 +196,11 @@ class JsonProtocol:
             bounds.check_integer(self.limits, shape, value, path)
             return value
         if kind in ("float", "double"):
-            if not isinstance(value, int | float) or isinstance(value, bool) \
-                    or not math.isfinite(value):
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+            ):
                 raise _serialization(path, "a number", value)
             bounds.check_number(self.limits, shape, float(value), path)
             return float(value)
@@ -210,16 +230,18 @@ def _render(shape: Shape, value: object, path: str) -> object:
     kind = shape.type_name
     if kind == "structure":
         if not isinstance(value, Mapping):
-            raise ValueError(f"{path}: expected a mapping for {shape.name}, got "
-                             f"{type(value).__name__}")
+            raise ValueError(
+                f"{path}: expected a mapping for {shape.name}, got {type(value).__name__}"
+            )
         out: dict[str, object] = {}
         for name, item in value.items():
             member = shape.members.get(name)
             if member is None:
                 raise ValueError(f"{path}: {shape.name} has no member {name!r}")
             if item is not None:
-                out[str(member.serialization.get("name", name))] = _render(member, item,
-                                                                           f"{path}.{name}")
+                out[str(member.serialization.get("name", name))] = _render(
+                    member, item, f"{path}.{name}"
+                )
         return out
     if kind == "list":
         if not isinstance(value, list | tuple):
@@ -228,8 +250,11 @@ def _render(shape: Shape, value: object, path: str) -> object:
     if kind == "map":
         if not isinstance(value, Mapping):
             raise ValueError(f"{path}: expected a mapping, got {type(value).__name__}")
-        return {str(k): _render(shape.value, v, f"{path}{{}}") for k, v in value.items()
-                if v is not None}
+        return {
+            str(k): _render(shape.value, v, f"{path}{{}}")
+            for k, v in value.items()
+            if v is not None
+        }
     return _render_scalar(kind, value, path)
 
 
@@ -240,7 +265,11 @@ def _render_scalar(kind: str, value: object, path: str) -> object:
         return value
     if kind in ("integer", "long") and isinstance(value, int) and not isinstance(value, bool):
         return value
-    if kind in ("float", "double") and isinstance(value, int | float) and not isinstance(value, bool):
+    if (
+        kind in ("float", "double")
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+    ):
         return float(value)
     if kind == "timestamp" and isinstance(value, datetime):
         utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value

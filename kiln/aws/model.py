@@ -21,8 +21,9 @@ def load_model(service: str, api_version: str) -> ServiceModel:
     """The ``ServiceModel`` of ``service`` at ``api_version`` in the installed botocore."""
     data = Loader().load_service_model(service, "service-2", api_version=api_version)
     model = ServiceModel(data, service_name=service)
-    log.debug("loaded %s model %s with %d operations", service, api_version,
-              len(model.operation_names))
+    log.debug(
+        "loaded %s model %s with %d operations", service, api_version, len(model.operation_names)
+    )
     return model
 
 

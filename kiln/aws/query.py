@@ -36,12 +36,20 @@ from kiln.aws.model import find_operation, operation_names
 from kiln.aws.wire import Call, Params, Rendered, WireRequest
 from kiln.errors import KilnError
 
-RESERVED_PARAMS = frozenset({
-    "Action", "Version",
-    # SigV4 presigned-query authentication, verified by kiln.aws.sigv4, not operation input
-    "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
-    "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token",
-})
+RESERVED_PARAMS = frozenset(
+    {
+        "Action",
+        "Version",
+        # SigV4 presigned-query authentication, verified by kiln.aws.sigv4, not operation input
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Date",
+        "X-Amz-Expires",
+        "X-Amz-SignedHeaders",
+        "X-Amz-Signature",
+        "X-Amz-Security-Token",
+    }
+)
 
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _MAX_ENUM_LISTED = 20
@@ -55,13 +63,15 @@ def decode_form(raw: bytes | str) -> dict[str, list[str]]:
         decoded = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         return parse_qs(decoded, keep_blank_values=True, strict_parsing=False, errors="strict")
     except UnicodeDecodeError:
-        raise KilnError(errors.InvalidParameterValue,
-                        "The request contains bytes that are not valid UTF-8.") from None
+        raise KilnError(
+            errors.InvalidParameterValue, "The request contains bytes that are not valid UTF-8."
+        ) from None
 
 
 def unknown_action(action: str) -> KilnError:
-    return KilnError(errors.InvalidAction,
-                     f"The action {action[:128]} is not valid for this web service.")
+    return KilnError(
+        errors.InvalidAction, f"The action {action[:128]} is not valid for this web service."
+    )
 
 
 @dataclass(slots=True)
@@ -93,8 +103,9 @@ def _unknown(path: str) -> KilnError:
 
 
 def _invalid(value: str, path: str, expected: str) -> KilnError:
-    return KilnError(errors.InvalidParameterValue,
-                     f"Value ({value}) for parameter {path} is invalid. {expected}")
+    return KilnError(
+        errors.InvalidParameterValue, f"Value ({value}) for parameter {path} is invalid. {expected}"
+    )
 
 
 def wire_name(member_name: str, member: Shape, ec2: bool) -> str:
@@ -107,8 +118,11 @@ def wire_name(member_name: str, member: Shape, ec2: bool) -> str:
             name = str(serialization["name"])
             return name[0].upper() + name[1:]
         return member_name
-    if member.type_name == "list" and serialization.get("flattened") and \
-            member.member.serialization.get("name"):
+    if (
+        member.type_name == "list"
+        and serialization.get("flattened")
+        and member.member.serialization.get("name")
+    ):
         return str(member.member.serialization["name"])
     return str(serialization.get("name", member_name))
 
@@ -151,10 +165,12 @@ class QueryProtocol:
         action = _single(form, "Action")
         version = _single(form, "Version")
         if version != self.api_version:
-            raise KilnError(errors.InvalidParameterValue,
-                            f"Value ({version[:64]}) for parameter Version is invalid. This "
-                            f"endpoint speaks {self.model.service_name.upper()} API version "
-                            f"{self.api_version} only.")
+            raise KilnError(
+                errors.InvalidParameterValue,
+                f"Value ({version[:64]}) for parameter Version is invalid. This "
+                f"endpoint speaks {self.model.service_name.upper()} API version "
+                f"{self.api_version} only.",
+            )
         if action not in served:
             raise unknown_action(action)
         return Call(action, self.parse(action, form))
@@ -181,21 +197,25 @@ class QueryProtocol:
         return self._structure(op.input_shape, tree, "")
 
     def render(self, operation: str, result: Mapping[str, object], request_id: str) -> Rendered:
-        body = xml.render_result(self.operation(operation), self.namespace, result, request_id,
-                                 ec2=self.ec2)
+        body = xml.render_result(
+            self.operation(operation), self.namespace, result, request_id, ec2=self.ec2
+        )
         return Rendered(body, self.content_type)
 
     def render_error(self, code: str, message: str, status: int, request_id: str) -> Rendered:
         if self.ec2:
             return Rendered(xml.ec2_error(code, message, request_id), self.content_type)
-        return Rendered(xml.query_error(code, message, status, request_id, self.namespace),
-                        self.content_type)
+        return Rendered(
+            xml.query_error(code, message, status, request_id, self.namespace), self.content_type
+        )
 
     # --- parsing ---------------------------------------------------------------------------
     def _structure(self, shape: Shape, node: _Node, path: str) -> Params:
         if node.value is not None:
-            raise KilnError(errors.InvalidParameterValue, f"Parameter {path} is a structure; "
-                                                          f"send its members as {path}.Member=value.")
+            raise KilnError(
+                errors.InvalidParameterValue,
+                f"Parameter {path} is a structure; send its members as {path}.Member=value.",
+            )
         members = _members(shape, self.ec2)
         out: Params = {}
         for segment, child in node.children.items():
@@ -207,8 +227,10 @@ class QueryProtocol:
         for required in shape.required_members:
             if required not in out:
                 wire = wire_name(required, shape.members[required], self.ec2)
-                raise KilnError(errors.MissingParameter,
-                                f"The request must contain the parameter {_join(path, wire)}")
+                raise KilnError(
+                    errors.MissingParameter,
+                    f"The request must contain the parameter {_join(path, wire)}",
+                )
         return out
 
     def _value(self, shape: Shape, node: _Node, path: str) -> object:
@@ -228,8 +250,10 @@ class QueryProtocol:
         if not self.ec2 and node.value == "" and not node.children:
             return []  # QuerySerializer sends an empty list as ``Name=``
         if node.value is not None:
-            raise KilnError(errors.InvalidParameterValue,
-                            f"Parameter {path} is a list; send it as {path}.1, {path}.2, ...")
+            raise KilnError(
+                errors.InvalidParameterValue,
+                f"Parameter {path} is a list; send it as {path}.1, {path}.2, ...",
+            )
         if not self.ec2 and not shape.serialization.get("flattened"):
             tag = str(shape.member.serialization.get("name", "member"))
             node = self._only_child(node, tag, path)
@@ -255,8 +279,10 @@ class QueryProtocol:
                 raise _unknown(where)
             key_node = entry.children.get(key_tag)
             if key_node is None or key_node.value is None:
-                raise KilnError(errors.MissingParameter,
-                                f"The request must contain the parameter {where}.{key_tag}")
+                raise KilnError(
+                    errors.MissingParameter,
+                    f"The request must contain the parameter {where}.{key_tag}",
+                )
             key = str(self._scalar(shape.key, key_node.value, f"{where}.{key_tag}"))
             value_node = entry.children.get(value_tag, _Node(value=""))
             out[key] = self._value(shape.value, value_node, f"{where}.{value_tag}")
@@ -273,11 +299,15 @@ class QueryProtocol:
         kind = shape.type_name
         if kind == "string":
             if xml.XML_INVALID_RE.search(value):
-                raise KilnError(errors.InvalidParameterValue, f"Value for parameter {path} "
-                                                              "contains characters that are not allowed.")
+                raise KilnError(
+                    errors.InvalidParameterValue,
+                    f"Value for parameter {path} contains characters that are not allowed.",
+                )
             enum = shape.enum
             if enum and value not in enum:
-                listed = f" Valid values: {', '.join(enum)}." if len(enum) <= _MAX_ENUM_LISTED else ""
+                listed = (
+                    f" Valid values: {', '.join(enum)}." if len(enum) <= _MAX_ENUM_LISTED else ""
+                )
                 raise _invalid(value[:256], path, f"Unsupported value.{listed}".rstrip())
             bounds.check_string(self.limits, shape, value, path)
             return value
@@ -315,8 +345,9 @@ def _parse_timestamp(value: str, path: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise _invalid(value[:64], path, "Expected an ISO 8601 timestamp such as "
-                                         "2026-11-23T10:00:00.000Z.") from None
+        raise _invalid(
+            value[:64], path, "Expected an ISO 8601 timestamp such as 2026-11-23T10:00:00.000Z."
+        ) from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)

@@ -94,9 +94,15 @@ def scope_service(query_string: str, headers: Sequence[tuple[str, str]]) -> str 
     return None
 
 
-def verify_sigv4(method: str, path: str, query_string: str, headers: Sequence[tuple[str, str]]
-                 | Mapping[str, str], body: bytes, lookup: CredentialLookup,
-                 now: datetime) -> AuthResult:
+def verify_sigv4(
+    method: str,
+    path: str,
+    query_string: str,
+    headers: Sequence[tuple[str, str]] | Mapping[str, str],
+    body: bytes,
+    lookup: CredentialLookup,
+    now: datetime,
+) -> AuthResult:
     """Check the SigV4 signature of one HTTP request and return who signed it.
 
     ``path`` is the raw (still percent-encoded) request path, ``query_string`` the raw query
@@ -125,25 +131,32 @@ def verify_sigv4(method: str, path: str, query_string: str, headers: Sequence[tu
         log.debug("SigV4: unknown access key %s", signed.access_key_id)
         raise _fail(MSG_INVALID)
 
-    canonical = "\n".join([
-        method.upper(),
-        _canonical_uri(path),
-        canonical_query,
-        _canonical_headers(signed.signed_headers, lowered),
-        ";".join(signed.signed_headers),
-        _payload_hash(lowered, body),
-    ])
+    canonical = "\n".join(
+        [
+            method.upper(),
+            _canonical_uri(path),
+            canonical_query,
+            _canonical_headers(signed.signed_headers, lowered),
+            ";".join(signed.signed_headers),
+            _payload_hash(lowered, body),
+        ]
+    )
     scope = f"{signed.date}/{signed.region}/{signed.service}/aws4_request"
-    string_to_sign = "\n".join([ALGORITHM, signed.amz_date, scope,
-                                hashlib.sha256(canonical.encode("utf-8")).hexdigest()])
+    string_to_sign = "\n".join(
+        [ALGORITHM, signed.amz_date, scope, hashlib.sha256(canonical.encode("utf-8")).hexdigest()]
+    )
     key = _signing_key(credential.secret_access_key, signed.date, signed.region, signed.service)
     expected = hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signed.signature):
         log.debug("SigV4: signature mismatch for access key %s", signed.access_key_id)
         raise _fail(MSG_INVALID)
     log.debug("SigV4 ok: key %s, request time %s", signed.access_key_id, request_time)
-    return AuthResult(access_key_id=credential.access_key_id, account_id=credential.account_id,
-                      region=signed.region, service=signed.service)
+    return AuthResult(
+        access_key_id=credential.access_key_id,
+        account_id=credential.account_id,
+        region=signed.region,
+        service=signed.service,
+    )
 
 
 def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
@@ -156,19 +169,25 @@ def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
 def _parse_scope(credential: str) -> tuple[str, str, str, str]:
     parts = credential.split("/")
     if len(parts) != 5 or not all(parts):
-        raise _fail("Credential must have exactly 5 slash-delimited elements, e.g. "
-                    f"keyid/date/region/service/term, got '{credential}'")
+        raise _fail(
+            "Credential must have exactly 5 slash-delimited elements, e.g. "
+            f"keyid/date/region/service/term, got '{credential}'"
+        )
     if parts[4] != "aws4_request":
-        raise _fail(f"Credential should be scoped with a valid terminator: 'aws4_request', "
-                    f"not '{parts[4]}'.")
+        raise _fail(
+            f"Credential should be scoped with a valid terminator: 'aws4_request', "
+            f"not '{parts[4]}'."
+        )
     return parts[0], parts[1], parts[2], parts[3]
 
 
 def _from_header(value: str, headers: list[tuple[str, str]]) -> _Signed:
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
-        raise _fail(f"Unsupported authorization type: {algorithm or 'none'}; "
-                    f"only {ALGORITHM} (Signature Version 4) is accepted.")
+        raise _fail(
+            f"Unsupported authorization type: {algorithm or 'none'}; "
+            f"only {ALGORITHM} (Signature Version 4) is accepted."
+        )
     fields: dict[str, str] = {}
     for item in rest.split(","):
         name, sep, field_value = item.strip().partition("=")
@@ -182,19 +201,32 @@ def _from_header(value: str, headers: list[tuple[str, str]]) -> _Signed:
     if amz_date is None:
         http_date = next((v for n, v in headers if n == "date"), None)
         if http_date is None:
-            raise _fail("Authorization header requires existence of either a 'X-Amz-Date' "
-                        "or a 'Date' header.")
+            raise _fail(
+                "Authorization header requires existence of either a 'X-Amz-Date' "
+                "or a 'Date' header."
+            )
         amz_date = _http_date_to_amz(http_date)
-    return _Signed(access_key_id=key, date=date, region=region, service=service,
-                   amz_date=amz_date.strip(),
-                   signed_headers=tuple(fields["SignedHeaders"].split(";")),
-                   signature=fields["Signature"], expires=None)
+    return _Signed(
+        access_key_id=key,
+        date=date,
+        region=region,
+        service=service,
+        amz_date=amz_date.strip(),
+        signed_headers=tuple(fields["SignedHeaders"].split(";")),
+        signature=fields["Signature"],
+        expires=None,
+    )
 
 
 def _from_query(query: list[tuple[str, str]]) -> _Signed:
     params = dict(query)
-    for required in ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-SignedHeaders",
-                     "X-Amz-Expires"):
+    for required in (
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Date",
+        "X-Amz-SignedHeaders",
+        "X-Amz-Expires",
+    ):
         if not params.get(required):
             raise _fail(f"AWS query-string parameters must include '{required}'.")
     if params["X-Amz-Algorithm"] != ALGORITHM:
@@ -206,10 +238,16 @@ def _from_query(query: list[tuple[str, str]]) -> _Signed:
     if not 0 < expires <= 604800:
         raise _fail("X-Amz-Expires must be between 1 and 604800 seconds.")
     key, date, region, service = _parse_scope(params["X-Amz-Credential"])
-    return _Signed(access_key_id=key, date=date, region=region, service=service,
-                   amz_date=params["X-Amz-Date"],
-                   signed_headers=tuple(params["X-Amz-SignedHeaders"].split(";")),
-                   signature=params["X-Amz-Signature"], expires=expires)
+    return _Signed(
+        access_key_id=key,
+        date=date,
+        region=region,
+        service=service,
+        amz_date=params["X-Amz-Date"],
+        signed_headers=tuple(params["X-Amz-SignedHeaders"].split(";")),
+        signature=params["X-Amz-Signature"],
+        expires=expires,
+    )
 
 
 def _http_date_to_amz(value: str) -> str:
@@ -226,22 +264,29 @@ def _check_time(signed: _Signed, now: datetime) -> datetime:
     try:
         request_time = datetime.strptime(signed.amz_date, AMZ_DATE_FORMAT).replace(tzinfo=UTC)
     except ValueError:
-        raise _fail(f"Invalid X-Amz-Date '{signed.amz_date}': expected YYYYMMDD'T'HHMMSS'Z'.") \
-            from None
+        raise _fail(
+            f"Invalid X-Amz-Date '{signed.amz_date}': expected YYYYMMDD'T'HHMMSS'Z'."
+        ) from None
     if signed.amz_date[:8] != signed.date:
-        raise _fail(f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of "
-                    f"date from HTTP: '{signed.date}' != '{signed.amz_date[:8]}'")
+        raise _fail(
+            f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of "
+            f"date from HTTP: '{signed.date}' != '{signed.amz_date[:8]}'"
+        )
     stamp = signed.amz_date
     if request_time - now > MAX_SKEW:
-        raise _fail(f"Signature not yet current: {stamp} is still later than "
-                    f"{(now + MAX_SKEW).strftime(AMZ_DATE_FORMAT)} "
-                    f"({now.strftime(AMZ_DATE_FORMAT)} + 5 min.)")
+        raise _fail(
+            f"Signature not yet current: {stamp} is still later than "
+            f"{(now + MAX_SKEW).strftime(AMZ_DATE_FORMAT)} "
+            f"({now.strftime(AMZ_DATE_FORMAT)} + 5 min.)"
+        )
     window = MAX_SKEW if signed.expires is None else timedelta(seconds=signed.expires)
     if now - request_time > window:
         what = "Signature expired" if signed.expires is None else "Request has expired"
-        raise _fail(f"{what}: {stamp} is now earlier than "
-                    f"{(now - window).strftime(AMZ_DATE_FORMAT)} "
-                    f"({now.strftime(AMZ_DATE_FORMAT)} - {window})")
+        raise _fail(
+            f"{what}: {stamp} is now earlier than "
+            f"{(now - window).strftime(AMZ_DATE_FORMAT)} "
+            f"({now.strftime(AMZ_DATE_FORMAT)} - {window})"
+        )
     return request_time
 
 

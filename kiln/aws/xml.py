@@ -48,20 +48,24 @@ def text(value: str) -> str:
     if _XML_SPECIAL_RE.search(value) is None:
         return value
     value = XML_INVALID_RE.sub("\ufffd", value)
-    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("\r", "&#13;"))
+    return (
+        value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+    )
 
 
-def render_result(op: OperationModel, namespace: str, result: Mapping[str, object],
-                  request_id: str, *, ec2: bool) -> bytes:
+def render_result(
+    op: OperationModel, namespace: str, result: Mapping[str, object], request_id: str, *, ec2: bool
+) -> bytes:
     """``result`` (keyed by the output shape's member names) as the response body of ``op``.
 
     :raises ValueError: a key the output shape lacks, or a value of the wrong Python type — a bug
         in the handler, which the edge turns into InternalError.
     """
     action = op.name
-    out = ['<?xml version="1.0" encoding="UTF-8"?>\n',
-           f'<{action}Response xmlns="{text(namespace)}">']
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n',
+        f'<{action}Response xmlns="{text(namespace)}">',
+    ]
     if ec2:
         out.append(f"<requestId>{text(request_id)}</requestId>")
     shape = op.output_shape
@@ -78,35 +82,42 @@ def render_result(op: OperationModel, namespace: str, result: Mapping[str, objec
         _render_members(shape, result, out, action, ec2)
         out.append(f"</{wrapper}>")
     if not ec2:
-        out.append(f"<ResponseMetadata><RequestId>{text(request_id)}</RequestId>"
-                   "</ResponseMetadata>")
+        out.append(
+            f"<ResponseMetadata><RequestId>{text(request_id)}</RequestId></ResponseMetadata>"
+        )
     out.append(f"</{action}Response>")
     return "".join(out).encode("utf-8")
 
 
 def ec2_error(code: str, message: str, request_id: str) -> bytes:
     """EC2's error body (note ``RequestID``, as EC2 spells it there)."""
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            f"<Response><Errors><Error><Code>{text(code)}</Code>"
-            f"<Message>{text(message)}</Message></Error></Errors>"
-            f"<RequestID>{text(request_id)}</RequestID></Response>").encode()
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Response><Errors><Error><Code>{text(code)}</Code>"
+        f"<Message>{text(message)}</Message></Error></Errors>"
+        f"<RequestID>{text(request_id)}</RequestID></Response>"
+    ).encode()
 
 
 def query_error(code: str, message: str, status: int, request_id: str, namespace: str) -> bytes:
     """The Query protocol's error body; ``Type`` is ``Receiver`` for a 5xx, else ``Sender``."""
     kind = "Receiver" if status >= 500 else "Sender"
     ns = f' xmlns="{text(namespace)}"' if namespace else ""
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            f"<ErrorResponse{ns}><Error><Type>{kind}</Type><Code>{text(code)}</Code>"
-            f"<Message>{text(message)}</Message></Error>"
-            f"<RequestId>{text(request_id)}</RequestId></ErrorResponse>").encode()
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<ErrorResponse{ns}><Error><Type>{kind}</Type><Code>{text(code)}</Code>"
+        f"<Message>{text(message)}</Message></Error>"
+        f"<RequestId>{text(request_id)}</RequestId></ErrorResponse>"
+    ).encode()
 
 
 @lru_cache(maxsize=4096)
 def _output_members(shape: Shape) -> dict[str, tuple[int, str, Shape]]:
     """For an output structure: member name -> (position in the model, XML tag, shape)."""
-    return {name: (index, str(member.serialization.get("name", name)), member)
-            for index, (name, member) in enumerate(shape.members.items())}
+    return {
+        name: (index, str(member.serialization.get("name", name)), member)
+        for index, (name, member) in enumerate(shape.members.items())
+    }
 
 
 def _render_members(shape: Shape, value: object, out: list[str], path: str, ec2: bool) -> None:
@@ -122,8 +133,11 @@ def _render_members(shape: Shape, value: object, out: list[str], path: str, ec2:
             present.append((*found, name, item))
     present.sort(key=lambda entry: entry[0])  # the model's order, as AWS writes them
     for _, tag, member, name, item in present:
-        if not ec2 and member.type_name in ("list", "map") and member.serialization.get(
-                "flattened"):
+        if (
+            not ec2
+            and member.type_name in ("list", "map")
+            and member.serialization.get("flattened")
+        ):
             _render_flattened(member, tag, item, out, path, name)
             continue
         out.append(f"<{tag}>")
@@ -143,8 +157,9 @@ def _entries(value: object, path: str, name: str) -> list[tuple[object, object]]
     return [(k, v) for k, v in value.items() if v is not None]
 
 
-def _render_flattened(shape: Shape, tag: str, value: object, out: list[str], path: str,
-                      name: str) -> None:
+def _render_flattened(
+    shape: Shape, tag: str, value: object, out: list[str], path: str, name: str
+) -> None:
     if shape.type_name == "list":
         element_tag = str(shape.member.serialization.get("name", tag))
         for element in _elements(value, path, name):
@@ -158,8 +173,9 @@ def _render_flattened(shape: Shape, tag: str, value: object, out: list[str], pat
         out.append(f"</{tag}>")
 
 
-def _render_entry(shape: Shape, key: object, item: object, out: list[str], path: str,
-                  name: str) -> None:
+def _render_entry(
+    shape: Shape, key: object, item: object, out: list[str], path: str, name: str
+) -> None:
     key_tag = str(shape.key.serialization.get("name", "key"))
     value_tag = str(shape.value.serialization.get("name", "value"))
     out.append(f"<{key_tag}>")
@@ -169,8 +185,9 @@ def _render_entry(shape: Shape, key: object, item: object, out: list[str], path:
     out.append(f"</{value_tag}>")
 
 
-def _render_value(shape: Shape, value: object, out: list[str], path: str, name: str,
-                  ec2: bool) -> None:
+def _render_value(
+    shape: Shape, value: object, out: list[str], path: str, name: str, ec2: bool
+) -> None:
     # ``path`` + ``name`` locate the value in error messages; joined only when one is raised.
     kind = shape.type_name
     if kind == "structure":
@@ -197,7 +214,11 @@ def _scalar_text(kind: str, value: object, path: str, name: str) -> str:
         return "true" if value else "false"
     if kind in ("integer", "long") and isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    if kind in ("float", "double") and isinstance(value, int | float) and not isinstance(value, bool):
+    if (
+        kind in ("float", "double")
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+    ):
         return repr(float(value))
     if kind == "timestamp" and isinstance(value, datetime):
         return format_timestamp(value)

@@ -46,8 +46,21 @@ def _pad(n: int) -> bytes:
 
 def _header(ino: int, entry: CpioEntry, name: bytes, size: int) -> bytes:
     nlink = 2 if stat.S_ISDIR(entry.mode) else 1
-    fields = (ino, entry.mode, 0, 0, nlink, 0, size, 0, 0,
-              entry.rdev_major, entry.rdev_minor, len(name) + 1, 0)
+    fields = (
+        ino,
+        entry.mode,
+        0,
+        0,
+        nlink,
+        0,
+        size,
+        0,
+        0,
+        entry.rdev_major,
+        entry.rdev_minor,
+        len(name) + 1,
+        0,
+    )
     return b"070701" + b"".join(b"%08X" % f for f in fields)
 
 

@@ -25,7 +25,7 @@ from kiln import errors
 from kiln.bake.disk import DiskLayout, assemble_disk
 from kiln.bake.micro import BakeResult
 from kiln.bake.tools import run
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +33,22 @@ NAME = "debian"
 VERSION = "12.2026.11.0"  # Debian 12; bump when the recipe changes
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
-PACKAGES = ("linux-image-amd64", "systemd-sysv", "udev", "openssh-server", "cloud-init",
-            "netbase", "ifupdown", "isc-dhcp-client", "sudo", "iproute2")
+PACKAGES = (
+    "linux-image-amd64",
+    "systemd-sysv",
+    "udev",
+    "openssh-server",
+    "cloud-init",
+    "netbase",
+    "ifupdown",
+    "isc-dhcp-client",
+    "sudo",
+    "iproute2",
+)
 LAYOUT = DiskLayout(size_mib=2048, boot_size_mib=120)
-KERNEL_ARGS = ("root=LABEL={root} ro console=ttyS0,115200 quiet cryptomgr.notests nokaslr "
-               "8250.nr_uarts=1")
+KERNEL_ARGS = (
+    "root=LABEL={root} ro console=ttyS0,115200 quiet cryptomgr.notests nokaslr 8250.nr_uarts=1"
+)
 SYSLINUX_CFG = """DEFAULT kiln
 PROMPT 0
 TIMEOUT 0
@@ -91,17 +102,17 @@ def _customize(root: Path) -> None:
 def _kernel(root: Path) -> tuple[str, Path, Path]:
     kernels = sorted((root / "boot").glob("vmlinuz-*"))
     if not kernels:
-        raise Ec2Error(errors.InternalError, "bake: no kernel in the Debian root filesystem")
+        raise KilnError(errors.InternalError, "bake: no kernel in the Debian root filesystem")
     version = kernels[-1].name.removeprefix("vmlinuz-")
     initrd = root / "boot" / f"initrd.img-{version}"
     if not initrd.is_file():
-        raise Ec2Error(errors.InternalError, f"bake: no initramfs for kernel {version}")
+        raise KilnError(errors.InternalError, f"bake: no initramfs for kernel {version}")
     return version, kernels[-1], initrd
 
 
 def build_debian_image(out: Path, work_dir: Path, mirror: str | None = None) -> BakeResult:
     """Build the Debian image as a raw disk at ``out`` (replaced atomically). Needs root and
-    the Debian package mmdebstrap; ``Ec2Error`` if a tool fails (``out`` is left untouched)."""
+    the Debian package mmdebstrap; ``KilnError`` if a tool fails (``out`` is left untouched)."""
     started = time.monotonic()
     mirror = mirror or os.environ.get("KILN_DEBIAN_MIRROR") or DEFAULT_MIRROR
     scratch = work_dir / f"bake-{NAME}-{VERSION}"
@@ -110,18 +121,35 @@ def build_debian_image(out: Path, work_dir: Path, mirror: str | None = None) -> 
     try:
         root = scratch / "rootfs"
         root.mkdir()  # mmdebstrap wants an existing, empty directory
-        run(["mmdebstrap", "--quiet", "--variant=minbase", "--mode=root",
-             f"--include={','.join(PACKAGES)}", SUITE, f"{root}/", mirror])
+        run(
+            [
+                "mmdebstrap",
+                "--quiet",
+                "--variant=minbase",
+                "--mode=root",
+                f"--include={','.join(PACKAGES)}",
+                SUITE,
+                f"{root}/",
+                mirror,
+            ]
+        )
         _customize(root)
         kernel_version, vmlinuz, initrd = _kernel(root)
         args = KERNEL_ARGS.format(root=LAYOUT.root_label)
         boot_files: dict[str, bytes | Path] = {
-            "vmlinuz": vmlinuz, "initrd.img": initrd,
-            "syslinux.cfg": SYSLINUX_CFG.format(args=args).encode()}
+            "vmlinuz": vmlinuz,
+            "initrd.img": initrd,
+            "syslinux.cfg": SYSLINUX_CFG.format(args=args).encode(),
+        }
         out.parent.mkdir(parents=True, exist_ok=True)
         assemble_disk(out, LAYOUT, boot_files, root, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    log.info("baked %s %s (kernel %s) in %.1f s", NAME, VERSION, kernel_version,
-             time.monotonic() - started)
+    log.info(
+        "baked %s %s (kernel %s) in %.1f s",
+        NAME,
+        VERSION,
+        kernel_version,
+        time.monotonic() - started,
+    )
     return BakeResult(out, out.stat().st_size, VERSION, kernel_version)

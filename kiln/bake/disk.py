@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kiln import errors
 from kiln.bake.tools import run
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,10 @@ def _mbr_bin() -> Path:
     for p in MBR_BIN_CANDIDATES:
         if p.is_file():
             return p
-    raise Ec2Error(errors.InternalError,
-                   "bake: syslinux mbr.bin not found; install the Debian package syslinux-common")
+    raise KilnError(
+        errors.InternalError,
+        "bake: syslinux mbr.bin not found; install the Debian package syslinux-common",
+    )
 
 
 def _partition(disk: Path, layout: DiskLayout) -> None:
@@ -69,11 +71,25 @@ def _partition(disk: Path, layout: DiskLayout) -> None:
         f.write(code)
 
 
-def _make_boot(disk: Path, layout: DiskLayout, boot_files: dict[str, bytes | Path],
-               work_dir: Path) -> None:
+def _make_boot(
+    disk: Path, layout: DiskLayout, boot_files: dict[str, bytes | Path], work_dir: Path
+) -> None:
     off = layout.boot_offset
-    run(["mkfs.vfat", "--offset", off // SECTOR, "-F", "16", "-n", layout.boot_label,
-         "-i", "4b494c4e", disk, layout.boot_size_mib * 1024])
+    run(
+        [
+            "mkfs.vfat",
+            "--offset",
+            off // SECTOR,
+            "-F",
+            "16",
+            "-n",
+            layout.boot_label,
+            "-i",
+            "4b494c4e",
+            disk,
+            layout.boot_size_mib * 1024,
+        ]
+    )
     run(["syslinux", "--offset", off, "--install", disk])
     env = {"MTOOLS_SKIP_CHECK": "1", "MTOOLS_NO_VFAT": "0"}
     for name, content in boot_files.items():
@@ -86,15 +102,32 @@ def _make_boot(disk: Path, layout: DiskLayout, boot_files: dict[str, bytes | Pat
 
 
 def _make_root(disk: Path, layout: DiskLayout, rootfs: Path) -> None:
-    run(["mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-L", layout.root_label,
-         "-d", rootfs, "-m", "0",
-         "-E", f"offset={layout.root_offset},root_owner=0:0,nodiscard,"
-               "assume_storage_prezeroed=1",
-         disk, f"{layout.root_size // 1024}k"])
+    run(
+        [
+            "mke2fs",
+            "-q",
+            "-F",
+            "-t",
+            "ext4",
+            "-b",
+            "4096",
+            "-L",
+            layout.root_label,
+            "-d",
+            rootfs,
+            "-m",
+            "0",
+            "-E",
+            f"offset={layout.root_offset},root_owner=0:0,nodiscard,assume_storage_prezeroed=1",
+            disk,
+            f"{layout.root_size // 1024}k",
+        ]
+    )
 
 
-def assemble_disk(out: Path, layout: DiskLayout, boot_files: dict[str, bytes | Path],
-                  rootfs: Path, work_dir: Path) -> None:
+def assemble_disk(
+    out: Path, layout: DiskLayout, boot_files: dict[str, bytes | Path], rootfs: Path, work_dir: Path
+) -> None:
     """Write the bootable raw disk ``out`` (replaced atomically if it exists).
 
     ``boot_files`` maps FAT file names (``vmlinuz``, ``initrd.img``, ``syslinux.cfg``) to their

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kiln import errors
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,11 @@ def _version_key(version: str) -> list[int | str]:
     return [int(p) if p.isdigit() else p for p in re.split(r"[.-]", version)]
 
 
-def find_kernel(boot: Path = Path("/boot"), modules_root: Path = Path("/lib/modules"),
-                version: str | None = None) -> Kernel:
+def find_kernel(
+    boot: Path = Path("/boot"),
+    modules_root: Path = Path("/lib/modules"),
+    version: str | None = None,
+) -> Kernel:
     """The newest kernel with both ``vmlinuz-V`` in ``boot`` and ``V/modules.dep``, or ``version``."""
     found: list[Kernel] = []
     for image in boot.glob("vmlinuz-*"):
@@ -65,9 +68,11 @@ def find_kernel(boot: Path = Path("/boot"), modules_root: Path = Path("/lib/modu
             found.append(Kernel(v, image, mdir))
     if not found:
         want = f"kernel {version}" if version else "a kernel"
-        raise Ec2Error(errors.InternalError,
-                       f"bake: {want} not found in {boot} with modules in {modules_root}; "
-                       "install the Debian package linux-image-amd64 (scripts/install)")
+        raise KilnError(
+            errors.InternalError,
+            f"bake: {want} not found in {boot} with modules in {modules_root}; "
+            "install the Debian package linux-image-amd64 (scripts/install)",
+        )
     return max(found, key=lambda k: _version_key(k.version))
 
 
@@ -79,15 +84,16 @@ def resolve_modules(kernel: Kernel, wanted: tuple[str, ...] = BOOT_MODULES) -> l
     """``wanted`` and everything they depend on, dependencies first, without duplicates.
 
     Modules built into the kernel (``modules.builtin``) are skipped. A module that is neither
-    built in nor present raises ``Ec2Error``.
+    built in nor present raises ``KilnError``.
     """
     deps: dict[str, tuple[Path, list[str]]] = {}
     for line in (kernel.modules_dir / "modules.dep").read_text().splitlines():
         target, _, rest = line.partition(":")
         deps[_name(target)] = (kernel.modules_dir / target, [_name(d) for d in rest.split()])
     builtin_file = kernel.modules_dir / "modules.builtin"
-    builtin = ({_name(x) for x in builtin_file.read_text().split()}
-               if builtin_file.exists() else set())
+    builtin = (
+        {_name(x) for x in builtin_file.read_text().split()} if builtin_file.exists() else set()
+    )
 
     ordered: list[Module] = []
     done: set[str] = set()
@@ -97,13 +103,15 @@ def resolve_modules(kernel: Kernel, wanted: tuple[str, ...] = BOOT_MODULES) -> l
         if name in done:
             return
         if name in chain:
-            raise Ec2Error(errors.InternalError, f"bake: module dependency cycle: {chain}")
+            raise KilnError(errors.InternalError, f"bake: module dependency cycle: {chain}")
         if name not in deps:
             if name in builtin:
                 done.add(name)
                 return
-            raise Ec2Error(errors.InternalError,
-                           f"bake: kernel module {name} not found for kernel {kernel.version}")
+            raise KilnError(
+                errors.InternalError,
+                f"bake: kernel module {name} not found for kernel {kernel.version}",
+            )
         path, needs = deps[name]
         for dep in needs:
             visit(dep, (*chain, name))

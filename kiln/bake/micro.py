@@ -31,9 +31,11 @@ VERSION = "2026.11.0"
 # docs/bake.md): no crypto self-tests, no KASLR relocation, one 8250 UART probed, and two
 # initcalls that cost 0.1-0.4 s each under TCG and that a micro VM does not need (the tracefs
 # kprobe interface, the SP800-108 KDF self-test).
-KERNEL_ARGS = ("root=LABEL={root} console=ttyS0,115200 quiet cryptomgr.notests nokaslr "
-               "8250.nr_uarts=1 tsc=reliable no_timer_check "
-               "initcall_blacklist=init_kprobe_trace,crypto_kdf108_init")
+KERNEL_ARGS = (
+    "root=LABEL={root} console=ttyS0,115200 quiet cryptomgr.notests nokaslr "
+    "8250.nr_uarts=1 tsc=reliable no_timer_check "
+    "initcall_blacklist=init_kprobe_trace,crypto_kdf108_init"
+)
 SYSLINUX_CFG = """DEFAULT kiln
 PROMPT 0
 TIMEOUT 0
@@ -56,8 +58,12 @@ def build_initramfs(kernel: Kernel) -> bytes:
     """A zstd-compressed newc cpio: busybox, the boot modules and their load order, and /init."""
     modules = resolve_modules(kernel)
     entries = [
-        cpio.directory("bin"), cpio.directory("dev"), cpio.directory("proc"),
-        cpio.directory("sys"), cpio.directory("lib"), cpio.directory("lib/modules"),
+        cpio.directory("bin"),
+        cpio.directory("dev"),
+        cpio.directory("proc"),
+        cpio.directory("sys"),
+        cpio.directory("lib"),
+        cpio.directory("lib/modules"),
         cpio.char_device("dev/console", 5, 1),
         cpio.regular("bin/busybox", which("busybox").read_bytes(), 0o755),
         cpio.symlink("bin/sh", "busybox"),
@@ -71,11 +77,16 @@ def build_initramfs(kernel: Kernel) -> bytes:
     return zstandard.ZstdCompressor(level=3).compress(buf.getvalue())
 
 
-def build_micro_image(out: Path, work_dir: Path, *, kernel_version: str | None = None,
-                      layout: DiskLayout | None = None) -> BakeResult:
+def build_micro_image(
+    out: Path,
+    work_dir: Path,
+    *,
+    kernel_version: str | None = None,
+    layout: DiskLayout | None = None,
+) -> BakeResult:
     """Build the micro image as a raw disk at ``out`` (replaced atomically).
 
-    ``work_dir`` holds scratch files and is emptied of them afterwards. Raises ``Ec2Error`` if a
+    ``work_dir`` holds scratch files and is emptied of them afterwards. Raises ``KilnError`` if a
     Debian package it needs is missing or a tool fails; ``out`` is then left untouched.
     """
     started = time.monotonic()
@@ -99,6 +110,11 @@ def build_micro_image(out: Path, work_dir: Path, *, kernel_version: str | None =
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     result = BakeResult(out, out.stat().st_size, VERSION, kernel.version)
-    log.info("baked %s %s (kernel %s) in %.1f s", NAME, VERSION, kernel.version,
-             time.monotonic() - started)
+    log.info(
+        "baked %s %s (kernel %s) in %.1f s",
+        NAME,
+        VERSION,
+        kernel.version,
+        time.monotonic() - started,
+    )
     return result

@@ -25,8 +25,24 @@ SCRIPTS = (
     ("usr/share/udhcpc/default.script", "udhcpc.script", 0o755),
     ("usr/lib/kiln/instance-boot", "instance-boot", 0o755),
 )
-DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "lib", "lib64", "etc/init.d", "etc/dropbear",
-        "dev", "proc", "sys", "run", "mnt", "var/log", "var/lib/kiln", "home")
+DIRS = (
+    "bin",
+    "sbin",
+    "usr/bin",
+    "usr/sbin",
+    "lib",
+    "lib64",
+    "etc/init.d",
+    "etc/dropbear",
+    "dev",
+    "proc",
+    "sys",
+    "run",
+    "mnt",
+    "var/log",
+    "var/lib/kiln",
+    "home",
+)
 TEXT = {
     "etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
     "etc/group": "root:x:0:\ntty:x:5:\n",
@@ -89,5 +105,5 @@ def build_rootfs(root: Path, version: str, kernel_version: str) -> None:
         (root / dest).write_text(text)
     (root / "etc/shadow").chmod(0o600)
     (root / "etc/os-release").write_text(
-        'NAME="Kiln micro"\nID=kiln-micro\n'
-        f'VERSION_ID="{version}"\nKERNEL="{kernel_version}"\n')
+        f'NAME="Kiln micro"\nID=kiln-micro\nVERSION_ID="{version}"\nKERNEL="{kernel_version}"\n'
+    )

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kiln import errors
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 log = logging.getLogger(__name__)
 
@@ -30,26 +30,34 @@ _SEARCH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/u
 
 
 def which(tool: str) -> Path:
-    """Absolute path of ``tool`` (also looked for in the sbin directories), or ``Ec2Error``."""
+    """Absolute path of ``tool`` (also looked for in the sbin directories), or ``KilnError``."""
     found = shutil.which(tool, path=_SEARCH)
     if found is None:
         pkg = PACKAGES.get(tool, tool)
-        raise Ec2Error(errors.InternalError,
-                       f"bake: {tool} not found; install the Debian package {pkg} (scripts/install)")
+        raise KilnError(
+            errors.InternalError,
+            f"bake: {tool} not found; install the Debian package {pkg} (scripts/install)",
+        )
     return Path(found)
 
 
-def run(argv: Sequence[str | Path | int], *, stdin: bytes | None = None, cwd: Path | None = None,
-        env: dict[str, str] | None = None) -> bytes:
-    """Run ``argv`` (its first element resolved with :func:`which`); stdout, or ``Ec2Error``."""
+def run(
+    argv: Sequence[str | Path | int],
+    *,
+    stdin: bytes | None = None,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> bytes:
+    """Run ``argv`` (its first element resolved with :func:`which`); stdout, or ``KilnError``."""
     cmd = [str(which(str(argv[0]))), *map(str, argv[1:])]
     log.debug("run %s", cmd)
     full_env = {**os.environ, **env} if env else None
-    proc = subprocess.run(cmd, input=stdin, cwd=cwd, env=full_env, capture_output=True,
-                          check=False)
+    proc = subprocess.run(cmd, input=stdin, cwd=cwd, env=full_env, capture_output=True, check=False)
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()
-        raise Ec2Error(errors.InternalError,
-                       f"bake: {argv[0]} failed (exit {proc.returncode}): "
-                       f"{detail[-1] if detail else 'no output'}")
+        raise KilnError(
+            errors.InternalError,
+            f"bake: {argv[0]} failed (exit {proc.returncode}): "
+            f"{detail[-1] if detail else 'no output'}",
+        )
     return proc.stdout

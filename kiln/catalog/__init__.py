@@ -9,5 +9,12 @@ from kiln.catalog.catalog import Catalog, Conflict, Tx, open_catalog
 from kiln.catalog.records import SYSTEM_ACCOUNT_ALIAS, SYSTEM_ACCOUNT_ID
 from kiln.catalog.sealing import SealError
 
-__all__ = ["Catalog", "Conflict", "Tx", "open_catalog", "SealError", "SYSTEM_ACCOUNT_ID",
-           "SYSTEM_ACCOUNT_ALIAS"]
+__all__ = [
+    "Catalog",
+    "Conflict",
+    "Tx",
+    "open_catalog",
+    "SealError",
+    "SYSTEM_ACCOUNT_ID",
+    "SYSTEM_ACCOUNT_ALIAS",
+]

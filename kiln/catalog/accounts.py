@@ -32,8 +32,9 @@ def _account(row: models.Account) -> AccountRecord:
     return AccountRecord(row.account_id, row.name, row.alias, row.created)
 
 
-def create_account(tx: Session, account_id: str, name: str,
-                   alias: str | None = None) -> AccountRecord:
+def create_account(
+    tx: Session, account_id: str, name: str, alias: str | None = None
+) -> AccountRecord:
     row = models.Account(account_id=account_id, name=name, alias=alias, created=utc_now())
     tx.add(row)
     tx.flush()
@@ -54,22 +55,32 @@ def aliases_of(tx: Session, account_ids: set[str]) -> dict[str, str]:
     """``{account_id: alias}`` for those of ``account_ids`` that have an alias."""
     if not account_ids:
         return {}
-    rows = tx.execute(select(models.Account.account_id, models.Account.alias)
-                      .where(models.Account.account_id.in_(account_ids),
-                             models.Account.alias.is_not(None)))
+    rows = tx.execute(
+        select(models.Account.account_id, models.Account.alias).where(
+            models.Account.account_id.in_(account_ids), models.Account.alias.is_not(None)
+        )
+    )
     return {r.account_id: r.alias for r in rows}
 
 
 def list_accounts(tx: Session) -> list[AccountRecord]:
-    return [_account(r) for r in tx.scalars(select(models.Account)
-                                            .order_by(models.Account.account_id))]
+    return [
+        _account(r) for r in tx.scalars(select(models.Account).order_by(models.Account.account_id))
+    ]
 
 
-def create_access_key(tx: Session, sealer: Sealer, account_id: str, access_key_id: str,
-                      secret_access_key: str) -> AccessKeyRecord:
-    tx.add(models.AccessKey(
-        access_key_id=access_key_id, account_id=account_id, status="Active", created=utc_now(),
-        secret_sealed=sealer.seal(secret_access_key.encode(), access_key_id)))
+def create_access_key(
+    tx: Session, sealer: Sealer, account_id: str, access_key_id: str, secret_access_key: str
+) -> AccessKeyRecord:
+    tx.add(
+        models.AccessKey(
+            access_key_id=access_key_id,
+            account_id=account_id,
+            status="Active",
+            created=utc_now(),
+            secret_sealed=sealer.seal(secret_access_key.encode(), access_key_id),
+        )
+    )
     tx.flush()
     return AccessKeyRecord(access_key_id, secret_access_key, account_id)
 

@@ -36,8 +36,9 @@ class Catalog:
         self.sealer = sealer
         self.dialect = engine.dialect.name
         self._read = sessionmaker(bind=engine, expire_on_commit=False)
-        self._write = sessionmaker(bind=engine.execution_options(kiln_write=True),
-                                   expire_on_commit=False)
+        self._write = sessionmaker(
+            bind=engine.execution_options(kiln_write=True), expire_on_commit=False
+        )
 
     @contextmanager
     def read(self) -> Iterator[Session]:

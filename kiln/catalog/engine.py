@@ -14,7 +14,7 @@ Every wait on SQLite's lock is bounded by ``SQLITE_BUSY_TIMEOUT_MS``:
   of several processes migrating a fresh catalog one creates the schema and the others wait, then
   see it. A deferred transaction would read first and then fail at once to upgrade its lock
   ("database is locked" on ``CREATE TABLE alembic_version``);
-- a lock still held after the timeout surfaces as :class:`CatalogLocked` (an ``Ec2Error``: one
+- a lock still held after the timeout surfaces as :class:`CatalogLocked` (an ``KilnError``: one
   ``error: …`` line in the CLI, ``InternalError`` from the API), never as a raw driver error.
 """
 
@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
 
 from kiln import errors
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +45,15 @@ PG_MIGRATION_LOCK = 0x6B696C6E
 _SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
 
 
-class CatalogLocked(Ec2Error):
+class CatalogLocked(KilnError):
     """The SQLite catalog stayed locked by another process for the whole busy timeout."""
 
     def __init__(self, path: str) -> None:
-        super().__init__(errors.InternalError,
-                         f"catalog database {path} is locked by another process "
-                         f"(waited {SQLITE_BUSY_TIMEOUT_MS / 1000:g} s); try again")
+        super().__init__(
+            errors.InternalError,
+            f"catalog database {path} is locked by another process "
+            f"(waited {SQLITE_BUSY_TIMEOUT_MS / 1000:g} s); try again",
+        )
 
 
 def make_engine(url: str) -> Engine:
@@ -62,8 +64,9 @@ def make_engine(url: str) -> Engine:
         memory = not db or db == ":memory:"
         if db and not memory:
             Path(db).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False,
-                                                  "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        )
         _sqlite_setup(engine, None if memory else str(db))
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)

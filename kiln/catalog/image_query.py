@@ -41,18 +41,34 @@ BDM = models.BlockDeviceMapping
 LP = models.LaunchPermission
 
 _COLUMN_FILTERS: dict[str, str] = {
-    "architecture": "architecture", "boot-mode": "boot_mode", "creation-date": "creation_date",
-    "deprecation-time": "deprecation_time", "description": "description",
-    "hypervisor": "hypervisor", "image-id": "image_id", "image-type": "image_type",
-    "imds-support": "imds_support", "kernel-id": "kernel_id",
-    "manifest-location": "image_location", "name": "name", "owner-id": "owner_id",
-    "platform": "platform", "platform-details": "platform_details", "ramdisk-id": "ramdisk_id",
-    "root-device-name": "root_device_name", "root-device-type": "root_device_type",
-    "source-image-id": "source_image_id", "source-image-region": "source_image_region",
-    "source-instance-id": "source_instance_id", "sriov-net-support": "sriov_net_support",
-    "state": "state", "state-reason-code": "state_reason_code",
-    "state-reason-message": "state_reason_message", "tpm-support": "tpm_support",
-    "usage-operation": "usage_operation", "virtualization-type": "virtualization_type",
+    "architecture": "architecture",
+    "boot-mode": "boot_mode",
+    "creation-date": "creation_date",
+    "deprecation-time": "deprecation_time",
+    "description": "description",
+    "hypervisor": "hypervisor",
+    "image-id": "image_id",
+    "image-type": "image_type",
+    "imds-support": "imds_support",
+    "kernel-id": "kernel_id",
+    "manifest-location": "image_location",
+    "name": "name",
+    "owner-id": "owner_id",
+    "platform": "platform",
+    "platform-details": "platform_details",
+    "ramdisk-id": "ramdisk_id",
+    "root-device-name": "root_device_name",
+    "root-device-type": "root_device_type",
+    "source-image-id": "source_image_id",
+    "source-image-region": "source_image_region",
+    "source-instance-id": "source_instance_id",
+    "sriov-net-support": "sriov_net_support",
+    "state": "state",
+    "state-reason-code": "state_reason_code",
+    "state-reason-message": "state_reason_message",
+    "tpm-support": "tpm_support",
+    "usage-operation": "usage_operation",
+    "virtualization-type": "virtualization_type",
 }
 _BOOL_COLUMN_FILTERS = {"is-public": "is_public", "ena-support": "ena_support"}
 _BDM_FILTERS: dict[str, tuple[str, FilterKind]] = {
@@ -66,10 +82,14 @@ _BDM_FILTERS: dict[str, tuple[str, FilterKind]] = {
 
 #: Every supported filter name (besides ``tag:<key>``) and the kind of its values.
 IMAGE_FILTERS: dict[str, FilterKind] = {
-    **{n: "str" for n in _COLUMN_FILTERS}, **{n: "bool" for n in _BOOL_COLUMN_FILTERS},
+    **{n: "str" for n in _COLUMN_FILTERS},
+    **{n: "bool" for n in _BOOL_COLUMN_FILTERS},
     **{n: k for n, (_, k) in _BDM_FILTERS.items()},
-    "owner-alias": "str", "product-code": "str", "product-code.type": "str",
-    "tag-key": "str", "tag-value": "str",
+    "owner-alias": "str",
+    "product-code": "str",
+    "product-code.type": "str",
+    "tag-key": "str",
+    "tag-value": "str",
 }
 
 
@@ -112,20 +132,29 @@ def _filter_cond(f: Filter, caller: BindParameter[str], dialect: str) -> ColumnE
         return exists().where(BDM.image_id == IMG.image_id, cond)
     if f.name == "owner-alias":
         a = models.Account
-        return exists().where(a.account_id == IMG.owner_id,
-                              match_any(a.alias, f.values, dialect))
+        return exists().where(a.account_id == IMG.owner_id, match_any(a.alias, f.values, dialect))
     if f.name in ("product-code", "product-code.type"):
         pc = models.ProductCode
         col = pc.product_code_id if f.name == "product-code" else pc.product_code_type
         return exists().where(pc.image_id == IMG.image_id, match_any(col, f.values, dialect))
     t = models.Tag
     if f.name == "tag-key":
-        return exists().where(t.resource_id == IMG.image_id, t.owner_id == caller, match_any(t.key, f.values, dialect))
+        return exists().where(
+            t.resource_id == IMG.image_id, t.owner_id == caller, match_any(t.key, f.values, dialect)
+        )
     if f.name == "tag-value":
-        return exists().where(t.resource_id == IMG.image_id, t.owner_id == caller, match_any(t.value, f.values, dialect))
+        return exists().where(
+            t.resource_id == IMG.image_id,
+            t.owner_id == caller,
+            match_any(t.value, f.values, dialect),
+        )
     if f.name.startswith("tag:"):
-        return exists().where(t.resource_id == IMG.image_id, t.owner_id == caller, t.key == f.name[4:],
-                              match_any(t.value, f.values, dialect))
+        return exists().where(
+            t.resource_id == IMG.image_id,
+            t.owner_id == caller,
+            t.key == f.name[4:],
+            match_any(t.value, f.values, dialect),
+        )
     raise ValueError(f"unknown image filter {f.name!r}")
 
 
@@ -151,8 +180,9 @@ class _Shape:
     limit: bool
 
 
-def _in(column: InstrumentedAttribute[str] | InstrumentedAttribute[str | None], prefix: str,
-        n: int) -> ColumnElement[bool]:
+def _in(
+    column: InstrumentedAttribute[str] | InstrumentedAttribute[str | None], prefix: str, n: int
+) -> ColumnElement[bool]:
     if n == 1:
         return column == bindparam(f"{prefix}0")
     return column.in_([bindparam(f"{prefix}{i}") for i in range(n)])
@@ -161,8 +191,10 @@ def _in(column: InstrumentedAttribute[str] | InstrumentedAttribute[str | None], 
 @lru_cache(maxsize=512)
 def _statement(shape: _Shape) -> Select[str]:
     caller = bindparam("caller", type_=IMG.owner_id.type)
-    conds: list[ColumnElement[bool]] = [IMG.region == bindparam("region"),
-                                        IMG.state != "deregistered"]
+    conds: list[ColumnElement[bool]] = [
+        IMG.region == bindparam("region"),
+        IMG.state != "deregistered",
+    ]
     if shape.owners:
         conds.append(_in(IMG.owner_id, "owner", shape.owners))
         # Owned images are always visible: only add the visibility test for other owners.
@@ -177,8 +209,9 @@ def _statement(shape: _Shape) -> Select[str]:
         if shape.users_all:
             alts.append(IMG.is_public.expression)
         if shape.users:
-            alts.append(exists().where(LP.image_id == IMG.image_id,
-                                       _in(LP.user_id, "user", shape.users)))
+            alts.append(
+                exists().where(LP.image_id == IMG.image_id, _in(LP.user_id, "user", shape.users))
+            )
         conds.append(or_(*alts))
     for f in shape.filters:
         conds.append(_filter_cond(f, caller, shape.dialect))
@@ -188,8 +221,9 @@ def _statement(shape: _Shape) -> Select[str]:
     else:
         conds.append(IMG.state != "disabled")
     if not shape.include_deprecated and not shape.image_ids:
-        not_deprecated = or_(IMG.deprecation_time.is_(None),
-                             IMG.deprecation_time > bindparam("now"))
+        not_deprecated = or_(
+            IMG.deprecation_time.is_(None), IMG.deprecation_time > bindparam("now")
+        )
         conds.append(or_(not_deprecated, IMG.owner_id == caller))
     if shape.after:
         conds.append(IMG.image_id > bindparam("after"))
@@ -202,13 +236,26 @@ def _statement(shape: _Shape) -> Select[str]:
 def query_image_ids(tx: Session, q: ImageQuery, dialect: str) -> list[str]:
     """Ids of the images ``q.caller`` may see that match ``q``, ordered by id (one page)."""
     users = [u for u in q.executable_users if u != "all"]
-    shape = _Shape(dialect=dialect, owners=len(q.owners), only_own=set(q.owners) == {q.caller},
-                   image_ids=len(q.image_ids), users=len(users),
-                   users_all="all" in q.executable_users, filters=q.filters,
-                   include_disabled=q.include_disabled, include_deprecated=q.include_deprecated,
-                   after=q.after is not None, limit=q.limit is not None)
-    params: dict[str, object] = {"region": q.region, "caller": q.caller, "now": q.now,
-                                 "after": q.after, "limit": q.limit}
+    shape = _Shape(
+        dialect=dialect,
+        owners=len(q.owners),
+        only_own=set(q.owners) == {q.caller},
+        image_ids=len(q.image_ids),
+        users=len(users),
+        users_all="all" in q.executable_users,
+        filters=q.filters,
+        include_disabled=q.include_disabled,
+        include_deprecated=q.include_deprecated,
+        after=q.after is not None,
+        limit=q.limit is not None,
+    )
+    params: dict[str, object] = {
+        "region": q.region,
+        "caller": q.caller,
+        "now": q.now,
+        "after": q.after,
+        "limit": q.limit,
+    }
     params.update({f"owner{i}": v for i, v in enumerate(q.owners)})
     params.update({f"id{i}": v for i, v in enumerate(q.image_ids)})
     params.update({f"user{i}": v for i, v in enumerate(users)})

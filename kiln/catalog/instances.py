@@ -63,8 +63,10 @@ def get_instances(tx: Session, instance_ids: Sequence[str], viewer: str) -> list
     """Records in the given order (missing ids skipped) with ``viewer``'s tags; no access check."""
     if not instance_ids:
         return []
-    rows = {r["instance_id"]: r for r in tx.execute(
-        select(I.__table__).where(I.instance_id.in_(instance_ids))).mappings()}
+    rows = {
+        r["instance_id"]: r
+        for r in tx.execute(select(I.__table__).where(I.instance_id.in_(instance_ids))).mappings()
+    }
     ids = [i for i in dict.fromkeys(instance_ids) if i in rows]
     tags = tags_for(tx, ids, viewer)
     return [InstanceRecord(**dict(rows[i]), tags=tuple(tags.get(i, ()))) for i in ids]
@@ -75,9 +77,14 @@ def get_instance(tx: Session, instance_id: str, viewer: str) -> InstanceRecord |
     return found[0] if found else None
 
 
-def query_instance_ids(tx: Session, region: str, owner_id: str,
-                       instance_ids: Sequence[str] = (), states: Collection[str] = (),
-                       hidden_before: str | None = None) -> list[str]:
+def query_instance_ids(
+    tx: Session,
+    region: str,
+    owner_id: str,
+    instance_ids: Sequence[str] = (),
+    states: Collection[str] = (),
+    hidden_before: str | None = None,
+) -> list[str]:
     """The owner's instance ids in ``region`` (ordered by id), optionally only these ids or
     states; terminated instances whose ``terminated_at`` is before ``hidden_before`` are left
     out (EC2 shows terminated instances for about an hour)."""
@@ -93,19 +100,27 @@ def query_instance_ids(tx: Session, region: str, owner_id: str,
 
 def instances_in_states(tx: Session, states: Collection[str]) -> list[InstanceRecord]:
     """Every account's instances in any region whose state is one of ``states``."""
-    rows = tx.execute(select(I.__table__).where(I.state.in_(list(states)))
-                      .order_by(I.instance_id)).mappings().all()
+    rows = (
+        tx.execute(select(I.__table__).where(I.state.in_(list(states))).order_by(I.instance_id))
+        .mappings()
+        .all()
+    )
     return [InstanceRecord(**dict(r)) for r in rows]
 
 
 def ports_in_use(tx: Session) -> set[int]:
     """SSH ports promised to instances that are not terminated."""
-    return {p for p in tx.scalars(select(I.ssh_port).where(I.state != "terminated"))
-            if p is not None}
+    return {
+        p for p in tx.scalars(select(I.ssh_port).where(I.state != "terminated")) if p is not None
+    }
 
 
-def update_instance(tx: Session, instance_id: str, changes: Mapping[str, object],
-                    expect_states: Collection[str] | None = None) -> bool:
+def update_instance(
+    tx: Session,
+    instance_id: str,
+    changes: Mapping[str, object],
+    expect_states: Collection[str] | None = None,
+) -> bool:
     """Apply ``changes``; with ``expect_states``, only if the state is still one of them.
     True if the row was changed (compare-and-set for concurrent lifecycle calls)."""
     bad = set(changes) - set(_COLUMNS) | (_IMMUTABLE & set(changes))
@@ -123,7 +138,8 @@ def volumes_of_instances(tx: Session, instance_ids: Sequence[str]) -> dict[str, 
         return {}
     V = models.Volume  # noqa: N806
     out: dict[str, list[VolumeRecord]] = {}
-    for r in tx.execute(select(V.__table__).where(V.instance_id.in_(instance_ids))
-                        .order_by(V.instance_id, V.device)).mappings():
+    for r in tx.execute(
+        select(V.__table__).where(V.instance_id.in_(instance_ids)).order_by(V.instance_id, V.device)
+    ).mappings():
         out.setdefault(r["instance_id"], []).append(VolumeRecord(**dict(r)))
     return out

@@ -16,18 +16,45 @@ FINAL_STATES = frozenset({"completed", "failed", "cancelled", "deleted"})
 
 
 def _job(r: models.Job) -> JobRecord:
-    return JobRecord(r.job_id, r.kind, r.region, r.account_id, r.state, r.progress,
-                     dict(r.params), r.created, r.updated, r.status_message,
-                     dict(r.result) if r.result is not None else None)
+    return JobRecord(
+        r.job_id,
+        r.kind,
+        r.region,
+        r.account_id,
+        r.state,
+        r.progress,
+        dict(r.params),
+        r.created,
+        r.updated,
+        r.status_message,
+        dict(r.result) if r.result is not None else None,
+    )
 
 
-def create_job(tx: Session, job_id: str, kind: str, region: str, account_id: str,
-               params: dict[str, Any], state: str = "pending",
-               status_message: str | None = None) -> JobRecord:
+def create_job(
+    tx: Session,
+    job_id: str,
+    kind: str,
+    region: str,
+    account_id: str,
+    params: dict[str, Any],
+    state: str = "pending",
+    status_message: str | None = None,
+) -> JobRecord:
     now = utc_now()
-    row = models.Job(job_id=job_id, kind=kind, region=region, account_id=account_id,
-                     state=state, progress=0, status_message=status_message, params=params,
-                     result=None, created=now, updated=now)
+    row = models.Job(
+        job_id=job_id,
+        kind=kind,
+        region=region,
+        account_id=account_id,
+        state=state,
+        progress=0,
+        status_message=status_message,
+        params=params,
+        result=None,
+        created=now,
+        updated=now,
+    )
     tx.add(row)
     tx.flush()
     return _job(row)
@@ -38,9 +65,15 @@ def get_job(tx: Session, job_id: str) -> JobRecord | None:
     return _job(row) if row else None
 
 
-def update_job(tx: Session, job_id: str, *, state: str | None = None,
-               progress: int | None = None, status_message: str | None = None,
-               result: dict[str, Any] | None = None) -> None:
+def update_job(
+    tx: Session,
+    job_id: str,
+    *,
+    state: str | None = None,
+    progress: int | None = None,
+    status_message: str | None = None,
+    result: dict[str, Any] | None = None,
+) -> None:
     row = tx.get(models.Job, job_id)
     if row is None:
         raise KeyError(job_id)
@@ -56,8 +89,9 @@ def update_job(tx: Session, job_id: str, *, state: str | None = None,
     tx.flush()
 
 
-def list_jobs(tx: Session, account_id: str, region: str, kinds: Sequence[str],
-              job_ids: Sequence[str] = ()) -> list[JobRecord]:
+def list_jobs(
+    tx: Session, account_id: str, region: str, kinds: Sequence[str], job_ids: Sequence[str] = ()
+) -> list[JobRecord]:
     j = models.Job
     q = select(j).where(j.account_id == account_id, j.region == region, j.kind.in_(kinds))
     if job_ids:
@@ -67,8 +101,10 @@ def list_jobs(tx: Session, account_id: str, region: str, kinds: Sequence[str],
 
 def unfinished_jobs(tx: Session) -> list[JobRecord]:
     j = models.Job
-    return [_job(r) for r in tx.scalars(select(j).where(j.state.not_in(FINAL_STATES))
-                                        .order_by(j.created))]
+    return [
+        _job(r)
+        for r in tx.scalars(select(j).where(j.state.not_in(FINAL_STATES)).order_by(j.created))
+    ]
 
 
 def jobs_of_kind(tx: Session, kind: str) -> list[JobRecord]:

@@ -36,15 +36,29 @@ def insert_key_pair(tx: Session, key: KeyPairRecord) -> None:
 
 def list_key_pairs(tx: Session, region: str, owner_id: str) -> list[KeyPairRecord]:
     """The account's key pairs in ``region``, by name, with its tags."""
-    rows = tx.execute(select(K.__table__).where(K.region == region, K.owner_id == owner_id)
-                      .order_by(K.key_name)).mappings().all()
+    rows = (
+        tx.execute(
+            select(K.__table__)
+            .where(K.region == region, K.owner_id == owner_id)
+            .order_by(K.key_name)
+        )
+        .mappings()
+        .all()
+    )
     tags = tags_for(tx, [r["key_pair_id"] for r in rows], owner_id)
     return [KeyPairRecord(**dict(r), tags=tuple(tags.get(r["key_pair_id"], ()))) for r in rows]
 
 
 def key_pair_named(tx: Session, region: str, owner_id: str, name: str) -> KeyPairRecord | None:
-    row = tx.execute(select(K.__table__).where(K.region == region, K.owner_id == owner_id,
-                                               K.key_name == name)).mappings().first()
+    row = (
+        tx.execute(
+            select(K.__table__).where(
+                K.region == region, K.owner_id == owner_id, K.key_name == name
+            )
+        )
+        .mappings()
+        .first()
+    )
     return KeyPairRecord(**dict(row)) if row else None
 
 

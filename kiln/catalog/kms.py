@@ -13,17 +13,40 @@ from kiln.catalog.sealing import Sealer
 
 
 def _key(r: models.KmsKey, sealer: Sealer) -> KmsKeyRecord:
-    return KmsKeyRecord(r.key_id, r.account_id, r.region, r.alias,
-                        sealer.unseal(r.secret_sealed, r.key_id), r.state, r.created,
-                        r.description or "", r.deletion_date, r.pending_window_days)
+    return KmsKeyRecord(
+        r.key_id,
+        r.account_id,
+        r.region,
+        r.alias,
+        sealer.unseal(r.secret_sealed, r.key_id),
+        r.state,
+        r.created,
+        r.description or "",
+        r.deletion_date,
+        r.pending_window_days,
+    )
 
 
-def create_kms_key(tx: Session, sealer: Sealer, key_id: str, account_id: str, region: str,
-                   alias: str | None = None, description: str = "") -> KmsKeyRecord:
+def create_kms_key(
+    tx: Session,
+    sealer: Sealer,
+    key_id: str,
+    account_id: str,
+    region: str,
+    alias: str | None = None,
+    description: str = "",
+) -> KmsKeyRecord:
     secret = secrets.token_bytes(32)
-    row = models.KmsKey(key_id=key_id, account_id=account_id, region=region, alias=alias,
-                        secret_sealed=sealer.seal(secret, key_id), state="Enabled",
-                        created=utc_now(), description=description)
+    row = models.KmsKey(
+        key_id=key_id,
+        account_id=account_id,
+        region=region,
+        alias=alias,
+        secret_sealed=sealer.seal(secret, key_id),
+        state="Enabled",
+        created=utc_now(),
+        description=description,
+    )
     tx.add(row)
     tx.flush()
     return _key(row, sealer)
@@ -34,9 +57,11 @@ def get_kms_key(tx: Session, sealer: Sealer, key_id: str) -> KmsKeyRecord | None
     return _key(row, sealer) if row else None
 
 
-def kms_key_by_alias(tx: Session, sealer: Sealer, account_id: str, region: str,
-                     alias: str) -> KmsKeyRecord | None:
+def kms_key_by_alias(
+    tx: Session, sealer: Sealer, account_id: str, region: str, alias: str
+) -> KmsKeyRecord | None:
     k = models.KmsKey
-    row = tx.scalars(select(k).where(k.account_id == account_id, k.region == region,
-                                     k.alias == alias)).first()
+    row = tx.scalars(
+        select(k).where(k.account_id == account_id, k.region == region, k.alias == alias)
+    ).first()
     return _key(row, sealer) if row else None

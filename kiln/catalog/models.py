@@ -107,22 +107,35 @@ class Image(Base):
 
     __table_args__ = (
         # Owner + name (wildcard prefix) scans: the common DescribeImages shape.
-        Index("ix_images_region_owner_name", "region", "owner_id", "name",
-              postgresql_ops={"name": "text_pattern_ops"}),
+        Index(
+            "ix_images_region_owner_name",
+            "region",
+            "owner_id",
+            "name",
+            postgresql_ops={"name": "text_pattern_ops"},
+        ),
         Index("ix_images_region_public", "region", "is_public"),
-        Index("ix_images_region_name", "region", "name",
-              postgresql_ops={"name": "text_pattern_ops"}),
+        Index(
+            "ix_images_region_name", "region", "name", postgresql_ops={"name": "text_pattern_ops"}
+        ),
         # A name is unique per owner and region among images that still exist.
-        Index("uq_images_live_name", "region", "owner_id", "name", unique=True,
-              sqlite_where=text("state != 'deregistered'"),
-              postgresql_where=text("state != 'deregistered'")),
+        Index(
+            "uq_images_live_name",
+            "region",
+            "owner_id",
+            "name",
+            unique=True,
+            sqlite_where=text("state != 'deregistered'"),
+            postgresql_where=text("state != 'deregistered'"),
+        ),
     )
 
 
 class BlockDeviceMapping(Base):
     __tablename__ = "block_device_mappings"
-    image_id: Mapped[str] = mapped_column(ForeignKey("images.image_id", ondelete="CASCADE"),
-                                          primary_key=True)
+    image_id: Mapped[str] = mapped_column(
+        ForeignKey("images.image_id", ondelete="CASCADE"), primary_key=True
+    )
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     device_name: Mapped[str] = mapped_column(String(64))
     virtual_name: Mapped[str | None] = mapped_column(String(64))
@@ -144,8 +157,9 @@ class BlockDeviceMapping(Base):
 
 class ProductCode(Base):
     __tablename__ = "image_product_codes"
-    image_id: Mapped[str] = mapped_column(ForeignKey("images.image_id", ondelete="CASCADE"),
-                                          primary_key=True)
+    image_id: Mapped[str] = mapped_column(
+        ForeignKey("images.image_id", ondelete="CASCADE"), primary_key=True
+    )
     product_code_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     product_code_type: Mapped[str] = mapped_column(String(16), default="marketplace")
 
@@ -155,8 +169,9 @@ class LaunchPermission(Base):
 
     __tablename__ = "launch_permissions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    image_id: Mapped[str] = mapped_column(ForeignKey("images.image_id", ondelete="CASCADE"),
-                                          index=True)
+    image_id: Mapped[str] = mapped_column(
+        ForeignKey("images.image_id", ondelete="CASCADE"), index=True
+    )
     user_id: Mapped[str | None] = mapped_column(ACCOUNT)
     group_name: Mapped[str | None] = mapped_column(String(16))
     organization_arn: Mapped[str | None] = mapped_column(String(256))
@@ -193,7 +208,8 @@ class SnapshotPermission(Base):
     __tablename__ = "snapshot_permissions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     snapshot_id: Mapped[str] = mapped_column(
-        ForeignKey("snapshots.snapshot_id", ondelete="CASCADE"), index=True)
+        ForeignKey("snapshots.snapshot_id", ondelete="CASCADE"), index=True
+    )
     user_id: Mapped[str | None] = mapped_column(ACCOUNT)
     group_name: Mapped[str | None] = mapped_column(String(16))
     __table_args__ = (Index("ix_snapshot_permissions_user_snapshot", "user_id", "snapshot_id"),)
@@ -274,8 +290,9 @@ class KmsKey(Base):
     description: Mapped[str | None] = mapped_column(String(8192))
     deletion_date: Mapped[str | None] = mapped_column(TS)
     pending_window_days: Mapped[int | None] = mapped_column(Integer)
-    __table_args__ = (Index("uq_kms_keys_account_region_alias", "account_id", "region", "alias",
-                            unique=True),)
+    __table_args__ = (
+        Index("uq_kms_keys_account_region_alias", "account_id", "region", "alias", unique=True),
+    )
 
 
 class KmsAlias(Base):
@@ -309,8 +326,9 @@ class KeyPair(Base):
     key_fingerprint: Mapped[str] = mapped_column(String(128))
     public_key: Mapped[str] = mapped_column(Text)  # one OpenSSH line: "ssh-ed25519 AAAA…"
     create_time: Mapped[str] = mapped_column(TS)
-    __table_args__ = (Index("uq_key_pairs_region_owner_name", "region", "owner_id", "key_name",
-                            unique=True),)
+    __table_args__ = (
+        Index("uq_key_pairs_region_owner_name", "region", "owner_id", "key_name", unique=True),
+    )
 
 
 class Instance(Base):
@@ -351,8 +369,10 @@ class Instance(Base):
     ebs_optimized: Mapped[bool] = mapped_column(Boolean, default=False)
     boot_count: Mapped[int] = mapped_column(Integer, default=0)  # successful VM starts
     terminated_at: Mapped[str | None] = mapped_column(TS)
-    __table_args__ = (Index("ix_instances_region_owner", "region", "owner_id"),
-                      Index("ix_instances_state", "state"))
+    __table_args__ = (
+        Index("ix_instances_region_owner", "region", "owner_id"),
+        Index("ix_instances_state", "state"),
+    )
 
 
 # --- Buckets (kiln/catalog/buckets.py; migration 0003) ---------------------------------------

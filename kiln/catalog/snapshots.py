@@ -22,10 +22,17 @@ _VOL_COLUMNS = [c.name for c in V.__table__.columns]
 
 #: DescribeSnapshots filters -> column (tags are handled like images: tag:<k>, tag-key).
 SNAPSHOT_FILTERS: dict[str, str] = {
-    "description": "description", "encrypted": "encrypted", "kms-key-id": "kms_key_id",
-    "owner-id": "owner_id", "progress": "progress", "snapshot-id": "snapshot_id",
-    "start-time": "start_time", "status": "state", "storage-tier": "storage_tier",
-    "volume-id": "volume_id", "volume-size": "volume_size",
+    "description": "description",
+    "encrypted": "encrypted",
+    "kms-key-id": "kms_key_id",
+    "owner-id": "owner_id",
+    "progress": "progress",
+    "snapshot-id": "snapshot_id",
+    "start-time": "start_time",
+    "status": "state",
+    "storage-tier": "storage_tier",
+    "volume-id": "volume_id",
+    "volume-size": "volume_size",
 }
 
 
@@ -43,13 +50,21 @@ def get_snapshots(tx: Session, snapshot_ids: Sequence[str], viewer: str) -> list
     """Records in the given order, with ``viewer``'s tags; no visibility check."""
     if not snapshot_ids:
         return []
-    rows = {r["snapshot_id"]: r for r in tx.execute(
-        select(S.__table__).where(S.snapshot_id.in_(snapshot_ids))).mappings()}
+    rows = {
+        r["snapshot_id"]: r
+        for r in tx.execute(select(S.__table__).where(S.snapshot_id.in_(snapshot_ids))).mappings()
+    }
     ids = [i for i in snapshot_ids if i in rows]
     tags = tags_for(tx, ids, viewer)
     aliases = aliases_of(tx, {rows[i]["owner_id"] for i in ids})
-    return [SnapshotRecord(**dict(rows[i]), owner_alias=aliases.get(rows[i]["owner_id"]),
-                           tags=tuple(tags.get(i, ()))) for i in ids]
+    return [
+        SnapshotRecord(
+            **dict(rows[i]),
+            owner_alias=aliases.get(rows[i]["owner_id"]),
+            tags=tuple(tags.get(i, ())),
+        )
+        for i in ids
+    ]
 
 
 def update_snapshot(tx: Session, snapshot_id: str, changes: Mapping[str, object]) -> None:
@@ -67,10 +82,14 @@ def delete_snapshot(tx: Session, snapshot_id: str) -> None:
 
 def snapshot_visible(tx: Session, snapshot_id: str, account_id: str) -> bool:
     """Owner, public (group all), or granted createVolumePermission."""
-    granted = exists().where(SP.snapshot_id == S.snapshot_id,
-                             or_(SP.user_id == account_id, SP.group_name == "all"))
-    n = tx.scalar(select(func.count()).select_from(S).where(
-        S.snapshot_id == snapshot_id, or_(S.owner_id == account_id, granted)))
+    granted = exists().where(
+        SP.snapshot_id == S.snapshot_id, or_(SP.user_id == account_id, SP.group_name == "all")
+    )
+    n = tx.scalar(
+        select(func.count())
+        .select_from(S)
+        .where(S.snapshot_id == snapshot_id, or_(S.owner_id == account_id, granted))
+    )
     return bool(n)
 
 
@@ -81,12 +100,15 @@ class SnapshotPermissionRecord:
 
 
 def snapshot_permissions(tx: Session, snapshot_id: str) -> list[SnapshotPermissionRecord]:
-    return [SnapshotPermissionRecord(r.user_id, r.group_name) for r in tx.scalars(
-        select(SP).where(SP.snapshot_id == snapshot_id).order_by(SP.id))]
+    return [
+        SnapshotPermissionRecord(r.user_id, r.group_name)
+        for r in tx.scalars(select(SP).where(SP.snapshot_id == snapshot_id).order_by(SP.id))
+    ]
 
 
-def add_snapshot_permissions(tx: Session, snapshot_id: str,
-                             perms: Iterable[SnapshotPermissionRecord]) -> None:
+def add_snapshot_permissions(
+    tx: Session, snapshot_id: str, perms: Iterable[SnapshotPermissionRecord]
+) -> None:
     have = set(snapshot_permissions(tx, snapshot_id))
     for p in perms:
         if p not in have:
@@ -96,8 +118,9 @@ def add_snapshot_permissions(tx: Session, snapshot_id: str,
     _refresh_public(tx, snapshot_id)
 
 
-def remove_snapshot_permissions(tx: Session, snapshot_id: str,
-                                perms: Iterable[SnapshotPermissionRecord] | None) -> None:
+def remove_snapshot_permissions(
+    tx: Session, snapshot_id: str, perms: Iterable[SnapshotPermissionRecord] | None
+) -> None:
     """Remove ``perms`` (all of them when None)."""
     if perms is None:
         tx.execute(delete(SP).where(SP.snapshot_id == snapshot_id))
@@ -108,38 +131,66 @@ def remove_snapshot_permissions(tx: Session, snapshot_id: str,
 
 
 def _refresh_public(tx: Session, snapshot_id: str) -> None:
-    n = tx.scalar(select(func.count()).select_from(SP).where(
-        SP.snapshot_id == snapshot_id, SP.group_name == "all")) or 0
+    n = (
+        tx.scalar(
+            select(func.count())
+            .select_from(SP)
+            .where(SP.snapshot_id == snapshot_id, SP.group_name == "all")
+        )
+        or 0
+    )
     tx.execute(update(S).where(S.snapshot_id == snapshot_id).values(is_public=n > 0))
 
 
-def query_snapshot_ids(tx: Session, region: str, caller: str, dialect: str,
-                       snapshot_ids: Sequence[str] = (), owners: Sequence[str] = (),
-                       restorable_by: Sequence[str] = (), filters: Sequence[Filter] = (),
-                       after: str | None = None, limit: int | None = None) -> list[str]:
+def query_snapshot_ids(
+    tx: Session,
+    region: str,
+    caller: str,
+    dialect: str,
+    snapshot_ids: Sequence[str] = (),
+    owners: Sequence[str] = (),
+    restorable_by: Sequence[str] = (),
+    filters: Sequence[Filter] = (),
+    after: str | None = None,
+    limit: int | None = None,
+) -> list[str]:
     """Ids of snapshots ``caller`` may see in ``region`` matching every argument."""
-    granted = exists().where(SP.snapshot_id == S.snapshot_id,
-                             or_(SP.user_id == caller, SP.group_name == "all"))
-    conds: list[ColumnElement[bool]] = [S.region == region,
-                                        or_(S.owner_id == caller, granted)]
+    granted = exists().where(
+        SP.snapshot_id == S.snapshot_id, or_(SP.user_id == caller, SP.group_name == "all")
+    )
+    conds: list[ColumnElement[bool]] = [S.region == region, or_(S.owner_id == caller, granted)]
     if snapshot_ids:
         conds.append(S.snapshot_id.in_(snapshot_ids))
     if owners:
         conds.append(S.owner_id.in_(owners))
     if restorable_by:
         users = [u for u in restorable_by if u != "all"]
-        conds.append(or_(S.is_public if "all" in restorable_by else False,
-                         S.owner_id.in_(users),
-                         exists().where(SP.snapshot_id == S.snapshot_id, SP.user_id.in_(users))))
+        conds.append(
+            or_(
+                S.is_public if "all" in restorable_by else False,
+                S.owner_id.in_(users),
+                exists().where(SP.snapshot_id == S.snapshot_id, SP.user_id.in_(users)),
+            )
+        )
     t = models.Tag
     for f in filters:
         if f.name.startswith("tag:"):
-            conds.append(exists().where(t.resource_id == S.snapshot_id, t.owner_id == caller,
-                                        t.key == f.name[4:],
-                                        match_any(t.value, f.values, dialect)))
+            conds.append(
+                exists().where(
+                    t.resource_id == S.snapshot_id,
+                    t.owner_id == caller,
+                    t.key == f.name[4:],
+                    match_any(t.value, f.values, dialect),
+                )
+            )
         elif f.name == "tag-key":
-            conds.append(exists().where(t.resource_id == S.snapshot_id, t.owner_id == caller,
-                                        match_any(t.key, f.values, dialect)))
+            conds.append(
+                exists().where(
+                    t.resource_id == S.snapshot_id,
+                    t.owner_id == caller,
+                    match_any(t.key, f.values, dialect),
+                )
+            )
         elif f.name in ("encrypted",):
             conds.append(S.encrypted.in_([v.lower() == "true" for v in f.values]))
         elif f.name == "volume-size":
@@ -162,8 +213,10 @@ def insert_volume(tx: Session, vol: VolumeRecord) -> None:
 def get_volumes(tx: Session, volume_ids: Sequence[str], viewer: str) -> list[VolumeRecord]:
     if not volume_ids:
         return []
-    rows = {r["volume_id"]: r for r in tx.execute(
-        select(V.__table__).where(V.volume_id.in_(volume_ids))).mappings()}
+    rows = {
+        r["volume_id"]: r
+        for r in tx.execute(select(V.__table__).where(V.volume_id.in_(volume_ids))).mappings()
+    }
     ids = [i for i in volume_ids if i in rows]
     tags = tags_for(tx, ids, viewer)
     return [VolumeRecord(**dict(rows[i]), tags=tuple(tags.get(i, ()))) for i in ids]
@@ -181,14 +234,13 @@ def delete_volume(tx: Session, volume_id: str) -> None:
     tx.execute(delete(V).where(V.volume_id == volume_id))
 
 
-def query_volume_ids(tx: Session, region: str, owner_id: str,
-                     volume_ids: Sequence[str] = ()) -> list[str]:
+def query_volume_ids(
+    tx: Session, region: str, owner_id: str, volume_ids: Sequence[str] = ()
+) -> list[str]:
     conds: list[ColumnElement[bool]] = [V.region == region, V.owner_id == owner_id]
     if volume_ids:
         conds.append(V.volume_id.in_(volume_ids))
     return list(tx.scalars(select(V.volume_id).where(*conds).order_by(V.volume_id)))
-
-
 
 
 def snapshot_state(tx: Session, snapshot_id: str) -> str | None:

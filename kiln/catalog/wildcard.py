@@ -86,15 +86,12 @@ def table(model: type[object]) -> Table:
     return t
 
 
-
-
-def match_any(column: Column, values: tuple[str, ...],
-              dialect: str) -> ColumnElement[bool]:
+def match_any(column: Column, values: tuple[str, ...], dialect: str) -> ColumnElement[bool]:
     literals = [parse(v) for v in values]
     exact = [p.literal for p in literals if p.is_literal]
-    conds: list[ColumnElement[bool]] = [match(column, v, dialect)
-                                        for v, p in zip(values, literals, strict=True)
-                                        if not p.is_literal]
+    conds: list[ColumnElement[bool]] = [
+        match(column, v, dialect) for v, p in zip(values, literals, strict=True) if not p.is_literal
+    ]
     if exact:
         conds.append(column.in_(exact))
     return or_(*conds) if len(conds) != 1 else conds[0]

@@ -18,8 +18,9 @@ from kiln.cli.common import (
 )
 from kiln.config import Settings
 
-database_option = click.option("--database-url", default=None,
-                               help="Catalog database (default: the data dir's SQLite file).")
+database_option = click.option(
+    "--database-url", default=None, help="Catalog database (default: the data dir's SQLite file)."
+)
 
 
 def _catalog(data_dir: Path | None, database_url: str | None):  # type: ignore[no-untyped-def]
@@ -43,9 +44,15 @@ def account() -> None:
 @database_option
 @json_option
 @cli_errors
-def create(name: str, account_id: str | None, access_key_id: str | None,
-           secret_access_key: str | None, data_dir: Path | None,
-           database_url: str | None, as_json: bool) -> None:
+def create(
+    name: str,
+    account_id: str | None,
+    access_key_id: str | None,
+    secret_access_key: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    as_json: bool,
+) -> None:
     """Create an account with one access key; print {AccountId, AccessKeyId, SecretAccessKey}
     as JSON (with or without --json)."""
     from kiln.services.accounts.accounts import create_account
@@ -55,8 +62,13 @@ def create(name: str, account_id: str | None, access_key_id: str | None,
         res = create_account(catalog, name, account_id, access_key_id, secret_access_key)
     finally:
         catalog.close()
-    emit_json({"AccountId": res.account_id, "AccessKeyId": res.access_key_id,
-               "SecretAccessKey": res.secret_access_key})
+    emit_json(
+        {
+            "AccountId": res.account_id,
+            "AccessKeyId": res.access_key_id,
+            "SecretAccessKey": res.secret_access_key,
+        }
+    )
 
 
 @account.command("ls")

@@ -38,49 +38,85 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]  # -> Service
 
 def _options(fn: F) -> F:
     """The options every ``kiln bake`` recipe takes."""
-    for opt in reversed([
-        click.option("--if-missing", is_flag=True,
-                     help="Do nothing (quickly) when every region already has this version."),
-        click.option("--region", "regions", multiple=True,
-                     help="Region to publish in (repeatable; default: "
-                          f"{', '.join(DEFAULT_REGIONS)})."),
-        click.option("--database-url", default=None,
-                     help="Catalog database (default: the data dir's SQLite file)."),
-        data_dir_option, json_option, cli_errors]):
+    for opt in reversed(
+        [
+            click.option(
+                "--if-missing",
+                is_flag=True,
+                help="Do nothing (quickly) when every region already has this version.",
+            ),
+            click.option(
+                "--region",
+                "regions",
+                multiple=True,
+                help=f"Region to publish in (repeatable; default: {', '.join(DEFAULT_REGIONS)}).",
+            ),
+            click.option(
+                "--database-url",
+                default=None,
+                help="Catalog database (default: the data dir's SQLite file).",
+            ),
+            data_dir_option,
+            json_option,
+            cli_errors,
+        ]
+    ):
         fn = opt(fn)
     return fn
 
 
-def _bake(recipe: str, version: str, build: Callable[[Path, Path], BakeResult], what: str,
-          if_missing: bool, regions: tuple[str, ...], database_url: str | None,
-          data_dir: Path | None, as_json: bool) -> None:
+def _bake(
+    recipe: str,
+    version: str,
+    build: Callable[[Path, Path], BakeResult],
+    what: str,
+    if_missing: bool,
+    regions: tuple[str, ...],
+    database_url: str | None,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
     """Build with ``build(out, work_dir)`` unless every region has ``kiln/<recipe>/<version>``,
     then publish it where it is missing."""
     from kiln.services.images.base_images import existing_images, image_name, publish_base_image
 
     started = time.monotonic()
-    settings = Settings(data_dir=resolve_data_dir(data_dir),
-                        regions=tuple(dict.fromkeys(regions)) or DEFAULT_REGIONS,
-                        database_url=database_url)
+    settings = Settings(
+        data_dir=resolve_data_dir(data_dir),
+        regions=tuple(dict.fromkeys(regions)) or DEFAULT_REGIONS,
+        database_url=database_url,
+    )
     name = image_name(recipe, version)
     services = _services(settings)
     try:
         have = existing_images(services, name)
         if set(have) == set(settings.regions) and if_missing:
-            rows = [{"Region": r, "ImageId": have[r], "Name": name, "Created": False}
-                    for r in settings.regions]
+            rows = [
+                {"Region": r, "ImageId": have[r], "Name": name, "Created": False}
+                for r in settings.regions
+            ]
         else:
             work = settings.data_dir / "bake" / recipe
             work.mkdir(parents=True, exist_ok=True)
             disk = work / f"{recipe}-{version}.raw"
             try:
                 baked = build(disk, work)
-                description = f"Kiln {recipe} {version}: {what}, Debian kernel {baked.kernel_version}"
+                description = (
+                    f"Kiln {recipe} {version}: {what}, Debian kernel {baked.kernel_version}"
+                )
                 published = publish_base_image(services, disk, name, description[:255])
             finally:
                 shutil.rmtree(work, ignore_errors=True)
-            rows = [{"Region": p.region, "ImageId": p.image_id, "Name": name,
-                     "SnapshotId": p.snapshot_id, "Created": p.created} for p in published]
+            rows = [
+                {
+                    "Region": p.region,
+                    "ImageId": p.image_id,
+                    "Name": name,
+                    "SnapshotId": p.snapshot_id,
+                    "Created": p.created,
+                }
+                for p in published
+            ]
     finally:
         services.catalog.close()
     if as_json:
@@ -94,27 +130,57 @@ def _bake(recipe: str, version: str, build: Callable[[Path, Path], BakeResult], 
 
 @bake.command("micro")
 @_options
-def micro(if_missing: bool, regions: tuple[str, ...], database_url: str | None,
-          data_dir: Path | None, as_json: bool) -> None:
+def micro(
+    if_missing: bool,
+    regions: tuple[str, ...],
+    database_url: str | None,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
     """Bake the micro image (busybox + dropbear on Debian's kernel; seconds, no network) and
     publish it as kiln/micro/<version>."""
     from kiln.bake.micro import NAME, VERSION, build_micro_image
 
-    _bake(NAME, VERSION, build_micro_image,
-          "busybox, dropbear; boots to KILN-READY on the serial console",
-          if_missing, regions, database_url, data_dir, as_json)
+    _bake(
+        NAME,
+        VERSION,
+        build_micro_image,
+        "busybox, dropbear; boots to KILN-READY on the serial console",
+        if_missing,
+        regions,
+        database_url,
+        data_dir,
+        as_json,
+    )
 
 
 @bake.command("debian")
-@click.option("--mirror", default=None,
-              help="Debian mirror (default: $KILN_DEBIAN_MIRROR, else http://deb.debian.org/debian).")
+@click.option(
+    "--mirror",
+    default=None,
+    help="Debian mirror (default: $KILN_DEBIAN_MIRROR, else http://deb.debian.org/debian).",
+)
 @_options
-def debian(mirror: str | None, if_missing: bool, regions: tuple[str, ...],
-           database_url: str | None, data_dir: Path | None, as_json: bool) -> None:
+def debian(
+    mirror: str | None,
+    if_missing: bool,
+    regions: tuple[str, ...],
+    database_url: str | None,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
     """Bake Debian 12 with cloud-init and OpenSSH (mmdebstrap from a Debian mirror; minutes)
     and publish it as kiln/debian/<version>. Log in as 'admin' with the key pair."""
     from kiln.bake.debian import NAME, VERSION, build_debian_image
 
-    _bake(NAME, VERSION, lambda out, work: build_debian_image(out, work, mirror),
-          "Debian 12 minbase, cloud-init, OpenSSH (user admin)",
-          if_missing, regions, database_url, data_dir, as_json)
+    _bake(
+        NAME,
+        VERSION,
+        lambda out, work: build_debian_image(out, work, mirror),
+        "Debian 12 minbase, cloud-init, OpenSSH (user admin)",
+        if_missing,
+        regions,
+        database_url,
+        data_dir,
+        as_json,
+    )

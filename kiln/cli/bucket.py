@@ -28,13 +28,14 @@ def bucket() -> None:
 @database_option
 @json_option
 @cli_errors
-def create(name: str, account_id: str, data_dir: Path | None, database_url: str | None,
-           as_json: bool) -> None:
+def create(
+    name: str, account_id: str, data_dir: Path | None, database_url: str | None, as_json: bool
+) -> None:
     """Create bucket NAME for an account (DATA_DIR/buckets/NAME)."""
     from kiln import errors
     from kiln.app import open_settings_catalog
     from kiln.catalog.accounts import get_account
-    from kiln.errors import Ec2Error
+    from kiln.errors import KilnError
     from kiln.services.tasks.buckets import create_bucket
 
     settings = _settings(data_dir, database_url)
@@ -42,12 +43,16 @@ def create(name: str, account_id: str, data_dir: Path | None, database_url: str 
     try:
         with catalog.read() as tx:
             if get_account(tx, account_id) is None:
-                raise Ec2Error(errors.InvalidParameterValue, f"no account {account_id}")
+                raise KilnError(errors.InvalidParameterValue, f"no account {account_id}")
         record = create_bucket(catalog, settings.data_dir, account_id, name)
     finally:
         catalog.close()
-    out = {"Bucket": record.name, "Owner": record.owner_id, "Created": record.created,
-           "Path": str(layout.buckets_dir(settings.data_dir) / record.name)}
+    out = {
+        "Bucket": record.name,
+        "Owner": record.owner_id,
+        "Created": record.created,
+        "Path": str(layout.buckets_dir(settings.data_dir) / record.name),
+    }
     if as_json:
         emit_json(out)
     else:
@@ -60,8 +65,9 @@ def create(name: str, account_id: str, data_dir: Path | None, database_url: str 
 @database_option
 @json_option
 @cli_errors
-def ls(account_id: str | None, data_dir: Path | None, database_url: str | None,
-       as_json: bool) -> None:
+def ls(
+    account_id: str | None, data_dir: Path | None, database_url: str | None, as_json: bool
+) -> None:
     """List buckets and their owners."""
     from kiln.app import open_settings_catalog
     from kiln.catalog.buckets import list_buckets

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from kiln.config import default_data_dir
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
@@ -38,8 +38,9 @@ def _json_flag(ctx: click.Context, _param: click.Parameter, value: bool) -> bool
 
 def json_option(fn: F) -> F:
     """``--json`` for a command: its value reaches the function as ``as_json``."""
-    return click.option("--json", "as_json", is_flag=True, callback=_json_flag,
-                        help="Machine-readable JSON output.")(fn)
+    return click.option(
+        "--json", "as_json", is_flag=True, callback=_json_flag, help="Machine-readable JSON output."
+    )(fn)
 
 
 def _json_group_flag(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -52,9 +53,15 @@ def add_group_json(group: click.Group) -> None:
     command finally run (``kiln --json account ls``, ``kiln account --json ls``). Commands
     themselves declare theirs with :func:`json_option`."""
     if not any("--json" in p.opts for p in group.params):
-        group.params.append(click.Option(
-            ["--json"], is_flag=True, expose_value=False, callback=_json_group_flag,
-            help="Machine-readable JSON output (for the sub-command run)."))
+        group.params.append(
+            click.Option(
+                ["--json"],
+                is_flag=True,
+                expose_value=False,
+                callback=_json_group_flag,
+                help="Machine-readable JSON output (for the sub-command run).",
+            )
+        )
     for sub in group.commands.values():
         if isinstance(sub, click.Group):
             add_group_json(sub)
@@ -77,7 +84,7 @@ def cli_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except Ec2Error as e:
+        except KilnError as e:
             fail(f"{e.code.code}: {e.message}")
         except FileNotFoundError as e:
             fail(f"no such file: {e.filename or e}")

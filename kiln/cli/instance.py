@@ -10,11 +10,12 @@ import click
 from kiln import errors
 from kiln.cli.common import cli_errors, data_dir_option, emit_json, json_option, resolve_data_dir
 from kiln.config import Settings
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.runtime import layout
 
-database_option = click.option("--database-url", default=None,
-                               help="Catalog database (default: the data dir's SQLite file).")
+database_option = click.option(
+    "--database-url", default=None, help="Catalog database (default: the data dir's SQLite file)."
+)
 LIVE = ("pending", "running", "stopping", "stopped", "shutting-down")
 
 
@@ -34,25 +35,37 @@ def ls(show_all: bool, data_dir: Path | None, database_url: str | None, as_json:
     from kiln.app import open_settings_catalog
     from kiln.catalog import instances as cat
 
-    catalog = open_settings_catalog(Settings(data_dir=resolve_data_dir(data_dir),
-                                             database_url=database_url))
+    catalog = open_settings_catalog(
+        Settings(data_dir=resolve_data_dir(data_dir), database_url=database_url)
+    )
     try:
         with catalog.read() as tx:
             states = [*LIVE, "terminated"] if show_all else list(LIVE)
             rows = cat.instances_in_states(tx, states)
     finally:
         catalog.close()
-    out = [{"InstanceId": i.instance_id, "OwnerId": i.owner_id, "Region": i.region,
-            "State": i.state, "InstanceType": i.instance_type, "ImageId": i.image_id,
+    out = [
+        {
+            "InstanceId": i.instance_id,
+            "OwnerId": i.owner_id,
+            "Region": i.region,
+            "State": i.state,
+            "InstanceType": i.instance_type,
+            "ImageId": i.image_id,
             "SshPort": i.ssh_port if i.state == "running" else None,
-            "LaunchTime": i.launch_time} for i in rows]
+            "LaunchTime": i.launch_time,
+        }
+        for i in rows
+    ]
     if as_json:
         emit_json(out)
         return
     for r in out:
         port = f"127.0.0.1:{r['SshPort']}" if r["SshPort"] else "-"
-        click.echo(f"{r['InstanceId']}  {r['OwnerId']}  {r['Region']}  {r['State']:<13} "
-                   f"{r['InstanceType']:<10} {r['ImageId']}  {port}")
+        click.echo(
+            f"{r['InstanceId']}  {r['OwnerId']}  {r['Region']}  {r['State']:<13} "
+            f"{r['InstanceType']:<10} {r['ImageId']}  {port}"
+        )
 
 
 @instance.command("console")
@@ -75,4 +88,4 @@ def console(instance_id: str, region: str | None, data_dir: Path | None, as_json
             else:
                 click.echo(text, nl=False)
             return
-    raise Ec2Error(errors.InvalidInstanceIDNotFound, f"no console for {instance_id} under {root}")
+    raise KilnError(errors.InvalidInstanceIDNotFound, f"no console for {instance_id} under {root}")

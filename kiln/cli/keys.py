@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kiln import errors
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.store import KeyEncryptionKey
 
 
@@ -20,5 +20,7 @@ def load_kek(key_file: Path | None, key_id: str | None) -> KeyEncryptionKey | No
     except (UnicodeDecodeError, ValueError):
         secret = raw
     if len(secret) != 32:
-        raise Ec2Error(errors.InvalidParameterValue, f"key file {key_file} must hold 32 bytes or 64 hex digits")
+        raise KilnError(
+            errors.InvalidParameterValue, f"key file {key_file} must hold 32 bytes or 64 hex digits"
+        )
     return KeyEncryptionKey(key_id or Path(key_file).name, secret)

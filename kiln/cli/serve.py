@@ -26,30 +26,70 @@ from kiln.runtime.downloads import parse_networks
 @data_dir_option
 @click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on.")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=int, help="TCP port.")
-@click.option("--database-url", default=None,
-              help="Catalog database (default: sqlite:///DATA_DIR/catalog.sqlite3; "
-                   "PostgreSQL: postgresql+psycopg://USER@HOST/DB).")
-@click.option("--region", "regions", multiple=True,
-              help=f"A region to serve (repeatable; default: {', '.join(DEFAULT_REGIONS)}).")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
-@click.option("--import-dir", "import_dirs", multiple=True,
-              type=click.Path(path_type=Path, file_okay=False, exists=True),
-              help="A directory whose files any account may import by local path "
-                   "(repeatable; default: none).")
-@click.option("--import-allow-net", "import_allow_nets", multiple=True, metavar="CIDR",
-              help="A loopback/private/link-local network URL imports may reach "
-                   "(repeatable; default: public addresses only).")
-@click.option("--import-max-bytes", type=click.IntRange(min=1), default=1 << 40,
-              show_default=True, help="Largest URL download.")
-@click.option("--import-timeout", "import_timeout_s", type=click.FloatRange(min=0.1),
-              default=6 * 3600.0, show_default=True, help="Longest URL download, in seconds.")
+@click.option(
+    "--database-url",
+    default=None,
+    help="Catalog database (default: sqlite:///DATA_DIR/catalog.sqlite3; "
+    "PostgreSQL: postgresql+psycopg://USER@HOST/DB).",
+)
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    help=f"A region to serve (repeatable; default: {', '.join(DEFAULT_REGIONS)}).",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+@click.option(
+    "--import-dir",
+    "import_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="A directory whose files any account may import by local path "
+    "(repeatable; default: none).",
+)
+@click.option(
+    "--import-allow-net",
+    "import_allow_nets",
+    multiple=True,
+    metavar="CIDR",
+    help="A loopback/private/link-local network URL imports may reach "
+    "(repeatable; default: public addresses only).",
+)
+@click.option(
+    "--import-max-bytes",
+    type=click.IntRange(min=1),
+    default=1 << 40,
+    show_default=True,
+    help="Largest URL download.",
+)
+@click.option(
+    "--import-timeout",
+    "import_timeout_s",
+    type=click.FloatRange(min=0.1),
+    default=6 * 3600.0,
+    show_default=True,
+    help="Longest URL download, in seconds.",
+)
 @json_option
 @cli_errors
-def serve(data_dir: Path | None, host: str, port: int, database_url: str | None,
-          regions: tuple[str, ...], log_level: str, import_dirs: tuple[Path, ...],
-          import_allow_nets: tuple[str, ...], import_max_bytes: int,
-          import_timeout_s: float, as_json: bool) -> None:
+def serve(
+    data_dir: Path | None,
+    host: str,
+    port: int,
+    database_url: str | None,
+    regions: tuple[str, ...],
+    log_level: str,
+    import_dirs: tuple[Path, ...],
+    import_allow_nets: tuple[str, ...],
+    import_max_bytes: int,
+    import_timeout_s: float,
+    as_json: bool,
+) -> None:
     """Serve the EC2 Query API at http://HOST:PORT/ (region: the request's SigV4 scope).
     With --json, print {"Url", "Host", "Port", "Regions", "DataDir", "Pid"} as one line on
     stdout once listening."""
@@ -57,11 +97,17 @@ def serve(data_dir: Path | None, host: str, port: int, database_url: str | None,
 
     from kiln.app import create_app
 
-    settings = Settings(data_dir=resolve_data_dir(data_dir),
-                        regions=tuple(dict.fromkeys(regions)) or DEFAULT_REGIONS,
-                        database_url=database_url, host=host, port=port,
-                        import_dirs=import_dirs, import_allow_nets=import_allow_nets,
-                        import_max_bytes=import_max_bytes, import_timeout_s=import_timeout_s)
+    settings = Settings(
+        data_dir=resolve_data_dir(data_dir),
+        regions=tuple(dict.fromkeys(regions)) or DEFAULT_REGIONS,
+        database_url=database_url,
+        host=host,
+        port=port,
+        import_dirs=import_dirs,
+        import_allow_nets=import_allow_nets,
+        import_max_bytes=import_max_bytes,
+        import_timeout_s=import_timeout_s,
+    )
     try:
         parse_networks(import_allow_nets)
     except ValueError as e:
@@ -72,14 +118,25 @@ def serve(data_dir: Path | None, host: str, port: int, database_url: str | None,
     def listening(bound_host: str, bound_port: int) -> None:
         url = f"http://{_url_host(bound_host)}:{bound_port}/"
         if as_json:
-            click.echo(json.dumps({"Url": url, "Host": bound_host, "Port": bound_port,
-                                   "Regions": list(settings.regions),
-                                   "DataDir": str(settings.data_dir), "Pid": os.getpid()}))
+            click.echo(
+                json.dumps(
+                    {
+                        "Url": url,
+                        "Host": bound_host,
+                        "Port": bound_port,
+                        "Regions": list(settings.regions),
+                        "DataDir": str(settings.data_dir),
+                        "Pid": os.getpid(),
+                    }
+                )
+            )
             sys.stdout.flush()
         else:
-            click.echo(f"kiln: serving EC2 API on {url} "
-                       f"(regions: {', '.join(settings.regions)}; data: {settings.data_dir})",
-                       err=True)
+            click.echo(
+                f"kiln: serving EC2 API on {url} "
+                f"(regions: {', '.join(settings.regions)}; data: {settings.data_dir})",
+                err=True,
+            )
 
     _run_uvicorn(app, host, port, log_level, listening)
 
@@ -88,8 +145,9 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _run_uvicorn(app: Any, host: str, port: int, log_level: str,
-                 listening: Callable[[str, int], None]) -> None:
+def _run_uvicorn(
+    app: Any, host: str, port: int, log_level: str, listening: Callable[[str, int], None]
+) -> None:
     """``uvicorn.run`` for one process, calling ``listening(host, port)`` once bound."""
     import uvicorn
 
@@ -100,8 +158,9 @@ def _run_uvicorn(app: Any, host: str, port: int, log_level: str,
                 name = self.servers[0].sockets[0].getsockname()
                 listening(str(name[0]), int(name[1]))
 
-    server = Server(uvicorn.Config(app, host=host, port=port, log_level=log_level,
-                                   access_log=False))
+    server = Server(
+        uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
+    )
     try:
         server.run()
     except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it shut down for

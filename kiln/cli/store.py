@@ -26,16 +26,26 @@ def store() -> None:
 
 
 @store.command()
-@click.option("--repair", "do_repair", is_flag=True,
-              help="Then rewrite what intact copies allow (this store's, or another region's) "
-                   "and name on one line each what cannot be repaired. Exit 1 unless clean afterwards.")
+@click.option(
+    "--repair",
+    "do_repair",
+    is_flag=True,
+    help="Then rewrite what intact copies allow (this store's, or another region's) "
+    "and name on one line each what cannot be repaired. Exit 1 unless clean afterwards.",
+)
 @region_option
 @with_key_options
 @data_dir_option
 @json_option
 @cli_errors
-def verify(do_repair: bool, region: str, key_file: Path | None, key_id: str | None, data_dir: Path | None,
-           as_json: bool) -> None:
+def verify(
+    do_repair: bool,
+    region: str,
+    key_file: Path | None,
+    key_id: str | None,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
     """Re-hash every chunk and check every manifest; quarantine what is damaged. Exit 1 if anything is."""
     settings = Settings(data_dir=resolve_data_dir(data_dir))
     st = open_store(settings.store_url(region))
@@ -43,7 +53,9 @@ def verify(do_repair: bool, region: str, key_file: Path | None, key_id: str | No
     keys = [kek] if kek else None
     if do_repair:
         with progress_bar("verify and repair", not as_json) as update:
-            fix = run_repair(st, keys, sources=_other_stores(settings.data_dir, region), progress=update)
+            fix = run_repair(
+                st, keys, sources=_other_stores(settings.data_dir, region), progress=update
+            )
         _show_repair(fix, as_json)
         return
     with progress_bar("verify", not as_json) as update:
@@ -54,13 +66,17 @@ def verify(do_repair: bool, region: str, key_file: Path | None, key_id: str | No
         _show_verify(report)
     if not report.ok:
         if not as_json:
-            click.echo(f"error: store damaged: {len(report.damaged_snapshots)} snapshot(s) hurt", err=True)
+            click.echo(
+                f"error: store damaged: {len(report.damaged_snapshots)} snapshot(s) hurt", err=True
+            )
         sys.exit(1)
 
 
 def _show_verify(report: VerifyReport) -> None:
-    click.echo(f"{report.chunks_checked} chunks ({report.bytes_checked} bytes), "
-               f"{report.manifests_checked} manifests checked: " + ("ok" if report.ok else "DAMAGED"))
+    click.echo(
+        f"{report.chunks_checked} chunks ({report.bytes_checked} bytes), "
+        f"{report.manifests_checked} manifests checked: " + ("ok" if report.ok else "DAMAGED")
+    )
     for c in report.damaged_chunks:
         click.echo(f"damaged chunk {c}")
     for c in report.missing_chunks:
@@ -70,7 +86,9 @@ def _show_verify(report: VerifyReport) -> None:
     for s in report.damaged_snapshots:
         click.echo(f"snapshot hurt: {s}")
     for p in report.superseded_packs:
-        click.echo(f"damaged pack {p}: every hurt chunk has an intact copy (gc or verify --repair drops it)")
+        click.echo(
+            f"damaged pack {p}: every hurt chunk has an intact copy (gc or verify --repair drops it)"
+        )
 
 
 def _show_repair(fix: RepairReport, as_json: bool) -> None:
@@ -90,20 +108,31 @@ def _show_repair(fix: RepairReport, as_json: bool) -> None:
         _show_verify(fix.after)
     if not fix.ok:
         if not as_json:
-            click.echo(f"error: store still damaged: {len(fix.unrepairable)} chunk(s) and "
-                       f"{len(fix.damaged_manifests)} manifest(s) cannot be repaired", err=True)
+            click.echo(
+                f"error: store still damaged: {len(fix.unrepairable)} chunk(s) and "
+                f"{len(fix.damaged_manifests)} manifest(s) cannot be repaired",
+                err=True,
+            )
         sys.exit(1)
 
 
 def _other_stores(data_dir: Path, region: str) -> list[tuple[str, SnapshotStore]]:
     """Every other region's store under ``data_dir`` (the ones that exist)."""
-    return [(name, open_store(file_url(path))) for name, path in layout.store_dirs(data_dir).items()
-            if name != region]
+    return [
+        (name, open_store(file_url(path)))
+        for name, path in layout.store_dirs(data_dir).items()
+        if name != region
+    ]
 
 
 @store.command()
-@click.option("--grace-seconds", type=float, default=600.0, show_default=True,
-              help="Keep unreferenced chunks younger than this (protects concurrent imports).")
+@click.option(
+    "--grace-seconds",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="Keep unreferenced chunks younger than this (protects concurrent imports).",
+)
 @region_option
 @data_dir_option
 @json_option
@@ -116,4 +145,6 @@ def gc(grace_seconds: float, region: str, data_dir: Path | None, as_json: bool) 
     if as_json:
         emit_json(asdict(report))
     else:
-        click.echo(f"deleted {report.chunks_deleted} chunks ({report.bytes_freed} bytes), kept {report.chunks_kept}")
+        click.echo(
+            f"deleted {report.chunks_deleted} chunks ({report.bytes_freed} bytes), kept {report.chunks_kept}"
+        )

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from kiln import errors
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 log = logging.getLogger(__name__)
 
@@ -70,24 +70,55 @@ def _probe_initramfs(dest: Path, busybox: str) -> None:
     (root / "init").write_bytes(PROBE_INIT)
     (root / "init").chmod(0o755)
     with dest.open("wb") as out:
-        subprocess.run([busybox, "cpio", "-o", "-H", "newc"], input=b"init\nbin\nbin/busybox\n",
-                       stdout=out, stderr=subprocess.DEVNULL, cwd=root, check=True)
+        subprocess.run(
+            [busybox, "cpio", "-o", "-H", "newc"],
+            input=b"init\nbin\nbin/busybox\n",
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+            cwd=root,
+            check=True,
+        )
 
 
-def boot_probe(qemu: str, kernel: Path, busybox: str, timeout: float,
-               silent_timeout: float, accel: str = "kvm") -> tuple[bool, str]:
+def boot_probe(
+    qemu: str, kernel: Path, busybox: str, timeout: float, silent_timeout: float, accel: str = "kvm"
+) -> tuple[bool, str]:
     """Boot the probe guest under ``accel``; (marker seen, what happened)."""
     with tempfile.TemporaryDirectory(prefix="kiln-accel-") as d:
         initrd = Path(d) / "probe.cpio"
         _probe_initramfs(initrd, busybox)
         cpu = ["-cpu", "host"] if accel == "kvm" else []
-        argv = [qemu, "-accel", accel, *cpu, "-machine", "q35", "-m", "128",
-                "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-                "-serial", "stdio", "-kernel", str(kernel), "-initrd", str(initrd), "-append",
-                "console=ttyS0 earlyprintk=serial panic=-1 cryptomgr.notests 8250.nr_uarts=1"]
+        argv = [
+            qemu,
+            "-accel",
+            accel,
+            *cpu,
+            "-machine",
+            "q35",
+            "-m",
+            "128",
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-no-reboot",
+            "-serial",
+            "stdio",
+            "-kernel",
+            str(kernel),
+            "-initrd",
+            str(initrd),
+            "-append",
+            "console=ttyS0 earlyprintk=serial panic=-1 cryptomgr.notests 8250.nr_uarts=1",
+        ]
         started = time.monotonic()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         assert proc.stdout is not None
         seen = b""
         last_output = started
@@ -118,25 +149,32 @@ def boot_probe(qemu: str, kernel: Path, busybox: str, timeout: float,
             proc.wait()
 
 
-def probe_accelerator(requested: str = "auto", timeout: float = 20.0, *,
-                      silent_timeout: float = 3.0, qemu_binary: str = "qemu-system-x86_64",
-                      cache_dir: Path | None = None, kvm_device: Path = Path("/dev/kvm")) -> str:
+def probe_accelerator(
+    requested: str = "auto",
+    timeout: float = 20.0,
+    *,
+    silent_timeout: float = 3.0,
+    qemu_binary: str = "qemu-system-x86_64",
+    cache_dir: Path | None = None,
+    kvm_device: Path = Path("/dev/kvm"),
+) -> str:
     """``"kvm"`` or ``"tcg"`` for ``requested`` in ``auto`` / ``kvm`` / ``tcg``.
 
     ``tcg`` is returned as is; ``kvm`` is trusted if ``kvm_device`` opens (else
-    ``Ec2Error(InvalidParameterValue)``); ``auto`` probes as described above, at most
+    ``KilnError(InvalidParameterValue)``); ``auto`` probes as described above, at most
     ``timeout`` seconds (less if the guest prints nothing for ``silent_timeout``), remembers the
     answer in this process and in ``cache_dir`` (default ``~/.cache/kiln``).
     """
     if requested == "tcg":
         return "tcg"
     if requested not in ("auto", "kvm"):
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"accelerator {requested!r} is not one of auto, kvm, tcg")
+        raise KilnError(
+            errors.InvalidParameterValue, f"accelerator {requested!r} is not one of auto, kvm, tcg"
+        )
     why_not = _kvm_usable(kvm_device)
     if requested == "kvm":
         if why_not:
-            raise Ec2Error(errors.InvalidParameterValue, f"accelerator kvm: {why_not}")
+            raise KilnError(errors.InvalidParameterValue, f"accelerator kvm: {why_not}")
         return "kvm"
     if why_not:
         log.info("accelerator: tcg (%s)", why_not)
@@ -145,8 +183,9 @@ def probe_accelerator(requested: str = "auto", timeout: float = 20.0, *,
     kernel = _probe_kernel()
     busybox = shutil.which("busybox")
     if qemu is None or kernel is None or busybox is None:
-        log.warning("accelerator: tcg (cannot probe KVM: need %s, a kernel in /boot, busybox)",
-                    qemu_binary)
+        log.warning(
+            "accelerator: tcg (cannot probe KVM: need %s, a kernel in /boot, busybox)", qemu_binary
+        )
         return "tcg"
     cache = (cache_dir or default_cache_dir()) / f"accel-{_cache_key(qemu, kernel)}.json"
     key = str(cache)

@@ -68,7 +68,7 @@ class VmDriver(Protocol):
         """Boot a VM from ``spec`` and return once the hypervisor runs it (not once the guest is
         ready: watch ``console_output`` for that).
 
-        Not idempotent. Raises ``Ec2Error``: ``IncorrectInstanceState`` if a VM already runs in
+        Not idempotent. Raises ``KilnError``: ``IncorrectInstanceState`` if a VM already runs in
         ``spec.run_dir``; ``InvalidParameterValue`` for a bad spec (missing disk file, unknown
         format or accelerator); ``InsufficientInstanceCapacity`` if the hypervisor is missing or
         fails to start — in every failure case nothing is left running.

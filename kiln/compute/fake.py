@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kiln import errors
 from kiln.compute.driver import VmHandle, VmSpec
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 CONSOLE = "console.log"  # the name kiln/compute/qemu.py writes, read by GetConsoleOutput
 
@@ -33,16 +33,16 @@ class FakeDriver:
     def start(self, spec: VmSpec) -> VmHandle:
         for disk in spec.disks:
             if not Path(disk.path).exists():
-                raise Ec2Error(errors.InvalidParameterValue, f"disk {disk.path} does not exist")
+                raise KilnError(errors.InvalidParameterValue, f"disk {disk.path} does not exist")
         run_dir = Path(spec.run_dir)
         with self._lock:
             if run_dir in self._running:
-                raise Ec2Error(errors.IncorrectInstanceState,
-                               f"a VM already runs in {run_dir}")
+                raise KilnError(errors.IncorrectInstanceState, f"a VM already runs in {run_dir}")
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / CONSOLE).write_bytes(f"fake VM {spec.instance_id} booted\n".encode())
-            handle = VmHandle(spec.instance_id, next(self._pids), run_dir, spec.ssh_host_port,
-                              spec.accel)
+            handle = VmHandle(
+                spec.instance_id, next(self._pids), run_dir, spec.ssh_host_port, spec.accel
+            )
             self._running[run_dir] = handle
             self.started.append(spec)
         return handle

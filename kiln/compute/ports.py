@@ -6,7 +6,7 @@ import socket
 from collections.abc import Collection
 
 from kiln import errors
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -19,8 +19,9 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def pick_free_port(host: str = "127.0.0.1", exclude: Collection[int] = (),
-                   attempts: int = 64) -> int:
+def pick_free_port(
+    host: str = "127.0.0.1", exclude: Collection[int] = (), attempts: int = 64
+) -> int:
     """A port the kernel considers free on ``host``, not in ``exclude`` (ports already promised
     to stopped instances, say). Another process may still take it before QEMU binds it: the
     driver then fails to start with a clear error and the caller picks again."""
@@ -30,4 +31,4 @@ def pick_free_port(host: str = "127.0.0.1", exclude: Collection[int] = (),
             port = int(s.getsockname()[1])
         if port not in exclude:
             return port
-    raise Ec2Error(errors.InsufficientInstanceCapacity, f"no free TCP port on {host}")
+    raise KilnError(errors.InsufficientInstanceCapacity, f"no free TCP port on {host}")

@@ -25,7 +25,7 @@ from kiln import errors
 from kiln.compute import process
 from kiln.compute.driver import ACCELERATORS, DISK_FORMATS, VmHandle, VmSpec
 from kiln.compute.qmp import QMP_SOCKET, Qmp, QmpError
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +43,15 @@ def _esc(value: str | Path) -> str:
 
 def _mac(instance_id: str) -> str:
     h = hashlib.blake2b(instance_id.encode(), digest_size=3).hexdigest()
-    return "52:54:00:" + ":".join(h[i:i + 2] for i in range(0, 6, 2))
+    return "52:54:00:" + ":".join(h[i : i + 2] for i in range(0, 6, 2))
 
 
 class QemuDriver:
     """:class:`kiln.compute.driver.VmDriver` on local QEMU processes."""
 
-    def __init__(self, qemu_binary: str | Path = "qemu-system-x86_64", machine: str = "q35") -> None:
+    def __init__(
+        self, qemu_binary: str | Path = "qemu-system-x86_64", machine: str = "q35"
+    ) -> None:
         self.qemu_binary = str(qemu_binary)
         self.machine = machine
 
@@ -58,13 +60,30 @@ class QemuDriver:
         """The QEMU command line for ``spec`` (QMP socket relative to ``spec.run_dir``)."""
         run = spec.run_dir.resolve()
         argv = [
-            binary, "-name", _esc(f"kiln-{spec.instance_id}"),
-            "-machine", self.machine, "-accel", spec.accel,
-            "-smp", str(spec.vcpus), "-m", str(spec.memory_mib),
-            "-nodefaults", "-no-user-config", "-display", "none",
-            "-chardev", f"file,id=console,path={_esc(run / CONSOLE)}", "-serial", "chardev:console",
-            "-qmp", f"unix:{QMP_SOCKET},server=on,wait=off",
-            "-pidfile", str(run / PIDFILE), "-daemonize",
+            binary,
+            "-name",
+            _esc(f"kiln-{spec.instance_id}"),
+            "-machine",
+            self.machine,
+            "-accel",
+            spec.accel,
+            "-smp",
+            str(spec.vcpus),
+            "-m",
+            str(spec.memory_mib),
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-chardev",
+            f"file,id=console,path={_esc(run / CONSOLE)}",
+            "-serial",
+            "chardev:console",
+            "-qmp",
+            f"unix:{QMP_SOCKET},server=on,wait=off",
+            "-pidfile",
+            str(run / PIDFILE),
+            "-daemonize",
         ]
         if spec.accel == "kvm":
             argv += ["-cpu", "host"]
@@ -78,38 +97,45 @@ class QemuDriver:
             dev = f"virtio-blk-pci,drive=disk{i}" + (",bootindex=0" if i == 0 else "")
             argv += ["-drive", opts, "-device", dev]
         argv += [
-            "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{spec.ssh_host_port}-:22",
-            "-device", f"virtio-net-pci,netdev=net0,mac={_mac(spec.instance_id)}",
-            "-device", "virtio-rng-pci",  # entropy for the guest's first host key
+            "-netdev",
+            f"user,id=net0,hostfwd=tcp:127.0.0.1:{spec.ssh_host_port}-:22",
+            "-device",
+            f"virtio-net-pci,netdev=net0,mac={_mac(spec.instance_id)}",
+            "-device",
+            "virtio-rng-pci",  # entropy for the guest's first host key
         ]
         return argv
 
     def _check(self, spec: VmSpec) -> None:
         bad = errors.InvalidParameterValue
         if not spec.disks:
-            raise Ec2Error(bad, f"{spec.instance_id}: a VM needs a boot disk")
+            raise KilnError(bad, f"{spec.instance_id}: a VM needs a boot disk")
         if spec.accel not in ACCELERATORS:
-            raise Ec2Error(bad, f"accelerator {spec.accel!r} is not one of {ACCELERATORS}")
+            raise KilnError(bad, f"accelerator {spec.accel!r} is not one of {ACCELERATORS}")
         if spec.vcpus < 1 or spec.memory_mib < 64:
-            raise Ec2Error(bad, f"{spec.instance_id}: needs at least 1 vCPU and 64 MiB of memory")
+            raise KilnError(bad, f"{spec.instance_id}: needs at least 1 vCPU and 64 MiB of memory")
         for d in spec.disks:
             if d.format not in DISK_FORMATS:
-                raise Ec2Error(bad, f"disk format {d.format!r} is not one of {DISK_FORMATS}")
+                raise KilnError(bad, f"disk format {d.format!r} is not one of {DISK_FORMATS}")
         for path in [d.path for d in spec.disks] + ([spec.seed] if spec.seed else []):
             if not Path(path).is_file():
-                raise Ec2Error(bad, f"{spec.instance_id}: disk {path} does not exist")
+                raise KilnError(bad, f"{spec.instance_id}: disk {path} does not exist")
 
     # --- VmDriver ---------------------------------------------------------------------------
     def start(self, spec: VmSpec) -> VmHandle:
         self._check(spec)
         if self.find(spec.run_dir) is not None:
-            raise Ec2Error(errors.IncorrectInstanceState,
-                           f"{spec.instance_id}: a VM is already running in {spec.run_dir}")
+            raise KilnError(
+                errors.IncorrectInstanceState,
+                f"{spec.instance_id}: a VM is already running in {spec.run_dir}",
+            )
         binary = shutil.which(self.qemu_binary)
         if binary is None:
-            raise Ec2Error(errors.InsufficientInstanceCapacity,
-                           f"cannot start {spec.instance_id}: {self.qemu_binary} not found "
-                           "(install the Debian package qemu-system-x86)")
+            raise KilnError(
+                errors.InsufficientInstanceCapacity,
+                f"cannot start {spec.instance_id}: {self.qemu_binary} not found "
+                "(install the Debian package qemu-system-x86)",
+            )
         run = spec.run_dir
         run.mkdir(parents=True, exist_ok=True)
         for name in (PIDFILE, QMP_SOCKET):
@@ -117,14 +143,24 @@ class QemuDriver:
         if (run / CONSOLE).exists():
             (run / CONSOLE).replace(run / f"{CONSOLE}.1")
         argv = self.command(spec, binary)
-        state = {"instance_id": spec.instance_id, "ssh_host_port": spec.ssh_host_port,
-                 "accel": spec.accel, "argv": argv}
+        state = {
+            "instance_id": spec.instance_id,
+            "ssh_host_port": spec.ssh_host_port,
+            "accel": spec.accel,
+            "argv": argv,
+        }
         tmp = run / f"{STATE}.tmp"
         tmp.write_text(json.dumps(state, indent=1))
         tmp.replace(run / STATE)
         try:
-            proc = subprocess.run(argv, cwd=run, stdin=subprocess.DEVNULL, capture_output=True,
-                                  timeout=START_TIMEOUT, check=False)
+            proc = subprocess.run(
+                argv,
+                cwd=run,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=START_TIMEOUT,
+                check=False,
+            )
             failure = (proc.stderr or proc.stdout).decode(errors="replace").strip()
             failed = proc.returncode != 0
         except (OSError, subprocess.TimeoutExpired) as e:
@@ -137,10 +173,17 @@ class QemuDriver:
             lines = failure.splitlines()
             detail = lines[-1] if lines else "QEMU exited without starting the VM"
             log.warning("%s: QEMU failed to start: %s", spec.instance_id, failure)
-            raise Ec2Error(errors.InsufficientInstanceCapacity,
-                           f"cannot start {spec.instance_id}: QEMU failed: {detail}")
-        log.info("%s: started QEMU pid %d (%s, ssh 127.0.0.1:%d)", spec.instance_id, pid,
-                 spec.accel, spec.ssh_host_port)
+            raise KilnError(
+                errors.InsufficientInstanceCapacity,
+                f"cannot start {spec.instance_id}: QEMU failed: {detail}",
+            )
+        log.info(
+            "%s: started QEMU pid %d (%s, ssh 127.0.0.1:%d)",
+            spec.instance_id,
+            pid,
+            spec.accel,
+            spec.ssh_host_port,
+        )
         return VmHandle(spec.instance_id, pid, run, spec.ssh_host_port, spec.accel)
 
     def shutdown(self, handle: VmHandle, timeout: float) -> bool:
@@ -180,11 +223,15 @@ class QemuDriver:
             return None
         try:
             state = json.loads((run_dir / STATE).read_text())
-            return VmHandle(str(state["instance_id"]), pid, run_dir,
-                            int(state["ssh_host_port"]), str(state["accel"]))
+            return VmHandle(
+                str(state["instance_id"]),
+                pid,
+                run_dir,
+                int(state["ssh_host_port"]),
+                str(state["accel"]),
+            )
         except (OSError, ValueError, KeyError) as e:
-            log.warning("QEMU pid %d runs from %s but %s is unreadable: %s",
-                        pid, run_dir, STATE, e)
+            log.warning("QEMU pid %d runs from %s but %s is unreadable: %s", pid, run_dir, STATE, e)
             return None
 
     # --- helpers ----------------------------------------------------------------------------

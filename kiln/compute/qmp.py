@@ -81,8 +81,9 @@ class Qmp:
             msg = self._read()
             if "event" in msg:
                 data = msg.get("data")
-                self.events.append(QmpEvent(str(msg["event"]),
-                                            data if isinstance(data, dict) else {}))
+                self.events.append(
+                    QmpEvent(str(msg["event"]), data if isinstance(data, dict) else {})
+                )
             elif "error" in msg:
                 raise QmpError(f"{command}: {msg['error']}")
             elif "return" in msg:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kiln import errors
 from kiln.disks import qemu_img
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.types import Extent
 
 log = logging.getLogger(__name__)
@@ -21,10 +21,10 @@ class MapEntry:
 
     start: int
     length: int
-    depth: int              # 0: allocated in the named image itself; n: in its n-th backing file
-    present: bool           # allocated somewhere in the chain (False: reads as zeros, unallocated)
-    zero: bool              # reads as zeros
-    data: bool              # backed by data in a file
+    depth: int  # 0: allocated in the named image itself; n: in its n-th backing file
+    present: bool  # allocated somewhere in the chain (False: reads as zeros, unallocated)
+    zero: bool  # reads as zeros
+    data: bool  # backed by data in a file
     host_offset: int | None  # where the bytes lie in the (depth's) file, when QEMU knows
 
 
@@ -35,20 +35,31 @@ def qemu_map(path: Path, fmt: str | None, *, force_share: bool = True) -> list[M
         args.append("--force-share")
     if fmt is not None:
         args += ["-f", fmt]
-    doc = qemu_img.run_json(qemu_img.QEMU_IMG, [*args, "--", str(path)],
-                            timeout=qemu_img.MAP_TIMEOUT, code=errors.InvalidDiskImage,
-                            what=f"{path.name}: cannot map {fmt or 'disk'} image")
+    doc = qemu_img.run_json(
+        qemu_img.QEMU_IMG,
+        [*args, "--", str(path)],
+        timeout=qemu_img.MAP_TIMEOUT,
+        code=errors.InvalidDiskImage,
+        what=f"{path.name}: cannot map {fmt or 'disk'} image",
+    )
     if not isinstance(doc, list):
-        raise Ec2Error(errors.InvalidDiskImage, f"{path.name}: qemu-img map gave no map")
+        raise KilnError(errors.InvalidDiskImage, f"{path.name}: qemu-img map gave no map")
     entries = []
     for item in doc:
         if not isinstance(item, dict):
             continue
         offset = item.get("offset")
-        entries.append(MapEntry(
-            start=int(item["start"]), length=int(item["length"]), depth=int(item.get("depth", 0)),
-            present=bool(item.get("present", True)), zero=bool(item.get("zero")),
-            data=bool(item.get("data")), host_offset=offset if isinstance(offset, int) else None))
+        entries.append(
+            MapEntry(
+                start=int(item["start"]),
+                length=int(item["length"]),
+                depth=int(item.get("depth", 0)),
+                present=bool(item.get("present", True)),
+                zero=bool(item.get("zero")),
+                data=bool(item.get("data")),
+                host_offset=offset if isinstance(offset, int) else None,
+            )
+        )
     log.debug("map %s: %d entries", path, len(entries))
     return entries
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from kiln import errors
 from kiln.disks.blockmap import merge_extents, qemu_map
 from kiln.disks.inspect import DiskInfo
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.types import Extent
 
 log = logging.getLogger(__name__)
@@ -29,10 +29,13 @@ def data_extents(info: DiskInfo) -> list[Extent]:
         extents = raw_data_extents(info.path, info.virtual_size)
     else:
         extents = merge_extents(
-            Extent(e.start, e.length) for e in qemu_map(info.path, info.format)
-            if e.data and not e.zero)
-    log.debug("%s: %d data extents, %d bytes", info.path, len(extents),
-              sum(e.length for e in extents))
+            Extent(e.start, e.length)
+            for e in qemu_map(info.path, info.format)
+            if e.data and not e.zero
+        )
+    log.debug(
+        "%s: %d data extents, %d bytes", info.path, len(extents), sum(e.length for e in extents)
+    )
     return extents
 
 
@@ -46,12 +49,14 @@ def raw_data_extents(path: Path, size: int) -> list[Extent]:
             try:
                 start = os.lseek(fd, pos, os.SEEK_DATA)
             except OSError as exc:
-                if exc.errno == errno.ENXIO:     # no data after pos
+                if exc.errno == errno.ENXIO:  # no data after pos
                     break
                 if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
                     return [Extent(0, size)] if size else []
-                raise Ec2Error(errors.InvalidDiskImage,
-                               f"{path.name}: cannot read allocation map: {exc.strerror}") from exc
+                raise KilnError(
+                    errors.InvalidDiskImage,
+                    f"{path.name}: cannot read allocation map: {exc.strerror}",
+                ) from exc
             if start >= size:
                 break
             end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
@@ -70,8 +75,12 @@ def overlay_changed_extents(overlay: Path) -> list[Extent]:
     opened (read-only, shared) to tell the layers apart.
     """
     entries = qemu_map(Path(overlay), "qcow2")
-    extents = merge_extents(Extent(e.start, e.length) for e in entries
-                            if e.depth == 0 and e.present and (e.data or e.zero))
-    log.debug("%s: %d changed extents, %d bytes", overlay, len(extents),
-              sum(e.length for e in extents))
+    extents = merge_extents(
+        Extent(e.start, e.length)
+        for e in entries
+        if e.depth == 0 and e.present and (e.data or e.zero)
+    )
+    log.debug(
+        "%s: %d changed extents, %d bytes", overlay, len(extents), sum(e.length for e in extents)
+    )
     return extents

@@ -21,12 +21,12 @@ from kiln import errors
 from kiln.disks import qemu_img
 from kiln.disks.blockmap import qemu_map
 from kiln.disks.probe import SECTOR, normalize_format, regular_file_size, sniff
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 log = logging.getLogger(__name__)
 
 _CHECKABLE = ("qcow2", "vmdk", "vhdx")
-_CHECK_OK = (0, 3, 63)   # 0 clean, 3 leaked clusters only, 63 format has no check
+_CHECK_OK = (0, 3, 63)  # 0 clean, 3 leaked clusters only, 63 format has no check
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ class DiskInfo:
 
 
 def inspect_disk(path: Path, fmt: str | None = None) -> DiskInfo:
-    """Identify and validate a disk image; raises Ec2Error (see module docstring) if refused.
+    """Identify and validate a disk image; raises KilnError (see module docstring) if refused.
 
     ``fmt="raw"`` (declared by the caller, or a file Kiln made itself) is :func:`raw_disk`: the
     bytes are data, never sniffed, so a raw disk that holds a qcow2 or LUKS header is imported
@@ -61,14 +61,18 @@ def inspect_disk(path: Path, fmt: str | None = None) -> DiskInfo:
     _refuse_external_files(path, info)
     virtual_size = _int(info.get("virtual-size"))
     if virtual_size <= 0:
-        raise Ec2Error(errors.InvalidDiskImage, f"{path.name}: {name} image has no virtual size")
+        raise KilnError(errors.InvalidDiskImage, f"{path.name}: {name} image has no virtual size")
     if info.get("encrypted"):
-        raise Ec2Error(errors.InvalidDiskImage, f"{path.name}: encrypted images are not supported")
+        raise KilnError(errors.InvalidDiskImage, f"{path.name}: encrypted images are not supported")
     if name in _CHECKABLE:
         _check(path, name, sniffed.size, _int(info.get("cluster-size")))
-    disk = DiskInfo(path=path, format=name, virtual_size=virtual_size,
-                    actual_size=_int(info.get("actual-size")),
-                    cluster_size=_int(info.get("cluster-size")) or None)
+    disk = DiskInfo(
+        path=path,
+        format=name,
+        virtual_size=virtual_size,
+        actual_size=_int(info.get("actual-size")),
+        cluster_size=_int(info.get("cluster-size")) or None,
+    )
     _check_map_within_file(disk, sniffed.size)
     log.debug("inspected %s", disk)
     return disk
@@ -86,47 +90,63 @@ def raw_disk(path: Path) -> DiskInfo:
 def _inspect_raw(path: Path, size: int) -> DiskInfo:
     # qemu-img would call any file "raw"; a real disk is a whole number of 512-byte sectors.
     if size == 0:
-        raise Ec2Error(errors.InvalidDiskImage, f"{path.name}: empty file is not a disk image")
+        raise KilnError(errors.InvalidDiskImage, f"{path.name}: empty file is not a disk image")
     if size % SECTOR:
-        raise Ec2Error(errors.InvalidDiskImage,
-                       f"{path.name}: not a disk image (unrecognised format, and {size} bytes "
-                       f"is not a whole number of {SECTOR}-byte sectors for a raw disk)")
+        raise KilnError(
+            errors.InvalidDiskImage,
+            f"{path.name}: not a disk image (unrecognised format, and {size} bytes "
+            f"is not a whole number of {SECTOR}-byte sectors for a raw disk)",
+        )
     st = path.stat()
-    return DiskInfo(path=path, format="raw", virtual_size=size,
-                    actual_size=st.st_blocks * 512, cluster_size=None)
+    return DiskInfo(
+        path=path,
+        format="raw",
+        virtual_size=size,
+        actual_size=st.st_blocks * 512,
+        cluster_size=None,
+    )
 
 
 def _qemu_info(path: Path, fmt: str) -> dict[str, object]:
     doc = qemu_img.run_json(
-        qemu_img.QEMU_IMG, ["info", "--force-share", "--output=json", "-f", fmt, "--", str(path)],
-        timeout=qemu_img.INFO_TIMEOUT, code=errors.InvalidDiskImage,
-        what=f"{path.name}: not a valid {fmt} image")
+        qemu_img.QEMU_IMG,
+        ["info", "--force-share", "--output=json", "-f", fmt, "--", str(path)],
+        timeout=qemu_img.INFO_TIMEOUT,
+        code=errors.InvalidDiskImage,
+        what=f"{path.name}: not a valid {fmt} image",
+    )
     if not isinstance(doc, dict):
-        raise Ec2Error(errors.InvalidDiskImage, f"{path.name}: qemu-img info gave no details")
+        raise KilnError(errors.InvalidDiskImage, f"{path.name}: qemu-img info gave no details")
     return doc
 
 
 def _refuse_external_files(path: Path, info: dict[str, object]) -> None:
     if info.get("backing-filename") or info.get("full-backing-filename"):
-        raise Ec2Error(errors.UnsafeDiskImage,
-                       f"{path.name}: image has a backing file ({info.get('backing-filename')}); "
-                       "refused because it would read another host file (flatten it first)")
+        raise KilnError(
+            errors.UnsafeDiskImage,
+            f"{path.name}: image has a backing file ({info.get('backing-filename')}); "
+            "refused because it would read another host file (flatten it first)",
+        )
     specific = info.get("format-specific")
     data = specific.get("data") if isinstance(specific, dict) else None
     if not isinstance(data, dict):
         return
     if data.get("data-file"):
-        raise Ec2Error(errors.UnsafeDiskImage,
-                       f"{path.name}: image keeps its data in an external data file "
-                       f"({data.get('data-file')}); refused because it would read another host file")
+        raise KilnError(
+            errors.UnsafeDiskImage,
+            f"{path.name}: image keeps its data in an external data file "
+            f"({data.get('data-file')}); refused because it would read another host file",
+        )
     extents = data.get("extents")
     if isinstance(extents, list):
         for extent in extents:
             name = extent.get("filename") if isinstance(extent, dict) else None
             if not isinstance(name, str) or not _same_file(path, name):
-                raise Ec2Error(errors.UnsafeDiskImage,
-                               f"{path.name}: vmdk extent is another file ({name}); refused "
-                               "because it would read another host file")
+                raise KilnError(
+                    errors.UnsafeDiskImage,
+                    f"{path.name}: vmdk extent is another file ({name}); refused "
+                    "because it would read another host file",
+                )
 
 
 def _same_file(path: Path, other: str) -> bool:
@@ -138,11 +158,15 @@ def _same_file(path: Path, other: str) -> bool:
 
 
 def _check(path: Path, fmt: str, file_size: int, cluster_size: int) -> None:
-    done = qemu_img.run(qemu_img.QEMU_IMG,
-                        ["check", "--force-share", "--output=json", "-f", fmt, "--", str(path)],
-                        timeout=qemu_img.CHECK_TIMEOUT, code=errors.InvalidDiskImage,
-                        what=f"{path.name}: corrupt {fmt} image", ok_codes=(*_CHECK_OK, 1, 2))
-    if done.returncode == 63:        # this format has no consistency check
+    done = qemu_img.run(
+        qemu_img.QEMU_IMG,
+        ["check", "--force-share", "--output=json", "-f", fmt, "--", str(path)],
+        timeout=qemu_img.CHECK_TIMEOUT,
+        code=errors.InvalidDiskImage,
+        what=f"{path.name}: corrupt {fmt} image",
+        ok_codes=(*_CHECK_OK, 1, 2),
+    )
+    if done.returncode == 63:  # this format has no consistency check
         return
     try:
         report = json.loads(done.stdout) if done.stdout.strip() else {}
@@ -151,25 +175,38 @@ def _check(path: Path, fmt: str, file_size: int, cluster_size: int) -> None:
     report = report if isinstance(report, dict) else {}
     problems = [ln.strip() for ln in done.stderr.splitlines() if ln.strip().startswith("ERROR")]
     detail = problems[0] if problems else qemu_img.last_error_line(done.stderr)
-    if done.returncode in (1, 2) or _int(report.get("corruptions")) or _int(report.get("check-errors")):
-        raise Ec2Error(errors.InvalidDiskImage,
-                       f"{path.name}: corrupt or truncated {fmt} image ({detail})")
+    if (
+        done.returncode in (1, 2)
+        or _int(report.get("corruptions"))
+        or _int(report.get("check-errors"))
+    ):
+        raise KilnError(
+            errors.InvalidDiskImage, f"{path.name}: corrupt or truncated {fmt} image ({detail})"
+        )
     # image-end-offset counts whole clusters; qemu-img itself leaves the last one partial.
     end = _int(report.get("image-end-offset"))
     cluster = max(cluster_size, 1)
     if end > -(-file_size // cluster) * cluster:
-        raise Ec2Error(errors.InvalidDiskImage,
-                       f"{path.name}: truncated {fmt} image (its metadata reaches byte {end}, "
-                       f"the file has {file_size} bytes)")
+        raise KilnError(
+            errors.InvalidDiskImage,
+            f"{path.name}: truncated {fmt} image (its metadata reaches byte {end}, "
+            f"the file has {file_size} bytes)",
+        )
 
 
 def _check_map_within_file(disk: DiskInfo, file_size: int) -> None:
     """A truncated image maps data to host offsets past the end of the file: refuse it."""
     for entry in qemu_map(disk.path, disk.format):
-        if entry.data and entry.host_offset is not None and entry.host_offset + entry.length > file_size:
-            raise Ec2Error(errors.InvalidDiskImage,
-                           f"{disk.path.name}: truncated {disk.format} image (data at byte "
-                           f"{entry.host_offset} lies past the end of the {file_size}-byte file)")
+        if (
+            entry.data
+            and entry.host_offset is not None
+            and entry.host_offset + entry.length > file_size
+        ):
+            raise KilnError(
+                errors.InvalidDiskImage,
+                f"{disk.path.name}: truncated {disk.format} image (data at byte "
+                f"{entry.host_offset} lies past the end of the {file_size}-byte file)",
+            )
 
 
 def _int(value: object) -> int:

@@ -1,4 +1,4 @@
-"""Run qemu-img (and qemu-io) as subprocesses: list args, LC_ALL=C, a timeout, errors as Ec2Error.
+"""Run qemu-img (and qemu-io) as subprocesses: list args, LC_ALL=C, a timeout, errors as KilnError.
 
 Every call into QEMU's tools goes through :func:`run`, so each one is logged at DEBUG, has a
 timeout and turns a failure into one readable line taken from the tool's own stderr.
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kiln import errors
-from kiln.errors import Ec2Error, ErrorCode
+from kiln.errors import ErrorCode, KilnError
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,10 @@ def tool_env() -> dict[str, str]:
 def find_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise Ec2Error(errors.InternalError,
-                       f"{name} not found: install Debian's qemu-utils (scripts/install does)")
+        raise KilnError(
+            errors.InternalError,
+            f"{name} not found: install Debian's qemu-utils (scripts/install does)",
+        )
     return path
 
 
@@ -62,7 +64,7 @@ def last_error_line(stderr: str) -> str:
     line = lines[-1]
     for prefix in ("qemu-img: ", "qemu-io: "):
         if line.startswith(prefix):
-            line = line[len(prefix):]
+            line = line[len(prefix) :]
     return line
 
 
@@ -75,31 +77,45 @@ def run(
     what: str,
     ok_codes: Sequence[int] = (0,),
 ) -> Completed:
-    """Run ``tool args``; raise ``Ec2Error(code, "WHAT: <stderr line>")`` unless it exits in ``ok_codes``.
+    """Run ``tool args``; raise ``KilnError(code, "WHAT: <stderr line>")`` unless it exits in ``ok_codes``.
 
-    A missing tool or a timeout also raise ``Ec2Error`` (InternalError / ``code``).
+    A missing tool or a timeout also raise ``KilnError`` (InternalError / ``code``).
     """
     argv = [find_tool(tool), *args]
     log.debug("run %s", argv)
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, errors="replace",
-                              env=tool_env(), timeout=timeout, check=False)
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            env=tool_env(),
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired as exc:
-        raise Ec2Error(code, f"{what}: {tool} timed out after {timeout:.0f} s") from exc
+        raise KilnError(code, f"{what}: {tool} timed out after {timeout:.0f} s") from exc
     log.debug("%s exited %d; stderr=%r", tool, proc.returncode, proc.stderr[-2000:])
     if proc.returncode not in ok_codes:
-        raise Ec2Error(_code_for(proc.stderr, code), f"{what}: {last_error_line(proc.stderr)}")
+        raise KilnError(_code_for(proc.stderr, code), f"{what}: {last_error_line(proc.stderr)}")
     return Completed(proc.returncode, proc.stdout, proc.stderr)
 
 
-def run_json(tool: str, args: Sequence[str], *, timeout: float, code: ErrorCode,
-             what: str, ok_codes: Sequence[int] = (0,)) -> object:
+def run_json(
+    tool: str,
+    args: Sequence[str],
+    *,
+    timeout: float,
+    code: ErrorCode,
+    what: str,
+    ok_codes: Sequence[int] = (0,),
+) -> object:
     """Like :func:`run` for a command with ``--output=json``; returns the parsed document."""
     done = run(tool, args, timeout=timeout, code=code, what=what, ok_codes=ok_codes)
     try:
         return json.loads(done.stdout)
     except json.JSONDecodeError as exc:
-        raise Ec2Error(code, f"{what}: {tool} printed no valid JSON") from exc
+        raise KilnError(code, f"{what}: {tool} printed no valid JSON") from exc
 
 
 def _code_for(stderr: str, default: ErrorCode) -> ErrorCode:

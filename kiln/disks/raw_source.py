@@ -19,7 +19,7 @@ from kiln import errors
 from kiln.disks import qemu_img
 from kiln.disks.blockmap import MapEntry, qemu_map
 from kiln.disks.inspect import DiskInfo
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,8 @@ class RawSource:
 
     path: Path
     fd: int
-    size: int            # the guest disk size (DiskInfo.virtual_size)
-    temporary: bool      # True when ``path`` is a converted copy that is deleted on exit
+    size: int  # the guest disk size (DiskInfo.virtual_size)
+    temporary: bool  # True when ``path`` is a converted copy that is deleted on exit
 
     def pread(self, offset: int, length: int) -> bytes:
         """Read ``length`` bytes at ``offset`` (short only at the end of the disk)."""
@@ -54,16 +54,31 @@ def open_raw_source(info: DiskInfo, tmp_dir: Path) -> Iterator[RawSource]:
     os.close(handle)
     tmp = Path(name)
     try:
-        qemu_img.run(qemu_img.QEMU_IMG,
-                     ["convert", "--force-share", "-f", info.format, "-O", "raw", "-W",
-                      "--", str(info.path), str(tmp)],
-                     timeout=qemu_img.CONVERT_TIMEOUT, code=errors.InvalidDiskImage,
-                     what=f"{info.path.name}: cannot read {info.format} image")
+        qemu_img.run(
+            qemu_img.QEMU_IMG,
+            [
+                "convert",
+                "--force-share",
+                "-f",
+                info.format,
+                "-O",
+                "raw",
+                "-W",
+                "--",
+                str(info.path),
+                str(tmp),
+            ],
+            timeout=qemu_img.CONVERT_TIMEOUT,
+            code=errors.InvalidDiskImage,
+            what=f"{info.path.name}: cannot read {info.format} image",
+        )
         size = tmp.stat().st_size
         if size != info.virtual_size:
-            raise Ec2Error(errors.InvalidDiskImage,
-                           f"{info.path.name}: converted size {size} differs from the "
-                           f"image's virtual size {info.virtual_size}")
+            raise KilnError(
+                errors.InvalidDiskImage,
+                f"{info.path.name}: converted size {size} differs from the "
+                f"image's virtual size {info.virtual_size}",
+            )
         fd = _open(tmp)
         try:
             log.debug("raw view of %s at %s", info.path, tmp)
@@ -78,8 +93,9 @@ def _open(path: Path) -> int:
     try:
         return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"cannot open disk image {path}: {exc.strerror}") from exc
+        raise KilnError(
+            errors.InvalidParameterValue, f"cannot open disk image {path}: {exc.strerror}"
+        ) from exc
 
 
 @contextmanager
@@ -105,10 +121,13 @@ def open_overlay_changes(overlay: Path, tmp_dir: Path) -> Iterator[RawSource]:
         if any(e.host_offset is None for e in top):
             os.close(handle)
             handle = -1
-            qemu_img.run(qemu_img.QEMU_IMG, ["convert", "-f", "qcow2", "-O", "raw", "--",
-                                             str(overlay), str(tmp)],
-                         timeout=qemu_img.CONVERT_TIMEOUT, code=errors.InternalError,
-                         what=f"cannot read overlay {overlay.name}")
+            qemu_img.run(
+                qemu_img.QEMU_IMG,
+                ["convert", "-f", "qcow2", "-O", "raw", "--", str(overlay), str(tmp)],
+                timeout=qemu_img.CONVERT_TIMEOUT,
+                code=errors.InternalError,
+                what=f"cannot read overlay {overlay.name}",
+            )
         else:
             _copy_ranges(overlay, handle, top)
         fd = _open(tmp)
@@ -129,11 +148,13 @@ def _copy_ranges(overlay: Path, out_fd: int, entries: list[MapEntry]) -> None:
             assert e.host_offset is not None
             done = 0
             while done < e.length:
-                n = os.copy_file_range(src, out_fd, e.length - done,
-                                       e.host_offset + done, e.start + done)
+                n = os.copy_file_range(
+                    src, out_fd, e.length - done, e.host_offset + done, e.start + done
+                )
                 if n == 0:
-                    raise Ec2Error(errors.InternalError,
-                                   f"overlay {overlay.name} ends inside a data cluster")
+                    raise KilnError(
+                        errors.InternalError, f"overlay {overlay.name} ends inside a data cluster"
+                    )
                 done += n
     finally:
         os.close(src)

@@ -11,10 +11,19 @@ from kiln.services.images import copy_image as rules
 
 
 def copy_image(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    image_id = rules.copy_image(services_of(ctx), caller_of(ctx), rules.CopyImageRequest(
-        source_image_id=required(params, "SourceImageId"),
-        source_region=required(params, "SourceRegion"), name=required(params, "Name"),
-        description=opt_str(params, "Description"), encrypted=opt_bool(params, "Encrypted"),
-        kms_key_id=opt_str(params, "KmsKeyId"), copy_image_tags=flag(params, "CopyImageTags"),
-        tag_specs=tag_specs(params), dry_run=flag(params, "DryRun")))
+    image_id = rules.copy_image(
+        services_of(ctx),
+        caller_of(ctx),
+        rules.CopyImageRequest(
+            source_image_id=required(params, "SourceImageId"),
+            source_region=required(params, "SourceRegion"),
+            name=required(params, "Name"),
+            description=opt_str(params, "Description"),
+            encrypted=opt_bool(params, "Encrypted"),
+            kms_key_id=opt_str(params, "KmsKeyId"),
+            copy_image_tags=flag(params, "CopyImageTags"),
+            tag_specs=tag_specs(params),
+            dry_run=flag(params, "DryRun"),
+        ),
+    )
     return {"ImageId": image_id}

@@ -23,7 +23,7 @@ from kiln.ec2.tags import (
     tag_specs,
     tags_out,
 )
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.images import create_image as images_from
 from kiln.services.instances import describe_instances as describe
 from kiln.services.instances import instance_attributes as attrs
@@ -41,50 +41,96 @@ def _state(name: str) -> dict[str, object]:
 def instance_out(v: InstanceView) -> dict[str, object]:
     i = v.instance
     running = describe.reachable(v)
-    reason = ({"Code": i.state_reason_code, "Message": i.state_reason_message}
-              if i.state_reason_code else None)
+    reason = (
+        {"Code": i.state_reason_code, "Message": i.state_reason_message}
+        if i.state_reason_code
+        else None
+    )
     return {
-        "InstanceId": i.instance_id, "ImageId": i.image_id, "State": _state(i.state),
+        "InstanceId": i.instance_id,
+        "ImageId": i.image_id,
+        "State": _state(i.state),
         "PrivateDnsName": f"{i.instance_id}.{i.region}.compute.internal",
         "PublicDnsName": describe.public_dns(v),
         "PublicIpAddress": describe.LOOPBACK if running else None,
-        "PrivateIpAddress": i.private_ip, "StateTransitionReason": i.state_transition_reason or "",
-        "StateReason": reason, "KeyName": i.key_name, "AmiLaunchIndex": i.ami_launch_index,
-        "InstanceType": i.instance_type, "LaunchTime": ec2_datetime(i.launch_time),
-        "Placement": {"AvailabilityZone": i.availability_zone, "Tenancy": "default",
-                      "GroupName": ""},
-        "Monitoring": {"State": "disabled"}, "Architecture": i.architecture,
-        "RootDeviceName": i.root_device_name, "RootDeviceType": i.root_device_type,
+        "PrivateIpAddress": i.private_ip,
+        "StateTransitionReason": i.state_transition_reason or "",
+        "StateReason": reason,
+        "KeyName": i.key_name,
+        "AmiLaunchIndex": i.ami_launch_index,
+        "InstanceType": i.instance_type,
+        "LaunchTime": ec2_datetime(i.launch_time),
+        "Placement": {
+            "AvailabilityZone": i.availability_zone,
+            "Tenancy": "default",
+            "GroupName": "",
+        },
+        "Monitoring": {"State": "disabled"},
+        "Architecture": i.architecture,
+        "RootDeviceName": i.root_device_name,
+        "RootDeviceType": i.root_device_type,
         "BlockDeviceMappings": [
-            {"DeviceName": vol.device, "Ebs": {
-                "VolumeId": vol.volume_id, "Status": "attached",
-                "AttachTime": ec2_datetime(vol.attach_time),
-                "DeleteOnTermination": bool(vol.delete_on_termination)}}
-            for vol in v.volumes],
-        "ClientToken": i.client_token or "", "EbsOptimized": i.ebs_optimized,
-        "Hypervisor": "xen", "VirtualizationType": "hvm", "SourceDestCheck": True,
-        "SecurityGroups": i.security_groups, "Tags": tags_out(i.tags),
-        "PlatformDetails": "Linux/UNIX", "UsageOperation": "RunInstances",
+            {
+                "DeviceName": vol.device,
+                "Ebs": {
+                    "VolumeId": vol.volume_id,
+                    "Status": "attached",
+                    "AttachTime": ec2_datetime(vol.attach_time),
+                    "DeleteOnTermination": bool(vol.delete_on_termination),
+                },
+            }
+            for vol in v.volumes
+        ],
+        "ClientToken": i.client_token or "",
+        "EbsOptimized": i.ebs_optimized,
+        "Hypervisor": "xen",
+        "VirtualizationType": "hvm",
+        "SourceDestCheck": True,
+        "SecurityGroups": i.security_groups,
+        "Tags": tags_out(i.tags),
+        "PlatformDetails": "Linux/UNIX",
+        "UsageOperation": "RunInstances",
         "CpuOptions": {"CoreCount": i.vcpus, "ThreadsPerCore": 1},
-        "BootMode": "legacy-bios", "CurrentInstanceBootMode": "legacy-bios",
+        "BootMode": "legacy-bios",
+        "CurrentInstanceBootMode": "legacy-bios",
         "MetadataOptions": {"State": "applied", "HttpEndpoint": "disabled"},
-        "NetworkInterfaces": [{"MacAddress": i.mac_address, "PrivateIpAddress": i.private_ip,
-                               "Status": "in-use", "SourceDestCheck": True,
-                               "Association": {"PublicIp": describe.LOOPBACK,
-                                               "PublicDnsName": describe.public_dns(v),
-                                               "IpOwnerId": "amazon"} if running else None}],
+        "NetworkInterfaces": [
+            {
+                "MacAddress": i.mac_address,
+                "PrivateIpAddress": i.private_ip,
+                "Status": "in-use",
+                "SourceDestCheck": True,
+                "Association": {
+                    "PublicIp": describe.LOOPBACK,
+                    "PublicDnsName": describe.public_dns(v),
+                    "IpOwnerId": "amazon",
+                }
+                if running
+                else None,
+            }
+        ],
     }
 
 
 def _changes(key: str, changes: list[StateChange]) -> Mapping[str, object]:
-    return {key: [{"InstanceId": c.instance_id, "CurrentState": _state(c.current),
-                   "PreviousState": _state(c.previous)} for c in changes]}
+    return {
+        key: [
+            {
+                "InstanceId": c.instance_id,
+                "CurrentState": _state(c.current),
+                "PreviousState": _state(c.previous),
+            }
+            for c in changes
+        ]
+    }
 
 
 def _ids(params: Params) -> tuple[str, ...]:
     ids = strs(params.get("InstanceIds"))
     if not ids:
-        raise Ec2Error(errors.MissingParameter, "The request must contain the parameter InstanceId")
+        raise KilnError(
+            errors.MissingParameter, "The request must contain the parameter InstanceId"
+        )
     return ids
 
 
@@ -92,78 +138,140 @@ def run_instances(ctx: RequestContext, params: Params) -> Mapping[str, object]:
     placement = params.get("Placement")
     shutdown = opt_str(params, "InstanceInitiatedShutdownBehavior")
     req = rules.RunInstancesRequest(
-        image_id=opt_str(params, "ImageId"), min_count=opt_int(params, "MinCount"),
-        max_count=opt_int(params, "MaxCount"), instance_type=opt_str(params, "InstanceType"),
-        key_name=opt_str(params, "KeyName"), user_data=opt_str(params, "UserData"),
+        image_id=opt_str(params, "ImageId"),
+        min_count=opt_int(params, "MinCount"),
+        max_count=opt_int(params, "MaxCount"),
+        instance_type=opt_str(params, "InstanceType"),
+        key_name=opt_str(params, "KeyName"),
+        user_data=opt_str(params, "UserData"),
         block_devices=block_devices_in(params.get("BlockDeviceMappings")),
-        tag_specs=tag_specs(params), security_groups=strs(params.get("SecurityGroups")),
+        tag_specs=tag_specs(params),
+        security_groups=strs(params.get("SecurityGroups")),
         security_group_ids=strs(params.get("SecurityGroupIds")),
         availability_zone=opt_str(placement, "AvailabilityZone")
-        if isinstance(placement, Mapping) else None,
+        if isinstance(placement, Mapping)
+        else None,
         disable_api_termination=flag(params, "DisableApiTermination"),
-        shutdown_behavior=shutdown, client_token=opt_str(params, "ClientToken"),
-        ebs_optimized=flag(params, "EbsOptimized"), dry_run=flag(params, "DryRun"))
+        shutdown_behavior=shutdown,
+        client_token=opt_str(params, "ClientToken"),
+        ebs_optimized=flag(params, "EbsOptimized"),
+        dry_run=flag(params, "DryRun"),
+    )
     r = rules.run_instances(services_of(ctx), caller_of(ctx), req)
-    return {"ReservationId": r.reservation_id, "OwnerId": r.owner_id, "Groups": r.groups,
-            "Instances": [instance_out(v) for v in r.instances]}
+    return {
+        "ReservationId": r.reservation_id,
+        "OwnerId": r.owner_id,
+        "Groups": r.groups,
+        "Instances": [instance_out(v) for v in r.instances],
+    }
 
 
 def describe_instances(ctx: RequestContext, params: Params) -> Mapping[str, object]:
     res = describe.describe_instances(
-        services_of(ctx), caller_of(ctx), strs(params.get("InstanceIds")), filters(params),
-        opt_int(params, "MaxResults"), opt_str(params, "NextToken"), flag(params, "DryRun"))
-    return {"Reservations": [{"ReservationId": r.reservation_id, "OwnerId": r.owner_id,
-                              "Groups": r.groups,
-                              "Instances": [instance_out(v) for v in r.instances]}
-                             for r in res.reservations], "NextToken": res.next_token}
+        services_of(ctx),
+        caller_of(ctx),
+        strs(params.get("InstanceIds")),
+        filters(params),
+        opt_int(params, "MaxResults"),
+        opt_str(params, "NextToken"),
+        flag(params, "DryRun"),
+    )
+    return {
+        "Reservations": [
+            {
+                "ReservationId": r.reservation_id,
+                "OwnerId": r.owner_id,
+                "Groups": r.groups,
+                "Instances": [instance_out(v) for v in r.instances],
+            }
+            for r in res.reservations
+        ],
+        "NextToken": res.next_token,
+    }
 
 
 def describe_instance_status(ctx: RequestContext, params: Params) -> Mapping[str, object]:
     found, token = describe.describe_instance_status(
-        services_of(ctx), caller_of(ctx), strs(params.get("InstanceIds")), filters(params),
-        flag(params, "IncludeAllInstances"), opt_int(params, "MaxResults"),
-        opt_str(params, "NextToken"), flag(params, "DryRun"))
+        services_of(ctx),
+        caller_of(ctx),
+        strs(params.get("InstanceIds")),
+        filters(params),
+        flag(params, "IncludeAllInstances"),
+        opt_int(params, "MaxResults"),
+        opt_str(params, "NextToken"),
+        flag(params, "DryRun"),
+    )
 
     def summary(status: str) -> dict[str, object]:
         reach = {"ok": "passed", "initializing": "initializing"}.get(status, "not-applicable")
-        return {"Status": status, "Details": [{"Name": "reachability", "Status": reach}]
-                if status != "not-applicable" else None}
+        return {
+            "Status": status,
+            "Details": [{"Name": "reachability", "Status": reach}]
+            if status != "not-applicable"
+            else None,
+        }
 
-    return {"InstanceStatuses": [
-        {"InstanceId": s.view.instance.instance_id,
-         "AvailabilityZone": s.view.instance.availability_zone,
-         "InstanceState": _state(s.view.instance.state),
-         "SystemStatus": summary(s.system_status), "InstanceStatus": summary(s.instance_status)}
-        for s in found], "NextToken": token}
+    return {
+        "InstanceStatuses": [
+            {
+                "InstanceId": s.view.instance.instance_id,
+                "AvailabilityZone": s.view.instance.availability_zone,
+                "InstanceState": _state(s.view.instance.state),
+                "SystemStatus": summary(s.system_status),
+                "InstanceStatus": summary(s.instance_status),
+            }
+            for s in found
+        ],
+        "NextToken": token,
+    }
 
 
 def start_instances(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    return _changes("StartingInstances", actions.start_instances(
-        services_of(ctx), caller_of(ctx), _ids(params), flag(params, "DryRun")))
+    return _changes(
+        "StartingInstances",
+        actions.start_instances(
+            services_of(ctx), caller_of(ctx), _ids(params), flag(params, "DryRun")
+        ),
+    )
 
 
 def stop_instances(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    return _changes("StoppingInstances", actions.stop_instances(
-        services_of(ctx), caller_of(ctx), _ids(params), flag(params, "Force"),
-        flag(params, "Hibernate"), flag(params, "DryRun")))
+    return _changes(
+        "StoppingInstances",
+        actions.stop_instances(
+            services_of(ctx),
+            caller_of(ctx),
+            _ids(params),
+            flag(params, "Force"),
+            flag(params, "Hibernate"),
+            flag(params, "DryRun"),
+        ),
+    )
 
 
 def terminate_instances(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    return _changes("TerminatingInstances", actions.terminate_instances(
-        services_of(ctx), caller_of(ctx), _ids(params), flag(params, "DryRun")))
+    return _changes(
+        "TerminatingInstances",
+        actions.terminate_instances(
+            services_of(ctx), caller_of(ctx), _ids(params), flag(params, "DryRun")
+        ),
+    )
 
 
 def reboot_instances(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    actions.reboot_instances(services_of(ctx), caller_of(ctx), _ids(params),
-                             flag(params, "DryRun"))
+    actions.reboot_instances(services_of(ctx), caller_of(ctx), _ids(params), flag(params, "DryRun"))
     return {}
 
 
 def get_console_output(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    out = describe.get_console_output(services_of(ctx), caller_of(ctx),
-                                      opt_str(params, "InstanceId"), flag(params, "DryRun"))
-    return {"InstanceId": out.instance_id, "Output": out.output,
-            "Timestamp": ec2_datetime(out.timestamp)}
+    out = describe.get_console_output(
+        services_of(ctx), caller_of(ctx), opt_str(params, "InstanceId"), flag(params, "DryRun")
+    )
+    return {
+        "InstanceId": out.instance_id,
+        "Output": out.output,
+        "Timestamp": ec2_datetime(out.timestamp),
+    }
 
 
 def _value(params: Params, key: str) -> object:
@@ -173,23 +281,30 @@ def _value(params: Params, key: str) -> object:
 
 def describe_instance_attribute(ctx: RequestContext, params: Params) -> Mapping[str, object]:
     attribute = opt_str(params, "Attribute")
-    view = attrs.describe_instance_attribute(services_of(ctx), caller_of(ctx),
-                                             opt_str(params, "InstanceId"), attribute,
-                                             flag(params, "DryRun"))
+    view = attrs.describe_instance_attribute(
+        services_of(ctx),
+        caller_of(ctx),
+        opt_str(params, "InstanceId"),
+        attribute,
+        flag(params, "DryRun"),
+    )
     i = view.instance
     out: dict[str, object] = {"InstanceId": i.instance_id}
     simple: dict[str, tuple[str, object]] = {
         "instanceType": ("InstanceType", i.instance_type),
         "userData": ("UserData", i.user_data),
         "disableApiTermination": ("DisableApiTermination", i.disable_api_termination),
-        "instanceInitiatedShutdownBehavior": ("InstanceInitiatedShutdownBehavior",
-                                              i.shutdown_behavior),
+        "instanceInitiatedShutdownBehavior": (
+            "InstanceInitiatedShutdownBehavior",
+            i.shutdown_behavior,
+        ),
         "rootDeviceName": ("RootDeviceName", i.root_device_name),
         "sourceDestCheck": ("SourceDestCheck", True),
         "ebsOptimized": ("EbsOptimized", i.ebs_optimized),
         "enaSupport": ("EnaSupport", False),
         "disableApiStop": ("DisableApiStop", False),
-        "kernel": ("KernelId", None), "ramdisk": ("RamdiskId", None),
+        "kernel": ("KernelId", None),
+        "ramdisk": ("RamdiskId", None),
         "sriovNetSupport": ("SriovNetSupport", None),
     }
     if attribute in simple:
@@ -220,15 +335,34 @@ def modify_instance_attribute(ctx: RequestContext, params: Params) -> Mapping[st
             dat = legacy.lower() == "true"
         if attribute == "userData":
             user_data = legacy.encode()
-    dot = tuple((opt_str(m, "DeviceName") or "",
-                 bool(opt_bool(e, "DeleteOnTermination")))
-                for m in dicts(params.get("BlockDeviceMappings"))
-                for e in [m.get("Ebs")] if isinstance(e, Mapping))
-    others = [k for k in ("SourceDestCheck", "Groups", "EbsOptimized", "SriovNetSupport",
-                          "EnaSupport", "Kernel", "Ramdisk", "EnclaveOptions", "DisableApiStop")
-              if k in params]
-    known = ("instanceType", "userData", "disableApiTermination",
-             "instanceInitiatedShutdownBehavior", None)
+    dot = tuple(
+        (opt_str(m, "DeviceName") or "", bool(opt_bool(e, "DeleteOnTermination")))
+        for m in dicts(params.get("BlockDeviceMappings"))
+        for e in [m.get("Ebs")]
+        if isinstance(e, Mapping)
+    )
+    others = [
+        k
+        for k in (
+            "SourceDestCheck",
+            "Groups",
+            "EbsOptimized",
+            "SriovNetSupport",
+            "EnaSupport",
+            "Kernel",
+            "Ramdisk",
+            "EnclaveOptions",
+            "DisableApiStop",
+        )
+        if k in params
+    ]
+    known = (
+        "instanceType",
+        "userData",
+        "disableApiTermination",
+        "instanceInitiatedShutdownBehavior",
+        None,
+    )
     unsupported = others[0] if others else (attribute if attribute not in known else None)
     req = attrs.ModifyInstanceAttributeRequest(
         instance_id=opt_str(params, "InstanceId"),
@@ -236,14 +370,21 @@ def modify_instance_attribute(ctx: RequestContext, params: Params) -> Mapping[st
         user_data=user_data if isinstance(user_data, bytes) else None,
         disable_api_termination=dat if isinstance(dat, bool) else None,
         shutdown_behavior=behaviour if isinstance(behaviour, str) else None,
-        delete_on_termination=dot, unsupported=unsupported, dry_run=flag(params, "DryRun"))
+        delete_on_termination=dot,
+        unsupported=unsupported,
+        dry_run=flag(params, "DryRun"),
+    )
     attrs.modify_instance_attribute(services_of(ctx), caller_of(ctx), req)
     return {}
 
 
 def create_image(ctx: RequestContext, params: Params) -> Mapping[str, object]:
     req = images_from.CreateImageRequest(
-        instance_id=opt_str(params, "InstanceId"), name=opt_str(params, "Name"),
-        description=opt_str(params, "Description"), no_reboot=flag(params, "NoReboot"),
-        tag_specs=tag_specs(params), dry_run=flag(params, "DryRun"))
+        instance_id=opt_str(params, "InstanceId"),
+        name=opt_str(params, "Name"),
+        description=opt_str(params, "Description"),
+        no_reboot=flag(params, "NoReboot"),
+        tag_specs=tag_specs(params),
+        dry_run=flag(params, "DryRun"),
+    )
     return {"ImageId": images_from.create_image(services_of(ctx), caller_of(ctx), req)}

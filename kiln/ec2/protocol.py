@@ -18,8 +18,16 @@ from kiln.aws.wire import Params
 from kiln.aws.xml import format_timestamp
 from kiln.ec2.shapes import service_model
 
-__all__ = ["EC2_LIMITS", "Params", "decode_form", "ec2_query", "format_timestamp", "parse_query",
-           "render_error", "render_result"]
+__all__ = [
+    "EC2_LIMITS",
+    "Params",
+    "decode_form",
+    "ec2_query",
+    "format_timestamp",
+    "parse_query",
+    "render_error",
+    "render_result",
+]
 
 #: EC2's limits where its model has none (docs/security.md#limits): a ``Description`` at most
 #: 255 characters (EC2's rule for images and snapshots, applied to every action), a
@@ -27,10 +35,16 @@ __all__ = ["EC2_LIMITS", "Params", "decode_form", "ec2_query", "format_timestamp
 #: ``InvalidAMIName.Malformed``.
 EC2_LIMITS = Limits(
     invalid=errors.InvalidParameterValue,
-    string_caps={"Description": 255, "UserData": 65536, "Url": 2048, "S3Key": 1024,
-                 "S3Prefix": 1024},
+    string_caps={
+        "Description": 255,
+        "UserData": 65536,
+        "Url": 2048,
+        "S3Key": 1024,
+        "S3Prefix": 1024,
+    },
     codes={"ImageNameRequest": errors.InvalidAMINameMalformed},
-    filters=True)
+    filters=True,
+)
 
 
 @cache

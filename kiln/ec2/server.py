@@ -44,8 +44,13 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def build_ec2_app(actions: Mapping[str, Handler], lookup_credential: CredentialLookup,
-                  regions: Collection[str], state: object, *,
-                  clock: Callable[[], datetime] = _utc_now) -> Starlette:
+def build_ec2_app(
+    actions: Mapping[str, Handler],
+    lookup_credential: CredentialLookup,
+    regions: Collection[str],
+    state: object,
+    *,
+    clock: Callable[[], datetime] = _utc_now,
+) -> Starlette:
     """An app serving EC2 alone (``actions`` keyed by EC2 action name), see ``build_edge``."""
     return build_edge([ec2_service(actions)], lookup_credential, regions, state, clock=clock)

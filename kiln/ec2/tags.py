@@ -53,8 +53,9 @@ def flag(params: Mapping[str, object], key: str) -> bool:
 
 
 def filters(params: Mapping[str, object]) -> tuple[Filter, ...]:
-    return tuple(Filter(str(f.get("Name", "")), strs(f.get("Values")))
-                 for f in dicts(params.get("Filters")))
+    return tuple(
+        Filter(str(f.get("Name", "")), strs(f.get("Values"))) for f in dicts(params.get("Filters"))
+    )
 
 
 def tag_pairs(value: object) -> tuple[tuple[str, str], ...]:
@@ -62,8 +63,10 @@ def tag_pairs(value: object) -> tuple[tuple[str, str], ...]:
 
 
 def tag_specs(params: Mapping[str, object]) -> tuple[TagSpec, ...]:
-    return tuple(TagSpec(str(s.get("ResourceType", "")), tag_pairs(s.get("Tags")))
-                 for s in dicts(params.get("TagSpecifications")))
+    return tuple(
+        TagSpec(str(s.get("ResourceType", "")), tag_pairs(s.get("Tags")))
+        for s in dicts(params.get("TagSpecifications"))
+    )
 
 
 def tags_out(tags: Sequence[TagRecord]) -> list[dict[str, object]] | None:
@@ -71,8 +74,13 @@ def tags_out(tags: Sequence[TagRecord]) -> list[dict[str, object]] | None:
 
 
 def create_tags(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    rules.create_tags(services_of(ctx), caller_of(ctx), strs(params.get("Resources")),
-                      tag_pairs(params.get("Tags")), flag(params, "DryRun"))
+    rules.create_tags(
+        services_of(ctx),
+        caller_of(ctx),
+        strs(params.get("Resources")),
+        tag_pairs(params.get("Tags")),
+        flag(params, "DryRun"),
+    )
     return {}
 
 
@@ -82,17 +90,39 @@ def _opt_text(value: object) -> str | None:
 
 def delete_tags(ctx: RequestContext, params: Params) -> Mapping[str, object]:
     raw = params.get("Tags")
-    tags = None if raw is None else tuple(
-        (str(t.get("Key", "")), _opt_text(t.get("Value"))) for t in dicts(raw))
-    rules.delete_tags(services_of(ctx), caller_of(ctx), strs(params.get("Resources")), tags,
-                      flag(params, "DryRun"))
+    tags = (
+        None
+        if raw is None
+        else tuple((str(t.get("Key", "")), _opt_text(t.get("Value"))) for t in dicts(raw))
+    )
+    rules.delete_tags(
+        services_of(ctx),
+        caller_of(ctx),
+        strs(params.get("Resources")),
+        tags,
+        flag(params, "DryRun"),
+    )
     return {}
 
 
 def describe_tags(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    res = rules.describe_tags(services_of(ctx), caller_of(ctx), filters(params),
-                              opt_int(params, "MaxResults"), opt_str(params, "NextToken"),
-                              flag(params, "DryRun"))
-    return {"Tags": [{"Key": t.key, "Value": t.value, "ResourceId": t.resource_id,
-                      "ResourceType": t.resource_type} for t in res.tags],
-            "NextToken": res.next_token}
+    res = rules.describe_tags(
+        services_of(ctx),
+        caller_of(ctx),
+        filters(params),
+        opt_int(params, "MaxResults"),
+        opt_str(params, "NextToken"),
+        flag(params, "DryRun"),
+    )
+    return {
+        "Tags": [
+            {
+                "Key": t.key,
+                "Value": t.value,
+                "ResourceId": t.resource_id,
+                "ResourceType": t.resource_type,
+            }
+            for t in res.tags
+        ],
+        "NextToken": res.next_token,
+    }

@@ -32,9 +32,14 @@ def _container(d: Mapping[str, object]) -> imports.DiskContainer:
     bucket = d.get("UserBucket")
     b = bucket if isinstance(bucket, Mapping) else {}
     return imports.DiskContainer(
-        url=opt_str(d, "Url"), bucket=opt_str(b, "S3Bucket"), key=opt_str(b, "S3Key"),
-        format=opt_str(d, "Format"), description=opt_str(d, "Description"),
-        device_name=opt_str(d, "DeviceName"), snapshot_id=opt_str(d, "SnapshotId"))
+        url=opt_str(d, "Url"),
+        bucket=opt_str(b, "S3Bucket"),
+        key=opt_str(b, "S3Key"),
+        format=opt_str(d, "Format"),
+        description=opt_str(d, "Description"),
+        device_name=opt_str(d, "DeviceName"),
+        snapshot_id=opt_str(d, "SnapshotId"),
+    )
 
 
 def _disk_detail(v: TaskView, disk: Mapping[str, Any]) -> dict[str, object]:
@@ -48,10 +53,13 @@ def _disk_detail(v: TaskView, disk: Mapping[str, Any]) -> dict[str, object]:
         "DiskImageSize": float(size) if size is not None else None,
         "Format": done.get("format") or (disk.get("format") or "").upper() or None,
         "SnapshotId": disk["snapshot_id"] if finished or disk.get("existing") else None,
-        "Status": v.status, "StatusMessage": v.status_message, "Progress": v.progress,
+        "Status": v.status,
+        "StatusMessage": v.status_message,
+        "Progress": v.progress,
         "Url": disk.get("url"),
         "UserBucket": {"S3Bucket": source["bucket"], "S3Key": source["key"]}
-        if source.get("bucket") else None,
+        if source.get("bucket")
+        else None,
     }
 
 
@@ -61,23 +69,38 @@ def snapshot_task_out(v: TaskView) -> dict[str, object]:
     detail["Description"] = p["disk"].get("description") or p.get("description")
     detail["Encrypted"] = p.get("key_id") is not None
     detail["KmsKeyId"] = p.get("kms_arn")
-    return {"ImportTaskId": v.task_id, "Description": p.get("description"),
-            "SnapshotTaskDetail": detail, "Tags": tags_out(v.tags)}
+    return {
+        "ImportTaskId": v.task_id,
+        "Description": p.get("description"),
+        "SnapshotTaskDetail": detail,
+        "Tags": tags_out(v.tags),
+    }
 
 
 def image_task_out(v: TaskView, with_boot_mode: bool = True) -> dict[str, object]:
     p = v.params
     out: dict[str, object] = {
-        "ImportTaskId": v.task_id, "Architecture": p["architecture"],
-        "Description": p.get("description"), "Encrypted": p.get("key_id") is not None,
-        "KmsKeyId": p.get("kms_arn"), "Hypervisor": p.get("hypervisor"),
+        "ImportTaskId": v.task_id,
+        "Architecture": p["architecture"],
+        "Description": p.get("description"),
+        "Encrypted": p.get("key_id") is not None,
+        "KmsKeyId": p.get("kms_arn"),
+        "Hypervisor": p.get("hypervisor"),
         "ImageId": p["image_id"] if v.status == "completed" else None,
-        "LicenseType": p.get("license_type"), "Platform": p.get("platform"),
-        "Progress": v.progress, "Status": v.status, "StatusMessage": v.status_message,
+        "LicenseType": p.get("license_type"),
+        "Platform": p.get("platform"),
+        "Progress": v.progress,
+        "Status": v.status,
+        "StatusMessage": v.status_message,
         "SnapshotDetails": [
-            {**{k: val for k, val in _disk_detail(v, d).items() if k != "Progress"},
-             "DeviceName": d.get("device_name")} for d in p["disks"]],
-        "Tags": tags_out(v.tags), "UsageOperation": p.get("usage_operation"),
+            {
+                **{k: val for k, val in _disk_detail(v, d).items() if k != "Progress"},
+                "DeviceName": d.get("device_name"),
+            }
+            for d in p["disks"]
+        ],
+        "Tags": tags_out(v.tags),
+        "UsageOperation": p.get("usage_operation"),
     }
     if with_boot_mode:
         out["BootMode"] = p.get("boot_mode")
@@ -86,34 +109,56 @@ def image_task_out(v: TaskView, with_boot_mode: bool = True) -> dict[str, object
 
 def export_task_out(v: TaskView) -> dict[str, object]:
     p = v.params
-    return {"ExportImageTaskId": v.task_id, "Description": p.get("description"),
-            "ImageId": p["image_id"], "Progress": v.progress,
-            "S3ExportLocation": {"S3Bucket": p["s3_bucket"], "S3Prefix": p["s3_prefix"] or None},
-            "Status": v.status, "StatusMessage": v.status_message, "Tags": tags_out(v.tags)}
+    return {
+        "ExportImageTaskId": v.task_id,
+        "Description": p.get("description"),
+        "ImageId": p["image_id"],
+        "Progress": v.progress,
+        "S3ExportLocation": {"S3Bucket": p["s3_bucket"], "S3Prefix": p["s3_prefix"] or None},
+        "Status": v.status,
+        "StatusMessage": v.status_message,
+        "Tags": tags_out(v.tags),
+    }
 
 
 def import_snapshot(ctx: RequestContext, params: Params) -> Mapping[str, object]:
     disk = params.get("DiskContainer")
     services, caller = services_of(ctx), caller_of(ctx)
-    task_id = imports.import_snapshot(services, caller, imports.ImportSnapshotRequest(
-        disk=_container(disk if isinstance(disk, Mapping) else {}),
-        description=opt_str(params, "Description"), encrypted=opt_bool(params, "Encrypted"),
-        kms_key_id=opt_str(params, "KmsKeyId"), tag_specs=tag_specs(params),
-        dry_run=flag(params, "DryRun")))
+    task_id = imports.import_snapshot(
+        services,
+        caller,
+        imports.ImportSnapshotRequest(
+            disk=_container(disk if isinstance(disk, Mapping) else {}),
+            description=opt_str(params, "Description"),
+            encrypted=opt_bool(params, "Encrypted"),
+            kms_key_id=opt_str(params, "KmsKeyId"),
+            tag_specs=tag_specs(params),
+            dry_run=flag(params, "DryRun"),
+        ),
+    )
     return snapshot_task_out(rules.get_task(services, caller, task_id))
 
 
 def import_image(ctx: RequestContext, params: Params) -> Mapping[str, object]:
     services, caller = services_of(ctx), caller_of(ctx)
-    task_id = imports.import_image(services, caller, imports.ImportImageRequest(
-        disks=tuple(_container(d) for d in dicts(params.get("DiskContainers"))),
-        description=opt_str(params, "Description"),
-        architecture=opt_str(params, "Architecture"), platform=opt_str(params, "Platform"),
-        boot_mode=opt_str(params, "BootMode"), license_type=opt_str(params, "LicenseType"),
-        hypervisor=opt_str(params, "Hypervisor"),
-        usage_operation=opt_str(params, "UsageOperation"),
-        encrypted=opt_bool(params, "Encrypted"), kms_key_id=opt_str(params, "KmsKeyId"),
-        tag_specs=tag_specs(params), dry_run=flag(params, "DryRun")))
+    task_id = imports.import_image(
+        services,
+        caller,
+        imports.ImportImageRequest(
+            disks=tuple(_container(d) for d in dicts(params.get("DiskContainers"))),
+            description=opt_str(params, "Description"),
+            architecture=opt_str(params, "Architecture"),
+            platform=opt_str(params, "Platform"),
+            boot_mode=opt_str(params, "BootMode"),
+            license_type=opt_str(params, "LicenseType"),
+            hypervisor=opt_str(params, "Hypervisor"),
+            usage_operation=opt_str(params, "UsageOperation"),
+            encrypted=opt_bool(params, "Encrypted"),
+            kms_key_id=opt_str(params, "KmsKeyId"),
+            tag_specs=tag_specs(params),
+            dry_run=flag(params, "DryRun"),
+        ),
+    )
     return image_task_out(rules.get_task(services, caller, task_id), with_boot_mode=False)
 
 
@@ -121,46 +166,71 @@ def export_image(ctx: RequestContext, params: Params) -> Mapping[str, object]:
     services, caller = services_of(ctx), caller_of(ctx)
     loc = params.get("S3ExportLocation")
     location = loc if isinstance(loc, Mapping) else {}
-    task_id = exports.export_image(services, caller, exports.ExportImageRequest(
-        image_id=required(params, "ImageId"),
-        disk_image_format=required(params, "DiskImageFormat"),
-        s3_bucket=opt_str(location, "S3Bucket") or "", s3_prefix=opt_str(location, "S3Prefix") or "",
-        description=opt_str(params, "Description"), role_name=opt_str(params, "RoleName"),
-        tag_specs=tag_specs(params), dry_run=flag(params, "DryRun")))
+    task_id = exports.export_image(
+        services,
+        caller,
+        exports.ExportImageRequest(
+            image_id=required(params, "ImageId"),
+            disk_image_format=required(params, "DiskImageFormat"),
+            s3_bucket=opt_str(location, "S3Bucket") or "",
+            s3_prefix=opt_str(location, "S3Prefix") or "",
+            description=opt_str(params, "Description"),
+            role_name=opt_str(params, "RoleName"),
+            tag_specs=tag_specs(params),
+            dry_run=flag(params, "DryRun"),
+        ),
+    )
     v = rules.get_task(services, caller, task_id)
-    return {**export_task_out(v), "DiskImageFormat": v.params["disk_image_format"],
-            "RoleName": v.params.get("role_name")}
+    return {
+        **export_task_out(v),
+        "DiskImageFormat": v.params["disk_image_format"],
+        "RoleName": v.params.get("role_name"),
+    }
 
 
 def _describe_request(params: Params, ids_key: str) -> rules.DescribeTasksRequest:
-    return rules.DescribeTasksRequest(strs(params.get(ids_key)), filters(params),
-                                      opt_int(params, "MaxResults"), opt_str(params, "NextToken"),
-                                      flag(params, "DryRun"))
+    return rules.DescribeTasksRequest(
+        strs(params.get(ids_key)),
+        filters(params),
+        opt_int(params, "MaxResults"),
+        opt_str(params, "NextToken"),
+        flag(params, "DryRun"),
+    )
 
 
 def describe_import_snapshot_tasks(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    res = rules.describe_import_snapshot_tasks(services_of(ctx), caller_of(ctx),
-                                               _describe_request(params, "ImportTaskIds"))
-    return {"ImportSnapshotTasks": [snapshot_task_out(v) for v in res.tasks],
-            "NextToken": res.next_token}
+    res = rules.describe_import_snapshot_tasks(
+        services_of(ctx), caller_of(ctx), _describe_request(params, "ImportTaskIds")
+    )
+    return {
+        "ImportSnapshotTasks": [snapshot_task_out(v) for v in res.tasks],
+        "NextToken": res.next_token,
+    }
 
 
 def describe_import_image_tasks(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    res = rules.describe_import_image_tasks(services_of(ctx), caller_of(ctx),
-                                            _describe_request(params, "ImportTaskIds"))
-    return {"ImportImageTasks": [image_task_out(v) for v in res.tasks],
-            "NextToken": res.next_token}
+    res = rules.describe_import_image_tasks(
+        services_of(ctx), caller_of(ctx), _describe_request(params, "ImportTaskIds")
+    )
+    return {"ImportImageTasks": [image_task_out(v) for v in res.tasks], "NextToken": res.next_token}
 
 
 def describe_export_image_tasks(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    res = rules.describe_export_image_tasks(services_of(ctx), caller_of(ctx),
-                                            _describe_request(params, "ExportImageTaskIds"))
-    return {"ExportImageTasks": [export_task_out(v) for v in res.tasks],
-            "NextToken": res.next_token}
+    res = rules.describe_export_image_tasks(
+        services_of(ctx), caller_of(ctx), _describe_request(params, "ExportImageTaskIds")
+    )
+    return {
+        "ExportImageTasks": [export_task_out(v) for v in res.tasks],
+        "NextToken": res.next_token,
+    }
 
 
 def cancel_import_task(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    res = rules.cancel_import_task(services_of(ctx), caller_of(ctx),
-                                   opt_str(params, "ImportTaskId"),
-                                   opt_str(params, "CancelReason"), flag(params, "DryRun"))
+    res = rules.cancel_import_task(
+        services_of(ctx),
+        caller_of(ctx),
+        opt_str(params, "ImportTaskId"),
+        opt_str(params, "CancelReason"),
+        flag(params, "DryRun"),
+    )
     return {"ImportTaskId": res.task_id, "PreviousState": res.previous_state, "State": res.state}

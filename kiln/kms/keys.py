@@ -43,8 +43,11 @@ def _opt_int(params: Params, key: str) -> int | None:
 def _tags(params: Params) -> tuple[tuple[str, str], ...]:
     value = params.get("Tags")
     items = value if isinstance(value, list) else []
-    return tuple((str(t.get("TagKey", "")), str(t.get("TagValue", "")))
-                 for t in items if isinstance(t, Mapping))
+    return tuple(
+        (str(t.get("TagKey", "")), str(t.get("TagValue", "")))
+        for t in items
+        if isinstance(t, Mapping)
+    )
 
 
 def _time(text: str | None) -> datetime | None:
@@ -54,13 +57,21 @@ def _time(text: str | None) -> datetime | None:
 def key_metadata(key: KmsKeyRecord) -> dict[str, object]:
     """A key as KMS's ``KeyMetadata``."""
     return {
-        "AWSAccountId": key.account_id, "KeyId": key.key_id, "Arn": key_arn(key),
-        "CreationDate": _time(key.created), "Enabled": key.state == "Enabled",
-        "Description": key.description, "KeyUsage": "ENCRYPT_DECRYPT", "KeyState": key.state,
-        "DeletionDate": _time(key.deletion_date), "Origin": "AWS_KMS",
+        "AWSAccountId": key.account_id,
+        "KeyId": key.key_id,
+        "Arn": key_arn(key),
+        "CreationDate": _time(key.created),
+        "Enabled": key.state == "Enabled",
+        "Description": key.description,
+        "KeyUsage": "ENCRYPT_DECRYPT",
+        "KeyState": key.state,
+        "DeletionDate": _time(key.deletion_date),
+        "Origin": "AWS_KMS",
         "KeyManager": "AWS" if rules.is_aws_managed(key) else "CUSTOMER",
-        "CustomerMasterKeySpec": "SYMMETRIC_DEFAULT", "KeySpec": "SYMMETRIC_DEFAULT",
-        "EncryptionAlgorithms": ["SYMMETRIC_DEFAULT"], "MultiRegion": False,
+        "CustomerMasterKeySpec": "SYMMETRIC_DEFAULT",
+        "KeySpec": "SYMMETRIC_DEFAULT",
+        "EncryptionAlgorithms": ["SYMMETRIC_DEFAULT"],
+        "MultiRegion": False,
         "PendingDeletionWindowInDays": key.pending_window_days,
     }
 
@@ -71,7 +82,8 @@ def create_key(ctx: RequestContext, params: Params) -> Mapping[str, object]:
         options=tuple((name, str(params[name])) for name in CREATE_KEY_OPTIONS if name in params),
         multi_region=params.get("MultiRegion") is True,
         custom_key_store="CustomKeyStoreId" in params or "XksKeyId" in params,
-        tags=_tags(params))
+        tags=_tags(params),
+    )
     return {"KeyMetadata": key_metadata(rules.create_key(_catalog(ctx), _caller(ctx), req))}
 
 
@@ -81,10 +93,14 @@ def describe_key(ctx: RequestContext, params: Params) -> Mapping[str, object]:
 
 
 def list_keys(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    page = rules.list_keys(_catalog(ctx), _caller(ctx), _opt_int(params, "Limit"),
-                           _opt_str(params, "Marker"))
-    return {"Keys": [{"KeyId": k.key_id, "KeyArn": key_arn(k)} for k in page.items],
-            "NextMarker": page.next_marker, "Truncated": page.next_marker is not None}
+    page = rules.list_keys(
+        _catalog(ctx), _caller(ctx), _opt_int(params, "Limit"), _opt_str(params, "Marker")
+    )
+    return {
+        "Keys": [{"KeyId": k.key_id, "KeyArn": key_arn(k)} for k in page.items],
+        "NextMarker": page.next_marker,
+        "Truncated": page.next_marker is not None,
+    }
 
 
 def enable_key(ctx: RequestContext, params: Params) -> Mapping[str, object]:
@@ -98,21 +114,32 @@ def disable_key(ctx: RequestContext, params: Params) -> Mapping[str, object]:
 
 
 def schedule_key_deletion(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    key = rules.change_state(_catalog(ctx), _caller(ctx), "ScheduleKeyDeletion",
-                             _str(params, "KeyId"), _opt_int(params, "PendingWindowInDays"))
-    return {"KeyId": key_arn(key), "DeletionDate": _time(key.deletion_date),
-            "KeyState": key.state, "PendingWindowInDays": key.pending_window_days}
+    key = rules.change_state(
+        _catalog(ctx),
+        _caller(ctx),
+        "ScheduleKeyDeletion",
+        _str(params, "KeyId"),
+        _opt_int(params, "PendingWindowInDays"),
+    )
+    return {
+        "KeyId": key_arn(key),
+        "DeletionDate": _time(key.deletion_date),
+        "KeyState": key.state,
+        "PendingWindowInDays": key.pending_window_days,
+    }
 
 
 def cancel_key_deletion(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    key = rules.change_state(_catalog(ctx), _caller(ctx), "CancelKeyDeletion",
-                             _str(params, "KeyId"))
+    key = rules.change_state(
+        _catalog(ctx), _caller(ctx), "CancelKeyDeletion", _str(params, "KeyId")
+    )
     return {"KeyId": key_arn(key)}
 
 
 def create_alias(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    rules.create_alias(_catalog(ctx), _caller(ctx), _str(params, "AliasName"),
-                       _str(params, "TargetKeyId"))
+    rules.create_alias(
+        _catalog(ctx), _caller(ctx), _str(params, "AliasName"), _str(params, "TargetKeyId")
+    )
     return {}
 
 
@@ -122,12 +149,27 @@ def delete_alias(ctx: RequestContext, params: Params) -> Mapping[str, object]:
 
 
 def list_aliases(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    page = rules.list_aliases(_catalog(ctx), _caller(ctx), _opt_str(params, "KeyId"),
-                              _opt_int(params, "Limit"), _opt_str(params, "Marker"))
-    return {"Aliases": [{"AliasName": a.alias_name, "AliasArn": a.alias_arn,
-                         "TargetKeyId": a.target_key_id, "CreationDate": _time(a.created),
-                         "LastUpdatedDate": _time(a.created)} for a in page.items],
-            "NextMarker": page.next_marker, "Truncated": page.next_marker is not None}
+    page = rules.list_aliases(
+        _catalog(ctx),
+        _caller(ctx),
+        _opt_str(params, "KeyId"),
+        _opt_int(params, "Limit"),
+        _opt_str(params, "Marker"),
+    )
+    return {
+        "Aliases": [
+            {
+                "AliasName": a.alias_name,
+                "AliasArn": a.alias_arn,
+                "TargetKeyId": a.target_key_id,
+                "CreationDate": _time(a.created),
+                "LastUpdatedDate": _time(a.created),
+            }
+            for a in page.items
+        ],
+        "NextMarker": page.next_marker,
+        "Truncated": page.next_marker is not None,
+    }
 
 
 def tag_resource(ctx: RequestContext, params: Params) -> Mapping[str, object]:
@@ -136,7 +178,15 @@ def tag_resource(ctx: RequestContext, params: Params) -> Mapping[str, object]:
 
 
 def list_resource_tags(ctx: RequestContext, params: Params) -> Mapping[str, object]:
-    page = rules.list_resource_tags(_catalog(ctx), _caller(ctx), _str(params, "KeyId"),
-                                    _opt_int(params, "Limit"), _opt_str(params, "Marker"))
-    return {"Tags": [{"TagKey": k, "TagValue": v} for k, v in page.items],
-            "NextMarker": page.next_marker, "Truncated": page.next_marker is not None}
+    page = rules.list_resource_tags(
+        _catalog(ctx),
+        _caller(ctx),
+        _str(params, "KeyId"),
+        _opt_int(params, "Limit"),
+        _opt_str(params, "Marker"),
+    )
+    return {
+        "Tags": [{"TagKey": k, "TagValue": v} for k, v in page.items],
+        "NextMarker": page.next_marker,
+        "Truncated": page.next_marker is not None,
+    }

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from kiln import errors
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 log = logging.getLogger(__name__)
 
@@ -69,18 +69,21 @@ def parse_networks(values: tuple[str, ...]) -> tuple[IpNetwork, ...]:
     return tuple(nets)
 
 
-def _refused(host: str) -> Ec2Error:
-    return Ec2Error(errors.InvalidParameterValue,
-                    f"Cannot download from {host}: the address is not reachable for imports.")
+def _refused(host: str) -> KilnError:
+    return KilnError(
+        errors.InvalidParameterValue,
+        f"Cannot download from {host}: the address is not reachable for imports.",
+    )
 
 
 def resolve_checked(policy: DownloadPolicy, host: str, port: int) -> list[tuple[int, IpAddress]]:
-    """The addresses of ``host`` (family, address), all of them permitted, or Ec2Error."""
+    """The addresses of ``host`` (family, address), all of them permitted, or KilnError."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError, OSError):
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Cannot download from {host}: the name does not resolve.") from None
+        raise KilnError(
+            errors.InvalidParameterValue, f"Cannot download from {host}: the name does not resolve."
+        ) from None
     found: list[tuple[int, IpAddress]] = []
     for family, _type, _proto, _name, sockaddr in infos:
         ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
@@ -97,17 +100,20 @@ def check_url(policy: DownloadPolicy, url: str) -> None:
     """Refuse at request time what the download would refuse (a clear API error early)."""
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise Ec2Error(errors.InvalidParameterValue, f"Invalid URL '{url[:256]}'.")
+        raise KilnError(errors.InvalidParameterValue, f"Invalid URL '{url[:256]}'.")
     try:
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
     except ValueError:
-        raise Ec2Error(errors.InvalidParameterValue, f"Invalid URL '{url[:256]}'.") from None
+        raise KilnError(errors.InvalidParameterValue, f"Invalid URL '{url[:256]}'.") from None
     resolve_checked(policy, parsed.hostname, port)
 
 
 def _connector(policy: DownloadPolicy) -> Callable[..., socket.socket]:
-    def create_connection(address: tuple[str, int], timeout: float | None = None,
-                          source_address: tuple[str, int] | None = None) -> socket.socket:
+    def create_connection(
+        address: tuple[str, int],
+        timeout: float | None = None,
+        source_address: tuple[str, int] | None = None,
+    ) -> socket.socket:
         host, port = address
         last: OSError | None = None
         for family, ip in resolve_checked(policy, host, port):
@@ -148,27 +154,45 @@ def _opener(policy: DownloadPolicy) -> urllib.request.OpenerDirector:
     class Redirects(urllib.request.HTTPRedirectHandler):
         max_redirections = MAX_REDIRECTS
 
-        def redirect_request(self, req: urllib.request.Request, fp: object, code: int,
-                             msg: str, headers: object, newurl: str
-                             ) -> urllib.request.Request | None:
+        def redirect_request(
+            self,
+            req: urllib.request.Request,
+            fp: object,
+            code: int,
+            msg: str,
+            headers: object,
+            newurl: str,
+        ) -> urllib.request.Request | None:
             if urlparse(newurl).scheme not in ("http", "https"):
-                raise Ec2Error(errors.InvalidParameterValue,
-                               f"Download redirected to an unsupported URL scheme: {newurl[:256]}")
+                raise KilnError(
+                    errors.InvalidParameterValue,
+                    f"Download redirected to an unsupported URL scheme: {newurl[:256]}",
+                )
             return super().redirect_request(req, fp, code, msg, headers, newurl)  # type: ignore[arg-type]
 
     opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.UnknownHandler(), HttpHandler(), HttpsHandler(),
-                    Redirects(), urllib.request.HTTPDefaultErrorHandler(),
-                    urllib.request.HTTPErrorProcessor()):
+    for handler in (
+        urllib.request.UnknownHandler(),
+        HttpHandler(),
+        HttpsHandler(),
+        Redirects(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
         opener.add_handler(handler)
     return opener
 
 
-def download(policy: DownloadPolicy, url: str, out: Path, progress: Callable[[int, int], None],
-             check: Callable[[], None]) -> int:
+def download(
+    policy: DownloadPolicy,
+    url: str,
+    out: Path,
+    progress: Callable[[int, int], None],
+    check: Callable[[], None],
+) -> int:
     """Stream ``url`` into ``out`` (replaced atomically). Returns the byte count.
 
-    :raises Ec2Error: InvalidParameterValue for a refused address, an HTTP error, a download
+    :raises KilnError: InvalidParameterValue for a refused address, an HTTP error, a download
         over the size limit or past the deadline; StoreFull when the disk fills."""
     tmp = out.with_name(f".{out.name}.partial")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -184,8 +208,10 @@ def download(policy: DownloadPolicy, url: str, out: Path, progress: Callable[[in
             while True:
                 check()
                 if time.monotonic() > deadline:
-                    raise Ec2Error(errors.InvalidParameterValue,
-                                   f"Download of {url} took longer than {policy.deadline_s:g} s.")
+                    raise KilnError(
+                        errors.InvalidParameterValue,
+                        f"Download of {url} took longer than {policy.deadline_s:g} s.",
+                    )
                 block = resp.read(BLOCK)
                 if not block:
                     break
@@ -195,27 +221,32 @@ def download(policy: DownloadPolicy, url: str, out: Path, progress: Callable[[in
                 f.write(block)
                 progress(done, total or done)
             if total and done != total:
-                raise Ec2Error(errors.InvalidParameterValue,
-                               f"Download of {url} ended after {done} of {total} bytes.")
+                raise KilnError(
+                    errors.InvalidParameterValue,
+                    f"Download of {url} ended after {done} of {total} bytes.",
+                )
         os.replace(tmp, out)
         log.info("downloaded %s: %d bytes", url, done)
         return done
     except urllib.error.HTTPError as e:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Cannot download {url}: HTTP {e.code} {e.reason}") from e
+        raise KilnError(
+            errors.InvalidParameterValue, f"Cannot download {url}: HTTP {e.code} {e.reason}"
+        ) from e
     except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as e:
         reason = getattr(e, "reason", e)
-        if isinstance(reason, Ec2Error):
+        if isinstance(reason, KilnError):
             raise reason from None
-        raise Ec2Error(errors.InvalidParameterValue, f"Cannot download {url}: {reason}") from e
+        raise KilnError(errors.InvalidParameterValue, f"Cannot download {url}: {reason}") from e
     except OSError as e:
         if e.errno == 28:
-            raise Ec2Error(errors.StoreFull, f"No space left to download {url}") from e
+            raise KilnError(errors.StoreFull, f"No space left to download {url}") from e
         raise
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _too_large(url: str, policy: DownloadPolicy) -> Ec2Error:
-    return Ec2Error(errors.InvalidParameterValue,
-                    f"Download of {url} is larger than the import limit of {policy.max_bytes} bytes.")
+def _too_large(url: str, policy: DownloadPolicy) -> KilnError:
+    return KilnError(
+        errors.InvalidParameterValue,
+        f"Download of {url} is larger than the import limit of {policy.max_bytes} bytes.",
+    )

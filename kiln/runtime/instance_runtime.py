@@ -30,10 +30,15 @@ class InstanceRuntime:
     ``tcg`` (kiln.compute.accel.probe_accelerator), asked once, on the first boot;
     ``preflight()`` raises if VMs cannot run at all (checked before a launch or start)."""
 
-    def __init__(self, driver: VmDriver, accel: str = "auto",
-                 resolve_accel: Callable[[str], str] | None = None,
-                 workers: int = DEFAULT_WORKERS, watch_interval: float = WATCH_INTERVAL_S,
-                 preflight: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        driver: VmDriver,
+        accel: str = "auto",
+        resolve_accel: Callable[[str], str] | None = None,
+        workers: int = DEFAULT_WORKERS,
+        watch_interval: float = WATCH_INTERVAL_S,
+        preflight: Callable[[], None] | None = None,
+    ) -> None:
         self.driver = driver
         self._preflight = preflight
         self.requested_accel = accel
@@ -59,7 +64,7 @@ class InstanceRuntime:
             return self._accel
 
     def check_available(self) -> None:
-        """Raise ``Ec2Error`` (InsufficientInstanceCapacity) now if no VM could start, e.g. the
+        """Raise ``KilnError`` (InsufficientInstanceCapacity) now if no VM could start, e.g. the
         hypervisor is not installed, so that a launch is refused before anything is created."""
         if self._preflight is not None:
             self._preflight()
@@ -88,6 +93,7 @@ class InstanceRuntime:
     def submit(self, instance_id: str, step: Callable[[], None], what: str) -> Future[None]:
         """Run ``step`` on the pool under the instance's lock. Failures are logged (the step
         itself records the instance's truthful state)."""
+
         def run() -> None:
             with self.locked(instance_id):
                 try:
@@ -117,6 +123,7 @@ class InstanceRuntime:
 
     def watch(self, tick: Callable[[], None]) -> None:
         """Call ``tick`` every ``watch_interval`` seconds on a daemon thread until ``close``."""
+
         def loop() -> None:
             while not self._stop.wait(self.watch_interval):
                 try:

@@ -32,14 +32,20 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from kiln.catalog import Catalog, Tx
 from kiln.catalog import jobs as cat
 from kiln.catalog.records import JobRecord
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 log = logging.getLogger(__name__)
 
-PENDING, ACTIVE, COMPLETED, FAILED, CANCELLED = "pending", "active", "completed", "failed", "cancelled"
+PENDING, ACTIVE, COMPLETED, FAILED, CANCELLED = (
+    "pending",
+    "active",
+    "completed",
+    "failed",
+    "cancelled",
+)
 FINAL = cat.FINAL_STATES
 PROGRESS_INTERVAL_S = 0.5  # at most two progress writes per second per job
 DEFAULT_WORKERS = 2
@@ -138,7 +144,7 @@ def from_json(cls: type[D], data: Mapping[str, Any]) -> D:
 
 def failure_message(exc: BaseException) -> str:
     """EC2's task StatusMessage for a failure: ``ClientError: …`` or ``ServerError: …``."""
-    if isinstance(exc, Ec2Error):
+    if isinstance(exc, KilnError):
         side = "ClientError" if exc.code.http_status < 500 else "ServerError"
         return f"{side}: {exc.message}"
     return "ServerError: internal error (see the server log)"
@@ -179,8 +185,9 @@ class JobContext(Generic[S]):
         self.check()
         percent = min(max(percent, self._percent), 99)
         now = time.monotonic()
-        if status_message is None and (percent == self._percent or
-                                       now - self._last_write < PROGRESS_INTERVAL_S):
+        if status_message is None and (
+            percent == self._percent or now - self._last_write < PROGRESS_INTERVAL_S
+        ):
             return
         self._percent = percent
         self._last_write = now
@@ -190,11 +197,18 @@ class JobContext(Generic[S]):
             if kind is not None and kind.progress is not None:
                 kind.progress(tx, self.job, percent)
 
-    def complete(self, tx: Tx, result: Mapping[str, Any] | None = None,
-                 status_message: str = "") -> None:
+    def complete(
+        self, tx: Tx, result: Mapping[str, Any] | None = None, status_message: str = ""
+    ) -> None:
         """Mark the job completed inside the transaction that makes its results visible."""
-        cat.update_job(tx, self.job.job_id, state=COMPLETED, progress=100,
-                       status_message=status_message, result=dict(result or {}))
+        cat.update_job(
+            tx,
+            self.job.job_id,
+            state=COMPLETED,
+            progress=100,
+            status_message=status_message,
+            result=dict(result or {}),
+        )
 
 
 class JobRunner(Generic[S]):
@@ -229,7 +243,9 @@ class JobRunner(Generic[S]):
         with services.catalog.read() as tx:
             unfinished = cat.unfinished_jobs(tx)
         for job in unfinished:
-            log.info("resuming job %s (%s, %s, %d%%)", job.job_id, job.kind, job.state, job.progress)
+            log.info(
+                "resuming job %s (%s, %s, %d%%)", job.job_id, job.kind, job.state, job.progress
+            )
             self._queue.put(job.job_id)
         for n in range(self._workers):
             t = threading.Thread(target=self._work, name=f"kiln-job-{n}", daemon=True)
@@ -322,7 +338,7 @@ class JobRunner(Generic[S]):
             self._finish_failed(services, job, kind, "Canceled by user", state=CANCELLED)
             return
         except Exception as exc:
-            if not isinstance(exc, Ec2Error) or exc.code.http_status >= 500:
+            if not isinstance(exc, KilnError) or exc.code.http_status >= 500:
                 log.exception("job %s (%s) failed", job_id, job.kind)
             else:
                 log.info("job %s (%s) failed: %s", job_id, job.kind, exc.message)
@@ -348,8 +364,14 @@ class JobRunner(Generic[S]):
         _cleanup(services, job, kind)
         return True
 
-    def _finish_failed(self, services: S, job: JobRecord, kind: JobKind[S] | None,
-                       message: str, state: str = FAILED) -> None:
+    def _finish_failed(
+        self,
+        services: S,
+        job: JobRecord,
+        kind: JobKind[S] | None,
+        message: str,
+        state: str = FAILED,
+    ) -> None:
         with services.catalog.write() as tx:
             cat.update_job(tx, job.job_id, state=state, status_message=message)
             if kind is not None:

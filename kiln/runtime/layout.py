@@ -57,8 +57,10 @@ def store_dir(data_dir: Path, region: str) -> Path:
 
 def store_dirs(data_dir: Path) -> dict[str, Path]:
     """Every region's store that exists under ``data_dir`` (a store has its ``config`` file)."""
-    return {cfg.parent.parent.name: cfg.parent
-            for cfg in sorted(regions_dir(data_dir).glob("*/store/config"))}
+    return {
+        cfg.parent.parent.name: cfg.parent
+        for cfg in sorted(regions_dir(data_dir).glob("*/store/config"))
+    }
 
 
 def bases_dir(data_dir: Path, region: str) -> Path:

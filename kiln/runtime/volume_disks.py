@@ -41,16 +41,25 @@ from kiln.runtime.layout import bases_dir, volume_path
 from kiln.store import KeyEncryptionKey, SnapshotStore
 from kiln.types import Extent
 
-__all__ = ["base_of", "base_path", "create_volume_disk", "materialize_base", "remove_bases",
-           "remove_volume_disk", "volume_path", "volume_source"]
+__all__ = [
+    "base_of",
+    "base_path",
+    "create_volume_disk",
+    "materialize_base",
+    "remove_bases",
+    "remove_volume_disk",
+    "volume_path",
+    "volume_source",
+]
 
 log = logging.getLogger(__name__)
 
 COPY_BLOCK = 4 * 1024 * 1024
 
 
-def base_path(data_dir: Path, region: str, snapshot_id: str | None, size: int,
-              natural_size: int | None) -> Path:
+def base_path(
+    data_dir: Path, region: str, snapshot_id: str | None, size: int, natural_size: int | None
+) -> Path:
     bases = bases_dir(data_dir, region)
     if snapshot_id is None:
         return bases / f"empty-{size}.raw"
@@ -70,9 +79,14 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def materialize_base(store: SnapshotStore, base: Path, snapshot_id: str | None, size: int,
-                     key: KeyEncryptionKey | None,
-                     progress: Callable[[int, int], None] | None = None) -> Path:
+def materialize_base(
+    store: SnapshotStore,
+    base: Path,
+    snapshot_id: str | None,
+    size: int,
+    key: KeyEncryptionKey | None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
     """Write ``base`` (once): the snapshot restored as sparse raw, extended to ``size`` bytes;
     or ``size`` zero bytes when there is no snapshot. Idempotent and safe to race."""
     with _locked(base):
@@ -131,8 +145,10 @@ def remove_bases(data_dir: Path, region: str, snapshot_id: str) -> None:
 
 
 def _grow(extents: list[Extent], margin: int, size: int) -> list[Extent]:
-    grown = [Extent(max(0, e.offset - margin), min(size, e.end + margin) - max(0, e.offset - margin))
-             for e in extents]
+    grown = [
+        Extent(max(0, e.offset - margin), min(size, e.end + margin) - max(0, e.offset - margin))
+        for e in extents
+    ]
     return merge_extents(grown)
 
 
@@ -162,8 +178,9 @@ def _copy(src: int, dst: int, e: Extent, keep_zeros: bool) -> None:
 
 
 @contextmanager
-def volume_source(overlay: Path, base: Path, scratch: Path,
-                  margin: int | None) -> Iterator[tuple[Path, list[Extent]]]:
+def volume_source(
+    overlay: Path, base: Path, scratch: Path, margin: int | None
+) -> Iterator[tuple[Path, list[Extent]]]:
     """A sparse raw file holding the volume's true bytes where the store will read them, and
     the changed extents. ``margin`` (the store's maximum chunk) composes only the ranges around
     the changes, for an import with ``parent=`` the base's snapshot and ``changed=``; None
@@ -184,14 +201,19 @@ def volume_source(overlay: Path, base: Path, scratch: Path,
             finally:
                 os.close(bfd)
             for e in changed:
-                _copy(changes.fd, fd, Extent(e.offset, min(e.end, size) - e.offset),
-                      keep_zeros=True)
+                _copy(
+                    changes.fd, fd, Extent(e.offset, min(e.end, size) - e.offset), keep_zeros=True
+                )
             os.fsync(fd)
         finally:
             os.close(fd)
         try:
-            log.debug("volume %s: %d changed extents, %d bytes", overlay, len(changed),
-                      sum(e.length for e in changed))
+            log.debug(
+                "volume %s: %d changed extents, %d bytes",
+                overlay,
+                len(changed),
+                sum(e.length for e in changed),
+            )
             yield out, changed
         finally:
             out.unlink(missing_ok=True)

@@ -25,11 +25,11 @@ def _merge(*tables: Mapping[str, JobKind]) -> dict[str, JobKind]:
 
 
 JOB_KINDS: Mapping[str, JobKind] = _merge(
-    import_image.JOB_KINDS,     # import-image, import-snapshot
-    export_image.JOB_KINDS,     # export-image
-    copy_snapshot.JOB_KINDS,    # copy-snapshot
-    copy_image.JOB_KINDS,       # copy-image
-    volumes.JOB_KINDS,          # create-volume
+    import_image.JOB_KINDS,  # import-image, import-snapshot
+    export_image.JOB_KINDS,  # export-image
+    copy_snapshot.JOB_KINDS,  # copy-snapshot
+    copy_image.JOB_KINDS,  # copy-image
+    volumes.JOB_KINDS,  # create-volume
     create_snapshot.JOB_KINDS,  # create-snapshot
-    create_image.JOB_KINDS,     # create-image
+    create_image.JOB_KINDS,  # create-image
 )

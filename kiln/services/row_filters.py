@@ -14,7 +14,7 @@ from typing import TypeVar
 from kiln import errors
 from kiln.catalog.records import Filter, TagRecord
 from kiln.catalog.wildcard import matches_text
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 T = TypeVar("T")
 
@@ -22,12 +22,16 @@ T = TypeVar("T")
 def check_names(filters: Sequence[Filter], known: Iterable[str]) -> None:
     names = set(known)
     for f in filters:
-        if not (f.name in names or f.name in ("tag-key", "tag-value")
-                or (f.name.startswith("tag:") and len(f.name) > 4)):
-            raise Ec2Error(errors.InvalidFilter, f"The filter '{f.name}' is invalid")
+        if not (
+            f.name in names
+            or f.name in ("tag-key", "tag-value")
+            or (f.name.startswith("tag:") and len(f.name) > 4)
+        ):
+            raise KilnError(errors.InvalidFilter, f"The filter '{f.name}' is invalid")
         if not f.values:
-            raise Ec2Error(errors.InvalidParameterValue,
-                           f"The filter '{f.name}' must have at least one value")
+            raise KilnError(
+                errors.InvalidParameterValue, f"The filter '{f.name}' must have at least one value"
+            )
 
 
 def _tag_values(tags: Sequence[TagRecord], name: str) -> list[str]:
@@ -38,8 +42,12 @@ def _tag_values(tags: Sequence[TagRecord], name: str) -> list[str]:
     return [t.value for t in tags if t.key == name[4:]]
 
 
-def matches(record: T, tags: Sequence[TagRecord], filters: Sequence[Filter],
-            getters: Mapping[str, Callable[[T], Iterable[str | None]]]) -> bool:
+def matches(
+    record: T,
+    tags: Sequence[TagRecord],
+    filters: Sequence[Filter],
+    getters: Mapping[str, Callable[[T], Iterable[str | None]]],
+) -> bool:
     for f in filters:
         if f.name.startswith("tag"):
             have = _tag_values(tags, f.name)

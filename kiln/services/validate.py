@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from kiln import errors
 from kiln.catalog.records import Filter
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 DRY_RUN_MESSAGE = "Request would have succeeded, but DryRun flag is set."
 UNAUTHORIZED_MESSAGE = "You are not authorized to perform this operation."
@@ -24,8 +24,8 @@ def dry_run(flag: bool, allowed: bool = True) -> None:
     if not flag:
         return
     if allowed:
-        raise Ec2Error(errors.DryRunOperation, DRY_RUN_MESSAGE)
-    raise Ec2Error(errors.UnauthorizedOperation, UNAUTHORIZED_MESSAGE)
+        raise KilnError(errors.DryRunOperation, DRY_RUN_MESSAGE)
+    raise KilnError(errors.UnauthorizedOperation, UNAUTHORIZED_MESSAGE)
 
 
 def id_prefix(value: str) -> str | None:
@@ -35,42 +35,55 @@ def id_prefix(value: str) -> str | None:
 
 def check_image_id(value: str) -> str:
     if id_prefix(value) not in ("ami", "aki", "ari"):
-        raise Ec2Error(errors.InvalidAMIIDMalformed, f'Invalid id: "{value}" (expecting "ami-...")')
+        raise KilnError(
+            errors.InvalidAMIIDMalformed, f'Invalid id: "{value}" (expecting "ami-...")'
+        )
     return value
 
 
 def check_account_id(value: str, code: errors.ErrorCode = errors.InvalidUserIDMalformed) -> str:
     if not ACCOUNT_RE.match(value):
-        raise Ec2Error(code, f'Invalid user id: "{value}"')
+        raise KilnError(code, f'Invalid user id: "{value}"')
     return value
 
 
-def check_filters(filters: Sequence[Filter], kinds: Mapping[str, str],
-                  tag_filters: bool = True) -> tuple[Filter, ...]:
+def check_filters(
+    filters: Sequence[Filter], kinds: Mapping[str, str], tag_filters: bool = True
+) -> tuple[Filter, ...]:
     """Unknown names -> InvalidFilter; empty or mistyped values -> InvalidParameterValue."""
     for f in filters:
-        kind = "str" if tag_filters and f.name.startswith("tag:") and len(f.name) > 4 \
+        kind = (
+            "str"
+            if tag_filters and f.name.startswith("tag:") and len(f.name) > 4
             else kinds.get(f.name)
+        )
         if kind is None:
-            raise Ec2Error(errors.InvalidFilter, f"The filter '{f.name}' is invalid")
+            raise KilnError(errors.InvalidFilter, f"The filter '{f.name}' is invalid")
         if not f.values:
-            raise Ec2Error(errors.InvalidParameterValue,
-                           f"The filter '{f.name}' must have at least one value")
+            raise KilnError(
+                errors.InvalidParameterValue, f"The filter '{f.name}' must have at least one value"
+            )
         for v in f.values:
             if kind == "bool" and v.lower() not in ("true", "false"):
-                raise Ec2Error(errors.InvalidParameterValue,
-                               f"The filter value '{v}' for '{f.name}' must be true or false")
+                raise KilnError(
+                    errors.InvalidParameterValue,
+                    f"The filter value '{v}' for '{f.name}' must be true or false",
+                )
             if kind == "int" and not v.isdigit():
-                raise Ec2Error(errors.InvalidParameterValue,
-                               f"The filter value '{v}' for '{f.name}' must be an integer")
+                raise KilnError(
+                    errors.InvalidParameterValue,
+                    f"The filter value '{v}' for '{f.name}' must be an integer",
+                )
     return tuple(filters)
 
 
 def check_max_results(value: int | None, low: int = 5, high: int = 1000) -> int | None:
     if value is not None and not low <= value <= high:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Value ( {value} ) for parameter maxResults is invalid. "
-                       f"Expecting a value between {low} and {high}.")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"Value ( {value} ) for parameter maxResults is invalid. "
+            f"Expecting a value between {low} and {high}.",
+        )
     return value
 
 
@@ -94,24 +107,31 @@ def decode_token(token: str | None, query: Iterable[object]) -> object:
             raise ValueError("token of another query")
         return data["a"]
     except (ValueError, KeyError, TypeError) as e:
-        raise Ec2Error(errors.InvalidPaginationToken, f"Invalid pagination token: {token}") from e
+        raise KilnError(errors.InvalidPaginationToken, f"Invalid pagination token: {token}") from e
 
 
 def check_tags(tags: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     if len(tags) > MAX_TAGS:
-        raise Ec2Error(errors.TagLimitExceeded,
-                       f"The maximum number of tags per resource is {MAX_TAGS}.")
+        raise KilnError(
+            errors.TagLimitExceeded, f"The maximum number of tags per resource is {MAX_TAGS}."
+        )
     for key, value in tags:
         if not 1 <= len(key) <= 128:
-            raise Ec2Error(errors.InvalidParameterValue,
-                           f"Tag key must be between 1 and 128 characters: '{key[:140]}'")
+            raise KilnError(
+                errors.InvalidParameterValue,
+                f"Tag key must be between 1 and 128 characters: '{key[:140]}'",
+            )
         if key.lower().startswith("aws:"):
-            raise Ec2Error(errors.InvalidParameterValue,
-                           "Tag keys starting with 'aws:' are reserved for internal use")
+            raise KilnError(
+                errors.InvalidParameterValue,
+                "Tag keys starting with 'aws:' are reserved for internal use",
+            )
         if len(value) > 256:
-            raise Ec2Error(errors.InvalidParameterValue,
-                           f"Tag value for key '{key}' is longer than 256 characters")
+            raise KilnError(
+                errors.InvalidParameterValue,
+                f"Tag value for key '{key}' is longer than 256 characters",
+            )
     keys = [k for k, _ in tags]
     if len(set(keys)) != len(keys):
-        raise Ec2Error(errors.InvalidParameterValue, "Duplicate tag key in the request")
+        raise KilnError(errors.InvalidParameterValue, "Duplicate tag key in the request")
     return tuple(tags)

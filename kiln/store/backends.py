@@ -47,10 +47,13 @@ def open_backend(url: str) -> OpenedBackend:
     """The backend a store URL names. Raises ValueError, naming the known schemes, for a URL
     with another scheme (or none), and for a malformed URL of a known scheme."""
     if not isinstance(url, str):
-        raise TypeError(f"a store is opened by URL (file:///abs/path or memory://name), not {url!r}")
+        raise TypeError(
+            f"a store is opened by URL (file:///abs/path or memory://name), not {url!r}"
+        )
     scheme, sep, _ = url.partition("://")
     opener = SCHEMES.get(scheme) if sep else None
     if opener is None:
-        raise ValueError(f"unknown store URL {url!r}: the schemes are "
-                         + ", ".join(f"{s}://" for s in SCHEMES))
+        raise ValueError(
+            f"unknown store URL {url!r}: the schemes are " + ", ".join(f"{s}://" for s in SCHEMES)
+        )
     return opener(url)

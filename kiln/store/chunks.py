@@ -17,7 +17,7 @@ import blake3
 import zstandard
 
 from kiln import errors
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.store.crypto import DataKey
 
 MAGIC = b"KLC1"
@@ -80,30 +80,32 @@ def intact(cid: bytes, blob: bytes) -> bool:
         return True
     try:
         decode(cid, blob, None)
-    except Ec2Error:
+    except KilnError:
         return False
     return True
 
 
 def decode(cid: bytes, blob: bytes | memoryview, key: DataKey | None) -> bytes:
-    """The chunk's plaintext, verified against its id. Raises Ec2Error(StoreCorrupt) if damaged."""
+    """The chunk's plaintext, verified against its id. Raises KilnError(StoreCorrupt) if damaged."""
     hexid = cid.hex()
     # The trailer is not checked here: the plaintext hash below (and GCM's tag) catch every
     # damage; verify() checks trailers to find damage without a key.
     if len(blob) < len(MAGIC) + 1 + TRAILER or blob[:4] != MAGIC:
-        raise Ec2Error(errors.StoreCorrupt, f"chunk {hexid} is damaged")
+        raise KilnError(errors.StoreCorrupt, f"chunk {hexid} is damaged")
     flags = blob[4]
     payload: bytes | memoryview = memoryview(blob)[5:-TRAILER]
     if flags & F_SEALED:
         if key is None:
-            raise Ec2Error(errors.DecryptionFailed, f"chunk {hexid} is encrypted; a key is needed")
+            raise KilnError(errors.DecryptionFailed, f"chunk {hexid} is encrypted; a key is needed")
         payload = key.open(cid, payload)
     elif key is not None:
-        raise Ec2Error(errors.StoreCorrupt, f"chunk {hexid} is not encrypted but should be")
+        raise KilnError(errors.StoreCorrupt, f"chunk {hexid} is not encrypted but should be")
     try:
         data = _dctx().decompress(payload) if flags & F_ZSTD else bytes(payload)
     except zstandard.ZstdError as e:
-        raise Ec2Error(errors.StoreCorrupt, f"chunk {hexid} is damaged") from e
+        raise KilnError(errors.StoreCorrupt, f"chunk {hexid} is damaged") from e
     if chunk_id(data, key) != cid:
-        raise Ec2Error(errors.StoreCorrupt, f"chunk {hexid} is damaged: it does not match its hash")
+        raise KilnError(
+            errors.StoreCorrupt, f"chunk {hexid} is damaged: it does not match its hash"
+        )
     return data

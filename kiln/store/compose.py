@@ -42,8 +42,13 @@ def file_reader(fd: int, counter: SourceCounter) -> Reader:
     return read
 
 
-def composed_reader(fd: int, changed: list[Extent], parent: Manifest,
-                    read_chunk: Callable[[bytes], bytes], counter: SourceCounter) -> Reader:
+def composed_reader(
+    fd: int,
+    changed: list[Extent],
+    parent: Manifest,
+    read_chunk: Callable[[bytes], bytes],
+    counter: SourceCounter,
+) -> Reader:
     """Bytes of the new disk: the parent's, with ``changed`` (sorted, merged) from ``fd``.
     Thread-safe: the importer's workers read segments in parallel."""
     starts = [e.offset for e in changed]

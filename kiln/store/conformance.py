@@ -95,7 +95,9 @@ def check_get_range(new: BackendFactory, tmp: Path) -> None:
     b.put("packs/ab/p", data)
     _expect(b.get_range("packs/ab/p", 0, 4) == data[:4], "get_range at the start")
     _expect(b.get_range("packs/ab/p", 1000, 100) == data[1000:1100], "get_range inside")
-    _expect(b.get_range("packs/ab/p", -12, 12) == data[-12:], "a negative offset counts from the end")
+    _expect(
+        b.get_range("packs/ab/p", -12, 12) == data[-12:], "a negative offset counts from the end"
+    )
     _expect(b.get_range("packs/ab/p", -12, 4) == data[-12:-8], "a suffix range of fewer bytes")
     _expect(b.get_range("packs/ab/p", len(data) - 3, 10) == data[-3:], "past the end: short")
     _expect(b.get_range("packs/ab/p", len(data) + 5, 10) == b"", "from past the end: empty")
@@ -145,15 +147,26 @@ def check_delete_is_idempotent(new: BackendFactory, tmp: Path) -> None:
 
 def check_list_by_prefix(new: BackendFactory, tmp: Path) -> None:
     b = new()
-    names = {"packs/ab/ab01": b"1", "packs/cd/cd02": b"22", "index/0f": b"333", "quarantine/x.y": b""}
+    names = {
+        "packs/ab/ab01": b"1",
+        "packs/cd/cd02": b"22",
+        "index/0f": b"333",
+        "quarantine/x.y": b"",
+    }
     for name, data in names.items():
         b.put(name, data)
-    _expect({o.name for o in b.list("packs/")} == {"packs/ab/ab01", "packs/cd/cd02"}, "list by prefix")
-    _expect({o.name for o in b.list("pa")} == {"packs/ab/ab01", "packs/cd/cd02"},
-            "a prefix is a plain string prefix, not a directory")
+    _expect(
+        {o.name for o in b.list("packs/")} == {"packs/ab/ab01", "packs/cd/cd02"}, "list by prefix"
+    )
+    _expect(
+        {o.name for o in b.list("pa")} == {"packs/ab/ab01", "packs/cd/cd02"},
+        "a prefix is a plain string prefix, not a directory",
+    )
     _expect({o.name for o in b.list("packs/ab/")} == {"packs/ab/ab01"}, "a deeper prefix")
-    _expect({o.name: o.size for o in b.list("")} == {n: len(d) for n, d in names.items()},
-            "list('') is every object, with its size")
+    _expect(
+        {o.name: o.size for o in b.list("")} == {n: len(d) for n, d in names.items()},
+        "list('') is every object, with its size",
+    )
     _expect(list(b.list("leases/")) == [], "a prefix nothing has: an empty list, no error")
     b.delete("index/0f")
     _expect(list(b.list("index/")) == [], "list never shows a deleted object")
@@ -245,6 +258,7 @@ class RecordingBackend:
 
 def sample_disk(path: Path, seed: int = 1, size: int = 4 * MIB) -> Path:
     """A sparse raw disk: compressible data, a hole, random data, a repeated block, zeros."""
+
     def text(n: int) -> bytes:
         out = bytearray()
         i = 0
@@ -256,8 +270,12 @@ def sample_disk(path: Path, seed: int = 1, size: int = 4 * MIB) -> Path:
     block = os.urandom(64 * 1024)
     with open(path, "wb") as f:
         f.truncate(size)
-        for off, data in [(0, text(700_000)), (1 * MIB + 4096, os.urandom(300_000)),
-                          (2 * MIB, block * 4), (3 * MIB, bytes(200_000) + text(5000))]:
+        for off, data in [
+            (0, text(700_000)),
+            (1 * MIB + 4096, os.urandom(300_000)),
+            (2 * MIB, block * 4),
+            (3 * MIB, bytes(200_000) + text(5000)),
+        ]:
             f.seek(off)
             f.write(data)
     return path
@@ -271,14 +289,18 @@ def check_import_restores_bit_exact(new: BackendFactory, tmp: Path) -> None:
     store = _store(new(), tmp)
     disk = sample_disk(tmp / "disk.raw")
     res = store.import_disk(raw_disk(disk), "snap-00000000000000001")
-    _expect(res.virtual_size == disk.stat().st_size and res.new_chunks > 0, "the import stored chunks")
+    _expect(
+        res.virtual_size == disk.stat().st_size and res.new_chunks > 0, "the import stored chunks"
+    )
     out = tmp / "out.raw"
     store.restore("snap-00000000000000001", out)
     _expect(out.read_bytes() == disk.read_bytes(), "restore gives the imported disk bit-exact")
     reader = store.reader("snap-00000000000000001")
     raw = disk.read_bytes()
     for off, ln in [(0, 4096), (MIB + 4000, 200), (3 * MIB - 10, 30), (len(raw) - 5, 100)]:
-        _expect(reader.read(off, ln) == raw[off : off + ln], "SnapshotReader reads the disk's bytes")
+        _expect(
+            reader.read(off, ln) == raw[off : off + ln], "SnapshotReader reads the disk's bytes"
+        )
 
 
 def check_reimport_stores_nothing_new(new: BackendFactory, tmp: Path) -> None:
@@ -287,11 +309,16 @@ def check_reimport_stores_nothing_new(new: BackendFactory, tmp: Path) -> None:
     first = store.import_disk(raw_disk(disk), "snap-00000000000000001")
     packs = len(list(store.backend.list("packs/")))
     again = store.import_disk(raw_disk(disk), "snap-00000000000000002")
-    _expect(again.new_chunks == 0 and again.new_stored_bytes == 0, "a re-import stores nothing (dedup)")
+    _expect(
+        again.new_chunks == 0 and again.new_stored_bytes == 0, "a re-import stores nothing (dedup)"
+    )
     _expect(len(list(store.backend.list("packs/"))) == packs, "and writes no pack")
     _expect(again.chunks == first.chunks, "the same chunks")
-    _expect(store.manifest("snap-00000000000000002").ids == store.manifest("snap-00000000000000001").ids,
-            "the manifests name the same chunk ids")
+    _expect(
+        store.manifest("snap-00000000000000002").ids
+        == store.manifest("snap-00000000000000001").ids,
+        "the manifests name the same chunk ids",
+    )
 
 
 def check_manifest_is_written_last(new: BackendFactory, tmp: Path) -> None:
@@ -303,10 +330,14 @@ def check_manifest_is_written_last(new: BackendFactory, tmp: Path) -> None:
     kinds = [(op, name.split("/", 1)[0]) for op, name in ops]
     _expect(kinds[0] == ("put", "leases"), "an import puts its lease before anything else")
     at = ops.index(("put", "manifests/snap-00000000000000001"))
-    _expect(not any(k == ("put", "packs") or k == ("put", "index") for k in kinds[at:]),
-            "every pack and index object is put before the manifest")
-    _expect(("sync", "") in ops[ops.index(next(o for o in reversed(ops[:at]) if o[0] == "put")) : at],
-            "sync runs between the last pack/index put and the manifest")
+    _expect(
+        not any(k == ("put", "packs") or k == ("put", "index") for k in kinds[at:]),
+        "every pack and index object is put before the manifest",
+    )
+    _expect(
+        ("sync", "") in ops[ops.index(next(o for o in reversed(ops[:at]) if o[0] == "put")) : at],
+        "sync runs between the last pack/index put and the manifest",
+    )
     _expect(("sync", "") in ops[at:], "sync runs again after the manifest")
     _expect(kinds[-1] == ("delete", "leases"), "the lease is deleted last")
     _expect(list(store.backend.list("leases/")) == [], "no lease is left")
@@ -327,12 +358,22 @@ def check_gc_keeps_what_is_live(new: BackendFactory, tmp: Path) -> None:
 
 
 CHECKS: tuple[Check, ...] = (
-    check_put_then_get, check_put_is_write_once, check_racing_puts_leave_one_whole_object,
-    check_missing_objects, check_get_range, check_exists, check_touch_refreshes_mtime,
-    check_delete_is_idempotent, check_list_by_prefix, check_sync_free_bytes_and_clean_tmp,
-    check_url_reopens_the_same_objects, check_concurrent_puts,
-    check_import_restores_bit_exact, check_reimport_stores_nothing_new,
-    check_manifest_is_written_last, check_gc_keeps_what_is_live,
+    check_put_then_get,
+    check_put_is_write_once,
+    check_racing_puts_leave_one_whole_object,
+    check_missing_objects,
+    check_get_range,
+    check_exists,
+    check_touch_refreshes_mtime,
+    check_delete_is_idempotent,
+    check_list_by_prefix,
+    check_sync_free_bytes_and_clean_tmp,
+    check_url_reopens_the_same_objects,
+    check_concurrent_puts,
+    check_import_restores_bit_exact,
+    check_reimport_stores_nothing_new,
+    check_manifest_is_written_last,
+    check_gc_keeps_what_is_live,
 )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kiln import errors
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.store import chunks
 from kiln.store.crypto import DataKey, KeyEncryptionKey
 from kiln.store.manifest import Manifest, timestamp
@@ -39,14 +39,20 @@ def copy_snapshot(
     and sealed again. The destination manifest is committed last (write order)."""
     m = src.manifest(snapshot_id)
     if dst.has(new_snapshot_id):
-        raise Ec2Error(errors.InvalidParameterValue, f"snapshot {new_snapshot_id} already exists")
+        raise KilnError(errors.InvalidParameterValue, f"snapshot {new_snapshot_id} already exists")
     sdk = src.key_for(m, src_key)
     if dst_key is not None and m.key_id == dst_key.key_id:
         dst.adopt_data_key(src, dst_key.key_id)
     ddk = dst.data_key(dst_key)
     same = _same_key(sdk, ddk)
-    out = Manifest(new_snapshot_id, m.virtual_size, parent=None, key_id=dst_key.key_id if dst_key else None,
-                   chunker=m.chunker, created=timestamp())
+    out = Manifest(
+        new_snapshot_id,
+        m.virtual_size,
+        parent=None,
+        key_id=dst_key.key_id if dst_key else None,
+        chunker=m.chunker,
+        created=timestamp(),
+    )
     src.index.refresh()
     dst.index.refresh()
     new_packs: dict[str, list[tuple[bytes, int, int]]] = {}
@@ -85,8 +91,14 @@ def copy_snapshot(
         dst.release_quarantine(new_packs)  # after the manifest: docs/storage-format.md#quarantine
     finally:
         dst.release_lease(lease)
-    log.info("copied %s -> %s: %d/%d chunks sent, %d bytes", snapshot_id, new_snapshot_id, sent,
-             len(mapping), packer.stored_bytes)
+    log.info(
+        "copied %s -> %s: %d/%d chunks sent, %d bytes",
+        snapshot_id,
+        new_snapshot_id,
+        sent,
+        len(mapping),
+        packer.stored_bytes,
+    )
     return CopyResult(new_snapshot_id, len(mapping), sent, packer.stored_bytes)
 
 

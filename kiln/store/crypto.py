@@ -15,7 +15,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kiln import errors
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 NONCE = 12
 
@@ -60,7 +60,7 @@ class DataKey:
         try:
             return AESGCM(self.enc_key).decrypt(sealed[:NONCE], sealed[NONCE:], chunk_id)
         except InvalidTag as e:
-            raise Ec2Error(errors.DecryptionFailed, "chunk does not decrypt with this key") from e
+            raise KilnError(errors.DecryptionFailed, "chunk does not decrypt with this key") from e
 
 
 def wrap_data_key(kek: KeyEncryptionKey, dk: bytes) -> bytes:
@@ -78,6 +78,6 @@ def unwrap_data_key(kek: KeyEncryptionKey, blob: bytes) -> bytes:
     try:
         return AESGCM(kek.secret).decrypt(raw[:NONCE], raw[NONCE:], kek.key_id.encode())
     except InvalidTag as e:
-        raise Ec2Error(
+        raise KilnError(
             errors.DecryptionFailed, f"the key given for {kek.key_id} does not unwrap its data key"
         ) from e

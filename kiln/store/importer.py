@@ -56,7 +56,9 @@ class _Hit:
 class BlockWriter:
     """Hashes, encodes and packs the chunks of one block (runs in a worker thread)."""
 
-    def __init__(self, index: ChunkIndex, packer: PackWriter, key: DataKey | None, known: set[bytes]) -> None:
+    def __init__(
+        self, index: ChunkIndex, packer: PackWriter, key: DataKey | None, known: set[bytes]
+    ) -> None:
         self.index = index
         self.packer = packer
         self.key = key
@@ -105,8 +107,15 @@ class _Segment:
     head: int  # bytes at the start left for the main thread's stitching
 
 
-def _cut_segment(read: Reader, chunker: Chunker, writer: BlockWriter, start: int, length: int,
-                 first: bool, final: bool) -> _Segment:
+def _cut_segment(
+    read: Reader,
+    chunker: Chunker,
+    writer: BlockWriter,
+    start: int,
+    length: int,
+    first: bool,
+    final: bool,
+) -> _Segment:
     data = read(start, length)
     if len(data) != length:
         raise OSError(f"short read at offset {start}: the source file changed")
@@ -139,15 +148,25 @@ def _speculative(start: int, lengths: list[int], final: bool) -> tuple[list[int]
     return starts, spec, p
 
 
-def _meet(chunker: Chunker, window: Callable[[int], bytes], true_at: int, start: int,
-          seg_end: int, final: bool, spec: set[int]) -> tuple[int, list[int], bytes] | None:
+def _meet(
+    chunker: Chunker,
+    window: Callable[[int], bytes],
+    true_at: int,
+    start: int,
+    seg_end: int,
+    final: bool,
+    spec: set[int],
+) -> tuple[int, list[int], bytes] | None:
     """Cut from ``true_at`` (a true cut at or before ``start``) until a cut lands in ``spec``:
     (that cut, the true chunk lengths from ``true_at`` up to it, the bytes they lie in). From
     that cut on, the worker's chunks are the true ones. ``window(hi)`` gives the bytes from
     ``true_at`` to ``hi``. None if no cut meets within 3 × max of ``start``."""
     if true_at in spec:
         return true_at, [], b""
-    for reach in (chunker.config.max_chunk * 3 // 2, chunker.config.max_chunk * 3):  # most meet early
+    for reach in (
+        chunker.config.max_chunk * 3 // 2,
+        chunker.config.max_chunk * 3,
+    ):  # most meet early
         hi = min(seg_end, start + reach)
         buf = window(hi)
         cut = chunker.cut(buf, true_at, final and hi == seg_end)
@@ -196,8 +215,15 @@ def read_spans(
         base = seg.start - len(carry)  # a true cut (the segment's start for a span's first)
         seg_end = seg.start + len(seg.data)
         starts, spec, spec_end = _speculative(seg.start, seg.lengths, seg.final)
-        met = _meet(chunker, lambda hi: carry + seg.data[: hi - seg.start], base, seg.start,
-                    seg_end, seg.final, spec)
+        met = _meet(
+            chunker,
+            lambda hi: carry + seg.data[: hi - seg.start],
+            base,
+            seg.start,
+            seg_end,
+            seg.final,
+            spec,
+        )
         if met is not None:
             # true chunks from base to meet (cut here), then the worker's from meet on; those
             # it left in its head are stored here, any it stored before meet are unreferenced
@@ -209,7 +235,9 @@ def read_spans(
             mine = [ln for st, ln in zip(starts, seg.lengths, strict=True) if meet <= st < head_end]
             if mine:
                 lo = meet - seg.start
-                seams.append(pool.submit(writer, memoryview(seg.data)[lo : lo + sum(mine)], meet, mine))
+                seams.append(
+                    pool.submit(writer, memoryview(seg.data)[lo : lo + sum(mine)], meet, mine)
+                )
             take([h for h in seg.hits if h.offset >= meet])
             carry = b"" if seg.final else seg.data[spec_end - seg.start :]
         else:
@@ -233,8 +261,18 @@ def read_spans(
             pos = span.offset
             while pos < span.end:
                 n = min(SEGMENT, span.end - pos)
-                pending.append(pool.submit(_cut_segment, read, chunker, writer, pos, n,
-                                           pos == span.offset, pos + n >= span.end))
+                pending.append(
+                    pool.submit(
+                        _cut_segment,
+                        read,
+                        chunker,
+                        writer,
+                        pos,
+                        n,
+                        pos == span.offset,
+                        pos + n >= span.end,
+                    )
+                )
                 pos += n
                 while len(pending) > INFLIGHT:
                     stitch(pending.popleft().result(), pool)
@@ -339,8 +377,9 @@ def read_spans_procs(
         if start == span.offset:
             true_at = start
         starts, spec, spec_end = _speculative(start, res.lengths, final)
-        met = _meet(chunker, lambda hi: read(true_at, hi - true_at), true_at, start, seg_end,
-                    final, spec)
+        met = _meet(
+            chunker, lambda hi: read(true_at, hi - true_at), true_at, start, seg_end, final, spec
+        )
         if met is None:  # they never met (e.g. long runs of one byte): cut serially, same chunks
             buf = read(true_at, seg_end - true_at)
             lengths = chunker.cut(buf, true_at, final)
@@ -363,8 +402,16 @@ def read_spans_procs(
         pos = span.offset
         while pos < span.end:
             n = min(SEGMENT, span.end - pos)
-            cuts.append((span, pos, n, pool.submit(cut_segment, source, pos, n, pos + n >= span.end,
-                                                   chunker.config, key)))
+            cuts.append(
+                (
+                    span,
+                    pos,
+                    n,
+                    pool.submit(
+                        cut_segment, source, pos, n, pos + n >= span.end, chunker.config, key
+                    ),
+                )
+            )
             pos += n
             while len(cuts) > PROC_INFLIGHT:
                 sp, st, ln, fut = cuts.popleft()

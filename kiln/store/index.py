@@ -19,7 +19,7 @@ import threading
 
 import zstandard
 
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.store.backend import Backend, ObjectMissing
 from kiln.store.packs import Location, read_toc
 from kiln.store.quarantine import Entry, bad_copies
@@ -147,7 +147,7 @@ class ChunkIndex:
                 continue
             try:
                 self.add_pack(pack_id, read_toc(self.backend, pack_id))
-            except (Ec2Error, ObjectMissing):
+            except (KilnError, ObjectMissing):
                 log.warning("pack %s has no readable table of contents; skipped", pack_id)
 
     def forget_packs(self, pack_ids: set[str]) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from kiln import errors
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.store.backend import Backend, Capabilities, ObjectInfo, ObjectMissing
 
 FD_CACHE = 64
@@ -37,7 +37,11 @@ def path_of(url: str) -> Path:
     """The directory a ``file:///abs/path`` URL names. Raises ValueError for anything else
     (a relative path, or a host other than ``localhost``)."""
     parts = urlsplit(url)
-    if parts.scheme != "file" or parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+    if (
+        parts.scheme != "file"
+        or parts.netloc not in ("", "localhost")
+        or not parts.path.startswith("/")
+    ):
         raise ValueError(f"not a local store URL: {url!r} (expected file:///absolute/path)")
     return Path(unquote(parts.path, errors="surrogateescape"))
 
@@ -81,7 +85,7 @@ class LocalBackend:
         except OSError as e:
             _unlink_quiet(tmp)
             if e.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise Ec2Error(errors.StoreFull, f"store is out of space: {self.root}") from e
+                raise KilnError(errors.StoreFull, f"store is out of space: {self.root}") from e
             raise
         return True
 

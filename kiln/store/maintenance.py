@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import blake3
 
 from kiln import errors
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.store import chunks, packs, quarantine
 from kiln.store.backend import ObjectMissing
 from kiln.store.crypto import KeyEncryptionKey
@@ -67,9 +67,9 @@ class GcReport:
 
 
 def _parse_pack(pack_id: str, data: bytes) -> list[tuple[bytes, int, int]]:
-    """The table of contents of a pack held in memory; raises Ec2Error if damaged."""
+    """The table of contents of a pack held in memory; raises KilnError if damaged."""
     foot = struct.Struct("<II4s")
-    bad = Ec2Error(errors.StoreCorrupt, f"pack {pack_id} is damaged")
+    bad = KilnError(errors.StoreCorrupt, f"pack {pack_id} is damaged")
     if len(data) < foot.size or blake3.blake3(data).hexdigest() != pack_id:
         raise bad
     n, toc_len, magic = foot.unpack_from(data, len(data) - foot.size)
@@ -80,8 +80,11 @@ def _parse_pack(pack_id: str, data: bytes) -> list[tuple[bytes, int, int]]:
     return [rec.unpack_from(table, i * rec.size) for i in range(n)]
 
 
-def verify(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
-           progress: Progress | None = None) -> VerifyReport:
+def verify(
+    store: SnapshotStore,
+    keys: list[KeyEncryptionKey] | None = None,
+    progress: Progress | None = None,
+) -> VerifyReport:
     """Re-hash every chunk of every pack and check every manifest; report what is damaged and
     which snapshots it hurts, and record it in the quarantine (docs/storage-format.md#quarantine)."""
     data_keys = {k.key_id: store.data_key(k, create=False) for k in keys or []}
@@ -107,12 +110,12 @@ def verify(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
         nbytes += len(data)
         try:
             toc = _parse_pack(pack_id, data)
-        except Ec2Error:
+        except KilnError:
             damaged_packs.append(pack_id)
             # the pack's bytes do not hash to its name: find which chunks are hurt
             try:
                 toc = packs.read_toc(store.backend, pack_id)
-            except Ec2Error:  # no table of contents: check what the index knows of this pack
+            except KilnError:  # no table of contents: check what the index knows of this pack
                 no_toc.add(pack_id)
                 toc = store.index.chunks_in(pack_id)
         for cid, off, ln in toc:
@@ -129,7 +132,9 @@ def verify(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
             progress(nbytes, total)
     if no_toc:  # a salvaged table of contents says nothing of chunks the index does not know
         cleared = {e for e in cleared if e.pack not in no_toc}
-    damaged = {cid for cid, _ in bad_copies} - present  # a chunk stored twice is fine if one copy is good
+    damaged = {
+        cid for cid, _ in bad_copies
+    } - present  # a chunk stored twice is fine if one copy is good
     bad_manifests: list[str] = []
     hurt: list[str] = []
     missing: set[bytes] = set()
@@ -139,7 +144,7 @@ def verify(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
         manifests += 1
         try:
             m = store.manifest(sid)
-        except Ec2Error:
+        except KilnError:
             bad_manifests.append(sid)
             hurt.append(sid)
             continue
@@ -153,7 +158,7 @@ def verify(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
             for cid in ids:
                 try:
                     store.read_chunk(cid, dk)
-                except Ec2Error:
+                except KilnError:
                     damaged.add(cid)
                     loc = store.index.get(cid)
                     if loc is not None:
@@ -162,28 +167,45 @@ def verify(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
             sealed_only = max(0, sealed_only - len(ids))
         if broken:
             hurt.append(sid)
-    quarantined = _record(store, entries, bad_copies, missing, cleared, existing, present - damaged, named)
+    quarantined = _record(
+        store, entries, bad_copies, missing, cleared, existing, present - damaged, named
+    )
     hurt_in: dict[str, set[bytes]] = defaultdict(set)
     for cid, pack_id in bad_copies:
         hurt_in[pack_id].add(cid)
-    superseded = sorted(p for p in damaged_packs
-                        if p not in no_toc and hurt_in.get(p) and not hurt_in[p] & damaged)
+    superseded = sorted(
+        p for p in damaged_packs if p not in no_toc and hurt_in.get(p) and not hurt_in[p] & damaged
+    )
     damaged_packs = sorted(set(damaged_packs) - set(superseded))
     report = VerifyReport(
         ok=not (damaged or missing or bad_manifests or damaged_packs),
-        packs_checked=len(objects), chunks_checked=nchunks, bytes_checked=nbytes, manifests_checked=manifests,
-        damaged_packs=damaged_packs, damaged_chunks=sorted(c.hex() for c in damaged),
-        missing_chunks=sorted(c.hex() for c in missing), damaged_manifests=bad_manifests,
-        damaged_snapshots=sorted(hurt), unverified_encrypted=sealed_only,
-        superseded_packs=superseded, quarantined=quarantined,
+        packs_checked=len(objects),
+        chunks_checked=nchunks,
+        bytes_checked=nbytes,
+        manifests_checked=manifests,
+        damaged_packs=damaged_packs,
+        damaged_chunks=sorted(c.hex() for c in damaged),
+        missing_chunks=sorted(c.hex() for c in missing),
+        damaged_manifests=bad_manifests,
+        damaged_snapshots=sorted(hurt),
+        unverified_encrypted=sealed_only,
+        superseded_packs=superseded,
+        quarantined=quarantined,
     )
     log.info("verify: %s", report)
     return report
 
 
-def _record(store: SnapshotStore, entries: frozenset[quarantine.Entry], bad_copies: set[tuple[bytes, str]],
-            missing: set[bytes], cleared: set[quarantine.Entry], existing: set[str], good: set[bytes],
-            named: set[bytes]) -> int:
+def _record(
+    store: SnapshotStore,
+    entries: frozenset[quarantine.Entry],
+    bad_copies: set[tuple[bytes, str]],
+    missing: set[bytes],
+    cleared: set[quarantine.Entry],
+    existing: set[str],
+    good: set[bytes],
+    named: set[bytes],
+) -> int:
     """Bring the quarantine in line with what verify found: record every bad copy and missing
     chunk first, then remove the entries verify contradicts (the copy is intact, its pack is
     gone, the chunk is stored again or nothing names it). Entries another process adds
@@ -194,15 +216,20 @@ def _record(store: SnapshotStore, entries: frozenset[quarantine.Entry], bad_copi
         quarantine.record(store.backend, e, "verify")
     now = set(entries | found)
     for e in entries - found:
-        if (e in cleared or (e.pack is not None and e.pack not in existing)
-                or (e.pack is None and (e.chunk in good or e.chunk not in named))):
+        if (
+            e in cleared
+            or (e.pack is not None and e.pack not in existing)
+            or (e.pack is None and (e.chunk in good or e.chunk not in named))
+        ):
             quarantine.remove(store.backend, e)
             now.discard(e)
     store.index.refresh()  # this process now resolves around the bad copies too
     return len(now)
 
 
-def gc(store: SnapshotStore, grace_seconds: float = GRACE_SECONDS, progress: Progress | None = None) -> GcReport:
+def gc(
+    store: SnapshotStore, grace_seconds: float = GRACE_SECONDS, progress: Progress | None = None
+) -> GcReport:
     """Mark from every manifest; delete packs with nothing live, repack mostly-dead ones.
     Order: new packs durable → new index durable → old index objects deleted → old packs deleted."""
     started = time.time()
@@ -217,7 +244,9 @@ def gc(store: SnapshotStore, grace_seconds: float = GRACE_SECONDS, progress: Pro
     for sid in snaps:
         live |= store.manifest(sid).chunk_ids()  # a damaged manifest stops GC: never sweep blind
     sizes = {o.name.rsplit("/", 1)[1]: (o.size, o.mtime) for o in store.backend.list("packs/")}
-    used: dict[str, list[tuple[bytes, int, int]]] = defaultdict(list)  # pack -> live chunks it serves
+    used: dict[str, list[tuple[bytes, int, int]]] = defaultdict(
+        list
+    )  # pack -> live chunks it serves
     for cid in live:
         loc = store.index.get(cid)
         if loc is not None:
@@ -236,7 +265,7 @@ def gc(store: SnapshotStore, grace_seconds: float = GRACE_SECONDS, progress: Pro
         live_here = used.get(pack_id, [])
         try:
             toc = packs.read_toc(store.backend, pack_id)
-        except (Ec2Error, ObjectMissing):
+        except (KilnError, ObjectMissing):
             continue  # damaged packs are verify's business; never delete what cannot be read
         if any(cid in live and store.index.pack_of(cid) is None for cid, _, _ in toc):
             kept += len(toc)  # the last copy of a live chunk, even a quarantined one: never swept
@@ -253,7 +282,9 @@ def gc(store: SnapshotStore, grace_seconds: float = GRACE_SECONDS, progress: Pro
                 blob = store.backend.get_range(packs.pack_name(pack_id), off, ln)
                 if not chunks.check_object(blob):
                     store.note_damaged(cid, pack_id, blob, "gc")
-                    raise Ec2Error(errors.StoreCorrupt, f"chunk {cid.hex()} is damaged; run verify")
+                    raise KilnError(
+                        errors.StoreCorrupt, f"chunk {cid.hex()} is damaged; run verify"
+                    )
                 packer.add(cid, blob)
             doomed.add(pack_id)
             repacked += 1
@@ -271,7 +302,11 @@ def gc(store: SnapshotStore, grace_seconds: float = GRACE_SECONDS, progress: Pro
         for p, toc in new_packs.items():
             store.index.add_pack(p, toc)
         store.backend.sync()
-        everything = {p: [(c, o, n) for c, o, n in _toc_of(store, p)] for p in store.index.packs() if p not in doomed}
+        everything = {
+            p: [(c, o, n) for c, o, n in _toc_of(store, p)]
+            for p in store.index.packs()
+            if p not in doomed
+        }
         store.index.write(everything)
         store.backend.sync()
         for name in old_indexes:
@@ -293,13 +328,25 @@ def gc(store: SnapshotStore, grace_seconds: float = GRACE_SECONDS, progress: Pro
         doomed -= reused
     _prune_quarantine(store, entries, set(sizes) - doomed, live)
     removed = store.backend.clean_tmp(TMP_MAX_AGE)  # a live writer's temp file is seconds old
-    report = GcReport(max(len(doomed) - repacked, 0), repacked, chunks_deleted, max(freed, 0), kept, len(snaps), removed)
+    report = GcReport(
+        max(len(doomed) - repacked, 0),
+        repacked,
+        chunks_deleted,
+        max(freed, 0),
+        kept,
+        len(snaps),
+        removed,
+    )
     log.info("gc: %s", report)
     return report
 
 
-def _prune_quarantine(store: SnapshotStore, entries: frozenset[quarantine.Entry], remaining: set[str],
-                      live: set[bytes]) -> None:
+def _prune_quarantine(
+    store: SnapshotStore,
+    entries: frozenset[quarantine.Entry],
+    remaining: set[str],
+    live: set[bytes],
+) -> None:
     """After the sweep: drop the entries of packs that are gone (a live chunk left with no copy
     at all is recorded as missing first) and ``missing`` entries of chunks nothing names."""
     for e in entries:
@@ -314,5 +361,5 @@ def _prune_quarantine(store: SnapshotStore, entries: frozenset[quarantine.Entry]
 def _toc_of(store: SnapshotStore, pack_id: str) -> list[tuple[bytes, int, int]]:
     try:
         return packs.read_toc(store.backend, pack_id)
-    except (Ec2Error, ObjectMissing):
+    except (KilnError, ObjectMissing):
         return []

@@ -21,7 +21,7 @@ import blake3
 import zstandard
 
 from kiln import errors
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 MAGIC = b"KLM1"
 FORMAT_VERSION = 1
@@ -82,11 +82,13 @@ class Manifest:
         self.offsets, self.lengths, self.ids = offsets, lengths, ids
 
     def check(self) -> None:
-        """Raise Ec2Error(StoreCorrupt) unless entries are sorted, disjoint and inside the disk."""
+        """Raise KilnError(StoreCorrupt) unless entries are sorted, disjoint and inside the disk."""
         end = 0
         for off, ln in zip(self.offsets, self.lengths, strict=True):
             if off < end or ln <= 0 or off + ln > self.virtual_size:
-                raise Ec2Error(errors.StoreCorrupt, f"manifest of {self.snapshot_id} is inconsistent")
+                raise KilnError(
+                    errors.StoreCorrupt, f"manifest of {self.snapshot_id} is inconsistent"
+                )
             end = off + ln
 
     def encode(self) -> bytes:
@@ -108,7 +110,7 @@ class Manifest:
 
     @classmethod
     def decode(cls, blob: bytes, name: str = "?") -> Manifest:
-        bad = Ec2Error(errors.StoreCorrupt, f"manifest {name} is damaged")
+        bad = KilnError(errors.StoreCorrupt, f"manifest {name} is damaged")
         if len(blob) < 20 or blob[:4] != MAGIC:
             raise bad
         if blake3.blake3(memoryview(blob)[:-16]).digest(16) != blob[-16:]:
@@ -120,7 +122,9 @@ class Manifest:
         except (zstandard.ZstdError, ValueError) as e:
             raise bad from e
         if header.get("version") != FORMAT_VERSION:
-            raise Ec2Error(errors.StoreCorrupt, f"manifest {name}: unknown version {header.get('version')}")
+            raise KilnError(
+                errors.StoreCorrupt, f"manifest {name}: unknown version {header.get('version')}"
+            )
         m = cls(
             snapshot_id=header["snapshot_id"],
             virtual_size=header["virtual_size"],

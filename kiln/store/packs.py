@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import blake3
 
 from kiln import errors
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.store.backend import Backend
 
 MAGIC = b"KLP1"
@@ -66,8 +66,9 @@ class ReuseGuard:
             with self._lock:
                 ok = self._ok.get(pack_id)
                 if ok is None:
-                    ok = (self.backend.touch(pack_name(pack_id))
-                          and not self.backend.exists(doomed_name(pack_id)))
+                    ok = self.backend.touch(pack_name(pack_id)) and not self.backend.exists(
+                        doomed_name(pack_id)
+                    )
                     self._ok[pack_id] = ok
         return ok
 
@@ -84,8 +85,9 @@ def encode_pack(blobs: list[tuple[bytes, bytes]]) -> tuple[bytes, list[tuple[byt
     # 16 random bytes before the table make every pack's name unique: two packs of the same
     # chunks (a repack, or an import storing again what a GC is deleting) must never share a
     # name, or deleting one deletes the other (docs/storage-format.md#packs)
-    data = b"".join([b for _, b in blobs] + [os.urandom(NONCE), table,
-                                             _FOOT.pack(len(toc), len(table), MAGIC)])
+    data = b"".join(
+        [b for _, b in blobs] + [os.urandom(NONCE), table, _FOOT.pack(len(toc), len(table), MAGIC)]
+    )
     return data, toc
 
 
@@ -93,7 +95,7 @@ def read_toc(backend: Backend, pack_id: str) -> list[tuple[bytes, int, int]]:
     """A pack's table of contents, read from its end (two ranged reads)."""
     name = pack_name(pack_id)
     foot = backend.get_range(name, -_FOOT.size, _FOOT.size)
-    bad = Ec2Error(errors.StoreCorrupt, f"pack {pack_id} is damaged")
+    bad = KilnError(errors.StoreCorrupt, f"pack {pack_id} is damaged")
     if len(foot) != _FOOT.size:
         raise bad
     n, toc_len, magic = _FOOT.unpack(foot)
@@ -109,7 +111,9 @@ class PackWriter:
     """Collects chunk blobs per thread and writes them as packs of ~PACK_TARGET bytes.
     ``on_pack(pack_id, toc)`` is called after each pack is stored."""
 
-    def __init__(self, backend: Backend, on_pack: Callable[[str, list[tuple[bytes, int, int]]], None]) -> None:
+    def __init__(
+        self, backend: Backend, on_pack: Callable[[str, list[tuple[bytes, int, int]]], None]
+    ) -> None:
         self.backend = backend
         self.on_pack = on_pack
         self._local = threading.local()

@@ -64,12 +64,21 @@ def load(backend: Backend) -> frozenset[Entry]:
 
 def record(backend: Backend, entry: Entry, found_by: str) -> bool:
     """Put ``entry`` (write-once: True if it is new)."""
-    body = {"version": VERSION, "chunk": entry.chunk.hex(), "pack": entry.pack,
-            "found_by": found_by, "time": time.time()}
+    body = {
+        "version": VERSION,
+        "chunk": entry.chunk.hex(),
+        "pack": entry.pack,
+        "found_by": found_by,
+        "time": time.time(),
+    }
     new = backend.put(entry.name, json.dumps(body).encode())
     if new:
-        log.warning("quarantined chunk %s (%s), found by %s", entry.chunk.hex(),
-                    f"bad copy in pack {entry.pack}" if entry.pack else "missing", found_by)
+        log.warning(
+            "quarantined chunk %s (%s), found by %s",
+            entry.chunk.hex(),
+            f"bad copy in pack {entry.pack}" if entry.pack else "missing",
+            found_by,
+        )
     return new
 
 

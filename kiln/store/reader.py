@@ -22,10 +22,14 @@ CACHE_CHUNKS = 8  # ~350 KiB of plaintext at the default chunker
 class SnapshotReader:
     """A read-only view of one snapshot's bytes. Thread-safe."""
 
-    def __init__(self, manifest: Manifest, read_chunk: Callable[[bytes], bytes],
-                 cache_chunks: int = CACHE_CHUNKS) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        read_chunk: Callable[[bytes], bytes],
+        cache_chunks: int = CACHE_CHUNKS,
+    ) -> None:
         """``read_chunk(id)`` returns a chunk's verified plaintext (SnapshotStore.read_chunk
-        with the snapshot's data key) and raises Ec2Error(StoreCorrupt) if it cannot."""
+        with the snapshot's data key) and raises KilnError(StoreCorrupt) if it cannot."""
         self.manifest = manifest
         self.size = manifest.virtual_size
         self.chunks_read = 0  # chunks fetched from the store (cache misses)
@@ -41,7 +45,7 @@ class SnapshotReader:
     def read(self, offset: int, length: int) -> bytes:
         """The disk's bytes ``offset .. offset + length``; short past the end of the disk (like
         ``pread``: empty at or after ``size``). Holes read as zeros. Raises ValueError for a
-        negative offset or length, Ec2Error(StoreCorrupt) for a chunk that cannot be read."""
+        negative offset or length, KilnError(StoreCorrupt) for a chunk that cannot be read."""
         if offset < 0 or length < 0:
             raise ValueError(f"negative offset or length: {offset}, {length}")
         end = min(offset + length, self.size)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.store import chunks, packs, quarantine
 from kiln.store.backend import ObjectMissing
 from kiln.store.crypto import KeyEncryptionKey
@@ -50,15 +50,23 @@ class RepairReport:
     ok: bool  # the store verifies clean afterwards
     before: VerifyReport
     after: VerifyReport
-    repointed: list[str] = field(default_factory=list)  # read from another intact copy in this store
+    repointed: list[str] = field(
+        default_factory=list
+    )  # read from another intact copy in this store
     copied: list[Copied] = field(default_factory=list)
-    packs_rewritten: list[str] = field(default_factory=list)  # intact chunks moved out, pack deleted
+    packs_rewritten: list[str] = field(
+        default_factory=list
+    )  # intact chunks moved out, pack deleted
     unrepairable: list[Unrepairable] = field(default_factory=list)
     damaged_manifests: list[str] = field(default_factory=list)  # never repaired: named only
 
 
-def repair(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
-           sources: Sequence[tuple[str, SnapshotStore]] = (), progress: Progress | None = None) -> RepairReport:
+def repair(
+    store: SnapshotStore,
+    keys: list[KeyEncryptionKey] | None = None,
+    sources: Sequence[tuple[str, SnapshotStore]] = (),
+    progress: Progress | None = None,
+) -> RepairReport:
     """Verify, repair from ``sources`` (name, store) and this store's own intact copies, then
     verify again."""
     before = verify(store, keys, progress)
@@ -74,21 +82,34 @@ def repair(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
                 continue
             for cid in store.manifest(sid).chunk_ids():
                 named.setdefault(cid, []).append(sid)
-        need = {bytes.fromhex(c) for c in before.damaged_chunks + before.missing_chunks} & named.keys()
-        repointed = sorted({e.chunk.hex() for e in store.index.quarantine()
-                            if e.pack is not None and store.index.pack_of(e.chunk) is not None})
+        need = {
+            bytes.fromhex(c) for c in before.damaged_chunks + before.missing_chunks
+        } & named.keys()
+        repointed = sorted(
+            {
+                e.chunk.hex()
+                for e in store.index.quarantine()
+                if e.pack is not None and store.index.pack_of(e.chunk) is not None
+            }
+        )
         new_packs: dict[str, Toc] = {}
         packer = store.packer(new_packs)
         copied = _copy_from(sources, need, packer)
         packer.flush()  # the copies join the index: the packs they heal may be rewritten below
-        rewritten = [p for p in sorted(set(before.damaged_packs) | set(before.superseded_packs))
-                     if _salvage(store, p, named.keys(), packer)]
+        rewritten = [
+            p
+            for p in sorted(set(before.damaged_packs) | set(before.superseded_packs))
+            if _salvage(store, p, named.keys(), packer)
+        ]
         packer.flush()
         store.backend.sync()
         if rewritten:
             gone = set(rewritten)
-            everything = {p: _covering(store, p) for p in store.index.packs()
-                          if p not in gone and store.backend.exists(packs.pack_name(p))}
+            everything = {
+                p: _covering(store, p)
+                for p in store.index.packs()
+                if p not in gone and store.backend.exists(packs.pack_name(p))
+            }
             store.index.write(everything)
             store.backend.sync()
             for name in old_indexes:
@@ -108,13 +129,16 @@ def repair(store: SnapshotStore, keys: list[KeyEncryptionKey] | None = None,
     after = verify(store, keys, progress) if copied or rewritten else before
     fixed = {bytes.fromhex(c.chunk) for c in copied}
     lost = [Unrepairable(c.hex(), sorted(named[c])) for c in sorted(need - fixed)]
-    report = RepairReport(after.ok, before, after, repointed, copied, rewritten, lost,
-                          list(after.damaged_manifests))
+    report = RepairReport(
+        after.ok, before, after, repointed, copied, rewritten, lost, list(after.damaged_manifests)
+    )
     log.info("repair: %s", report)
     return report
 
 
-def _copy_from(sources: Sequence[tuple[str, SnapshotStore]], need: set[bytes], packer: PackWriter) -> list[Copied]:
+def _copy_from(
+    sources: Sequence[tuple[str, SnapshotStore]], need: set[bytes], packer: PackWriter
+) -> list[Copied]:
     """Copy each chunk of ``need`` that some source holds intact, as it is stored there."""
     out: list[Copied] = []
     left = set(need)
@@ -127,7 +151,7 @@ def _copy_from(sources: Sequence[tuple[str, SnapshotStore]], need: set[bytes], p
                 continue
             try:
                 blob = src.read_intact_blob(cid, "repair")
-            except Ec2Error:
+            except KilnError:
                 continue
             if not chunks.intact(cid, blob):
                 continue
@@ -141,11 +165,13 @@ def _covering(store: SnapshotStore, pack_id: str) -> Toc:
     """The pack's table of contents, or what the index knows of it when that is lost."""
     try:
         return packs.read_toc(store.backend, pack_id)
-    except (Ec2Error, ObjectMissing):
+    except (KilnError, ObjectMissing):
         return store.index.chunks_in(pack_id)
 
 
-def _salvage(store: SnapshotStore, pack_id: str, live: AbstractSet[bytes], packer: PackWriter) -> bool:
+def _salvage(
+    store: SnapshotStore, pack_id: str, live: AbstractSet[bytes], packer: PackWriter
+) -> bool:
     """Copy the intact chunks of a damaged pack into ``packer``, if the pack can then go: every
     live chunk it holds a bad copy of has an intact copy elsewhere (and, when its table of
     contents is lost, every live chunk of the store has a copy somewhere). Else leave it."""
@@ -154,7 +180,7 @@ def _salvage(store: SnapshotStore, pack_id: str, live: AbstractSet[bytes], packe
         return False  # its bad copy is the only one: keep it, quarantined
     try:
         toc = packs.read_toc(store.backend, pack_id)
-    except (Ec2Error, ObjectMissing):
+    except (KilnError, ObjectMissing):
         toc = store.index.chunks_in(pack_id)
         if any(store.index.pack_of(c) is None for c in live):
             return False  # it may hold the only copy of a chunk nobody can locate

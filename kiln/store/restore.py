@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.store import chunks, importer
 from kiln.store.backend import Backend, ObjectMissing
 from kiln.store.crypto import DataKey
@@ -36,11 +36,14 @@ class ChunkSource(Protocol):
 
     def read_chunk(self, cid: bytes, dk: DataKey | None) -> bytes: ...
 
-    def note_damaged(self, cid: bytes, pack_id: str, blob: bytes | memoryview, found_by: str) -> bool: ...
+    def note_damaged(
+        self, cid: bytes, pack_id: str, blob: bytes | memoryview, found_by: str
+    ) -> bool: ...
 
 
-def read_entries(src: ChunkSource, m: Manifest, lo: int, hi: int,
-                 dk: DataKey | None) -> Iterator[tuple[int, bytes]]:
+def read_entries(
+    src: ChunkSource, m: Manifest, lo: int, hi: int, dk: DataKey | None
+) -> Iterator[tuple[int, bytes]]:
     """(offset, plaintext) of manifest entries ``lo..hi``, verified. Chunks that lie one after
     the other in one pack (as an import writes them) are read with one ranged read."""
     ids = m.ids
@@ -59,7 +62,9 @@ def read_entries(src: ChunkSource, m: Manifest, lo: int, hi: int,
                 end += loc.length
                 j += 1
             try:
-                blob = src.backend.get_range(pack_name(first.pack), first.offset, end - first.offset)
+                blob = src.backend.get_range(
+                    pack_name(first.pack), first.offset, end - first.offset
+                )
             except ObjectMissing:  # repacked by a GC: read chunk by chunk (reloads the index)
                 blob = b""
             if len(blob) == end - first.offset:
@@ -69,7 +74,7 @@ def read_entries(src: ChunkSource, m: Manifest, lo: int, hi: int,
                     cid = bytes(ids[32 * k : 32 * k + 32])
                     try:
                         data = chunks.decode(cid, view[pos : pos + ln], dk)
-                    except Ec2Error:
+                    except KilnError:
                         if not src.note_damaged(cid, first.pack, view[pos : pos + ln], "restore"):
                             raise
                         data = src.read_chunk(cid, dk)  # another copy, or an error
@@ -82,8 +87,10 @@ def read_entries(src: ChunkSource, m: Manifest, lo: int, hi: int,
             yield m.offsets[k], src.read_chunk(bytes(ids[32 * k : 32 * k + 32]), dk)
         i = j
 
-def write_raw(src: ChunkSource, m: Manifest, dk: DataKey | None, path: Path,
-              progress: Progress | None) -> None:
+
+def write_raw(
+    src: ChunkSource, m: Manifest, dk: DataKey | None, path: Path, progress: Progress | None
+) -> None:
     """Write the disk of ``m`` to ``path`` (sparse: holes are never written), batches of
     entries in parallel on threads."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)

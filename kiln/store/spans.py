@@ -13,7 +13,9 @@ from kiln.types import Extent
 class Plan:
     read: list[Extent]  # ranges to read, chunk and store (each ends on a forced boundary)
     reuse: list[int]  # indexes of parent entries kept as they are
-    changed: list[Extent] | None = None  # set: read ranges are composed (parent + these from source)
+    changed: list[Extent] | None = (
+        None  # set: read ranges are composed (parent + these from source)
+    )
 
 
 def merge(extents: list[Extent]) -> list[Extent]:
@@ -45,8 +47,9 @@ def intersect(a: list[Extent], b: list[Extent]) -> list[Extent]:
     return out
 
 
-def plan(data: list[Extent], virtual_size: int, parent: Manifest | None,
-         changed: list[Extent] | None) -> Plan:
+def plan(
+    data: list[Extent], virtual_size: int, parent: Manifest | None, changed: list[Extent] | None
+) -> Plan:
     """Without ``changed`` every data range is read. With a parent and ``changed``, each changed
     range grows to the parent's chunk boundaries around it; only those regions are read and
     every parent entry outside them is reused (see docs/storage-format.md#incremental)."""

@@ -13,7 +13,7 @@ import blake3
 
 from kiln import errors
 from kiln.disks import DiskInfo, convert_raw, data_extents, open_raw_source
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.store import chunks, compose, importer, quarantine, spans, workers
 from kiln.store.backend import Backend, ObjectMissing
 from kiln.store.backends import open_backend
@@ -45,8 +45,13 @@ def open_store(url: str, chunker: ChunkerConfig | None = None) -> SnapshotStore:
 class SnapshotStore:
     """One region's store. Thread-safe for concurrent imports of different snapshots."""
 
-    def __init__(self, backend: Backend, scratch: Path, chunker: ChunkerConfig | None = None,
-                 processes: int | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        scratch: Path,
+        chunker: ChunkerConfig | None = None,
+        processes: int | None = None,
+    ) -> None:
         self.backend = backend
         # worker processes for large imports into a backend other processes share (None: one
         # per CPU; 1: none, threads only). Restores always use threads: processes did not make
@@ -63,11 +68,17 @@ class SnapshotStore:
         try:
             cfg: dict[str, object] = json.loads(self.backend.get("config"))
         except ObjectMissing:
-            cfg = {"version": STORE_VERSION, "id": secrets.token_hex(16), "chunker": chunker.as_dict()}
+            cfg = {
+                "version": STORE_VERSION,
+                "id": secrets.token_hex(16),
+                "chunker": chunker.as_dict(),
+            }
             self.backend.put("config", json.dumps(cfg, indent=2).encode())
             cfg = json.loads(self.backend.get("config"))  # another process may have won the race
         if cfg.get("version") != STORE_VERSION:
-            raise Ec2Error(errors.StoreCorrupt, f"store format version {cfg.get('version')} is not supported")
+            raise KilnError(
+                errors.StoreCorrupt, f"store format version {cfg.get('version')} is not supported"
+            )
         return cfg
 
     def data_key(self, kek: KeyEncryptionKey | None, create: bool = True) -> DataKey | None:
@@ -78,18 +89,23 @@ class SnapshotStore:
             blob = self.backend.get(name)
         except ObjectMissing:
             if not create:
-                raise Ec2Error(errors.DecryptionFailed, f"no data key for {kek.key_id} in this store") from None
+                raise KilnError(
+                    errors.DecryptionFailed, f"no data key for {kek.key_id} in this store"
+                ) from None
             self.backend.put(name, wrap_data_key(kek, os.urandom(32)))
             blob = self.backend.get(name)
         return DataKey.from_secret(kek.key_id, unwrap_data_key(kek, blob))
 
     def key_for(self, m: Manifest, kek: KeyEncryptionKey | None) -> DataKey | None:
         """The data key that reads ``m`` (None if it is not encrypted). Raises
-        Ec2Error(DecryptionFailed) unless ``kek`` is the manifest's key."""
+        KilnError(DecryptionFailed) unless ``kek`` is the manifest's key."""
         if m.key_id is None:
             return None
         if kek is None or kek.key_id != m.key_id:
-            raise Ec2Error(errors.DecryptionFailed, f"snapshot {m.snapshot_id} is encrypted with key {m.key_id}")
+            raise KilnError(
+                errors.DecryptionFailed,
+                f"snapshot {m.snapshot_id} is encrypted with key {m.key_id}",
+            )
         return self.data_key(kek, create=False)
 
     def adopt_data_key(self, src: SnapshotStore, key_id: str) -> None:
@@ -107,7 +123,9 @@ class SnapshotStore:
         try:
             blob = self.backend.get(manifest_name(snapshot_id))
         except ObjectMissing:
-            raise Ec2Error(errors.InvalidSnapshotNotFound, f"The snapshot '{snapshot_id}' does not exist.") from None
+            raise KilnError(
+                errors.InvalidSnapshotNotFound, f"The snapshot '{snapshot_id}' does not exist."
+            ) from None
         return Manifest.decode(blob, snapshot_id)
 
     def snapshots(self) -> list[str]:
@@ -122,7 +140,9 @@ class SnapshotStore:
         m.check()
         self.backend.sync()
         if not self.backend.put(manifest_name(m.snapshot_id), m.encode()):
-            raise Ec2Error(errors.InvalidParameterValue, f"snapshot {m.snapshot_id} already exists")
+            raise KilnError(
+                errors.InvalidParameterValue, f"snapshot {m.snapshot_id} already exists"
+            )
         self.backend.sync()
 
     # --- import --------------------------------------------------------------------------
@@ -140,19 +160,27 @@ class SnapshotStore:
         decides how a file is read, the store never inspects one. With ``parent`` (and
         ``changed``, the ranges that differ from it) the import is incremental
         (docs/storage-format.md#incremental). The manifest is written last
-        (docs/storage-format.md#write-order). Raises Ec2Error(InvalidParameterValue) if the
+        (docs/storage-format.md#write-order). Raises KilnError(InvalidParameterValue) if the
         snapshot exists."""
         t0 = time.monotonic()
         if self.has(snapshot_id):
-            raise Ec2Error(errors.InvalidParameterValue, f"snapshot {snapshot_id} already exists")
+            raise KilnError(errors.InvalidParameterValue, f"snapshot {snapshot_id} already exists")
         parent_m = self.manifest(parent) if parent else None
         if parent_m is not None and parent_m.key_id != (key.key_id if key else None):
-            raise Ec2Error(errors.InvalidParameterCombination,
-                           f"parent snapshot {parent} is under another encryption key")
+            raise KilnError(
+                errors.InvalidParameterCombination,
+                f"parent snapshot {parent} is under another encryption key",
+            )
         dk = self.data_key(key)
         self._check_space(info.actual_size)
-        m = Manifest(snapshot_id, info.virtual_size, parent=parent, key_id=key.key_id if key else None,
-                     chunker=self.chunker_config.as_dict(), created=timestamp())
+        m = Manifest(
+            snapshot_id,
+            info.virtual_size,
+            parent=parent,
+            key_id=key.key_id if key else None,
+            chunker=self.chunker_config.as_dict(),
+            created=timestamp(),
+        )
         lease = self.take_lease(snapshot_id)
         try:
             plan = spans.plan(data_extents(info), info.virtual_size, parent_m, changed)
@@ -174,25 +202,46 @@ class SnapshotStore:
             counter = compose.SourceCounter()
             with open_raw_source(info, self.scratch) as src:
                 if plan.changed is not None and parent_m is not None:
-                    reader = compose.composed_reader(src.fd, plan.changed, parent_m,
-                                                     lambda cid: self.read_chunk(cid, dk), counter)
+                    reader = compose.composed_reader(
+                        src.fd,
+                        plan.changed,
+                        parent_m,
+                        lambda cid: self.read_chunk(cid, dk),
+                        counter,
+                    )
                 else:
                     reader = compose.file_reader(src.fd, counter)
                 reader = compose.with_heartbeat(reader, lambda: self.backend.touch(lease))
                 chunker = Chunker(self.chunker_config)
                 to_read = sum(e.length for e in plan.read)
-                if (plan.changed is None and self.backend.capabilities.process_shared
-                        and to_read >= PROCESS_MIN_BYTES and self.processes != 1):
+                if (
+                    plan.changed is None
+                    and self.backend.capabilities.process_shared
+                    and to_read >= PROCESS_MIN_BYTES
+                    and self.processes != 1
+                ):
                     with workers.pool(self.processes) as pool:
                         got = importer.read_spans_procs(
-                            pool, f"/proc/{os.getpid()}/fd/{src.fd}", self.backend.url, reader,
-                            plan.read, chunker, dk, self.index, known, m, info.virtual_size, progress)
+                            pool,
+                            f"/proc/{os.getpid()}/fd/{src.fd}",
+                            self.backend.url,
+                            reader,
+                            plan.read,
+                            chunker,
+                            dk,
+                            self.index,
+                            known,
+                            m,
+                            info.virtual_size,
+                            progress,
+                        )
                     new_packs.update(got.packs)
                     reused, proc_stored = got.reused, got.new_stored
                     counter.add(to_read)  # the workers read every span; ``reader`` only seams
                 else:
                     importer.read_spans(
-                        reader, plan.read, chunker, writer, m, info.virtual_size, progress)
+                        reader, plan.read, chunker, writer, m, info.virtual_size, progress
+                    )
                     reused, proc_stored = writer.reused, 0
                 packer.flush()
                 lost = self._rewrite_lost(reader, m, reused, packer, dk)
@@ -206,10 +255,25 @@ class SnapshotStore:
             self.release_quarantine(new_packs)
         finally:
             self.release_lease(lease)
-        res = ImportResult(snapshot_id, info.virtual_size, m.data_bytes, read, len(m), new_chunks,
-                           new_stored, time.monotonic() - t0)
-        log.info("imported %s: %d bytes virtual, %d read, %d new chunks, %d bytes stored in %.2fs",
-                 snapshot_id, res.virtual_size, read, new_chunks, new_stored, res.seconds)
+        res = ImportResult(
+            snapshot_id,
+            info.virtual_size,
+            m.data_bytes,
+            read,
+            len(m),
+            new_chunks,
+            new_stored,
+            time.monotonic() - t0,
+        )
+        log.info(
+            "imported %s: %d bytes virtual, %d read, %d new chunks, %d bytes stored in %.2fs",
+            snapshot_id,
+            res.virtual_size,
+            read,
+            new_chunks,
+            new_stored,
+            res.seconds,
+        )
         return res
 
     def _refuse_broken_reuse(self, parent: Manifest, reuse: list[int]) -> None:
@@ -220,9 +284,11 @@ class SnapshotStore:
         for k in reuse:
             cid = parent.entry(k).chunk_id
             if cid in bad and self.index.pack_of(cid) is None:
-                raise Ec2Error(errors.StoreCorrupt,
-                               f"chunk {cid.hex()} of parent snapshot {parent.snapshot_id} is damaged, outside "
-                               "the changed ranges; import the whole disk to store it again")
+                raise KilnError(
+                    errors.StoreCorrupt,
+                    f"chunk {cid.hex()} of parent snapshot {parent.snapshot_id} is damaged, outside "
+                    "the changed ranges; import the whole disk to store it again",
+                )
 
     def release_quarantine(self, new_packs: dict[str, list[tuple[bytes, int, int]]]) -> None:
         """Once packs holding good copies are durable and indexed (and the manifest is put), the
@@ -237,7 +303,9 @@ class SnapshotStore:
             if e.chunk in stored:
                 quarantine.remove(self.backend, e)
 
-    def note_damaged(self, cid: bytes, pack_id: str, blob: bytes | memoryview, found_by: str) -> bool:
+    def note_damaged(
+        self, cid: bytes, pack_id: str, blob: bytes | memoryview, found_by: str
+    ) -> bool:
         """A read found the copy of ``cid`` in ``pack_id`` damaged: quarantine it if its trailer
         proves bit rot (never on a key problem) and reload the index. True if it was recorded,
         so another copy may now be found."""
@@ -284,8 +352,14 @@ class SnapshotStore:
             return lost
         return {cid for cid in lost if not self.locate_fresh(cid)}  # reloads the index once
 
-    def _rewrite_lost(self, read: compose.Reader, m: Manifest, reused: set[bytes], packer: PackWriter,
-                      dk: DataKey | None) -> int:
+    def _rewrite_lost(
+        self,
+        read: compose.Reader,
+        m: Manifest,
+        reused: set[bytes],
+        packer: PackWriter,
+        dk: DataKey | None,
+    ) -> int:
         """Chunks this import found already stored may have been swept by a GC that raced it;
         write any that are gone again before the manifest names them (write order step 4)."""
         lost = self._missing(reused)
@@ -302,7 +376,9 @@ class SnapshotStore:
     def _check_space(self, need: int) -> None:
         free = self.backend.free_bytes()
         if free is not None and free < min(need, 64 * 1024 * 1024):
-            raise Ec2Error(errors.StoreFull, f"not enough free space in the store ({free} bytes free)")
+            raise KilnError(
+                errors.StoreFull, f"not enough free space in the store ({free} bytes free)"
+            )
 
     def take_lease(self, tag: str) -> str:
         """Put a lease ``leases/<tag>.<rand>`` and return its name: until it is released, or
@@ -332,8 +408,14 @@ class SnapshotStore:
         return out
 
     # --- restore -------------------------------------------------------------------------
-    def restore(self, snapshot_id: str, out: Path, fmt: str = "raw", key: KeyEncryptionKey | None = None,
-                progress: Progress | None = None) -> None:
+    def restore(
+        self,
+        snapshot_id: str,
+        out: Path,
+        fmt: str = "raw",
+        key: KeyEncryptionKey | None = None,
+        progress: Progress | None = None,
+    ) -> None:
         """Write the snapshot's disk to ``out`` (sparse). Nothing is left at ``out`` on failure."""
         m = self.manifest(snapshot_id)
         dk = self.key_for(m, key)
@@ -351,8 +433,8 @@ class SnapshotStore:
 
     def reader(self, snapshot_id: str, key: KeyEncryptionKey | None = None) -> SnapshotReader:
         """Random access to the snapshot's disk: ``read(offset, length)`` reads only the chunks
-        that cover the range (kiln/store/reader.py). Raises Ec2Error(InvalidSnapshot.NotFound)
-        for an unknown snapshot, Ec2Error(DecryptionFailed) without its key."""
+        that cover the range (kiln/store/reader.py). Raises KilnError(InvalidSnapshot.NotFound)
+        for an unknown snapshot, KilnError(DecryptionFailed) without its key."""
         m = self.manifest(snapshot_id)
         dk = self.key_for(m, key)
         self.index.refresh()
@@ -375,14 +457,17 @@ class SnapshotStore:
                 blob = self.backend.get_range(pack_name(loc.pack), loc.offset, loc.length)
                 if len(blob) == loc.length:
                     return loc.pack, blob
-                raise Ec2Error(errors.StoreCorrupt, f"pack {loc.pack} is truncated")
+                raise KilnError(errors.StoreCorrupt, f"pack {loc.pack} is truncated")
             except ObjectMissing:  # repacked by a GC since the index was loaded
                 self.index.forget_packs({loc.pack})
                 self.index.refresh()
         if cid in self.index.quarantined():
-            raise Ec2Error(errors.StoreCorrupt, f"chunk {cid.hex()} is damaged (quarantined: import a disk "
-                           "holding it again, or run kiln store verify --repair)")
-        raise Ec2Error(errors.StoreCorrupt, f"chunk {cid.hex()} is missing from the store")
+            raise KilnError(
+                errors.StoreCorrupt,
+                f"chunk {cid.hex()} is damaged (quarantined: import a disk "
+                "holding it again, or run kiln store verify --repair)",
+            )
+        raise KilnError(errors.StoreCorrupt, f"chunk {cid.hex()} is missing from the store")
 
     def read_intact_blob(self, cid: bytes, found_by: str) -> bytes:
         """The stored chunk object for ``cid``, its trailer checked (no key needed). A damaged
@@ -392,7 +477,7 @@ class SnapshotStore:
             self.note_damaged(cid, pack, blob, found_by)
             pack, blob = self._blob(cid)
             if not chunks.check_object(blob):
-                raise Ec2Error(errors.StoreCorrupt, f"chunk {cid.hex()} is damaged")
+                raise KilnError(errors.StoreCorrupt, f"chunk {cid.hex()} is damaged")
         return blob
 
     def read_chunk(self, cid: bytes, dk: DataKey | None) -> bytes:
@@ -400,7 +485,7 @@ class SnapshotStore:
         pack, blob = self._blob(cid)
         try:
             return chunks.decode(cid, blob, dk)
-        except Ec2Error:
+        except KilnError:
             if not self.note_damaged(cid, pack, blob, "read"):
                 raise
         return chunks.decode(cid, self.read_blob(cid), dk)  # another copy, or an error

@@ -37,8 +37,12 @@ def pool(workers: int | None = None) -> ProcessPoolExecutor:
     from forking the caller, which may be a threaded server."""
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["kiln.store.workers"])
-    return ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 2, mp_context=ctx,
-                               initializer=_exit_with, initargs=(os.getpid(),))
+    return ProcessPoolExecutor(
+        max_workers=workers or os.cpu_count() or 2,
+        mp_context=ctx,
+        initializer=_exit_with,
+        initargs=(os.getpid(),),
+    )
 
 
 def _exit_with(owner: int) -> None:
@@ -85,12 +89,15 @@ def _read(fd: int, offset: int, length: int) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class CutResult:
-    lengths: list[int]  # chunks from the segment's start (the last partial one left out unless final)
+    lengths: list[
+        int
+    ]  # chunks from the segment's start (the last partial one left out unless final)
     ids: bytes  # 32 bytes per chunk; ZERO_ID for an all-zero chunk
 
 
-def cut_segment(source: str, start: int, length: int, final: bool, config: ChunkerConfig,
-                key: DataKey | None) -> CutResult:
+def cut_segment(
+    source: str, start: int, length: int, final: bool, config: ChunkerConfig, key: DataKey | None
+) -> CutResult:
     """Cut ``length`` bytes of ``source`` at ``start`` as if a chunk began there; hash each chunk."""
     data = _read(_fd(source), start, length)
     chunker = _chunkers.get(config)
@@ -107,8 +114,9 @@ def cut_segment(source: str, start: int, length: int, final: bool, config: Chunk
     return CutResult(lengths, bytes(ids))
 
 
-def write_pack(source: str, backend_url: str, items: list[tuple[int, int, bytes]],
-               key: DataKey | None) -> StoredPack:
+def write_pack(
+    source: str, backend_url: str, items: list[tuple[int, int, bytes]], key: DataKey | None
+) -> StoredPack:
     """Read the chunks ``[(offset, length, id)]`` of ``source``, encode them and store one pack
     in the backend at ``backend_url``."""
     fd = _fd(source)

@@ -21,5 +21,6 @@ SPELLINGS = {
 
 def sts_service(actions: Mapping[str, Handler]) -> Service:
     """STS with ``actions`` (kiln/sts/actions.py ``ACTIONS`` in the server)."""
-    return Service("sts", QueryProtocol(load_model("sts", API_VERSION), ec2=False), actions,
-                   SPELLINGS)
+    return Service(
+        "sts", QueryProtocol(load_model("sts", API_VERSION), ec2=False), actions, SPELLINGS
+    )

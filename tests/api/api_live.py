@@ -57,8 +57,19 @@ class LiveKiln:
     def start(self) -> None:
         log = open(self.data_dir / "serve.log", "ab")  # noqa: SIM115  # closed with the process
         self.proc = subprocess.Popen(
-            [*KILN, "serve", "--data-dir", str(self.data_dir), "--port", str(self.port),
-             *self._db_args(), *self.serve_args], stdout=log, stderr=subprocess.STDOUT)
+            [
+                *KILN,
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.port),
+                *self._db_args(),
+                *self.serve_args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -88,24 +99,51 @@ class LiveKiln:
         return subprocess.run([*KILN, *args], capture_output=True, text=True, timeout=300)
 
     def account(self, name: str, *extra: str) -> Creds:
-        res = self.kiln("account", "create", "--name", name, "--data-dir", str(self.data_dir),
-                        *self._db_args(), *extra)
+        res = self.kiln(
+            "account",
+            "create",
+            "--name",
+            name,
+            "--data-dir",
+            str(self.data_dir),
+            *self._db_args(),
+            *extra,
+        )
         assert res.returncode == 0, res.stderr
         doc = json.loads(res.stdout)
         return Creds(doc["AccountId"], doc["AccessKeyId"], doc["SecretAccessKey"])
 
-    def client(self, creds: Creds, region: str = REGIONS[0],  # type: ignore[no-untyped-def]
-               service: str = "ec2"):
+    def client(
+        self,
+        creds: Creds,
+        region: str = REGIONS[0],  # type: ignore[no-untyped-def]
+        service: str = "ec2",
+    ):
         return boto3.client(
-            service, endpoint_url=self.url, region_name=region,
-            aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
-            config=Config(retries={"max_attempts": 1}))
+            service,
+            endpoint_url=self.url,
+            region_name=region,
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
+            config=Config(retries={"max_attempts": 1}),
+        )
 
     def snapshot(self, creds: Creds, disk: Path, region: str = REGIONS[0]) -> str:
         """Import ``disk`` into the region's store (`kiln snapshot import`) and record it in
         the catalog as the account's completed snapshot."""
-        res = self.kiln("snapshot", "import", str(disk), "--region", region, "--data-dir",
-                        str(self.data_dir), "--account", creds.account_id, "--json", *self._db_args())
+        res = self.kiln(
+            "snapshot",
+            "import",
+            str(disk),
+            "--region",
+            region,
+            "--data-dir",
+            str(self.data_dir),
+            "--account",
+            creds.account_id,
+            "--json",
+            *self._db_args(),
+        )
         assert res.returncode == 0, res.stderr
         imported = json.loads(res.stdout)
         from kiln.catalog import open_catalog
@@ -118,22 +156,39 @@ class LiveKiln:
             with catalog.read() as tx:
                 known = cat_snapshots.get_snapshot(tx, imported["snapshot_id"], creds.account_id)
             if known is None:  # older `snapshot import` does not record in the catalog
-                record_snapshot(catalog, region, creds.account_id, imported["snapshot_id"],
-                                imported["virtual_size"])
+                record_snapshot(
+                    catalog,
+                    region,
+                    creds.account_id,
+                    imported["snapshot_id"],
+                    imported["virtual_size"],
+                )
         finally:
             catalog.close()
         return str(imported["snapshot_id"])
 
-    def aws(self, creds: Creds, *args: str, region: str = REGIONS[0],
-            service: str = "ec2") -> subprocess.CompletedProcess[str]:
+    def aws(
+        self, creds: Creds, *args: str, region: str = REGIONS[0], service: str = "ec2"
+    ) -> subprocess.CompletedProcess[str]:
         """The AWS CLI's ``aws <service> ARGS`` against this server (``ec2``, ``sts``, ``kms``)."""
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.data_dir),
-               "AWS_ACCESS_KEY_ID": creds.access_key_id,
-               "AWS_SECRET_ACCESS_KEY": creds.secret_access_key, "AWS_DEFAULT_REGION": region,
-               "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/dev/null",
-               "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_MAX_ATTEMPTS": "1"}
-        return subprocess.run([AWS, service, *args, "--endpoint-url", self.url, "--output", "json"],
-                              capture_output=True, text=True, env=env, timeout=120)
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(self.data_dir),
+            "AWS_ACCESS_KEY_ID": creds.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "AWS_MAX_ATTEMPTS": "1",
+        }
+        return subprocess.run(
+            [AWS, service, *args, "--endpoint-url", self.url, "--output", "json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
 
 
 @dataclass(frozen=True, slots=True)

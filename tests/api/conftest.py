@@ -26,7 +26,9 @@ def _pg_database() -> tuple[str, str] | None:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiWorld]:
+def api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiWorld]:
     data_dir = tmp_path_factory.mktemp(f"kiln-{request.param}")
     database_url = None
     admin_dsn = None
@@ -38,8 +40,13 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     kiln = LiveKiln(data_dir, database_url)
     kiln.start()
     try:
-        world = ApiWorld(kiln, kiln.account("owner"), kiln.account("grantee"),
-                         kiln.account("stranger"), make_disk(data_dir / "disk.raw"))
+        world = ApiWorld(
+            kiln,
+            kiln.account("owner"),
+            kiln.account("grantee"),
+            kiln.account("stranger"),
+            make_disk(data_dir / "disk.raw"),
+        )
         yield world
     finally:
         kiln.stop()

@@ -9,10 +9,17 @@ from kiln.ec2.actions import ACTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 OWN_MODULES = ("kiln.ec2.images", "kiln.ec2.tags")
-RULES = ["services/images/images.py", "services/images/describe_images.py",
-         "services/images/image_attributes.py", "services/images/access.py",
-         "services/images/states.py", "services/tags/tags.py", "services/images/block_devices.py",
-         "services/images/bundles.py", "services/validate.py"]
+RULES = [
+    "services/images/images.py",
+    "services/images/describe_images.py",
+    "services/images/image_attributes.py",
+    "services/images/access.py",
+    "services/images/states.py",
+    "services/tags/tags.py",
+    "services/images/block_devices.py",
+    "services/images/bundles.py",
+    "services/validate.py",
+]
 
 
 def test_every_image_and_tag_action_is_documented() -> None:
@@ -30,8 +37,11 @@ def test_every_error_code_the_image_rules_raise_is_documented() -> None:
     for name in RULES:
         text = (ROOT / "kiln" / name).read_text()
         used |= set(re.findall(r"errors\.([A-Za-z]+)", text))
-    codes = {getattr(errors, n).code for n in used
-             if isinstance(getattr(errors, n, None), errors.ErrorCode)}
+    codes = {
+        getattr(errors, n).code
+        for n in used
+        if isinstance(getattr(errors, n, None), errors.ErrorCode)
+    }
     assert len(codes) >= 15
     assert sorted(c for c in codes if c not in doc) == []
 
@@ -41,8 +51,11 @@ def test_every_action_of_every_service_is_documented() -> None:
     from kiln.kms.actions import ACTIONS as KMS_ACTIONS
     from kiln.sts.actions import ACTIONS as STS_ACTIONS
 
-    services = {"ec2": (ACTIONS, ["api.md", "jobs.md", "instances.md"]),
-                "sts": (STS_ACTIONS, ["sts.md"]), "kms": (KMS_ACTIONS, ["kms.md"])}
+    services = {
+        "ec2": (ACTIONS, ["api.md", "jobs.md", "instances.md"]),
+        "sts": (STS_ACTIONS, ["sts.md"]),
+        "kms": (KMS_ACTIONS, ["kms.md"]),
+    }
     for name, (actions, docs) in services.items():
         doc = "\n".join((ROOT / "docs" / d).read_text() for d in docs)
         assert actions, name
@@ -57,7 +70,10 @@ def test_every_error_code_the_kms_rules_raise_is_documented() -> None:
     for name in ("kms_keys.py", "kms_state.py"):
         text = (ROOT / "kiln" / "services" / name).read_text()
         used |= set(re.findall(r"errors\.([A-Za-z]+)", text))
-    codes = {getattr(errors, n).code for n in used
-             if isinstance(getattr(errors, n, None), errors.ErrorCode)}
+    codes = {
+        getattr(errors, n).code
+        for n in used
+        if isinstance(getattr(errors, n, None), errors.ErrorCode)
+    }
     assert len(codes) >= 8
     assert sorted(c for c in codes if c not in doc) == []

@@ -33,14 +33,14 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "ec2"))
 from test_ec2_protocol import random_value  # noqa: E402  (the generator of valid input)
 
 HOSTILE: tuple[str | bytes, ...] = (
-    "A" * 100_000,             # too long for any member
-    "9" * 40,                  # beyond every integer type
-    "-99999999999",            # beyond 32 bits, negative
-    "not-a-number",            # the wrong type for numbers, booleans, timestamps, blobs
-    "x\x00y",                  # NUL
-    b"\xff\xfe",               # invalid UTF-8
-    "",                        # empty
-    "1e999",                   # an infinite float
+    "A" * 100_000,  # too long for any member
+    "9" * 40,  # beyond every integer type
+    "-99999999999",  # beyond 32 bits, negative
+    "not-a-number",  # the wrong type for numbers, booleans, timestamps, blobs
+    "x\x00y",  # NUL
+    b"\xff\xfe",  # invalid UTF-8
+    "",  # empty
+    "1e999",  # an infinite float
     "../../../../etc/passwd",  # a path where an id is expected
 )
 ALLOWED_5XX = {"InsufficientInstanceCapacity"}  # EC2's own 500 for "no capacity"
@@ -67,10 +67,17 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         creds = kiln.account("fuzzer")
         snap = kiln.snapshot(creds, make_disk(data / "fuzz.raw"))
         image = kiln.client(creds).register_image(
-            Name="fuzz-target", RootDeviceName="/dev/xvda", BlockDeviceMappings=[
-                {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snap}}])["ImageId"]
-        ids = {"ImageId": image, "SourceImageId": image, "SnapshotId": snap,
-               "SourceSnapshotId": snap, "SourceRegion": "us-east-1"}
+            Name="fuzz-target",
+            RootDeviceName="/dev/xvda",
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snap}}],
+        )["ImageId"]
+        ids = {
+            "ImageId": image,
+            "SourceImageId": image,
+            "SnapshotId": snap,
+            "SourceSnapshotId": snap,
+            "SourceRegion": "us-east-1",
+        }
         yield Target(kiln, creds, ids)
     finally:
         kiln.stop()
@@ -85,13 +92,19 @@ def _encode(form: list[tuple[str, str | bytes]]) -> bytes:
 
 
 def _send(kiln: LiveKiln, creds: Creds, body: bytes) -> tuple[int, str]:
-    req = AWSRequest(method="POST", url=kiln.url + "/", data=body, headers={
-        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
-    SigV4Auth(Credentials(creds.access_key_id, creds.secret_access_key), "ec2",
-              "us-east-1").add_auth(req)
+    req = AWSRequest(
+        method="POST",
+        url=kiln.url + "/",
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
+    SigV4Auth(
+        Credentials(creds.access_key_id, creds.secret_access_key), "ec2", "us-east-1"
+    ).add_auth(req)
     prepared = req.prepare()
-    http_req = urllib.request.Request(prepared.url, data=body, method="POST",
-                                      headers=dict(prepared.headers.items()))
+    http_req = urllib.request.Request(
+        prepared.url, data=body, method="POST", headers=dict(prepared.headers.items())
+    )
     try:
         with urllib.request.urlopen(http_req, timeout=60) as resp:
             return resp.status, resp.read().decode("utf-8", "replace")
@@ -110,8 +123,9 @@ def _leaf(key: str) -> str:
     return next((s for s in reversed(key.split(".")) if not s.isdigit()), key)
 
 
-def _forms(action: str, rng: random.Random,
-           ids: dict[str, str]) -> Iterator[list[tuple[str, str | bytes]]]:
+def _forms(
+    action: str, rng: random.Random, ids: dict[str, str]
+) -> Iterator[list[tuple[str, str | bytes]]]:
     """Well-shaped requests for ``action`` (one with every member, then random ones), each
     followed by copies with one input made hostile (every input of the full one, a sample of
     the random ones')."""

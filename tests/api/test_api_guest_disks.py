@@ -58,8 +58,12 @@ def _until(what: str, probe: Any, timeout: float = WAIT) -> Any:
 
 
 def _qemu_img(*args: str | Path) -> None:
-    subprocess.run(["qemu-img", *map(str, args)], check=True, capture_output=True,
-                   env={**os.environ, "LC_ALL": "C"})
+    subprocess.run(
+        ["qemu-img", *map(str, args)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "LC_ALL": "C"},
+    )
 
 
 def qcow2_with_backing(tmp: Path) -> bytes:
@@ -74,8 +78,18 @@ def qcow2_with_backing(tmp: Path) -> bytes:
 def luks_image(tmp: Path) -> bytes:
     """A real LUKS1 volume made by qemu-img (header, key material, 1 MiB payload)."""
     path = tmp / "hdr.luks"
-    _qemu_img("create", "-q", "-f", "luks", "--object", "secret,id=s0,data=kiln-test",
-              "-o", "key-secret=s0,iter-time=10", path, "1M")
+    _qemu_img(
+        "create",
+        "-q",
+        "-f",
+        "luks",
+        "--object",
+        "secret,id=s0,data=kiln-test",
+        "-o",
+        "key-secret=s0,iter-time=10",
+        path,
+        "1M",
+    )
     data = path.read_bytes()
     assert data.startswith(b"LUKS\xba\xbe")
     return data
@@ -95,7 +109,8 @@ def reference(path: Path, size: int, head: bytes) -> Path:
 
 # --- raw uploads ------------------------------------------------------------------------------
 def test_import_snapshot_format_raw_takes_luks_and_qcow2_headers_as_data(
-        api: ApiWorld, tmp_path: Path) -> None:
+    api: ApiWorld, tmp_path: Path
+) -> None:
     ec2 = api.kiln.client(api.owner)
     luks = tmp_path / "luks.raw"
     luks.write_bytes(sectors(luks_image(tmp_path)))
@@ -106,8 +121,9 @@ def test_import_snapshot_format_raw_takes_luks_and_qcow2_headers_as_data(
         done = wait_import_snapshot(ec2, task["ImportTaskId"])["SnapshotTaskDetail"]
         assert done["Status"] == "completed", done
         assert done["Format"] == "RAW" and done["DiskImageSize"] == disk.stat().st_size
-        out = export_snapshot_cli(api.kiln, done["SnapshotId"], tmp_path / f"{disk.stem}.out",
-                                  REGION)
+        out = export_snapshot_cli(
+            api.kiln, done["SnapshotId"], tmp_path / f"{disk.stem}.out", REGION
+        )
         assert same_bytes(out, disk)
     # Without a declared format the file is still probed, and a LUKS file is still refused.
     task = ec2.import_snapshot(DiskContainer={"Url": str(luks)})
@@ -168,8 +184,12 @@ def vms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vms]:
         try:
             if owner is not None and kiln.proc is not None and kiln.proc.poll() is None:
                 ec2 = kiln.client(owner)
-                ids = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"]
-                       for i in r["Instances"] if i["State"]["Name"] != "terminated"]
+                ids = [
+                    i["InstanceId"]
+                    for r in ec2.describe_instances()["Reservations"]
+                    for i in r["Instances"]
+                    if i["State"]["Name"] != "terminated"
+                ]
                 if ids:
                     ec2.terminate_instances(InstanceIds=ids)
                     for iid in ids:
@@ -189,9 +209,16 @@ def guest_run(inst: dict[str, Any], key_file: Path, command: str, stdin: bytes =
     host, port = inst["PublicDnsName"].split(":")
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    client.connect(host, port=int(port), username="root",
-                   pkey=paramiko.Ed25519Key.from_private_key_file(str(key_file)),
-                   look_for_keys=False, allow_agent=False, timeout=60, banner_timeout=60)
+    client.connect(
+        host,
+        port=int(port),
+        username="root",
+        pkey=paramiko.Ed25519Key.from_private_key_file(str(key_file)),
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=60,
+        banner_timeout=60,
+    )
     try:
         chan_in, out, err = client.exec_command(command, timeout=120)
         chan_in.write(stdin)
@@ -206,14 +233,15 @@ def guest_run(inst: dict[str, Any], key_file: Path, command: str, stdin: bytes =
 
 def _write_sector0(inst: dict[str, Any], key_file: Path, size_bytes: int, data: bytes) -> None:
     """Write ``data`` at sector 0 of the guest's disk of ``size_bytes`` (found by its size)."""
-    find = (f'for d in /sys/block/vd*; do [ "$(cat $d/size)" = {size_bytes // 512} ] '
-            '&& echo ${d##*/}; done; true')
+    find = (
+        f'for d in /sys/block/vd*; do [ "$(cat $d/size)" = {size_bytes // 512} ] '
+        "&& echo ${d##*/}; done; true"
+    )
     devs = guest_run(inst, key_file, find).split()
     assert len(devs) == 1, devs
     # fsync of the block device makes the guest send a flush: with NoReboot the disk is read
     # while the guest runs, and QEMU writes the overlay's cluster tables on a flush.
-    guest_run(inst, key_file, f"dd of=/dev/{devs[0]} bs={len(data)} conv=fsync 2>/dev/null",
-              data)
+    guest_run(inst, key_file, f"dd of=/dev/{devs[0]} bs={len(data)} conv=fsync 2>/dev/null", data)
     echoed = guest_run(inst, key_file, f"head -c {len(data)} /dev/{devs[0]} | md5sum")
     assert echoed.split()[0] == hashlib.md5(data).hexdigest()  # noqa: S324  # a checksum
 
@@ -223,21 +251,30 @@ def _export(vms: Vms, snapshot_id: str, out: Path) -> Path:
 
 
 def test_create_image_and_snapshots_store_guest_written_headers_as_data(
-        vms: Vms, tmp_path: Path) -> None:
+    vms: Vms, tmp_path: Path
+) -> None:
     ec2 = vms.ec2()
     qcow = qcow2_with_backing(tmp_path)[:HEADER].ljust(HEADER, b"\0")
     luks = luks_image(tmp_path)[:HEADER]
     r = ec2.run_instances(
-        ImageId=vms.micro, MinCount=1, MaxCount=1, InstanceType=TYPE, KeyName=vms.key_name,
+        ImageId=vms.micro,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType=TYPE,
+        KeyName=vms.key_name,
         BlockDeviceMappings=[
             {"DeviceName": "/dev/sdb", "Ebs": {"VolumeSize": 1, "DeleteOnTermination": True}},
-            {"DeviceName": "/dev/sdc", "Ebs": {"VolumeSize": 2, "DeleteOnTermination": True}}])
+            {"DeviceName": "/dev/sdc", "Ebs": {"VolumeSize": 2, "DeleteOnTermination": True}},
+        ],
+    )
     iid = r["Instances"][0]["InstanceId"]
     inst = wait_state(ec2, iid, "running")
     wait_ready(ec2, iid)
-    _write_sector0(inst, vms.key_file, 1 * GIB, qcow)   # /dev/sdb: a qcow2 with a backing file
-    _write_sector0(inst, vms.key_file, 2 * GIB, luks)   # /dev/sdc: a LUKS header
-    vols = {m["DeviceName"]: m["Ebs"]["VolumeId"] for m in describe(ec2, iid)["BlockDeviceMappings"]}
+    _write_sector0(inst, vms.key_file, 1 * GIB, qcow)  # /dev/sdb: a qcow2 with a backing file
+    _write_sector0(inst, vms.key_file, 2 * GIB, luks)  # /dev/sdc: a LUKS header
+    vols = {
+        m["DeviceName"]: m["Ebs"]["VolumeId"] for m in describe(ec2, iid)["BlockDeviceMappings"]
+    }
 
     image_id = ec2.create_image(InstanceId=iid, Name="guest-headers", NoReboot=True)["ImageId"]
     image = wait_image(ec2, image_id)
@@ -295,16 +332,27 @@ def _gone(pid: int) -> bool:
 
 def test_create_image_resumed_after_kill_9_boots_the_instance_again(vms: Vms) -> None:
     ec2 = vms.ec2()
-    r = ec2.run_instances(ImageId=vms.micro, MinCount=1, MaxCount=1, InstanceType=TYPE,
-                          KeyName=vms.key_name, UserData=SLOW_SHUTDOWN)
+    r = ec2.run_instances(
+        ImageId=vms.micro,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType=TYPE,
+        KeyName=vms.key_name,
+        UserData=SLOW_SHUTDOWN,
+    )
     iid = r["Instances"][0]["InstanceId"]
     wait_state(ec2, iid, "running")
     assert "kiln: user-data exit=0" in wait_ready(ec2, iid)
     pid = int((vms.region_dir / "instances" / iid / "qemu.pid").read_text())
 
     image_id = ec2.create_image(InstanceId=iid, Name="resumed")["ImageId"]  # reboots the guest
-    _until("the guest shutting down", lambda: "kiln-test: power button pressed" in (
-        ec2.get_console_output(InstanceId=iid).get("Output") or ""))
+    _until(
+        "the guest shutting down",
+        lambda: (
+            "kiln-test: power button pressed"
+            in (ec2.get_console_output(InstanceId=iid).get("Output") or "")
+        ),
+    )
     assert vms.kiln.proc is not None
     vms.kiln.proc.kill()  # kill -9 while the job waits for the guest to power off
     vms.kiln.proc.wait()

@@ -42,15 +42,23 @@ def import_snapshot(ec2, url: str, **kw) -> str:  # type: ignore[no-untyped-def]
 
 
 def register(ec2, snapshot_id: str, name: str) -> str:  # type: ignore[no-untyped-def]
-    return str(ec2.register_image(
-        Name=name, RootDeviceName="/dev/xvda", VirtualizationType="hvm", Architecture="x86_64",
-        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot_id}}],
-    )["ImageId"])
+    return str(
+        ec2.register_image(
+            Name=name,
+            RootDeviceName="/dev/xvda",
+            VirtualizationType="hvm",
+            Architecture="x86_64",
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot_id}}],
+        )["ImageId"]
+    )
 
 
 def export(api: ApiWorld, ec2, image_id: str, fmt: str, bucket: str, prefix: str) -> Path:  # type: ignore[no-untyped-def]
-    task = ec2.export_image(ImageId=image_id, DiskImageFormat=fmt,
-                            S3ExportLocation={"S3Bucket": bucket, "S3Prefix": prefix})
+    task = ec2.export_image(
+        ImageId=image_id,
+        DiskImageFormat=fmt,
+        S3ExportLocation={"S3Bucket": bucket, "S3Prefix": prefix},
+    )
     done = wait_export(ec2, task["ExportImageTaskId"])
     assert done["Status"] == "completed", done
     ext = {"RAW": "raw", "VMDK": "vmdk", "VHD": "vhd"}[fmt]
@@ -62,14 +70,16 @@ def export(api: ApiWorld, ec2, image_id: str, fmt: str, bucket: str, prefix: str
 def test_import_register_copy_to_eu_export_bit_identical(api: ApiWorld, tmp_path: Path) -> None:
     disk = patterned_disk(tmp_path / "source.raw", seed=uniq("roundtrip"))
     us, eu = api.kiln.client(api.owner, US), api.kiln.client(api.owner, EU)
-    snap = import_snapshot(us, f"file://{disk}", container={"Format": "RAW"},
-                           Description="round trip")
+    snap = import_snapshot(
+        us, f"file://{disk}", container={"Format": "RAW"}, Description="round trip"
+    )
     described = us.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]
     assert described["State"] == "completed" and described["Progress"] == "100%"
     assert described["VolumeSize"] == 1 and described["OwnerId"] == api.owner.account_id
     image = register(us, snap, uniq("rt"))
-    copy = eu.copy_image(SourceImageId=image, SourceRegion=US, Name=uniq("rt-copy"),
-                         Description="copied")["ImageId"]
+    copy = eu.copy_image(
+        SourceImageId=image, SourceRegion=US, Name=uniq("rt-copy"), Description="copied"
+    )["ImageId"]
     assert copy != image
     copied = wait_image(eu, copy)
     assert copied["State"] == "available", copied
@@ -84,11 +94,14 @@ def test_import_register_copy_to_eu_export_bit_identical(api: ApiWorld, tmp_path
     raw = export(api, eu, copy, "RAW", "exports", "roundtrip/")
     assert same_bytes(raw, disk)
     # The "bucket" an export wrote to is where UserBucket imports read from.
-    back = eu.import_snapshot(DiskContainer={"UserBucket": {
-        "S3Bucket": "exports", "S3Key": f"roundtrip/{raw.name}"}})
+    back = eu.import_snapshot(
+        DiskContainer={"UserBucket": {"S3Bucket": "exports", "S3Key": f"roundtrip/{raw.name}"}}
+    )
     detail = wait_import_snapshot(eu, back["ImportTaskId"])["SnapshotTaskDetail"]
     assert detail["Status"] == "completed" and detail["UserBucket"] == {
-        "S3Bucket": "exports", "S3Key": f"roundtrip/{raw.name}"}
+        "S3Bucket": "exports",
+        "S3Key": f"roundtrip/{raw.name}",
+    }
     vmdk = export(api, eu, copy, "VMDK", "exports", "")
     assert same_bytes(to_raw(vmdk, "vmdk", tmp_path / "from-vmdk.raw"), disk)
     vhd = export(api, eu, copy, "VHD", "exports", "vhd-")
@@ -105,8 +118,9 @@ def test_import_register_copy_to_eu_export_bit_identical(api: ApiWorld, tmp_path
 def test_import_qcow2_made_by_qemu_img(api: ApiWorld, tmp_path: Path) -> None:
     disk = patterned_disk(tmp_path / "q.raw", size=6 * 1024 * 1024, seed=uniq("qcow2"))
     qcow = tmp_path / "q.qcow2"
-    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(disk), str(qcow)],
-                   check=True)
+    subprocess.run(
+        ["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(disk), str(qcow)], check=True
+    )
     ec2 = api.kiln.client(api.owner)
     task = ec2.import_snapshot(DiskContainer={"Url": str(qcow)})  # format detected
     done = wait_import_snapshot(ec2, task["ImportTaskId"])
@@ -122,11 +136,18 @@ def test_import_image_registers_the_image(api: ApiWorld, tmp_path: Path) -> None
     data = patterned_disk(tmp_path / "data.raw", size=3 * 1024 * 1024, seed=uniq("data"))
     ec2 = api.kiln.client(api.owner)
     task = ec2.import_image(
-        Description="imported", Architecture="arm64", BootMode="uefi", Platform="Linux",
-        DiskContainers=[{"Url": f"file://{root}", "Format": "raw", "Description": "root"},
-                        {"Url": str(data), "Format": "RAW"}],
-        TagSpecifications=[{"ResourceType": "import-image-task",
-                            "Tags": [{"Key": "team", "Value": "ops"}]}])
+        Description="imported",
+        Architecture="arm64",
+        BootMode="uefi",
+        Platform="Linux",
+        DiskContainers=[
+            {"Url": f"file://{root}", "Format": "raw", "Description": "root"},
+            {"Url": str(data), "Format": "RAW"},
+        ],
+        TagSpecifications=[
+            {"ResourceType": "import-image-task", "Tags": [{"Key": "team", "Value": "ops"}]}
+        ],
+    )
     assert task["Status"] == "active" and task["ImportTaskId"].startswith("import-ami-")
     done = wait_import_image(ec2, task["ImportTaskId"])
     assert done["Status"] == "completed", done
@@ -140,8 +161,9 @@ def test_import_image_registers_the_image(api: ApiWorld, tmp_path: Path) -> None
     snaps = [b["Ebs"]["SnapshotId"] for b in image["BlockDeviceMappings"]]
     assert snaps == [d["SnapshotId"] for d in done["SnapshotDetails"]]
     assert same_bytes(export(api, ec2, image["ImageId"], "RAW", "imported", ""), root)
-    listed = ec2.describe_import_image_tasks(Filters=[{"Name": "task-state",
-                                                       "Values": ["completed"]}])
+    listed = ec2.describe_import_image_tasks(
+        Filters=[{"Name": "task-state", "Values": ["completed"]}]
+    )
     assert task["ImportTaskId"] in [t["ImportTaskId"] for t in listed["ImportImageTasks"]]
 
 
@@ -167,8 +189,13 @@ def test_encrypted_import_and_reencrypting_copy(api: ApiWorld, tmp_path: Path) -
     assert s["Encrypted"] is True
     assert s["KmsKeyId"].startswith(f"arn:aws:kms:{US}:{api.owner.account_id}:key/")
     image = register(us, snap, uniq("enc"))
-    copy = eu.copy_image(SourceImageId=image, SourceRegion=US, Name=uniq("enc-copy"),
-                         Encrypted=True, KmsKeyId="alias/aws/ebs")["ImageId"]
+    copy = eu.copy_image(
+        SourceImageId=image,
+        SourceRegion=US,
+        Name=uniq("enc-copy"),
+        Encrypted=True,
+        KmsKeyId="alias/aws/ebs",
+    )["ImageId"]
     copied = wait_image(eu, copy)
     ebs = copied["BlockDeviceMappings"][0]["Ebs"]
     assert copied["State"] == "available" and ebs["Encrypted"] is True
@@ -176,8 +203,9 @@ def test_encrypted_import_and_reencrypting_copy(api: ApiWorld, tmp_path: Path) -
     assert same_bytes(export(api, eu, copy, "RAW", "secret", ""), disk)
     # A plain copy of a plain image can be encrypted on the way.
     plain = register(us, import_snapshot(us, str(disk)), uniq("plain"))
-    enc = us.copy_image(SourceImageId=plain, SourceRegion=US, Name=uniq("now-enc"),
-                        Encrypted=True)["ImageId"]
+    enc = us.copy_image(SourceImageId=plain, SourceRegion=US, Name=uniq("now-enc"), Encrypted=True)[
+        "ImageId"
+    ]
     assert wait_image(us, enc)["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
 
 
@@ -191,10 +219,12 @@ def test_copy_image_permissions(api: ApiWorld, tmp_path: Path) -> None:
         with pytest.raises(ClientError) as e:
             ec2.copy_image(SourceImageId=image, SourceRegion=US, Name=uniq("nope"))
         assert code(e) == "InvalidAMIID.NotFound"
-    owner.modify_image_attribute(ImageId=image, LaunchPermission={
-        "Add": [{"UserId": api.grantee.account_id}]})
-    copy = grantee_eu.copy_image(SourceImageId=image, SourceRegion=US, Name=uniq("granted"),
-                                 CopyImageTags=True)["ImageId"]
+    owner.modify_image_attribute(
+        ImageId=image, LaunchPermission={"Add": [{"UserId": api.grantee.account_id}]}
+    )
+    copy = grantee_eu.copy_image(
+        SourceImageId=image, SourceRegion=US, Name=uniq("granted"), CopyImageTags=True
+    )["ImageId"]
     copied = wait_image(grantee_eu, copy)
     assert copied["OwnerId"] == api.grantee.account_id and copied["State"] == "available"
     with pytest.raises(ClientError) as e:
@@ -202,7 +232,8 @@ def test_copy_image_permissions(api: ApiWorld, tmp_path: Path) -> None:
     assert code(e) == "InvalidAMIID.NotFound"
     with pytest.raises(ClientError) as e:  # the grantee may copy but not export the original
         api.kiln.client(api.grantee).export_image(
-            ImageId=image, DiskImageFormat="RAW", S3ExportLocation={"S3Bucket": "grantee"})
+            ImageId=image, DiskImageFormat="RAW", S3ExportLocation={"S3Bucket": "grantee"}
+        )
     assert code(e) == "AuthFailure"
 
 
@@ -214,13 +245,19 @@ def test_import_and_export_bad_input(api: ApiWorld, tmp_path: Path) -> None:
         ({"DiskContainer": {"Url": str(tmp_path / "missing.raw")}}, "InvalidParameterValue"),
         ({"DiskContainer": {"Url": "relative/disk.raw"}}, "InvalidParameterValue"),
         ({"DiskContainer": {"Url": "s3://bucket/disk.raw"}}, "InvalidParameterValue"),
-        ({"DiskContainer": {"Url": str(api.kiln.data_dir / "catalog.key")}},
-         "InvalidParameterValue"),
+        (
+            {"DiskContainer": {"Url": str(api.kiln.data_dir / "catalog.key")}},
+            "InvalidParameterValue",
+        ),
         ({"DiskContainer": {"Url": str(text), "Format": "OVA"}}, "InvalidParameterValue"),
-        ({"DiskContainer": {"Url": str(text)}, "KmsKeyId": "alias/aws/ebs"},
-         "InvalidParameterCombination"),
-        ({"DiskContainer": {"Url": str(text)}, "Encrypted": True, "KmsKeyId": "alias/nope"},
-         "InvalidParameterValue"),
+        (
+            {"DiskContainer": {"Url": str(text)}, "KmsKeyId": "alias/aws/ebs"},
+            "InvalidParameterCombination",
+        ),
+        (
+            {"DiskContainer": {"Url": str(text)}, "Encrypted": True, "KmsKeyId": "alias/nope"},
+            "InvalidParameterValue",
+        ),
         ({"DiskContainer": {"Url": str(text)}, "DryRun": True}, "DryRunOperation"),
     ]
     for kwargs, expected in cases:
@@ -239,14 +276,21 @@ def test_import_and_export_bad_input(api: ApiWorld, tmp_path: Path) -> None:
         ec2.describe_import_snapshot_tasks(ImportTaskIds=["bogus"])
     assert code(e) == "InvalidConversionTaskId.Malformed"
     with pytest.raises(ClientError) as e:
-        ec2.export_image(ImageId="ami-0123456789abcdef0", DiskImageFormat="RAW",
-                         S3ExportLocation={"S3Bucket": "fine-bucket"})
+        ec2.export_image(
+            ImageId="ami-0123456789abcdef0",
+            DiskImageFormat="RAW",
+            S3ExportLocation={"S3Bucket": "fine-bucket"},
+        )
     assert code(e) == "InvalidAMIID.NotFound"
     with pytest.raises(ClientError) as e:
-        ec2.export_image(ImageId="ami-0123456789abcdef0", DiskImageFormat="RAW",
-                         S3ExportLocation={"S3Bucket": "../escape"})
+        ec2.export_image(
+            ImageId="ami-0123456789abcdef0",
+            DiskImageFormat="RAW",
+            S3ExportLocation={"S3Bucket": "../escape"},
+        )
     assert code(e) == "InvalidParameterValue"
     with pytest.raises(ClientError) as e:
-        ec2.copy_image(SourceImageId="ami-0123456789abcdef0", SourceRegion="mars-north-1",
-                       Name="x-copy")
+        ec2.copy_image(
+            SourceImageId="ami-0123456789abcdef0", SourceRegion="mars-north-1", Name="x-copy"
+        )
     assert code(e) == "InvalidParameterValue"

@@ -26,8 +26,9 @@ from test_api_snapshots_support import (
 
 
 def _task(ec2, task_id: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
-    return ec2.describe_import_snapshot_tasks(ImportTaskIds=[task_id])[
-        "ImportSnapshotTasks"][0]["SnapshotTaskDetail"]
+    return ec2.describe_import_snapshot_tasks(ImportTaskIds=[task_id])["ImportSnapshotTasks"][0][
+        "SnapshotTaskDetail"
+    ]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -69,8 +70,10 @@ def test_import_jobs_survive_a_killed_server(tmp_path: Path, database_url: str |
             ta = ec2.import_snapshot(DiskContainer={"Url": f"{base}/a.raw"})["ImportTaskId"]
             tb = ec2.import_snapshot(DiskContainer={"Url": f"{base}/b.raw"})["ImportTaskId"]
             # Both workers are now stuck half-way through a download...
-            poll(lambda: [_task(ec2, t)["StatusMessage"] for t in (ta, tb)],
-                 lambda msgs: msgs == ["downloading", "downloading"])
+            poll(
+                lambda: [_task(ec2, t)["StatusMessage"] for t in (ta, tb)],
+                lambda msgs: msgs == ["downloading", "downloading"],
+            )
             # ...so this one waits in the queue.
             tc = ec2.import_snapshot(DiskContainer={"Url": str(c)})["ImportTaskId"]
             assert _task(ec2, tc)["Status"] == "active"
@@ -88,8 +91,9 @@ def test_import_jobs_survive_a_killed_server(tmp_path: Path, database_url: str |
         assert str(c) in done[tc]["StatusMessage"]
         assert "resumed" in kiln.log()
         for task, disk in ((ta, a), (tb, b)):
-            out = export_snapshot_cli(kiln, done[task]["SnapshotId"], tmp_path / f"{task}.raw",
-                                      "us-east-1")
+            out = export_snapshot_cli(
+                kiln, done[task]["SnapshotId"], tmp_path / f"{task}.raw", "us-east-1"
+            )
             assert same_bytes(out, disk)
     finally:
         kiln.stop()

@@ -74,14 +74,17 @@ def wait_state(ec2: Any, iid: str, state: str) -> dict[str, Any]:
         name = inst["State"]["Name"]
         assert not (name == "terminated" and state != "terminated"), inst.get("StateReason")
         return inst if name == state else None
+
     return _until(f"{iid} {state}", probe)
 
 
 def wait_ready(ec2: Any, iid: str) -> str:
     """The console once the guest printed its readiness line (boto3 decodes the base64)."""
+
     def probe() -> str | None:
         out = ec2.get_console_output(InstanceId=iid).get("Output") or ""
         return out if f"KILN-READY instance-id={iid}" in out else None
+
     return str(_until(f"{iid} KILN-READY", probe))
 
 
@@ -90,9 +93,16 @@ def ssh(inst: dict[str, Any], key_file: Path, command: str) -> str:
     assert host == inst["PublicIpAddress"] == "127.0.0.1"
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    client.connect(host, port=int(port), username="root",
-                   pkey=paramiko.Ed25519Key.from_private_key_file(str(key_file)),
-                   look_for_keys=False, allow_agent=False, timeout=60, banner_timeout=60)
+    client.connect(
+        host,
+        port=int(port),
+        username="root",
+        pkey=paramiko.Ed25519Key.from_private_key_file(str(key_file)),
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=60,
+        banner_timeout=60,
+    )
     try:
         _, stdout, _ = client.exec_command(command, timeout=60)
         return stdout.read().decode()
@@ -108,15 +118,22 @@ def _qemu_pids(data_dir: Path) -> list[int]:
                 argv = (p / "cmdline").read_bytes()
             except OSError:
                 continue
-            if argv.startswith(b"/") and b"qemu-system" in argv.split(b"\0")[0] \
-                    and str(data_dir).encode() in argv:
+            if (
+                argv.startswith(b"/")
+                and b"qemu-system" in argv.split(b"\0")[0]
+                and str(data_dir).encode() in argv
+            ):
                 pids.append(int(p.name))
     return pids
 
 
 def _terminate_all(ec2: Any) -> None:
-    ids = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"]
-           for i in r["Instances"] if i["State"]["Name"] != "terminated"]
+    ids = [
+        i["InstanceId"]
+        for r in ec2.describe_instances()["Reservations"]
+        for i in r["Instances"]
+        if i["State"]["Name"] != "terminated"
+    ]
     if not ids:
         return
     ec2.terminate_instances(InstanceIds=ids)
@@ -142,8 +159,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmWorld]:
         key = ec2.create_key_pair(KeyName="vm-key", KeyType="ed25519")
         key_file = data_dir / "vm-key.pem"
         key_file.write_text(key["KeyMaterial"])
-        yield VmWorld(kiln, *accounts, micro["ImageId"],
-                      image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"], "vm-key", key_file)
+        yield VmWorld(
+            kiln,
+            *accounts,
+            micro["ImageId"],
+            image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"],
+            "vm-key",
+            key_file,
+        )
     finally:
         try:
             if kiln.proc is not None and kiln.proc.poll() is None:
@@ -173,22 +196,36 @@ def first(world: VmWorld) -> First:
     token = secrets.token_hex(8)
     user_data = f"#!/bin/sh\necho {token} > /root/from-user-data.txt\n"
     r = ec2.run_instances(
-        ImageId=world.micro, MinCount=1, MaxCount=1, InstanceType=TYPE, KeyName=world.key_name,
-        UserData=user_data, SecurityGroups=["default"],
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "web-1"}]},
-                           {"ResourceType": "volume", "Tags": [{"Key": "disk", "Value": "root"}]}])
+        ImageId=world.micro,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType=TYPE,
+        KeyName=world.key_name,
+        UserData=user_data,
+        SecurityGroups=["default"],
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "web-1"}]},
+            {"ResourceType": "volume", "Tags": [{"Key": "disk", "Value": "root"}]},
+        ],
+    )
     inst = r["Instances"][0]
-    assert inst["State"] == {"Code": 0, "Name": "pending"} and r["OwnerId"] == world.owner.account_id
+    assert (
+        inst["State"] == {"Code": 0, "Name": "pending"} and r["OwnerId"] == world.owner.account_id
+    )
     return First(inst["InstanceId"], token)
 
 
-def test_micro_boots_runs_user_data_and_takes_the_key_over_ssh(world: VmWorld, first: First) -> None:
+def test_micro_boots_runs_user_data_and_takes_the_key_over_ssh(
+    world: VmWorld, first: First
+) -> None:
     ec2 = world.ec2()
     inst = wait_state(ec2, first.iid, "running")
     console = wait_ready(ec2, first.iid)
     assert "kiln: user-data exit=0" in console
     assert ssh(inst, world.key_file, "cat /root/from-user-data.txt; hostname").split() == [
-        first.token, first.iid]
+        first.token,
+        first.iid,
+    ]
     assert inst["ImageId"] == world.micro and inst["InstanceType"] == TYPE
     assert inst["KeyName"] == world.key_name and inst["RootDeviceType"] == "ebs"
     assert inst["Tags"] == [{"Key": "Name", "Value": "web-1"}]
@@ -196,26 +233,44 @@ def test_micro_boots_runs_user_data_and_takes_the_key_over_ssh(world: VmWorld, f
     assert root["DeviceName"] == inst["RootDeviceName"] == "/dev/xvda"
     vol = ec2.describe_volumes(VolumeIds=[root["Ebs"]["VolumeId"]])["Volumes"][0]
     assert vol["State"] == "in-use" and vol["Attachments"][0]["InstanceId"] == first.iid
-    assert vol["Tags"] == [{"Key": "disk", "Value": "root"}] and vol["SnapshotId"] == world.micro_snapshot
-    for filters in ([{"Name": "tag:Name", "Values": ["web-*"]}],
-                    [{"Name": "instance-state-name", "Values": ["running"]},
-                     {"Name": "image-id", "Values": [world.micro]}],
-                    [{"Name": "instance-id", "Values": [first.iid]}]):
-        found = [i["InstanceId"] for r in ec2.describe_instances(Filters=filters)["Reservations"]
-                 for i in r["Instances"]]
+    assert (
+        vol["Tags"] == [{"Key": "disk", "Value": "root"}]
+        and vol["SnapshotId"] == world.micro_snapshot
+    )
+    for filters in (
+        [{"Name": "tag:Name", "Values": ["web-*"]}],
+        [
+            {"Name": "instance-state-name", "Values": ["running"]},
+            {"Name": "image-id", "Values": [world.micro]},
+        ],
+        [{"Name": "instance-id", "Values": [first.iid]}],
+    ):
+        found = [
+            i["InstanceId"]
+            for r in ec2.describe_instances(Filters=filters)["Reservations"]
+            for i in r["Instances"]
+        ]
         assert first.iid in found, filters
-    assert not ec2.describe_instances(Filters=[
-        {"Name": "instance-state-name", "Values": ["stopped"]},
-        {"Name": "instance-id", "Values": [first.iid]}])["Reservations"]
+    assert not ec2.describe_instances(
+        Filters=[
+            {"Name": "instance-state-name", "Values": ["stopped"]},
+            {"Name": "instance-id", "Values": [first.iid]},
+        ]
+    )["Reservations"]
     ec2.create_tags(Resources=[first.iid], Tags=[{"Key": "role", "Value": "web"}])
-    assert [i["InstanceId"] for r in ec2.describe_instances(Filters=[
-        {"Name": "tag:role", "Values": ["web"]}])["Reservations"] for i in r["Instances"]] == [
-        first.iid]
+    assert [
+        i["InstanceId"]
+        for r in ec2.describe_instances(Filters=[{"Name": "tag:role", "Values": ["web"]}])[
+            "Reservations"
+        ]
+        for i in r["Instances"]
+    ] == [first.iid]
     ec2.delete_tags(Resources=[first.iid], Tags=[{"Key": "role"}])
     status = ec2.describe_instance_status(InstanceIds=[first.iid])["InstanceStatuses"][0]
     assert status["InstanceStatus"]["Status"] == "ok" and status["SystemStatus"]["Status"] == "ok"
-    assert ec2.describe_instance_attribute(InstanceId=first.iid, Attribute="userData")[
-        "UserData"]["Value"]  # base64 of what was sent
+    assert ec2.describe_instance_attribute(InstanceId=first.iid, Attribute="userData")["UserData"][
+        "Value"
+    ]  # base64 of what was sent
 
 
 @dataclass
@@ -230,17 +285,27 @@ def imaged(world: VmWorld, first: First) -> Imaged:
     inst = wait_state(ec2, first.iid, "running")
     wait_ready(ec2, first.iid)
     marker = secrets.token_hex(8)
-    assert ssh(inst, world.key_file, f"echo {marker} > /root/marker.txt && sync && "
-               "cat /root/marker.txt").strip() == marker
-    image_id = ec2.create_image(InstanceId=first.iid, Name=f"web-{marker}",
-                                Description="web server")["ImageId"]
-    _until("image available", lambda: ec2.describe_images(ImageIds=[image_id])["Images"][0][
-        "State"] == "available")
+    assert (
+        ssh(
+            inst,
+            world.key_file,
+            f"echo {marker} > /root/marker.txt && sync && cat /root/marker.txt",
+        ).strip()
+        == marker
+    )
+    image_id = ec2.create_image(
+        InstanceId=first.iid, Name=f"web-{marker}", Description="web server"
+    )["ImageId"]
+    _until(
+        "image available",
+        lambda: ec2.describe_images(ImageIds=[image_id])["Images"][0]["State"] == "available",
+    )
     return Imaged(image_id, marker)
 
 
 def test_create_image_stores_a_child_snapshot_and_restarts_the_instance(
-        world: VmWorld, first: First, imaged: Imaged) -> None:
+    world: VmWorld, first: First, imaged: Imaged
+) -> None:
     ec2 = world.ec2()
     image = ec2.describe_images(ImageIds=[imaged.image_id])["Images"][0]
     assert image["SourceInstanceId"] == first.iid and image["SourceImageId"] == world.micro
@@ -249,8 +314,9 @@ def test_create_image_stores_a_child_snapshot_and_restarts_the_instance(
     snap = ec2.describe_snapshots(SnapshotIds=[snap_id])["Snapshots"][0]
     assert snap["State"] == "completed" and first.iid in snap["Description"]
     # In the store, the new snapshot is a child of the micro snapshot (changed ranges only).
-    ls = world.kiln.kiln("snapshot", "ls", "--region", REGION, "--data-dir",
-                         str(world.kiln.data_dir), "--json")
+    ls = world.kiln.kiln(
+        "snapshot", "ls", "--region", REGION, "--data-dir", str(world.kiln.data_dir), "--json"
+    )
     rows = {r["SnapshotId"]: r for r in json.loads(ls.stdout)}
     assert rows[snap_id]["Parent"] == world.micro_snapshot
     # The instance was shut down for a clean image and is running again, file intact.
@@ -262,8 +328,9 @@ def test_create_image_stores_a_child_snapshot_and_restarts_the_instance(
 @pytest.fixture(scope="module")
 def trio(world: VmWorld, imaged: Imaged) -> list[str]:
     ec2 = world.ec2()
-    r = ec2.run_instances(ImageId=imaged.image_id, MinCount=1, MaxCount=3, InstanceType=TYPE,
-                          KeyName=world.key_name)
+    r = ec2.run_instances(
+        ImageId=imaged.image_id, MinCount=1, MaxCount=3, InstanceType=TYPE, KeyName=world.key_name
+    )
     ids = [i["InstanceId"] for i in r["Instances"]]
     assert len(ids) == 3 and [i["AmiLaunchIndex"] for i in r["Instances"]] == [0, 1, 2]
     for iid in ids:
@@ -274,21 +341,28 @@ def trio(world: VmWorld, imaged: Imaged) -> list[str]:
 
 
 def test_max_count_three_gives_independent_machines_with_the_imaged_file(
-        world: VmWorld, imaged: Imaged, trio: list[str]) -> None:
+    world: VmWorld, imaged: Imaged, trio: list[str]
+) -> None:
     ec2 = world.ec2()
     insts = [describe(ec2, iid) for iid in trio]
     assert len({i["PublicDnsName"] for i in insts}) == 3
     assert len({i["BlockDeviceMappings"][0]["Ebs"]["VolumeId"] for i in insts}) == 3
     for inst in insts:
         assert ssh(inst, world.key_file, "cat /root/marker.txt; hostname").split() == [
-            imaged.marker, inst["InstanceId"]]
+            imaged.marker,
+            inst["InstanceId"],
+        ]
     ssh(insts[0], world.key_file, "echo only-here > /root/mine.txt; sync")
-    assert ssh(insts[1], world.key_file, "cat /root/mine.txt 2>/dev/null || echo absent").strip()         == "absent"
+    assert (
+        ssh(insts[1], world.key_file, "cat /root/mine.txt 2>/dev/null || echo absent").strip()
+        == "absent"
+    )
     assert ssh(insts[0], world.key_file, "cat /root/mine.txt").strip() == "only-here"
 
 
 def test_stop_start_keeps_the_disk_and_type_changes_only_when_stopped(
-        world: VmWorld, first: First, imaged: Imaged) -> None:
+    world: VmWorld, first: First, imaged: Imaged
+) -> None:
     ec2 = world.ec2()
     wait_state(ec2, first.iid, "running")
     with pytest.raises(ClientError) as e:
@@ -298,15 +372,23 @@ def test_stop_start_keeps_the_disk_and_type_changes_only_when_stopped(
     assert change["PreviousState"]["Name"] == "running"
     assert change["CurrentState"]["Name"] == "stopping"
     stopped = wait_state(ec2, first.iid, "stopped")
-    assert "PublicIpAddress" not in stopped and stopped["StateReason"]["Code"] ==         "Client.UserInitiatedShutdown"
+    assert (
+        "PublicIpAddress" not in stopped
+        and stopped["StateReason"]["Code"] == "Client.UserInitiatedShutdown"
+    )
     ec2.modify_instance_attribute(InstanceId=first.iid, InstanceType={"Value": "t2.small"})
     started = ec2.start_instances(InstanceIds=[first.iid])["StartingInstances"][0]
     assert (started["PreviousState"]["Name"], started["CurrentState"]["Name"]) == (
-        "stopped", "pending")
+        "stopped",
+        "pending",
+    )
     inst = wait_state(ec2, first.iid, "running")
     wait_ready(ec2, first.iid)
     assert inst["InstanceType"] == "t2.small"
-    assert ssh(inst, world.key_file, "cat /root/marker.txt /root/from-user-data.txt").split()         == [imaged.marker, first.token]
+    assert ssh(inst, world.key_file, "cat /root/marker.txt /root/from-user-data.txt").split() == [
+        imaged.marker,
+        first.token,
+    ]
     mem_kib = int(ssh(inst, world.key_file, "awk '/MemTotal/ {print $2}' /proc/meminfo"))
     assert mem_kib > 1536 * 1024  # t2.small's 2 GiB, not t2.micro's 1 GiB
 
@@ -318,8 +400,13 @@ def test_instances_survive_a_server_restart(world: VmWorld, trio: list[str]) -> 
     victim = trio[2]
     pid = int((world.region_dir / "instances" / victim / "qemu.pid").read_text())
     os.kill(pid, signal.SIGKILL)  # the VM dies while Kiln is down
-    _until("victim gone", lambda: not Path(f"/proc/{pid}").exists()
-           or b"Z" in Path(f"/proc/{pid}/stat").read_bytes().split(b")")[1][:3])
+    _until(
+        "victim gone",
+        lambda: (
+            not Path(f"/proc/{pid}").exists()
+            or b"Z" in Path(f"/proc/{pid}/stat").read_bytes().split(b")")[1][:3]
+        ),
+    )
     world.kiln.start()
     ec2 = world.ec2()
     for iid in trio[:2]:
@@ -329,6 +416,7 @@ def test_instances_survive_a_server_restart(world: VmWorld, trio: list[str]) -> 
     dead = describe(ec2, victim)
     assert dead["State"]["Name"] == "stopped"
     assert dead["StateReason"]["Code"] == "Server.InternalError"
+
     # Reboot keeps the instance running and boots the guest again (uptime starts over).
     def uptime() -> float | None:
         try:
@@ -359,9 +447,16 @@ def test_terminate_removes_the_disks(world: VmWorld, first: First, trio: list[st
         assert gone["BlockDeviceMappings"] == [] and "PublicIpAddress" not in gone
     assert not [v for v in ec2.describe_volumes()["Volumes"] if v["VolumeId"] in vols]
     assert not any((world.region_dir / "volumes" / f"{v}.qcow2").exists() for v in vols)
-    assert _until("QEMU gone", lambda: not [
-        p for p in _qemu_pids(world.kiln.data_dir)
-        if any(iid.encode() in Path(f"/proc/{p}/cmdline").read_bytes() for iid in ids)])
+    assert _until(
+        "QEMU gone",
+        lambda: (
+            not [
+                p
+                for p in _qemu_pids(world.kiln.data_dir)
+                if any(iid.encode() in Path(f"/proc/{p}/cmdline").read_bytes() for iid in ids)
+            ]
+        ),
+    )
     again = ec2.terminate_instances(InstanceIds=[first.iid])["TerminatingInstances"][0]
     assert again["PreviousState"]["Name"] == again["CurrentState"]["Name"] == "terminated"
     with pytest.raises(ClientError) as e:
@@ -374,8 +469,9 @@ def test_shared_image_launches_for_a_granted_account_only(world: VmWorld, imaged
     with pytest.raises(ClientError) as e:
         grantee.run_instances(ImageId=imaged.image_id, MinCount=1, MaxCount=1, InstanceType=TYPE)
     assert code(e) == "InvalidAMIID.NotFound"
-    owner.modify_image_attribute(ImageId=imaged.image_id, LaunchPermission={
-        "Add": [{"UserId": world.grantee.account_id}]})
+    owner.modify_image_attribute(
+        ImageId=imaged.image_id, LaunchPermission={"Add": [{"UserId": world.grantee.account_id}]}
+    )
     r = grantee.run_instances(ImageId=imaged.image_id, MinCount=1, MaxCount=1, InstanceType=TYPE)
     iid = r["Instances"][0]["InstanceId"]
     assert r["OwnerId"] == world.grantee.account_id
@@ -394,8 +490,9 @@ def test_shared_image_launches_for_a_granted_account_only(world: VmWorld, imaged
     wait_state(grantee, iid, "terminated")
 
 
-def test_disabled_images_refuse_launches_deprecated_ones_launch(world: VmWorld,
-                                                               imaged: Imaged) -> None:
+def test_disabled_images_refuse_launches_deprecated_ones_launch(
+    world: VmWorld, imaged: Imaged
+) -> None:
     owner, grantee = world.ec2(), world.ec2(world.grantee)
     owner.enable_image_deprecation(ImageId=imaged.image_id, DeprecateAt=time.time() - 120)
     assert owner.describe_images(ImageIds=[imaged.image_id])["Images"][0]["DeprecationTime"]
@@ -407,8 +504,9 @@ def test_disabled_images_refuse_launches_deprecated_ones_launch(world: VmWorld,
             owner.run_instances(ImageId=imaged.image_id, MinCount=1, MaxCount=1, InstanceType=TYPE)
         assert code(e) == "InvalidAMIID.Unavailable"
         with pytest.raises(ClientError) as e:
-            grantee.run_instances(ImageId=imaged.image_id, MinCount=1, MaxCount=1,
-                                  InstanceType=TYPE)
+            grantee.run_instances(
+                ImageId=imaged.image_id, MinCount=1, MaxCount=1, InstanceType=TYPE
+            )
         assert code(e) == "InvalidAMIID.NotFound"
     finally:
         owner.enable_image(ImageId=imaged.image_id)
@@ -419,14 +517,24 @@ def test_instance_store_image_copies_its_bundle_and_refuses_stop(world: VmWorld)
     ec2 = world.ec2()
     bundles = world.region_dir / "bundles" / "my-bucket"
     bundles.mkdir(parents=True, exist_ok=True)
-    (bundles / "micro.manifest.json").write_text(json.dumps({
-        "format": "kiln-bundle/1", "image_type": "machine", "architecture": "x86_64",
-        "image": {"snapshot_id": world.micro_snapshot}}))
-    image_id = ec2.register_image(Name=f"store-{secrets.token_hex(4)}",
-                                  ImageLocation="my-bucket/micro.manifest.json",
-                                  VirtualizationType="hvm")["ImageId"]
-    iid = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, InstanceType=TYPE,
-                            KeyName=world.key_name)["Instances"][0]["InstanceId"]
+    (bundles / "micro.manifest.json").write_text(
+        json.dumps(
+            {
+                "format": "kiln-bundle/1",
+                "image_type": "machine",
+                "architecture": "x86_64",
+                "image": {"snapshot_id": world.micro_snapshot},
+            }
+        )
+    )
+    image_id = ec2.register_image(
+        Name=f"store-{secrets.token_hex(4)}",
+        ImageLocation="my-bucket/micro.manifest.json",
+        VirtualizationType="hvm",
+    )["ImageId"]
+    iid = ec2.run_instances(
+        ImageId=image_id, MinCount=1, MaxCount=1, InstanceType=TYPE, KeyName=world.key_name
+    )["Instances"][0]["InstanceId"]
     inst = wait_state(ec2, iid, "running")
     assert inst["RootDeviceType"] == "instance-store" and inst["BlockDeviceMappings"] == []
     ephemeral = world.region_dir / "instances" / iid / "root.raw"
@@ -444,22 +552,39 @@ def test_instance_store_image_copies_its_bundle_and_refuses_stop(world: VmWorld)
 
 def test_bad_requests_get_ec2_errors_and_create_nothing(world: VmWorld) -> None:
     ec2 = world.ec2(world.stranger)
-    ok: dict[str, Any] = {"ImageId": world.micro, "MinCount": 1, "MaxCount": 1,
-                          "InstanceType": TYPE}
+    ok: dict[str, Any] = {
+        "ImageId": world.micro,
+        "MinCount": 1,
+        "MaxCount": 1,
+        "InstanceType": TYPE,
+    }
     cases: list[tuple[dict[str, Any], str, str]] = [
         ({"InstanceType": "m9.gigantic"}, "InvalidParameterValue", "m9.gigantic"),
-        ({"InstanceType": "p4d.24xlarge"}, "InvalidParameterValue",
-         "Invalid value 'p4d.24xlarge' for InstanceType"),  # EC2 has it, Kiln does not
+        (
+            {"InstanceType": "p4d.24xlarge"},
+            "InvalidParameterValue",
+            "Invalid value 'p4d.24xlarge' for InstanceType",
+        ),  # EC2 has it, Kiln does not
         ({"UserData": "x" * (16 * 1024 + 1)}, "InvalidParameterValue", "16384"),
         ({"ImageId": "ami-nothex"}, "InvalidAMIID.Malformed", ""),
         ({"ImageId": "ami-0123456789abcdef0"}, "InvalidAMIID.NotFound", ""),
         ({"KeyName": "no-such-key"}, "InvalidKeyPair.NotFound", ""),
         ({"MinCount": 3, "MaxCount": 2}, "InvalidParameterValue", ""),
         ({"Placement": {"AvailabilityZone": "mars-1a"}}, "InvalidParameterValue", ""),
-        ({"BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 0}}]},
-         "InvalidParameterValue", ""),
-        ({"TagSpecifications": [{"ResourceType": "image", "Tags": [{"Key": "a", "Value": "b"}]}]},
-         "InvalidParameterValue", ""),
+        (
+            {"BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 0}}]},
+            "InvalidParameterValue",
+            "",
+        ),
+        (
+            {
+                "TagSpecifications": [
+                    {"ResourceType": "image", "Tags": [{"Key": "a", "Value": "b"}]}
+                ]
+            },
+            "InvalidParameterValue",
+            "",
+        ),
     ]
     for change, want, text in cases:
         with pytest.raises(ClientError) as e:
@@ -473,17 +598,27 @@ def test_bad_requests_get_ec2_errors_and_create_nothing(world: VmWorld) -> None:
     assert ec2.describe_volumes()["Volumes"] == []
     for call, want in [
         (lambda: ec2.describe_instances(InstanceIds=["i-nothex"]), "InvalidInstanceID.Malformed"),
-        (lambda: ec2.describe_instances(InstanceIds=["i-0123456789abcdef0"]),
-         "InvalidInstanceID.NotFound"),
-        (lambda: ec2.terminate_instances(InstanceIds=["i-0123456789abcdef0"]),
-         "InvalidInstanceID.NotFound"),
+        (
+            lambda: ec2.describe_instances(InstanceIds=["i-0123456789abcdef0"]),
+            "InvalidInstanceID.NotFound",
+        ),
+        (
+            lambda: ec2.terminate_instances(InstanceIds=["i-0123456789abcdef0"]),
+            "InvalidInstanceID.NotFound",
+        ),
         (lambda: ec2.stop_instances(InstanceIds=["bogus"]), "InvalidInstanceID.Malformed"),
-        (lambda: ec2.get_console_output(InstanceId="i-0123456789abcdef0"),
-         "InvalidInstanceID.NotFound"),
-        (lambda: ec2.describe_instances(InstanceIds=["i-0123456789abcdef0"], MaxResults=5),
-         "InvalidParameterCombination"),
-        (lambda: ec2.describe_instances(Filters=[{"Name": "bogus", "Values": ["x"]}]),
-         "InvalidFilter"),
+        (
+            lambda: ec2.get_console_output(InstanceId="i-0123456789abcdef0"),
+            "InvalidInstanceID.NotFound",
+        ),
+        (
+            lambda: ec2.describe_instances(InstanceIds=["i-0123456789abcdef0"], MaxResults=5),
+            "InvalidParameterCombination",
+        ),
+        (
+            lambda: ec2.describe_instances(Filters=[{"Name": "bogus", "Values": ["x"]}]),
+            "InvalidFilter",
+        ),
     ]:
         with pytest.raises(ClientError) as e:
             call()
@@ -492,12 +627,12 @@ def test_bad_requests_get_ec2_errors_and_create_nothing(world: VmWorld) -> None:
 
 def test_describe_instances_pages_through_every_reservation(world: VmWorld) -> None:
     ec2 = world.ec2()
-    everything = sorted(i["InstanceId"] for r in ec2.describe_instances()["Reservations"]
-                        for i in r["Instances"])
+    everything = sorted(
+        i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
+    )
     assert len(everything) >= 6  # the tests above launched these (some now terminated)
     seen, pages = [], 0
-    for page in ec2.get_paginator("describe_instances").paginate(
-            PaginationConfig={"PageSize": 5}):
+    for page in ec2.get_paginator("describe_instances").paginate(PaginationConfig={"PageSize": 5}):
         pages += 1
         seen += [i["InstanceId"] for r in page["Reservations"] for i in r["Instances"]]
     assert sorted(seen) == everything and pages == -(-len(everything) // 5)
@@ -517,8 +652,11 @@ def test_qemu_missing_or_failing_creates_nothing_or_ends_terminated(tmp_path: Pa
         ec2 = kiln.client(creds)
         snap = kiln.snapshot(creds, make_disk(tmp_path / "disk.raw"))
         image_id = ec2.register_image(
-            Name="no-qemu", RootDeviceName="/dev/xvda", VirtualizationType="hvm",
-            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snap}}])["ImageId"]
+            Name="no-qemu",
+            RootDeviceName="/dev/xvda",
+            VirtualizationType="hvm",
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snap}}],
+        )["ImageId"]
         launch = {"ImageId": image_id, "MinCount": 1, "MaxCount": 1, "InstanceType": TYPE}
         with pytest.raises(ClientError) as e:
             ec2.run_instances(**launch)
@@ -526,8 +664,9 @@ def test_qemu_missing_or_failing_creates_nothing_or_ends_terminated(tmp_path: Pa
         assert ec2.describe_instances()["Reservations"] == []
         assert ec2.describe_volumes()["Volumes"] == []
 
-        fake.write_text("#!/bin/sh\necho 'qemu-system-x86_64: cannot set up guest memory' >&2\n"
-                        "exit 1\n")
+        fake.write_text(
+            "#!/bin/sh\necho 'qemu-system-x86_64: cannot set up guest memory' >&2\nexit 1\n"
+        )
         fake.chmod(0o755)
         iid = ec2.run_instances(**launch)["Instances"][0]["InstanceId"]
         gone = wait_state(ec2, iid, "terminated")
@@ -549,24 +688,39 @@ def test_a_disabled_kms_key_fails_the_launch_and_enabling_it_boots(world: VmWorl
     """docs/kms.md#key-states: EC2's state reason for a launch under a key not Enabled."""
     ec2, kms = world.ec2(), world.kiln.client(world.owner, service="kms")
     key = kms.create_key(Description="launch test")["KeyMetadata"]
-    copied = ec2.copy_image(SourceImageId=world.micro, SourceRegion=REGION,
-                            Name=f"micro-kms-{secrets.token_hex(3)}", Encrypted=True,
-                            KmsKeyId=key["KeyId"])["ImageId"]
-    image = _until(f"{copied} available", lambda: next(
-        (i for i in ec2.describe_images(ImageIds=[copied])["Images"]
-         if i["State"] == "available"), None))
+    copied = ec2.copy_image(
+        SourceImageId=world.micro,
+        SourceRegion=REGION,
+        Name=f"micro-kms-{secrets.token_hex(3)}",
+        Encrypted=True,
+        KmsKeyId=key["KeyId"],
+    )["ImageId"]
+    image = _until(
+        f"{copied} available",
+        lambda: next(
+            (
+                i
+                for i in ec2.describe_images(ImageIds=[copied])["Images"]
+                if i["State"] == "available"
+            ),
+            None,
+        ),
+    )
     assert image["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
     kms.disable_key(KeyId=key["KeyId"])
-    iid = ec2.run_instances(ImageId=copied, MinCount=1, MaxCount=1,
-                            InstanceType=TYPE)["Instances"][0]["InstanceId"]
+    iid = ec2.run_instances(ImageId=copied, MinCount=1, MaxCount=1, InstanceType=TYPE)["Instances"][
+        0
+    ]["InstanceId"]
     failed = wait_state(ec2, iid, "terminated")
     assert failed["StateReason"] == {
         "Code": "Client.InvalidKMSKey.InvalidState",
         "Message": "Client.InvalidKMSKey.InvalidState: The KMS key provided is in an incorrect "
-                   "state"}
+        "state",
+    }
     kms.enable_key(KeyId=key["KeyId"])
-    iid = ec2.run_instances(ImageId=copied, MinCount=1, MaxCount=1,
-                            InstanceType=TYPE)["Instances"][0]["InstanceId"]
+    iid = ec2.run_instances(ImageId=copied, MinCount=1, MaxCount=1, InstanceType=TYPE)["Instances"][
+        0
+    ]["InstanceId"]
     wait_state(ec2, iid, "running")
     wait_ready(ec2, iid)
     ec2.terminate_instances(InstanceIds=[iid])

@@ -21,10 +21,10 @@ from api_live import LiveKiln
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(os.environ.get("KILN_TEST_DEBIAN", "1") == "0",
-                       reason="KILN_TEST_DEBIAN=0"),
-    pytest.mark.skipif(shutil.which("mmdebstrap") is None,
-                       reason="mmdebstrap missing (scripts/install)"),
+    pytest.mark.skipif(os.environ.get("KILN_TEST_DEBIAN", "1") == "0", reason="KILN_TEST_DEBIAN=0"),
+    pytest.mark.skipif(
+        shutil.which("mmdebstrap") is None, reason="mmdebstrap missing (scripts/install)"
+    ),
 ]
 
 REGION = "us-east-1"
@@ -44,8 +44,9 @@ def test_debian_boots_with_cloud_init_key_and_user_data(tmp_path: Path) -> None:
     os.environ["KILN_ACCEL"] = "tcg"
     kiln = LiveKiln(tmp_path, None)
     try:
-        baked = kiln.kiln("bake", "debian", "--data-dir", str(tmp_path), "--region", REGION,
-                          "--json")
+        baked = kiln.kiln(
+            "bake", "debian", "--data-dir", str(tmp_path), "--region", REGION, "--json"
+        )
         assert baked.returncode == 0, baked.stderr
         image_id = json.loads(baked.stdout)[0]["ImageId"]
         kiln.start()
@@ -57,28 +58,52 @@ def test_debian_boots_with_cloud_init_key_and_user_data(tmp_path: Path) -> None:
         key_file.write_text(key)
         token = secrets.token_hex(8)
         iid = ec2.run_instances(
-            ImageId=image_id, MinCount=1, MaxCount=1, InstanceType="t3.small", KeyName="deb",
+            ImageId=image_id,
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.small",
+            KeyName="deb",
             UserData=f"#!/bin/sh\necho {token} > /root/from-user-data.txt\n",
         )["Instances"][0]["InstanceId"]
-        _until("KILN-READY", lambda: f"KILN-READY instance-id={iid}" in (
-            ec2.get_console_output(InstanceId=iid).get("Output") or ""))
+        _until(
+            "KILN-READY",
+            lambda: (
+                f"KILN-READY instance-id={iid}"
+                in (ec2.get_console_output(InstanceId=iid).get("Output") or "")
+            ),
+        )
         inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
         host, port = inst["PublicDnsName"].split(":")
         client = paramiko.SSHClient()
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-        client.connect(host, port=int(port), username="admin", look_for_keys=False,
-                       allow_agent=False, timeout=120, banner_timeout=120,
-                       pkey=paramiko.Ed25519Key.from_private_key_file(str(key_file)))
+        client.connect(
+            host,
+            port=int(port),
+            username="admin",
+            look_for_keys=False,
+            allow_agent=False,
+            timeout=120,
+            banner_timeout=120,
+            pkey=paramiko.Ed25519Key.from_private_key_file(str(key_file)),
+        )
         try:
             _, out, _ = client.exec_command(
-                "sudo cat /root/from-user-data.txt; hostname; . /etc/os-release; "
-                "echo $VERSION_ID", timeout=120)
+                "sudo cat /root/from-user-data.txt; hostname; . /etc/os-release; echo $VERSION_ID",
+                timeout=120,
+            )
             assert out.read().decode().split() == [token, iid, "12"]
         finally:
             client.close()
         ec2.terminate_instances(InstanceIds=[iid])
-        _until("terminated", lambda: ec2.describe_instances(InstanceIds=[iid])["Reservations"][0][
-            "Instances"][0]["State"]["Name"] == "terminated")
+        _until(
+            "terminated",
+            lambda: (
+                ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0][
+                    "State"
+                ]["Name"]
+                == "terminated"
+            ),
+        )
     finally:
         kiln.stop()
         for p in Path("/proc").iterdir():  # never leave a VM behind

@@ -26,17 +26,26 @@ def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
 
 
 def _openssh_public(private_pem: str) -> str:
-    key = serialization.load_ssh_private_key(private_pem.encode(), None) \
-        if "OPENSSH" in private_pem else serialization.load_pem_private_key(private_pem.encode(), None)
-    return key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                         serialization.PublicFormat.OpenSSH).decode()
+    key = (
+        serialization.load_ssh_private_key(private_pem.encode(), None)
+        if "OPENSSH" in private_pem
+        else serialization.load_pem_private_key(private_pem.encode(), None)
+    )
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
 
 
 def test_create_key_pair_ed25519_and_rsa_return_usable_private_keys(api: ApiWorld) -> None:
     ec2 = api.kiln.client(api.owner)
     ed_name, rsa_name = uniq("ed"), uniq("rsa")
-    ed = ec2.create_key_pair(KeyName=ed_name, KeyType="ed25519", TagSpecifications=[
-        {"ResourceType": "key-pair", "Tags": [{"Key": "team", "Value": "web"}]}])
+    ed = ec2.create_key_pair(
+        KeyName=ed_name,
+        KeyType="ed25519",
+        TagSpecifications=[{"ResourceType": "key-pair", "Tags": [{"Key": "team", "Value": "web"}]}],
+    )
     assert ed["KeyMaterial"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
     assert ed["KeyPairId"].startswith("key-") and ed["Tags"] == [{"Key": "team", "Value": "web"}]
     ed_public = _openssh_public(ed["KeyMaterial"])
@@ -46,8 +55,8 @@ def test_create_key_pair_ed25519_and_rsa_return_usable_private_keys(api: ApiWorl
     rsa = ec2.create_key_pair(KeyName=rsa_name)  # EC2's default type: rsa
     assert rsa["KeyMaterial"].startswith("-----BEGIN RSA PRIVATE KEY-----")
     pkcs8 = serialization.load_pem_private_key(rsa["KeyMaterial"].encode(), None).private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption())
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     assert rsa["KeyFingerprint"] == ":".join(f"{b:02x}" for b in hashlib.sha1(pkcs8).digest())
 
     found = ec2.describe_key_pairs(KeyNames=[ed_name, rsa_name], IncludePublicKey=True)["KeyPairs"]
@@ -55,32 +64,44 @@ def test_create_key_pair_ed25519_and_rsa_return_usable_private_keys(api: ApiWorl
     assert set(by_name) == {ed_name, rsa_name}
     assert by_name[ed_name]["KeyType"] == "ed25519" and by_name[rsa_name]["KeyType"] == "rsa"
     assert by_name[ed_name]["PublicKey"].split()[:2] == ed_public.split()[:2]
-    assert by_name[rsa_name]["PublicKey"].split()[:2] == _openssh_public(rsa["KeyMaterial"]).split()[:2]
-    tagged = ec2.describe_key_pairs(Filters=[{"Name": "tag:team", "Values": ["w*"]},
-                                             {"Name": "key-name", "Values": [ed_name]}])
+    assert (
+        by_name[rsa_name]["PublicKey"].split()[:2]
+        == _openssh_public(rsa["KeyMaterial"]).split()[:2]
+    )
+    tagged = ec2.describe_key_pairs(
+        Filters=[{"Name": "tag:team", "Values": ["w*"]}, {"Name": "key-name", "Values": [ed_name]}]
+    )
     assert [k["KeyPairId"] for k in tagged["KeyPairs"]] == [ed["KeyPairId"]]
     by_id = ec2.describe_key_pairs(KeyPairIds=[rsa["KeyPairId"]])["KeyPairs"]
     assert [k["KeyName"] for k in by_id] == [rsa_name] and "PublicKey" not in by_id[0]
-    assert rsa["KeyPairId"] in [k["KeyPairId"] for k in ec2.describe_key_pairs(
-        Filters=[{"Name": "key-type", "Values": ["rsa"]}])["KeyPairs"]]
+    assert rsa["KeyPairId"] in [
+        k["KeyPairId"]
+        for k in ec2.describe_key_pairs(Filters=[{"Name": "key-type", "Values": ["rsa"]}])[
+            "KeyPairs"
+        ]
+    ]
 
 
 def test_import_key_pair_openssh_keys_and_ec2_fingerprints(api: ApiWorld, tmp_path: Path) -> None:
     ec2 = api.kiln.client(api.owner)
     for kind in ("rsa", "ed25519"):
         path = tmp_path / f"id_{kind}"
-        subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", "me@host", "-f",
-                        str(path)], check=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", "me@host", "-f", str(path)], check=True
+        )
         public = path.with_suffix(".pub").read_bytes()
         name = uniq(f"imp-{kind}")
         got = ec2.import_key_pair(KeyName=name, PublicKeyMaterial=public)
         key = serialization.load_ssh_public_key(b" ".join(public.split()[:2]))
         if kind == "rsa":  # EC2: MD5 of the DER public key
-            der = key.public_bytes(serialization.Encoding.DER,
-                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+            der = key.public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
             want = ":".join(f"{b:02x}" for b in hashlib.md5(der).digest())
         else:
-            want = base64.b64encode(hashlib.sha256(base64.b64decode(public.split()[1])).digest()).decode()
+            want = base64.b64encode(
+                hashlib.sha256(base64.b64decode(public.split()[1])).digest()
+            ).decode()
         assert got["KeyFingerprint"] == want and got["KeyName"] == name
         listed = ec2.describe_key_pairs(KeyNames=[name], IncludePublicKey=True)["KeyPairs"][0]
         assert listed["KeyType"] == kind

@@ -31,8 +31,11 @@ def error_of(call) -> tuple[str, str, int]:  # type: ignore[no-untyped-def]
     with pytest.raises(ClientError) as e:
         call()
     err = e.value.response
-    return (str(err["Error"]["Code"]), str(err["Error"]["Message"]),
-            int(err["ResponseMetadata"]["HTTPStatusCode"]))
+    return (
+        str(err["Error"]["Code"]),
+        str(err["Error"]["Message"]),
+        int(err["ResponseMetadata"]["HTTPStatusCode"]),
+    )
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,14 @@ def import_ok(ec2, **container) -> str:  # type: ignore[no-untyped-def]
 
 
 def register(ec2, snapshot_id: str) -> str:  # type: ignore[no-untyped-def]
-    return str(ec2.register_image(
-        Name=uniq("img"), RootDeviceName="/dev/xvda", VirtualizationType="hvm",
-        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot_id}}],
-    )["ImageId"])
+    return str(
+        ec2.register_image(
+            Name=uniq("img"),
+            RootDeviceName="/dev/xvda",
+            VirtualizationType="hvm",
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot_id}}],
+        )["ImageId"]
+    )
 
 
 # --- 1. buckets belong to accounts ----------------------------------------------------------
@@ -83,30 +90,44 @@ def test_bucket_of_another_account_is_refused_like_a_missing_one(secure: Secure)
     a, c = secure.kiln.client(secure.a), secure.kiln.client(secure.c)
     image = register(a, import_ok(a, Url=str(disk), Format="RAW"))
     bucket = uniq("a-exports")
-    task = a.export_image(ImageId=image, DiskImageFormat="RAW",
-                          S3ExportLocation={"S3Bucket": bucket, "S3Prefix": "exports/"})
+    task = a.export_image(
+        ImageId=image,
+        DiskImageFormat="RAW",
+        S3ExportLocation={"S3Bucket": bucket, "S3Prefix": "exports/"},
+    )
     assert wait_export(a, task["ExportImageTaskId"])["Status"] == "completed"
     key = f"exports/{task['ExportImageTaskId']}.raw"
     exported = secure.kiln.data_dir / "buckets" / bucket / key
     assert same_bytes(exported, disk)
 
     # C names A's export: refused at once, exactly as a bucket that does not exist.
-    theirs = error_of(lambda: c.import_snapshot(
-        DiskContainer={"UserBucket": {"S3Bucket": bucket, "S3Key": key}}))
+    theirs = error_of(
+        lambda: c.import_snapshot(DiskContainer={"UserBucket": {"S3Bucket": bucket, "S3Key": key}})
+    )
     missing_bucket = uniq("no-such")
-    missing = error_of(lambda: c.import_snapshot(
-        DiskContainer={"UserBucket": {"S3Bucket": missing_bucket, "S3Key": key}}))
+    missing = error_of(
+        lambda: c.import_snapshot(
+            DiskContainer={"UserBucket": {"S3Bucket": missing_bucket, "S3Key": key}}
+        )
+    )
     assert theirs[0] == missing[0] == "AccessDenied" and theirs[2] == missing[2] == 403
     assert theirs[1].replace(bucket, "B") == missing[1].replace(missing_bucket, "B")
-    image_task = error_of(lambda: c.import_image(
-        DiskContainers=[{"UserBucket": {"S3Bucket": bucket, "S3Key": key}}]))
+    image_task = error_of(
+        lambda: c.import_image(DiskContainers=[{"UserBucket": {"S3Bucket": bucket, "S3Key": key}}])
+    )
     assert image_task[0] == "AccessDenied"
     # C cannot write into A's bucket either; its own export makes a bucket of its own.
-    c_image = register(c, import_ok(c, Url=str(patterned_disk(secure.allowed / "c.raw",
-                                                              seed=uniq("c")))))
-    assert error_of(lambda: c.export_image(
-        ImageId=c_image, DiskImageFormat="RAW", S3ExportLocation={"S3Bucket": bucket}))[0] == \
-        "AccessDenied"
+    c_image = register(
+        c, import_ok(c, Url=str(patterned_disk(secure.allowed / "c.raw", seed=uniq("c"))))
+    )
+    assert (
+        error_of(
+            lambda: c.export_image(
+                ImageId=c_image, DiskImageFormat="RAW", S3ExportLocation={"S3Bucket": bucket}
+            )
+        )[0]
+        == "AccessDenied"
+    )
     assert not any(p.name.startswith("export-ami") for p in exported.parent.parent.iterdir())
     assert c.describe_import_snapshot_tasks()["ImportSnapshotTasks"]  # C's own still listed
     # A reads its own bucket back.
@@ -122,15 +143,32 @@ def test_bucket_of_another_account_is_refused_like_a_missing_one(secure: Secure)
 
 def test_legacy_bucket_and_kiln_bucket_create(secure: Secure) -> None:
     a = secure.kiln.client(secure.a)
-    code, _, _ = error_of(lambda: a.import_snapshot(
-        DiskContainer={"UserBucket": {"S3Bucket": "legacy-bucket", "S3Key": "old.raw"}}))
+    code, _, _ = error_of(
+        lambda: a.import_snapshot(
+            DiskContainer={"UserBucket": {"S3Bucket": "legacy-bucket", "S3Key": "old.raw"}}
+        )
+    )
     assert code == "AccessDenied"
     name = uniq("made-by-operator")
-    made = secure.kiln.kiln("bucket", "create", name, "--account", secure.a.account_id,
-                            "--data-dir", str(secure.kiln.data_dir))
+    made = secure.kiln.kiln(
+        "bucket",
+        "create",
+        name,
+        "--account",
+        secure.a.account_id,
+        "--data-dir",
+        str(secure.kiln.data_dir),
+    )
     assert made.returncode == 0, made.stderr
-    taken = secure.kiln.kiln("bucket", "create", name, "--account", secure.c.account_id,
-                             "--data-dir", str(secure.kiln.data_dir))
+    taken = secure.kiln.kiln(
+        "bucket",
+        "create",
+        name,
+        "--account",
+        secure.c.account_id,
+        "--data-dir",
+        str(secure.kiln.data_dir),
+    )
     assert taken.returncode != 0 and taken.stderr.startswith("error: ")
     assert len(taken.stderr.strip().splitlines()) == 1
     disk = patterned_disk(secure.kiln.data_dir / "buckets" / name / "d.raw", seed=uniq("b"))
@@ -138,8 +176,14 @@ def test_legacy_bucket_and_kiln_bucket_create(secure: Secure) -> None:
     assert a.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["State"] == "completed"
     assert disk.exists()
     c = secure.kiln.client(secure.c)
-    assert error_of(lambda: c.import_snapshot(
-        DiskContainer={"UserBucket": {"S3Bucket": name, "S3Key": "d.raw"}}))[0] == "AccessDenied"
+    assert (
+        error_of(
+            lambda: c.import_snapshot(
+                DiskContainer={"UserBucket": {"S3Bucket": name, "S3Key": "d.raw"}}
+            )
+        )[0]
+        == "AccessDenied"
+    )
 
 
 # --- 2. host paths only under --import-dir --------------------------------------------------
@@ -159,15 +203,30 @@ def test_local_paths_only_under_the_import_dirs(secure: Secure) -> None:
 
     gone = refused(str(secure.allowed / "missing.raw"))
     assert "does not exist" in gone
-    for url in (str(planted), f"file://{planted}", str(link), "/etc/passwd",
-                str(secure.kiln.data_dir / "catalog.key"), str(secure.allowed / ".." / "outside" /
-                                                               "planted.raw")):
+    for url in (
+        str(planted),
+        f"file://{planted}",
+        str(link),
+        "/etc/passwd",
+        str(secure.kiln.data_dir / "catalog.key"),
+        str(secure.allowed / ".." / "outside" / "planted.raw"),
+    ):
         assert refused(url) == gone, url  # the same answer as a missing file
-    assert error_of(lambda: a.import_image(DiskContainers=[{"Url": str(planted)}]))[0] == \
-        "InvalidParameterValue"
+    assert (
+        error_of(lambda: a.import_image(DiskContainers=[{"Url": str(planted)}]))[0]
+        == "InvalidParameterValue"
+    )
     # The operator's CLI keeps any path.
-    cli = secure.kiln.kiln("snapshot", "import", str(planted), "--data-dir",
-                           str(secure.kiln.data_dir), "--account", secure.a.account_id, "--json")
+    cli = secure.kiln.kiln(
+        "snapshot",
+        "import",
+        str(planted),
+        "--data-dir",
+        str(secure.kiln.data_dir),
+        "--account",
+        secure.a.account_id,
+        "--json",
+    )
     assert cli.returncode == 0, cli.stderr
 
 
@@ -204,25 +263,36 @@ def web(tmp_path: Path) -> Iterator[tuple[str, _Recorder, Path]]:
         server.server_close()
 
 
-def test_url_imports_refuse_internal_addresses(secure: Secure,
-                                               web: tuple[str, _Recorder, Path]) -> None:
+def test_url_imports_refuse_internal_addresses(
+    secure: Secure, web: tuple[str, _Recorder, Path]
+) -> None:
     base, rec, _ = web
     port = base.rsplit(":", 1)[1]
     a = secure.kiln.client(secure.a)
-    for url in (f"{base}/disk.raw", f"http://localhost:{port}/disk.raw",
-                f"http://127.1.2.3:{port}/x", f"http://[::1]:{port}/x",
-                f"http://[::ffff:127.0.0.1]:{port}/x", "http://169.254.169.254/latest/meta-data/",
-                "http://0.0.0.0/x", "http://224.0.0.1/x", f"https://127.0.0.1:{port}/x"):
+    for url in (
+        f"{base}/disk.raw",
+        f"http://localhost:{port}/disk.raw",
+        f"http://127.1.2.3:{port}/x",
+        f"http://[::1]:{port}/x",
+        f"http://[::ffff:127.0.0.1]:{port}/x",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://0.0.0.0/x",
+        "http://224.0.0.1/x",
+        f"https://127.0.0.1:{port}/x",
+    ):
         code, message, _ = error_of(lambda u=url: a.import_snapshot(DiskContainer={"Url": u}))
         assert code == "InvalidParameterValue", (url, message)
         assert "not reachable for imports" in message, (url, message)
-    assert error_of(lambda: a.import_image(DiskContainers=[{"Url": f"{base}/d"}]))[0] == \
-        "InvalidParameterValue"
+    assert (
+        error_of(lambda: a.import_image(DiskContainers=[{"Url": f"{base}/d"}]))[0]
+        == "InvalidParameterValue"
+    )
     assert rec.paths == []  # not one request reached the internal server
 
 
 def test_redirects_and_size_are_checked_on_every_download(
-        tmp_path: Path, web: tuple[str, _Recorder, Path]) -> None:
+    tmp_path: Path, web: tuple[str, _Recorder, Path]
+) -> None:
     """The operator allowed 127.0.0.2 only: a redirect from there to 127.0.0.1 is refused, and a
     download over --import-max-bytes fails the task."""
     base, rec, disk = web
@@ -251,16 +321,26 @@ def test_redirects_and_size_are_checked_on_every_download(
 
     outer = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Redirect)
     threading.Thread(target=outer.serve_forever, daemon=True).start()
-    kiln = LiveKiln(tmp_path / "data", None, serve_args=(
-        "--import-allow-net", "127.0.0.2/32", "--import-max-bytes", str(2 * 1024 * 1024)))
+    kiln = LiveKiln(
+        tmp_path / "data",
+        None,
+        serve_args=(
+            "--import-allow-net",
+            "127.0.0.2/32",
+            "--import-max-bytes",
+            str(2 * 1024 * 1024),
+        ),
+    )
     (tmp_path / "data").mkdir()
     kiln.start()
     try:
         ec2 = kiln.client(kiln.account("a"))
         here = f"http://127.0.0.2:{outer.server_address[1]}"
         assert import_ok(ec2, Url=f"{here}/small", Format="RAW").startswith("snap-")
-        for path, why in (("/to-internal", "not reachable for imports"),
-                          ("/big-unsized", "larger than the import limit")):
+        for path, why in (
+            ("/to-internal", "not reachable for imports"),
+            ("/big-unsized", "larger than the import limit"),
+        ):
             task = ec2.import_snapshot(DiskContainer={"Url": f"{here}{path}", "Format": "RAW"})
             done = wait_import_snapshot(ec2, task["ImportTaskId"])["SnapshotTaskDetail"]
             assert done["Status"] == "deleted", done
@@ -276,9 +356,21 @@ def test_redirects_and_size_are_checked_on_every_download(
 
 
 def test_serve_refuses_a_bad_allowed_network(tmp_path: Path) -> None:
-    res = subprocess.run([*KILN, "serve", "--data-dir", str(tmp_path), "--port", "0",
-                          "--import-allow-net", "not-a-net"],
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [
+            *KILN,
+            "serve",
+            "--data-dir",
+            str(tmp_path),
+            "--port",
+            "0",
+            "--import-allow-net",
+            "not-a-net",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode != 0 and res.stderr.startswith("error: "), res.stderr
     assert "not-a-net" in res.stderr and len(res.stderr.strip().splitlines()) == 1
 
@@ -288,26 +380,45 @@ def test_oversized_values_are_ec2_errors(api: ApiWorld, tmp_path: Path) -> None:
     ec2 = api.kiln.client(api.owner)
     disk = patterned_disk(tmp_path / "d.raw", seed=uniq("bounds"))
     snap = import_ok(ec2, Url=str(disk))
-    code, message, status = error_of(lambda: ec2.register_image(
-        Name=uniq("big"), RootDeviceName="/dev/xvda",
-        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {
-            "SnapshotId": snap, "EbsCardIndex": 10**30}}]))
+    code, message, status = error_of(
+        lambda: ec2.register_image(
+            Name=uniq("big"),
+            RootDeviceName="/dev/xvda",
+            BlockDeviceMappings=[
+                {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snap, "EbsCardIndex": 10**30}}
+            ],
+        )
+    )
     assert (code, status) == ("InvalidParameterValue", 400) and "EbsCardIndex" in message
-    assert error_of(lambda: ec2.import_snapshot(DiskContainer={"Url": "/" + "a" * 5000}))[0] == \
-        "InvalidParameterValue"
-    assert error_of(lambda: ec2.import_snapshot(DiskContainer={"Url": "/" + "a" * 300}))[0] == \
-        "InvalidParameterValue"  # one path component too long for the filesystem
+    assert (
+        error_of(lambda: ec2.import_snapshot(DiskContainer={"Url": "/" + "a" * 5000}))[0]
+        == "InvalidParameterValue"
+    )
+    assert (
+        error_of(lambda: ec2.import_snapshot(DiskContainer={"Url": "/" + "a" * 300}))[0]
+        == "InvalidParameterValue"
+    )  # one path component too long for the filesystem
     image = register(ec2, snap)
     for prefix in ("p" * 5000, "p" * 100_000, "x/" + "p" * 300 + "/"):
-        assert error_of(lambda p=prefix: ec2.export_image(
-            ImageId=image, DiskImageFormat="RAW",
-            S3ExportLocation={"S3Bucket": uniq("prefix"), "S3Prefix": p}))[0] == \
-            "InvalidParameterValue"
-    code, message, _ = error_of(lambda: ec2.import_image(
-        Description="d" * 100_000, DiskContainers=[{"Url": str(disk)}]))
+        assert (
+            error_of(
+                lambda p=prefix: ec2.export_image(
+                    ImageId=image,
+                    DiskImageFormat="RAW",
+                    S3ExportLocation={"S3Bucket": uniq("prefix"), "S3Prefix": p},
+                )
+            )[0]
+            == "InvalidParameterValue"
+        )
+    code, message, _ = error_of(
+        lambda: ec2.import_image(Description="d" * 100_000, DiskContainers=[{"Url": str(disk)}])
+    )
     assert code == "InvalidParameterValue" and "Description" in message
-    assert not [t for t in ec2.describe_import_image_tasks()["ImportImageTasks"]
-                if len(t.get("Description") or "") > 255]
+    assert not [
+        t
+        for t in ec2.describe_import_image_tasks()["ImportImageTasks"]
+        if len(t.get("Description") or "") > 255
+    ]
 
 
 def test_filter_limits(api: ApiWorld) -> None:
@@ -319,12 +430,14 @@ def test_filter_limits(api: ApiWorld) -> None:
             code, _, status = error_of(lambda c=call, f=filters: c(Filters=f))
             assert (code, status) == ("FilterLimitExceeded", 400)
     # EC2's own limits are served: 200 filters, 200 values each (wildcards included).
-    full = [{"Name": "tag:k" if i % 2 else "description", "Values": [f"v{i}-{j}*" for j in
-                                                                      range(200)]}
-            for i in range(200)]
+    full = [
+        {"Name": "tag:k" if i % 2 else "description", "Values": [f"v{i}-{j}*" for j in range(200)]}
+        for i in range(200)
+    ]
     assert ec2.describe_images(Owners=["self"], Filters=full)["Images"] == []
     assert ec2.describe_snapshots(OwnerIds=["self"], Filters=full)["Snapshots"] == []
-    tag_filters = [{"Name": "value" if i % 2 else "key", "Values": [f"v{i}-{j}*" for j in
-                                                                     range(200)]}
-                   for i in range(200)]
+    tag_filters = [
+        {"Name": "value" if i % 2 else "key", "Values": [f"v{i}-{j}*" for j in range(200)]}
+        for i in range(200)
+    ]
     assert ec2.describe_tags(Filters=tag_filters)["Tags"] == []

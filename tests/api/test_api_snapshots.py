@@ -77,8 +77,9 @@ def test_share_snapshot_with_create_volume_permission(api: ApiWorld, snap: str) 
     with pytest.raises(ClientError) as e:
         grantee.describe_snapshots(SnapshotIds=[snap])
     assert code(e) == "InvalidSnapshot.NotFound"
-    owner.modify_snapshot_attribute(SnapshotId=snap, CreateVolumePermission={
-        "Add": [{"UserId": api.grantee.account_id}]})
+    owner.modify_snapshot_attribute(
+        SnapshotId=snap, CreateVolumePermission={"Add": [{"UserId": api.grantee.account_id}]}
+    )
     assert snap in restorable(grantee)
     assert snap in ids(grantee.describe_snapshots(OwnerIds=[api.owner.account_id]))
     assert ids(grantee.describe_snapshots(SnapshotIds=[snap])) == [snap]
@@ -94,28 +95,43 @@ def test_share_snapshot_with_create_volume_permission(api: ApiWorld, snap: str) 
     with pytest.raises(ClientError) as e:
         stranger.describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
     assert code(e) == "InvalidSnapshot.NotFound"
-    for call in (lambda: grantee.delete_snapshot(SnapshotId=snap),
-                 lambda: grantee.modify_snapshot_attribute(
-                     SnapshotId=snap, Attribute="createVolumePermission", OperationType="add",
-                     UserIds=[api.stranger.account_id])):
+    for call in (
+        lambda: grantee.delete_snapshot(SnapshotId=snap),
+        lambda: grantee.modify_snapshot_attribute(
+            SnapshotId=snap,
+            Attribute="createVolumePermission",
+            OperationType="add",
+            UserIds=[api.stranger.account_id],
+        ),
+    ):
         with pytest.raises(ClientError) as e:
             call()
         assert code(e) == "AuthFailure"
     # The older form (OperationType + UserIds) removes the grant; group all makes it public.
-    owner.modify_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission",
-                                    OperationType="remove", UserIds=[api.grantee.account_id])
+    owner.modify_snapshot_attribute(
+        SnapshotId=snap,
+        Attribute="createVolumePermission",
+        OperationType="remove",
+        UserIds=[api.grantee.account_id],
+    )
     assert snap not in restorable(grantee)
-    owner.modify_snapshot_attribute(SnapshotId=snap, CreateVolumePermission={
-        "Add": [{"Group": "all"}]})
+    owner.modify_snapshot_attribute(
+        SnapshotId=snap, CreateVolumePermission={"Add": [{"Group": "all"}]}
+    )
     assert snap in restorable(stranger, "all")
     assert snap in ids(stranger.describe_snapshots(SnapshotIds=[snap]))
     owner.reset_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
     assert snap not in restorable(stranger, "all")
-    assert owner.describe_snapshot_attribute(
-        SnapshotId=snap, Attribute="createVolumePermission")["CreateVolumePermissions"] == []
+    assert (
+        owner.describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")[
+            "CreateVolumePermissions"
+        ]
+        == []
+    )
     with pytest.raises(ClientError) as e:
-        owner.modify_snapshot_attribute(SnapshotId=snap, CreateVolumePermission={
-            "Add": [{"UserId": "12345"}]})
+        owner.modify_snapshot_attribute(
+            SnapshotId=snap, CreateVolumePermission={"Add": [{"UserId": "12345"}]}
+        )
     assert code(e) == "InvalidUserID.Malformed"
 
 
@@ -128,24 +144,41 @@ def test_describe_snapshots_filters_and_pages(api: ApiWorld, tmp_path: Path) -> 
         sid = import_snapshot(ec2, str(disk), Description=f"{family}-{n}")
         ec2.create_tags(Resources=[sid], Tags=[{"Key": "team", "Value": "ops" if n % 2 else "dev"}])
         made.append(sid)
-    by_desc = ids(ec2.describe_snapshots(Filters=[{"Name": "description", "Values": [f"{family}-*"]}]))
+    by_desc = ids(
+        ec2.describe_snapshots(Filters=[{"Name": "description", "Values": [f"{family}-*"]}])
+    )
     assert sorted(by_desc) == sorted(made)
-    ops = ids(ec2.describe_snapshots(Filters=[
-        {"Name": "description", "Values": [f"{family}-?"]}, {"Name": "tag:team", "Values": ["o?s"]},
-        {"Name": "status", "Values": ["completed"]}, {"Name": "volume-size", "Values": ["1"]}]))
+    ops = ids(
+        ec2.describe_snapshots(
+            Filters=[
+                {"Name": "description", "Values": [f"{family}-?"]},
+                {"Name": "tag:team", "Values": ["o?s"]},
+                {"Name": "status", "Values": ["completed"]},
+                {"Name": "volume-size", "Values": ["1"]},
+            ]
+        )
+    )
     assert sorted(ops) == sorted(made[1::2])
     one = ec2.describe_snapshots(SnapshotIds=[made[0]])["Snapshots"][0]
     assert one["Tags"] == [{"Key": "team", "Value": "dev"}] and one["Description"] == f"{family}-0"
     pages = ec2.get_paginator("describe_snapshots").paginate(
-        OwnerIds=["self"], Filters=[{"Name": "description", "Values": [f"{family}-*"]}],
-        PaginationConfig={"PageSize": 5})
+        OwnerIds=["self"],
+        Filters=[{"Name": "description", "Values": [f"{family}-*"]}],
+        PaginationConfig={"PageSize": 5},
+    )
     sizes, seen = [], []
     for page in pages:
         sizes.append(len(page["Snapshots"]))
         seen += ids(page)
     assert sorted(seen) == sorted(made) and sizes == [5, 1]
-    assert ids(api.kiln.client(api.grantee).describe_snapshots(
-        Filters=[{"Name": "description", "Values": [f"{family}-*"]}])) == []
+    assert (
+        ids(
+            api.kiln.client(api.grantee).describe_snapshots(
+                Filters=[{"Name": "description", "Values": [f"{family}-*"]}]
+            )
+        )
+        == []
+    )
     for alias in ("kiln", "amazon"):  # owner aliases: the system account's snapshots only
         assert not set(made) & set(ids(ec2.describe_snapshots(OwnerIds=[alias])))
     for kwargs, expected in [
@@ -162,8 +195,9 @@ def test_describe_snapshots_filters_and_pages(api: ApiWorld, tmp_path: Path) -> 
 
 
 def test_aws_cli_describe_snapshots(api: ApiWorld, snap: str) -> None:
-    res = api.kiln.aws(api.owner, "describe-snapshots", "--owner-ids", "self",
-                       "--snapshot-ids", snap)
+    res = api.kiln.aws(
+        api.owner, "describe-snapshots", "--owner-ids", "self", "--snapshot-ids", snap
+    )
     assert res.returncode == 0, res.stderr
     found = json.loads(res.stdout)["Snapshots"]
     assert [s["SnapshotId"] for s in found] == [snap] and found[0]["State"] == "completed"
@@ -178,16 +212,20 @@ def test_copy_snapshot_within_and_across_regions(api: ApiWorld, tmp_path: Path) 
     local = us.copy_snapshot(SourceSnapshotId=src, SourceRegion=US)["SnapshotId"]
     done = wait_snapshot(us, local)
     assert done["State"] == "completed" and done["Description"] == f"[Copied {src} from {US}]"
-    remote = eu.copy_snapshot(SourceSnapshotId=src, SourceRegion=US, Description="to eu",
-                              TagSpecifications=[{"ResourceType": "snapshot",
-                                                  "Tags": [{"Key": "k", "Value": "v"}]}])
+    remote = eu.copy_snapshot(
+        SourceSnapshotId=src,
+        SourceRegion=US,
+        Description="to eu",
+        TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": "k", "Value": "v"}]}],
+    )
     assert remote["Tags"] == [{"Key": "k", "Value": "v"}]
     copied = wait_snapshot(eu, remote["SnapshotId"])
     assert copied["State"] == "completed" and copied["Tags"] == [{"Key": "k", "Value": "v"}]
     out = export_snapshot_cli(api.kiln, remote["SnapshotId"], tmp_path / "eu.raw", EU)
     assert same_bytes(out, disk)
-    enc = wait_snapshot(eu, eu.copy_snapshot(SourceSnapshotId=src, SourceRegion=US,
-                                             Encrypted=True)["SnapshotId"])
+    enc = wait_snapshot(
+        eu, eu.copy_snapshot(SourceSnapshotId=src, SourceRegion=US, Encrypted=True)["SnapshotId"]
+    )
     assert enc["Encrypted"] is True and enc["KmsKeyId"].startswith(f"arn:aws:kms:{EU}:")
     with pytest.raises(ClientError) as e:  # an encrypted snapshot stays encrypted
         us.copy_snapshot(SourceSnapshotId=enc["SnapshotId"], SourceRegion=EU, Encrypted=False)
@@ -199,15 +237,19 @@ def test_copy_snapshot_within_and_across_regions(api: ApiWorld, tmp_path: Path) 
 
 def test_volumes_and_snapshot_of_a_changed_volume(api: ApiWorld, snap: str, tmp_path: Path) -> None:
     ec2 = api.kiln.client(api.owner)
-    vol = ec2.create_volume(SnapshotId=snap, AvailabilityZone=f"{US}a", VolumeType="gp3",
-                            TagSpecifications=[{"ResourceType": "volume",
-                                                "Tags": [{"Key": "role", "Value": "data"}]}])
+    vol = ec2.create_volume(
+        SnapshotId=snap,
+        AvailabilityZone=f"{US}a",
+        VolumeType="gp3",
+        TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "role", "Value": "data"}]}],
+    )
     assert vol["State"] == "creating" and vol["SnapshotId"] == snap and vol["Size"] == 1
     ready = wait_volume(ec2, vol["VolumeId"])
     assert ready["State"] == "available" and ready["Tags"] == [{"Key": "role", "Value": "data"}]
     assert ready["VolumeType"] == "gp3" and ready["Iops"] == 3000
-    listed = ec2.describe_volumes(Filters=[{"Name": "tag:role", "Values": ["da*"]},
-                                           {"Name": "snapshot-id", "Values": [snap]}])
+    listed = ec2.describe_volumes(
+        Filters=[{"Name": "tag:role", "Values": ["da*"]}, {"Name": "snapshot-id", "Values": [snap]}]
+    )
     assert [v["VolumeId"] for v in listed["Volumes"]] == [vol["VolumeId"]]
     # A guest writes 64 KiB at 2 MiB + 4 KiB: the snapshot stores only that change.
     overlay = api.kiln.data_dir / "regions" / US / "volumes" / f"{vol['VolumeId']}.qcow2"
@@ -228,8 +270,10 @@ def test_volumes_and_snapshot_of_a_changed_volume(api: ApiWorld, snap: str, tmp_
         ({"Size": 1, "AvailabilityZone": f"{EU}a"}, "InvalidParameterValue"),
         ({"AvailabilityZone": f"{US}a"}, "MissingParameter"),
         ({"Size": 10, "AvailabilityZone": f"{US}a", "VolumeType": "io2"}, "MissingParameter"),
-        ({"SnapshotId": "snap-0123456789abcdef0", "AvailabilityZone": f"{US}a"},
-         "InvalidSnapshot.NotFound"),
+        (
+            {"SnapshotId": "snap-0123456789abcdef0", "AvailabilityZone": f"{US}a"},
+            "InvalidSnapshot.NotFound",
+        ),
     ]:
         with pytest.raises(ClientError) as e:
             ec2.create_volume(**bad)

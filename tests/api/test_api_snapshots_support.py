@@ -32,34 +32,49 @@ def poll(fetch: Callable[[], Any], done: Callable[[Any], bool]) -> Any:
 
 
 def wait_import_snapshot(ec2: Any, task_id: str) -> dict[str, Any]:
-    return poll(lambda: ec2.describe_import_snapshot_tasks(ImportTaskIds=[task_id])[
-        "ImportSnapshotTasks"][0],
-        lambda t: t["SnapshotTaskDetail"]["Status"] not in ("active", "deleting"))
+    return poll(
+        lambda: ec2.describe_import_snapshot_tasks(ImportTaskIds=[task_id])["ImportSnapshotTasks"][
+            0
+        ],
+        lambda t: t["SnapshotTaskDetail"]["Status"] not in ("active", "deleting"),
+    )
 
 
 def wait_import_image(ec2: Any, task_id: str) -> dict[str, Any]:
-    return poll(lambda: ec2.describe_import_image_tasks(ImportTaskIds=[task_id])[
-        "ImportImageTasks"][0], lambda t: t["Status"] not in ("active", "deleting"))
+    return poll(
+        lambda: ec2.describe_import_image_tasks(ImportTaskIds=[task_id])["ImportImageTasks"][0],
+        lambda t: t["Status"] not in ("active", "deleting"),
+    )
 
 
 def wait_export(ec2: Any, task_id: str) -> dict[str, Any]:
-    return poll(lambda: ec2.describe_export_image_tasks(ExportImageTaskIds=[task_id])[
-        "ExportImageTasks"][0], lambda t: t["Status"] != "active")
+    return poll(
+        lambda: ec2.describe_export_image_tasks(ExportImageTaskIds=[task_id])["ExportImageTasks"][
+            0
+        ],
+        lambda t: t["Status"] != "active",
+    )
 
 
 def wait_image(ec2: Any, image_id: str) -> dict[str, Any]:
-    return poll(lambda: ec2.describe_images(ImageIds=[image_id])["Images"][0],
-                lambda i: i["State"] != "pending")
+    return poll(
+        lambda: ec2.describe_images(ImageIds=[image_id])["Images"][0],
+        lambda i: i["State"] != "pending",
+    )
 
 
 def wait_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any]:
-    return poll(lambda: ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0],
-                lambda s: s["State"] != "pending")
+    return poll(
+        lambda: ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0],
+        lambda s: s["State"] != "pending",
+    )
 
 
 def wait_volume(ec2: Any, volume_id: str) -> dict[str, Any]:
-    return poll(lambda: ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0],
-                lambda v: v["State"] != "creating")
+    return poll(
+        lambda: ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0],
+        lambda v: v["State"] != "creating",
+    )
 
 
 def patterned_disk(path: Path, size: int = 8 * MIB, seed: str = "kiln") -> Path:
@@ -99,8 +114,9 @@ def same_bytes(a: Path, b: Path) -> bool:
 
 def to_raw(image: Path, fmt: str, out: Path) -> Path:
     """Convert with the real qemu-img (to compare an exported vmdk/vhd with the source)."""
-    subprocess.run(["qemu-img", "convert", "-f", fmt, "-O", "raw", str(image), str(out)],
-                   check=True)
+    subprocess.run(
+        ["qemu-img", "convert", "-f", fmt, "-O", "raw", str(image), str(out)], check=True
+    )
     return out
 
 
@@ -161,16 +177,27 @@ def disk_server(files: dict[str, Path], gated: bool = False) -> Iterator[tuple[s
 
 def export_snapshot_cli(kiln: Any, snapshot_id: str, out: Path, region: str) -> Path:
     """`kiln snapshot export` of an unencrypted snapshot (the real CLI over the real store)."""
-    res = kiln.kiln("snapshot", "export", snapshot_id, str(out), "--region", region,
-                    "--data-dir", str(kiln.data_dir))
+    res = kiln.kiln(
+        "snapshot",
+        "export",
+        snapshot_id,
+        str(out),
+        "--region",
+        region,
+        "--data-dir",
+        str(kiln.data_dir),
+    )
     assert res.returncode == 0, res.stderr
     return out
 
 
 def qemu_io_write(image: Path, offset: int, length: int, pattern: int) -> None:
     """Write into a qcow2 volume as a guest would, with the real qemu-io."""
-    subprocess.run(["qemu-io", "-f", "qcow2", "-c", f"write -P {pattern} {offset} {length}",
-                    str(image)], check=True, capture_output=True)
+    subprocess.run(
+        ["qemu-io", "-f", "qcow2", "-c", f"write -P {pattern} {offset} {length}", str(image)],
+        check=True,
+        capture_output=True,
+    )
 
 
 def patch_file(path: Path, offset: int, length: int, pattern: int) -> None:

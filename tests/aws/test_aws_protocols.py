@@ -37,46 +37,62 @@ def random_value(shape: Shape, rng: random.Random, depth: int = 0) -> Any:
         out: dict[str, Any] = {}
         for name, member in shape.members.items():
             nested = member.type_name in ("structure", "list", "map")
-            if name in shape.required_members or (rng.random() < 0.6 and not (nested and depth > 4)):
+            if name in shape.required_members or (
+                rng.random() < 0.6 and not (nested and depth > 4)
+            ):
                 out[name] = random_value(member, rng, depth + 1)
         if not out and shape.members:  # an empty structure has no wire form at all
-            name = min(shape.members, key=lambda n: shape.members[n].type_name in (
-                "structure", "list", "map"))
+            name = min(
+                shape.members,
+                key=lambda n: shape.members[n].type_name in ("structure", "list", "map"),
+            )
             out[name] = random_value(shape.members[name], rng, depth + 1)
         return out
     if kind == "list":
         count = rng.randint(max(1, meta.get("min", 1)), max(1, min(3, meta.get("max", 3))))
         return [random_value(shape.member, rng, depth + 1) for _ in range(count)]
     if kind == "map":
-        return {f"k{i}{random_value(shape.key, rng, depth + 1)}"[:20]:
-                random_value(shape.value, rng, depth + 1) for i in range(rng.randint(1, 2))}
+        return {
+            f"k{i}{random_value(shape.key, rng, depth + 1)}"[:20]: random_value(
+                shape.value, rng, depth + 1
+            )
+            for i in range(rng.randint(1, 2))
+        }
     if kind == "string":
         if shape.enum:
             return rng.choice(shape.enum)
-        length = rng.randint(meta.get("min", 0), min(max(meta.get("min", 0), 12), meta.get("max", 12)))
+        length = rng.randint(
+            meta.get("min", 0), min(max(meta.get("min", 0), 12), meta.get("max", 12))
+        )
         return "".join(rng.choice(ALPHABET) for _ in range(length))
     if kind in ("integer", "long"):
         bits = 31 if kind == "integer" else 40
-        return rng.randint(max(-(2**bits), meta.get("min", -(2**bits))),
-                           min(2**bits - 1, meta.get("max", 2**bits - 1)))
+        return rng.randint(
+            max(-(2**bits), meta.get("min", -(2**bits))),
+            min(2**bits - 1, meta.get("max", 2**bits - 1)),
+        )
     if kind == "boolean":
         return rng.random() < 0.5
     if kind in ("float", "double"):
         return rng.uniform(meta.get("min", -1e6), meta.get("max", 1e6))
     if kind == "timestamp":  # whole milliseconds survive every wire format
-        return datetime(2020, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 10**9),
-                                                             milliseconds=rng.randint(0, 999))
+        return datetime(2020, 1, 1, tzinfo=UTC) + timedelta(
+            seconds=rng.randint(0, 10**9), milliseconds=rng.randint(0, 999)
+        )
     if kind == "blob":
         return rng.randbytes(rng.randint(0, 40))
     raise AssertionError(kind)
 
 
-def serialized(model: ServiceModel, protocol: str, action: str,
-               params: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+def serialized(
+    model: ServiceModel, protocol: str, action: str, params: dict[str, Any]
+) -> tuple[bytes, dict[str, str]]:
     request = create_serializer(protocol, include_validation=False).serialize_to_request(
-        params, model.operation_model(action))
-    prepared = AWSRequest(method="POST", url="http://kiln/", data=request["body"],
-                          headers=request["headers"]).prepare()
+        params, model.operation_model(action)
+    )
+    prepared = AWSRequest(
+        method="POST", url="http://kiln/", data=request["body"], headers=request["headers"]
+    ).prepare()
     body = prepared.body
     data = body.encode() if isinstance(body, str) else (body or b"")
     return data, {k.lower(): v for k, v in prepared.headers.items()}
@@ -85,7 +101,8 @@ def serialized(model: ServiceModel, protocol: str, action: str,
 @pytest.mark.parametrize("model", [STS, IAM], ids=["sts", "iam"])
 @pytest.mark.parametrize("seed", range(2))
 def test_query_parse_inverts_botocore_serializer_for_every_operation(
-        model: ServiceModel, seed: int) -> None:
+    model: ServiceModel, seed: int
+) -> None:
     rng = random.Random(seed)
     protocol = QueryProtocol(model, ec2=False)
     for action in sorted(model.operation_names):
@@ -115,11 +132,16 @@ def test_query_error_response_and_unknown_action() -> None:
     protocol = QueryProtocol(STS, ec2=False)
     body = protocol.render_error("InvalidClientTokenId", "no <such> key", 403, "r-9").body
     parsed = QueryParser().parse({"body": body, "headers": {}, "status_code": 403}, None)
-    assert parsed["Error"] == {"Type": "Sender", "Code": "InvalidClientTokenId",
-                               "Message": "no <such> key"}
+    assert parsed["Error"] == {
+        "Type": "Sender",
+        "Code": "InvalidClientTokenId",
+        "Message": "no <such> key",
+    }
     with pytest.raises(KilnError) as e:
-        protocol.decode(WireRequest("POST", "/", "", {}, b"Action=AssumeRole&Version=2011-06-15"),
-                        {"GetCallerIdentity"})
+        protocol.decode(
+            WireRequest("POST", "/", "", {}, b"Action=AssumeRole&Version=2011-06-15"),
+            {"GetCallerIdentity"},
+        )
     assert e.value.code.code == "InvalidAction"
 
 
@@ -146,51 +168,68 @@ def test_json_render_is_read_back_by_botocore_for_every_kms_operation() -> None:
         result = random_value(shape, rng)
         rendered = protocol.render(action, result, "req-1")
         assert rendered.content_type == "application/x-amz-json-1.1"
-        parsed = JSONParser().parse({"body": rendered.body, "headers": {}, "status_code": 200},
-                                    shape)
+        parsed = JSONParser().parse(
+            {"body": rendered.body, "headers": {}, "status_code": 200}, shape
+        )
         parsed.pop("ResponseMetadata", None)
         assert parsed == result, action
 
 
-@pytest.mark.parametrize(("target", "body", "expected"), [
-    ("TrentService.Nope", b"{}", "UnknownOperationException"),
-    ("DynamoDB_20120810.ListKeys", b"{}", "UnknownOperationException"),
-    ("", b"{}", "UnknownOperationException"),
-    ("TrentService.ListKeys", b"{nope", "SerializationException"),
-    ("TrentService.ListKeys", b"\xff\xfe", "SerializationException"),
-    ("TrentService.ListKeys", b"[1, 2]", "SerializationException"),
-    ("TrentService.ListKeys", b'{"Limit": "ten"}', "SerializationException"),
-    ("TrentService.ListKeys", b'{"Limit": true}', "SerializationException"),
-    ("TrentService.ListKeys", b'{"Limit": 0}', "ValidationException"),
-    ("TrentService.DescribeKey", b"{}", "ValidationException"),
-    ("TrentService.DescribeKey", b'{"KeyId": ""}', "ValidationException"),
-    ("TrentService.CreateKey", b'{"KeySpec": "RSA_9"}', "ValidationException"),
-    ("TrentService.CreateKey", b'{"Tags": {"a": 1}}', "SerializationException"),
-])
+@pytest.mark.parametrize(
+    ("target", "body", "expected"),
+    [
+        ("TrentService.Nope", b"{}", "UnknownOperationException"),
+        ("DynamoDB_20120810.ListKeys", b"{}", "UnknownOperationException"),
+        ("", b"{}", "UnknownOperationException"),
+        ("TrentService.ListKeys", b"{nope", "SerializationException"),
+        ("TrentService.ListKeys", b"\xff\xfe", "SerializationException"),
+        ("TrentService.ListKeys", b"[1, 2]", "SerializationException"),
+        ("TrentService.ListKeys", b'{"Limit": "ten"}', "SerializationException"),
+        ("TrentService.ListKeys", b'{"Limit": true}', "SerializationException"),
+        ("TrentService.ListKeys", b'{"Limit": 0}', "ValidationException"),
+        ("TrentService.DescribeKey", b"{}", "ValidationException"),
+        ("TrentService.DescribeKey", b'{"KeyId": ""}', "ValidationException"),
+        ("TrentService.CreateKey", b'{"KeySpec": "RSA_9"}', "ValidationException"),
+        ("TrentService.CreateKey", b'{"Tags": {"a": 1}}', "SerializationException"),
+    ],
+)
 def test_json_bad_input(target: str, body: bytes, expected: str) -> None:
     with pytest.raises(KilnError) as e:
-        JsonProtocol(KMS).decode(WireRequest("POST", "/", "", {"x-amz-target": target}, body),
-                                 set(KMS.operation_names))
+        JsonProtocol(KMS).decode(
+            WireRequest("POST", "/", "", {"x-amz-target": target}, body), set(KMS.operation_names)
+        )
     assert e.value.code.code == expected
 
 
 def test_json_ignores_unknown_members_and_nulls() -> None:
-    call = JsonProtocol(KMS).decode(WireRequest(
-        "POST", "/", "", {"x-amz-target": "TrentService.DescribeKey"},
-        b'{"KeyId": "k", "Colour": 1, "GrantTokens": null}'), {"DescribeKey"})
+    call = JsonProtocol(KMS).decode(
+        WireRequest(
+            "POST",
+            "/",
+            "",
+            {"x-amz-target": "TrentService.DescribeKey"},
+            b'{"KeyId": "k", "Colour": 1, "GrantTokens": null}',
+        ),
+        {"DescribeKey"},
+    )
     assert call.params == {"KeyId": "k"}
 
 
 def test_json_error_is_read_by_botocore() -> None:
-    rendered = JsonProtocol(KMS).render_error("NotFoundException", "Key 'x' does not exist", 400,
-                                              "r-1")
+    rendered = JsonProtocol(KMS).render_error(
+        "NotFoundException", "Key 'x' does not exist", 400, "r-1"
+    )
     parsed = JSONParser().parse({"body": rendered.body, "headers": {}, "status_code": 400}, None)
     assert parsed["Error"]["Code"] == "NotFoundException"
     assert parsed["Error"]["Message"] == "Key 'x' does not exist"
-    assert json.loads(rendered.body) == {"__type": "NotFoundException",
-                                         "message": "Key 'x' does not exist"}
+    assert json.loads(rendered.body) == {
+        "__type": "NotFoundException",
+        "message": "Key 'x' does not exist",
+    }
 
 
 def test_decode_form_is_shared() -> None:
     assert decode_form(b"Action=GetCallerIdentity&Version=2011-06-15") == {
-        "Action": ["GetCallerIdentity"], "Version": ["2011-06-15"]}
+        "Action": ["GetCallerIdentity"],
+        "Version": ["2011-06-15"],
+    }

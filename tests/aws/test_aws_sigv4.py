@@ -12,11 +12,16 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from kiln.aws.sigv4 import AuthResult, Credential, verify_sigv4
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 KEY = Credential("AKIAKILNTEST0000001", "s3cr3t/with+chars=", "111122223333")
-FORM = {"Action": "DescribeImages", "Version": "2016-11-15", "Owner.1": "self",
-        "Filter.1.Name": "name", "Filter.1.Value.1": "web *ü/~"}
+FORM = {
+    "Action": "DescribeImages",
+    "Version": "2016-11-15",
+    "Owner.1": "self",
+    "Filter.1.Name": "name",
+    "Filter.1.Value.1": "web *ü/~",
+}
 
 
 def lookup(access_key_id: str) -> Credential | None:
@@ -32,14 +37,26 @@ class Signed:
     body: bytes
 
 
-def sign(*, secret: str = KEY.secret_access_key, key: str = KEY.access_key_id,
-         region: str = "us-east-1", method: str = "POST", params: dict[str, str] | None = None,
-         presign: bool = False, expires: int = 60) -> Signed:
+def sign(
+    *,
+    secret: str = KEY.secret_access_key,
+    key: str = KEY.access_key_id,
+    region: str = "us-east-1",
+    method: str = "POST",
+    params: dict[str, str] | None = None,
+    presign: bool = False,
+    expires: int = 60,
+) -> Signed:
     """Sign like boto3 does (the ec2 serializer's form body), or presign a GET URL."""
-    request = AWSRequest(method=method, url="http://127.0.0.1:8787/",
-                         data=FORM if method == "POST" else None, params=params or {},
-                         headers={"Content-Type": "application/x-www-form-urlencoded; "
-                                                  "charset=utf-8"} if method == "POST" else {})
+    request = AWSRequest(
+        method=method,
+        url="http://127.0.0.1:8787/",
+        data=FORM if method == "POST" else None,
+        params=params or {},
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+        if method == "POST"
+        else {},
+    )
     credentials = Credentials(key, secret)
     if presign:
         SigV4QueryAuth(credentials, "ec2", region, expires=expires).add_auth(request)
@@ -50,20 +67,41 @@ def sign(*, secret: str = KEY.secret_access_key, key: str = KEY.access_key_id,
     headers = [(k, v) for k, v in prepared.headers.items()]
     headers.append(("Host", url.netloc))  # what the HTTP client puts on the wire
     body = prepared.body or b""
-    return Signed(prepared.method, url.path, url.query, headers,
-                  body.encode() if isinstance(body, str) else body)
+    return Signed(
+        prepared.method,
+        url.path,
+        url.query,
+        headers,
+        body.encode() if isinstance(body, str) else body,
+    )
 
 
-def verify(signed: Signed, *, now: datetime | None = None, body: bytes | None = None,
-           headers: list[tuple[str, str]] | None = None) -> AuthResult:
-    return verify_sigv4(signed.method, signed.path, signed.query,
-                        signed.headers if headers is None else headers,
-                        signed.body if body is None else body, lookup, now or datetime.now(UTC))
+def verify(
+    signed: Signed,
+    *,
+    now: datetime | None = None,
+    body: bytes | None = None,
+    headers: list[tuple[str, str]] | None = None,
+) -> AuthResult:
+    return verify_sigv4(
+        signed.method,
+        signed.path,
+        signed.query,
+        signed.headers if headers is None else headers,
+        signed.body if body is None else body,
+        lookup,
+        now or datetime.now(UTC),
+    )
 
 
-def auth_failure(signed: Signed, *, now: datetime | None = None, body: bytes | None = None,
-                 headers: list[tuple[str, str]] | None = None) -> str:
-    with pytest.raises(Ec2Error) as caught:
+def auth_failure(
+    signed: Signed,
+    *,
+    now: datetime | None = None,
+    body: bytes | None = None,
+    headers: list[tuple[str, str]] | None = None,
+) -> str:
+    with pytest.raises(KilnError) as caught:
         verify(signed, now=now, body=body, headers=headers)
     assert caught.value.code.code == "AuthFailure"
     assert caught.value.code.http_status == 401
@@ -72,19 +110,30 @@ def auth_failure(signed: Signed, *, now: datetime | None = None, body: bytes | N
 
 def test_sigv4_accepts_botocore_signed_post_and_reports_scope() -> None:
     assert verify(sign(region="eu-west-1")) == AuthResult(
-        access_key_id=KEY.access_key_id, account_id="111122223333", region="eu-west-1",
-        service="ec2")
+        access_key_id=KEY.access_key_id,
+        account_id="111122223333",
+        region="eu-west-1",
+        service="ec2",
+    )
 
 
 def test_sigv4_accepts_signed_get_with_awkward_query_values() -> None:
-    params = {"Action": "DescribeImages", "Version": "2016-11-15", "Filter.1.Value.1": "a b+c/ü~*",
-              "Empty": ""}
+    params = {
+        "Action": "DescribeImages",
+        "Version": "2016-11-15",
+        "Filter.1.Value.1": "a b+c/ü~*",
+        "Empty": "",
+    }
     assert verify(sign(method="GET", params=params)).account_id == "111122223333"
 
 
 def test_sigv4_accepts_presigned_url_until_it_expires() -> None:
-    signed = sign(method="GET", params={"Action": "DescribeRegions", "Version": "2016-11-15"},
-                  presign=True, expires=60)
+    signed = sign(
+        method="GET",
+        params={"Action": "DescribeRegions", "Version": "2016-11-15"},
+        presign=True,
+        expires=60,
+    )
     assert "X-Amz-Signature=" in signed.query
     assert verify(signed).region == "us-east-1"
     message = auth_failure(signed, now=datetime.now(UTC) + timedelta(seconds=120))
@@ -100,6 +149,7 @@ def test_sigv4_rejects_wrong_secret_and_unknown_key_alike() -> None:
 def test_sigv4_rejects_tampered_body_and_signed_header() -> None:
     signed = sign()
     auth_failure(signed, body=signed.body.replace(b"self", b"kiln"))
+
     def one_second_off(stamp: str) -> str:  # 20261123T100005Z -> 20261123T100004Z
         return stamp[:-2] + ("1" if stamp[-2] == "0" else "0") + "Z"
 
@@ -115,27 +165,40 @@ def test_sigv4_rejects_claimed_payload_hash_that_does_not_match_body() -> None:
     assert "x-amz-content-sha256" in auth_failure(signed, headers=headers)
 
 
-@pytest.mark.parametrize(("offset", "start"), [
-    (timedelta(minutes=6), "Signature expired"),
-    (timedelta(minutes=-6), "Signature not yet current"),
-])
+@pytest.mark.parametrize(
+    ("offset", "start"),
+    [
+        (timedelta(minutes=6), "Signature expired"),
+        (timedelta(minutes=-6), "Signature not yet current"),
+    ],
+)
 def test_sigv4_rejects_clock_skew_over_five_minutes(offset: timedelta, start: str) -> None:
     signed = sign()
     assert auth_failure(signed, now=datetime.now(UTC) + offset).startswith(start)
     assert verify(signed, now=datetime.now(UTC) + offset / 2).region == "us-east-1"
 
 
-@pytest.mark.parametrize(("authorization", "fragment"), [
-    (None, "access credentials are missing"),
-    ("Basic dXNlcjpwYXNz", "Unsupported authorization type"),
-    ("AWS4-HMAC-SHA256 Credential=AKIA/20260101/us-east-1/ec2, SignedHeaders=host, "
-     "Signature=00", "exactly 5 slash-delimited elements"),
-    ("AWS4-HMAC-SHA256 Credential=AKIA/20260101/us-east-1/ec2/aws4_request", "'SignedHeaders'"),
-    ("AWS4-HMAC-SHA256 Credential=AKIA/19990101/us-east-1/ec2/aws4_request, "
-     "SignedHeaders=host;x-amz-date, Signature=00", "Date in Credential scope does not match"),
-])
-def test_sigv4_rejects_missing_or_garbled_authorization(authorization: str | None,
-                                                       fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("authorization", "fragment"),
+    [
+        (None, "access credentials are missing"),
+        ("Basic dXNlcjpwYXNz", "Unsupported authorization type"),
+        (
+            "AWS4-HMAC-SHA256 Credential=AKIA/20260101/us-east-1/ec2, SignedHeaders=host, "
+            "Signature=00",
+            "exactly 5 slash-delimited elements",
+        ),
+        ("AWS4-HMAC-SHA256 Credential=AKIA/20260101/us-east-1/ec2/aws4_request", "'SignedHeaders'"),
+        (
+            "AWS4-HMAC-SHA256 Credential=AKIA/19990101/us-east-1/ec2/aws4_request, "
+            "SignedHeaders=host;x-amz-date, Signature=00",
+            "Date in Credential scope does not match",
+        ),
+    ],
+)
+def test_sigv4_rejects_missing_or_garbled_authorization(
+    authorization: str | None, fragment: str
+) -> None:
     signed = sign()
     headers = [(k, v) for k, v in signed.headers if k.lower() != "authorization"]
     if authorization is not None:

@@ -19,7 +19,7 @@ from kiln.compute.driver import DiskSpec, VmSpec
 from kiln.compute.ports import pick_free_port
 from kiln.compute.qemu import QemuDriver
 from kiln.compute.seed import make_nocloud_seed
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 LAYOUT = DiskLayout()
 
@@ -34,15 +34,15 @@ def _cpio_members(data: bytes) -> dict[str, bytes]:
     members: dict[str, bytes] = {}
     pos = 0
     while True:
-        head = data[pos:pos + 110]
+        head = data[pos : pos + 110]
         assert head[:6] == b"070701"
         size, namesize = int(head[54:62], 16), int(head[94:102], 16)
-        name = data[pos + 110:pos + 110 + namesize - 1].decode()
+        name = data[pos + 110 : pos + 110 + namesize - 1].decode()
         pos += 110 + namesize
         pos += -pos % 4
         if name == "TRAILER!!!":
             return members
-        members[name] = data[pos:pos + size]
+        members[name] = data[pos : pos + size]
         pos += size
         pos += -pos % 4
 
@@ -54,8 +54,11 @@ def test_build_micro_image_result_and_partition_table(micro: BakeResult) -> None
     # mostly sparse: only the files written take space
     assert micro.path.stat().st_blocks * 512 < micro.size_bytes // 2
 
-    table = json.loads(subprocess.run(["sfdisk", "--json", str(micro.path)], check=True,
-                                      capture_output=True).stdout)["partitiontable"]
+    table = json.loads(
+        subprocess.run(
+            ["sfdisk", "--json", str(micro.path)], check=True, capture_output=True
+        ).stdout
+    )["partitiontable"]
     assert table["label"] == "dos"
     boot, root = table["partitions"]
     assert boot["bootable"] is True and boot["type"] == "e"
@@ -67,16 +70,19 @@ def test_build_micro_image_result_and_partition_table(micro: BakeResult) -> None
 
 def test_boot_partition_holds_syslinux_kernel_and_initramfs(micro: BakeResult) -> None:
     image = f"{micro.path}@@{LAYOUT.boot_offset}"
-    listing = subprocess.run(["mdir", "-a", "-b", "-i", image, "::/"], check=True,
-                             capture_output=True, text=True).stdout.upper()
+    listing = subprocess.run(
+        ["mdir", "-a", "-b", "-i", image, "::/"], check=True, capture_output=True, text=True
+    ).stdout.upper()
     for name in ("LDLINUX.SYS", "LDLINUX.C32", "SYSLINUX.CFG", "VMLINUZ", "INITRD.IMG"):
         assert name in listing
-    cfg = subprocess.run(["mtype", "-i", image, "::/syslinux.cfg"], check=True,
-                         capture_output=True, text=True).stdout
+    cfg = subprocess.run(
+        ["mtype", "-i", image, "::/syslinux.cfg"], check=True, capture_output=True, text=True
+    ).stdout
     assert "LINUX /vmlinuz" in cfg and "INITRD /initrd.img" in cfg
     assert "root=LABEL=kiln-root" in cfg and "console=ttyS0" in cfg
-    kernel = subprocess.run(["mtype", "-i", image, "::/vmlinuz"], check=True,
-                            capture_output=True).stdout
+    kernel = subprocess.run(
+        ["mtype", "-i", image, "::/vmlinuz"], check=True, capture_output=True
+    ).stdout
     assert kernel == find_kernel().image.read_bytes()
 
 
@@ -86,11 +92,13 @@ def test_root_filesystem_is_clean_and_holds_no_instance_secrets(micro: BakeResul
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
 
     def debugfs(cmd: str) -> str:
-        return subprocess.run(["debugfs", "-R", cmd, fs], check=True, capture_output=True,
-                              text=True).stdout
+        return subprocess.run(
+            ["debugfs", "-R", cmd, fs], check=True, capture_output=True, text=True
+        ).stdout
 
-    assert "kiln-root" in subprocess.run(["dumpe2fs", "-h", fs], capture_output=True,
-                                         text=True).stdout
+    assert (
+        "kiln-root" in subprocess.run(["dumpe2fs", "-h", fs], capture_output=True, text=True).stdout
+    )
     assert "dropbear_" not in debugfs("ls -l /etc/dropbear")  # no host key baked in
     assert "authorized_keys" not in debugfs("ls -l /root")
     assert "/bin/busybox" in debugfs("stat /sbin/init")  # fast symlink target
@@ -101,8 +109,9 @@ def test_root_filesystem_is_clean_and_holds_no_instance_secrets(micro: BakeResul
 
 def test_initramfs_loads_modules_after_their_dependencies() -> None:
     kernel = find_kernel()
-    members = _cpio_members(zstandard.ZstdDecompressor().decompressobj().decompress(
-        build_initramfs(kernel)))
+    members = _cpio_members(
+        zstandard.ZstdDecompressor().decompressobj().decompress(build_initramfs(kernel))
+    )
     assert {"init", "bin/busybox", "dev/console"} <= members.keys()
     order = members["lib/modules/load-order"].decode().split()
     for want in BOOT_MODULES:
@@ -125,7 +134,7 @@ def test_initramfs_loads_modules_after_their_dependencies() -> None:
 
 def test_build_fails_clearly_without_the_kernel_and_leaves_nothing(tmp_path: Path) -> None:
     out = tmp_path / "micro.raw"
-    with pytest.raises(Ec2Error) as e:
+    with pytest.raises(KilnError) as e:
         build_micro_image(out, tmp_path / "work", kernel_version="0.0.0-not-installed")
     assert e.value.code == errors.InternalError
     assert "linux-image-amd64" in e.value.message
@@ -135,14 +144,36 @@ def test_build_fails_clearly_without_the_kernel_and_leaves_nothing(tmp_path: Pat
 @pytest.mark.slow
 def test_micro_image_boots_from_its_disk_to_ready(micro: BakeResult, tmp_path: Path) -> None:
     overlay = tmp_path / "root.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(micro.path), "-F",
-                    "raw", str(overlay)], check=True)
+    subprocess.run(
+        [
+            "qemu-img",
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            str(micro.path),
+            "-F",
+            "raw",
+            str(overlay),
+        ],
+        check=True,
+    )
     iid = "i-0b0a0b0a0b0a0b0a0"
     seed = make_nocloud_seed(tmp_path / "seed.iso", iid, "bake-test", [], None)
     driver = QemuDriver()
-    vm = driver.start(VmSpec(iid, tmp_path / "run", [DiskSpec(overlay, "qcow2")], seed,
-                             vcpus=1, memory_mib=256, ssh_host_port=pick_free_port(),
-                             accel="tcg"))
+    vm = driver.start(
+        VmSpec(
+            iid,
+            tmp_path / "run",
+            [DiskSpec(overlay, "qcow2")],
+            seed,
+            vcpus=1,
+            memory_mib=256,
+            ssh_host_port=pick_free_port(),
+            accel="tcg",
+        )
+    )
     try:
         deadline = time.monotonic() + 300
         ready = f"KILN-READY instance-id={iid}".encode()

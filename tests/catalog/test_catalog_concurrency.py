@@ -85,22 +85,32 @@ def _check_migrated(url: str, key: Path) -> None:
                 assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
             assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
             assert sorted(conn.execute(text("SELECT name FROM regions")).scalars()) == [
-                "eu-west-1", "us-east-1"]
+                "eu-west-1",
+                "us-east-1",
+            ]
     finally:
         cat.close()
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
-def test_processes_migrating_one_fresh_catalog_at_once_all_succeed(tmp_path: Path,
-                                                                   dialect: str) -> None:
+def test_processes_migrating_one_fresh_catalog_at_once_all_succeed(
+    tmp_path: Path, dialect: str
+) -> None:
     """8 processes, 6 rounds (PostgreSQL: 3): each round all open one fresh catalog at once."""
     from kiln.catalog import SYSTEM_ACCOUNT_ID
 
     if dialect == "postgresql" and not PG_URL:
         pytest.skip("KILN_TEST_PG_URL unset: PostgreSQL not started (run scripts/test)")
-    procs = [subprocess.Popen([sys.executable, "-c", CONTENDER], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(8)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONTENDER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
     try:
         for p in procs:
             assert p.stdout is not None and p.stdout.readline().strip() == "ready"
@@ -121,8 +131,7 @@ def test_processes_migrating_one_fresh_catalog_at_once_all_succeed(tmp_path: Pat
                     if not line:  # it died: show why
                         assert p.stderr is not None
                         err = p.stderr.read()
-                        pytest.fail(f"round {round_}: contender exited {p.wait(60)}: "
-                                    f"{err[-3000:]}")
+                        pytest.fail(f"round {round_}: contender exited {p.wait(60)}: {err[-3000:]}")
                     assert json.loads(line) == [SYSTEM_ACCOUNT_ID]
                 _check_migrated(url, key)
         for p in procs:
@@ -177,8 +186,9 @@ def _hold_write_lock(path: Path) -> sqlite3.Connection:
     return holder
 
 
-def test_lock_held_past_the_timeout_is_catalog_locked(tmp_path: Path,
-                                                      short_busy_timeout: None) -> None:
+def test_lock_held_past_the_timeout_is_catalog_locked(
+    tmp_path: Path, short_busy_timeout: None
+) -> None:
     from kiln.catalog import open_catalog
     from kiln.catalog.engine import CatalogLocked
 
@@ -197,7 +207,8 @@ def test_lock_held_past_the_timeout_is_catalog_locked(tmp_path: Path,
 
 
 def test_cli_prints_one_error_line_when_the_lock_outlasts_the_timeout(
-        tmp_path: Path, short_busy_timeout: None) -> None:
+    tmp_path: Path, short_busy_timeout: None
+) -> None:
     from kiln.cli.main import cli
 
     runner = CliRunner()
@@ -240,8 +251,11 @@ def starting_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], s
     port = _free_port()
     log_path = tmp_path / "serve.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([*KILN, "serve", "--data-dir", str(data), "--port", str(port)],
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [*KILN, "serve", "--data-dir", str(data), "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         yield proc, f"http://127.0.0.1:{port}", data
     finally:
@@ -255,20 +269,27 @@ def starting_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], s
 
 @pytest.mark.slow
 def test_100_racing_account_creates_beside_a_starting_server_all_succeed(
-        starting_server: tuple[subprocess.Popen[bytes], str, Path], tmp_path: Path) -> None:
+    starting_server: tuple[subprocess.Popen[bytes], str, Path], tmp_path: Path
+) -> None:
     server, url, data = starting_server
     n = 100
 
     def create(i: int) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*KILN, "account", "create", "--name", f"n{i}",
-                               "--data-dir", str(data)],
-                              capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "KILN_LOG_LEVEL": "WARNING"})
+        return subprocess.run(
+            [*KILN, "account", "create", "--name", f"n{i}", "--data-dir", str(data)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "KILN_LOG_LEVEL": "WARNING"},
+        )
 
     with ThreadPoolExecutor(max_workers=10) as pool:  # the first 10 start with the server
         results = list(pool.map(create, range(n)))
-    failed = [(i, r.returncode, r.stderr[-2000:]) for i, r in enumerate(results)
-              if r.returncode != 0 or not _clean(r.stderr)]
+    failed = [
+        (i, r.returncode, r.stderr[-2000:])
+        for i, r in enumerate(results)
+        if r.returncode != 0 or not _clean(r.stderr)
+    ]
     assert failed == [], f"{len(failed)} of {n} failed; first: {failed[:3]}"
     ids = set()
     for r in results:
@@ -279,8 +300,12 @@ def test_100_racing_account_creates_beside_a_starting_server_all_succeed(
 
     assert _healthy(url, time.monotonic() + 60), (tmp_path / "serve.log").read_text()[-3000:]
     assert server.poll() is None
-    listed = subprocess.run([*KILN, "account", "ls", "--data-dir", str(data)],
-                            capture_output=True, text=True, timeout=120)
+    listed = subprocess.run(
+        [*KILN, "account", "ls", "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert listed.returncode == 0, listed.stderr
     assert ids <= {a["AccountId"] for a in json.loads(listed.stdout)}
     log = (tmp_path / "serve.log").read_text(errors="replace")

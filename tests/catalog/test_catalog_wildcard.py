@@ -8,10 +8,19 @@ from sqlalchemy import literal, select
 from kiln.catalog.wildcard import match, matches_text
 
 CASES = [
-    ("web-*", "web-2024", True), ("web-*", "Web-2024", False), ("web-?", "web-1", True),
-    ("web-?", "web-12", False), ("a\\*b", "a*b", True), ("a\\*b", "axb", False),
-    ("50%", "50%", True), ("5_%*", "5_%x", True), ("5_*", "5ax", False), ("[x]*", "[x]y", True),
-    ("*", "", True), ("exact", "exact", True), ("exact", "exactly", False),
+    ("web-*", "web-2024", True),
+    ("web-*", "Web-2024", False),
+    ("web-?", "web-1", True),
+    ("web-?", "web-12", False),
+    ("a\\*b", "a*b", True),
+    ("a\\*b", "axb", False),
+    ("50%", "50%", True),
+    ("5_%*", "5_%x", True),
+    ("5_*", "5ax", False),
+    ("[x]*", "[x]y", True),
+    ("*", "", True),
+    ("exact", "exact", True),
+    ("exact", "exactly", False),
 ]
 
 

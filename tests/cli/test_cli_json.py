@@ -18,8 +18,9 @@ from kiln.cli.main import cli
 KILN = [sys.executable, "-m", "kiln"]
 
 
-def _walk(cmd: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...],
-                                                                           click.Command]]:
+def _walk(
+    cmd: click.Command, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], click.Command]]:
     yield path, cmd
     if isinstance(cmd, click.Group):
         for name, sub in sorted(cmd.commands.items()):
@@ -35,8 +36,18 @@ def _has_json(cmd: click.Command) -> bool:
 
 def test_the_walk_sees_the_whole_tree() -> None:
     paths = {" ".join(p) for p, _ in COMMANDS}
-    assert {"", "serve", "account", "account create", "account ls", "snapshot import",
-            "store verify", "bake micro", "instance ls", "instance console"} <= paths
+    assert {
+        "",
+        "serve",
+        "account",
+        "account create",
+        "account ls",
+        "snapshot import",
+        "store verify",
+        "bake micro",
+        "instance ls",
+        "instance console",
+    } <= paths
 
 
 @pytest.mark.parametrize("path", [p for p, _ in COMMANDS], ids=lambda p: " ".join(p) or "kiln")
@@ -50,8 +61,9 @@ def test_every_command_accepts_json(path: tuple[str, ...]) -> None:
 
 def test_account_create_and_ls_accept_json(tmp_path: Path) -> None:
     runner = CliRunner()
-    made = runner.invoke(cli, ["account", "create", "--json", "--name", "a",
-                               "--data-dir", str(tmp_path)])
+    made = runner.invoke(
+        cli, ["account", "create", "--json", "--name", "a", "--data-dir", str(tmp_path)]
+    )
     assert made.exit_code == 0, made.output
     doc = json.loads(made.stdout)
     assert set(doc) == {"AccountId", "AccessKeyId", "SecretAccessKey"}
@@ -72,14 +84,19 @@ def test_json_on_a_group_reaches_the_command(tmp_path: Path) -> None:
         assert json.loads(res.stdout) == []
 
 
-@pytest.mark.parametrize("args", [
-    ["account", "create", "--json", "--name", "x", "--account-id", "12"],
-    ["instance", "console", "i-0123456789abcdef0", "--json"],
-    ["snapshot", "export", "snap-0123456789abcdef0", "/dev/null", "--json"],
-], ids=["account-create", "instance-console", "snapshot-export"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["account", "create", "--json", "--name", "x", "--account-id", "12"],
+        ["instance", "console", "i-0123456789abcdef0", "--json"],
+        ["snapshot", "export", "snap-0123456789abcdef0", "/dev/null", "--json"],
+    ],
+    ids=["account-create", "instance-console", "snapshot-export"],
+)
 def test_errors_with_json_are_one_line(tmp_path: Path, args: list[str]) -> None:
-    res = subprocess.run([*KILN, *args, "--data-dir", str(tmp_path)],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [*KILN, *args, "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
     assert res.returncode != 0
     assert res.stdout == ""
     lines = res.stderr.strip().splitlines()
@@ -101,8 +118,12 @@ def test_unexpected_failures_are_one_line_too() -> None:
 
 
 def test_serve_json_prints_its_address_once_listening(tmp_path: Path) -> None:
-    proc = subprocess.Popen([*KILN, "serve", "--json", "--port", "0", "--data-dir", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [*KILN, "serve", "--json", "--port", "0", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -125,5 +146,8 @@ def test_instance_console_json(tmp_path: Path) -> None:
     args = ["instance", "console", "i-0123456789abcdef0", "--data-dir", str(tmp_path)]
     assert CliRunner().invoke(cli, args).stdout == "KILN-READY\n"
     res = CliRunner().invoke(cli, [*args, "--json"])
-    assert json.loads(res.stdout) == {"InstanceId": "i-0123456789abcdef0", "Region": "eu-west-1",
-                                      "Output": "KILN-READY\n"}
+    assert json.loads(res.stdout) == {
+        "InstanceId": "i-0123456789abcdef0",
+        "Region": "eu-west-1",
+        "Output": "KILN-READY\n",
+    }

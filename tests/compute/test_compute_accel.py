@@ -11,7 +11,7 @@ import pytest
 
 from kiln import errors
 from kiln.compute.accel import boot_probe, probe_accelerator
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 # On this project's machines /dev/kvm opens but KVM guests do not boot (MACHINE-NOTES.md);
 # on a host where they do, run the suite with KILN_EXPECT_ACCEL=kvm.
@@ -24,7 +24,7 @@ def test_explicit_tcg_is_taken_as_is(tmp_path: Path) -> None:
 
 
 def test_explicit_kvm_needs_a_usable_device(tmp_path: Path) -> None:
-    with pytest.raises(Ec2Error) as e:
+    with pytest.raises(KilnError) as e:
         probe_accelerator("kvm", kvm_device=tmp_path / "kvm")
     assert e.value.code == errors.InvalidParameterValue and "kvm" in e.value.message
     if os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -32,7 +32,7 @@ def test_explicit_kvm_needs_a_usable_device(tmp_path: Path) -> None:
 
 
 def test_unknown_accelerator_is_refused() -> None:
-    with pytest.raises(Ec2Error) as e:
+    with pytest.raises(KilnError) as e:
         probe_accelerator("hvf")
     assert e.value.code == errors.InvalidParameterValue
 

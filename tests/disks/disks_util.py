@@ -10,8 +10,13 @@ MiB = 1024 * 1024
 
 
 def qemu(tool: str, *args: str | Path) -> str:
-    done = subprocess.run([tool, *map(str, args)], capture_output=True, text=True, check=True,
-                          env={**os.environ, "LC_ALL": "C"})
+    done = subprocess.run(
+        [tool, *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "LC_ALL": "C"},
+    )
     return done.stdout
 
 
@@ -30,7 +35,7 @@ def make_raw(path: Path, size: int, writes: dict[int, bytes]) -> Path:
 DISK_SIZE = 21 * MiB + 3 * 512
 DISK_WRITES = {
     0: b"\xeb\x63\x90" + b"MBR!" * 100,
-    1 * MiB: bytes(range(256)) * 256,          # 64 KiB
+    1 * MiB: bytes(range(256)) * 256,  # 64 KiB
     3 * MiB + 4096: b"\x5a" * 8192,
-    DISK_SIZE - 512: b"\x77" * 512,           # the very last sector
+    DISK_SIZE - 512: b"\x77" * 512,  # the very last sector
 }

@@ -16,7 +16,7 @@ from kiln.disks import (
     open_raw_source,
 )
 from kiln.disks.extents import raw_data_extents
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.types import Extent
 
 
@@ -37,7 +37,7 @@ def test_round_trip_is_bit_exact(tmp_path: Path, fmt: str) -> None:
     extents = data_extents(info)
     for offset, data in DISK_WRITES.items():
         assert _covered(extents, offset, len(data)), (offset, extents)
-    if fmt != "vhdx":   # qemu's vhdx driver reports no allocation status: all of it is "data"
+    if fmt != "vhdx":  # qemu's vhdx driver reports no allocation status: all of it is "data"
         assert sum(e.length for e in extents) < DISK_SIZE // 2
 
     with open_raw_source(info, tmp_path / "tmp") as source:
@@ -74,7 +74,7 @@ def test_convert_raw_export_to_raw_stays_sparse(tmp_path: Path) -> None:
 
 def test_convert_raw_refuses_unknown_format_and_leaves_nothing(tmp_path: Path) -> None:
     src = make_raw(tmp_path / "src.raw", MiB, {})
-    with pytest.raises(Ec2Error) as caught:
+    with pytest.raises(KilnError) as caught:
         convert_raw(src, tmp_path / "out.qed", "qed")
     assert caught.value.code is errors.InvalidParameterValue
     assert "unsupported export format 'qed'" in caught.value.message
@@ -84,7 +84,7 @@ def test_convert_raw_refuses_unknown_format_and_leaves_nothing(tmp_path: Path) -
 def test_convert_raw_failure_is_one_line_and_removes_partial_output(tmp_path: Path) -> None:
     src = make_raw(tmp_path / "src.raw", MiB, {})
     out = tmp_path / "missing-dir" / "out.qcow2"
-    with pytest.raises(Ec2Error) as caught:
+    with pytest.raises(KilnError) as caught:
         convert_raw(src, out, "qcow2")
     assert "cannot write qcow2 image out.qcow2" in caught.value.message
     assert "\n" not in caught.value.message

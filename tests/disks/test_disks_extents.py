@@ -19,8 +19,11 @@ GiB = 1024 * MiB
 
 
 def test_data_extents_raw_lists_exactly_the_written_blocks(tmp_path: Path) -> None:
-    path = make_raw(tmp_path / "d.raw", 16 * MiB,
-                    {MiB: b"\x01" * 8192, 4 * MiB: b"\x02" * 4096, 4 * MiB + 4096: b"\x03" * 4096})
+    path = make_raw(
+        tmp_path / "d.raw",
+        16 * MiB,
+        {MiB: b"\x01" * 8192, 4 * MiB: b"\x02" * 4096, 4 * MiB + 4096: b"\x03" * 4096},
+    )
     extents = data_extents(inspect_disk(path))
     # contiguous writes come back merged, holes left out
     assert extents == [Extent(MiB, 8192), Extent(4 * MiB, 8192)]
@@ -29,8 +32,18 @@ def test_data_extents_raw_lists_exactly_the_written_blocks(tmp_path: Path) -> No
 def test_data_extents_qcow2_lists_allocated_clusters(tmp_path: Path) -> None:
     path = tmp_path / "d.qcow2"
     qemu("qemu-img", "create", "-q", "-f", "qcow2", path, "16M")
-    qemu("qemu-io", "-f", "qcow2", "-c", "write -P 0x61 2M 64k", "-c", "write -P 0x62 2112k 64k",
-         "-c", "write -z 8M 64k", path)
+    qemu(
+        "qemu-io",
+        "-f",
+        "qcow2",
+        "-c",
+        "write -P 0x61 2M 64k",
+        "-c",
+        "write -P 0x62 2112k 64k",
+        "-c",
+        "write -z 8M 64k",
+        path,
+    )
     assert data_extents(inspect_disk(path)) == [Extent(2 * MiB, 128 * 1024)]
 
 
@@ -62,8 +75,7 @@ def test_overlay_changed_extents_rounds_to_clusters_and_keeps_zeroing(tmp_path: 
     base = make_raw(tmp_path / "base.raw", 8 * MiB, {0: b"\xcc" * (2 * MiB)})
     overlay = tmp_path / "vol.qcow2"
     create_overlay(base, overlay, cluster_size=4096)
-    qemu("qemu-io", "-f", "qcow2", "-c", "write -P 0xab 5000 100", "-c", "write -z 1M 8k",
-         overlay)
+    qemu("qemu-io", "-f", "qcow2", "-c", "write -P 0xab 5000 100", "-c", "write -z 1M 8k", overlay)
     # the 100-byte write dirties one 4 KiB cluster; zeroing over base data is a change too
     assert overlay_changed_extents(overlay) == [Extent(4096, 4096), Extent(MiB, 8192)]
     # the overlay reads the base where it was not written
@@ -75,19 +87,32 @@ def test_open_overlay_changes_reads_the_written_bytes_only(tmp_path: Path) -> No
     base = make_raw(tmp_path / "base.raw", 8 * MiB, {0: b"\xcc" * (4 * MiB)})
     overlay = tmp_path / "vol.qcow2"
     create_overlay(base, overlay)
-    qemu("qemu-io", "-f", "qcow2", "-c", "write -P 0xab 1M 64k", "-c", "write -z 2M 64k",
-         "-c", "write -P 0x5e 6M 128k", overlay)
+    qemu(
+        "qemu-io",
+        "-f",
+        "qcow2",
+        "-c",
+        "write -P 0xab 1M 64k",
+        "-c",
+        "write -z 2M 64k",
+        "-c",
+        "write -P 0x5e 6M 128k",
+        overlay,
+    )
     changed = overlay_changed_extents(overlay)
-    assert changed == [Extent(MiB, 64 * 1024), Extent(2 * MiB, 64 * 1024),
-                       Extent(6 * MiB, 128 * 1024)]
+    assert changed == [
+        Extent(MiB, 64 * 1024),
+        Extent(2 * MiB, 64 * 1024),
+        Extent(6 * MiB, 128 * 1024),
+    ]
     full = tmp_path / "full.raw"
     qemu("qemu-img", "convert", "-f", "qcow2", "-O", "raw", overlay, full)
     whole = full.read_bytes()
     with open_overlay_changes(overlay, tmp_path / "tmp") as source:
         assert source.size == 8 * MiB
         for e in changed:
-            assert source.pread(e.offset, e.length) == whole[e.offset:e.end]
+            assert source.pread(e.offset, e.length) == whole[e.offset : e.end]
         assert source.pread(MiB, 4) == b"\xab" * 4
-        assert source.pread(2 * MiB, 4) == bytes(4)          # zeroed over base data
+        assert source.pread(2 * MiB, 4) == bytes(4)  # zeroed over base data
         # only the changed data was copied, not the base
         assert source.path.stat().st_blocks * 512 <= 256 * 1024

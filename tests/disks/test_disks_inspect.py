@@ -11,7 +11,7 @@ from disks_util import MiB, make_raw, qemu
 
 from kiln import errors
 from kiln.disks import inspect_disk
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 
 @pytest.mark.parametrize("fmt", ["qcow2", "vmdk", "vpc", "vhdx"])
@@ -65,7 +65,7 @@ def _corrupt_qcow2_header(tmp: Path) -> Path:
     path = tmp / "corrupt.qcow2"
     qemu("qemu-img", "create", "-q", "-f", "qcow2", path, "4M")
     data = bytearray(path.read_bytes())
-    data[20:24] = (40).to_bytes(4, "big")          # cluster_bits = 40
+    data[20:24] = (40).to_bytes(4, "big")  # cluster_bits = 40
     path.write_bytes(bytes(data))
     return path
 
@@ -76,8 +76,8 @@ def _corrupt_qcow2_refcounts(tmp: Path) -> Path:
     qemu("qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, path)
     data = bytearray(path.read_bytes())
     refcount_table = int.from_bytes(data[48:56], "big")
-    block = int.from_bytes(data[refcount_table:refcount_table + 8], "big")
-    data[block:block + 16] = bytes(16)            # refcounts of the first clusters -> 0
+    block = int.from_bytes(data[refcount_table : refcount_table + 8], "big")
+    data[block : block + 16] = bytes(16)  # refcounts of the first clusters -> 0
     path.write_bytes(bytes(data))
     return path
 
@@ -91,7 +91,9 @@ def _qcow2_with_backing(tmp: Path) -> Path:
 
 def _qcow2_with_data_file(tmp: Path) -> Path:
     path = tmp / "ext.qcow2"
-    qemu("qemu-img", "create", "-q", "-f", "qcow2", "-o", f"data_file={tmp / 'host.dat'}", path, "1M")
+    qemu(
+        "qemu-img", "create", "-q", "-f", "qcow2", "-o", f"data_file={tmp / 'host.dat'}", path, "1M"
+    )
     return path
 
 
@@ -103,8 +105,10 @@ def _vmdk_flat(tmp: Path) -> Path:
 
 def _vmdk_descriptor_to_host_file(tmp: Path) -> Path:
     path = tmp / "evil.vmdk"
-    path.write_text('# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\n'
-                    'createType="monolithicFlat"\n\nRW 8 FLAT "/etc/passwd" 0\n')
+    path.write_text(
+        "# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\n"
+        'createType="monolithicFlat"\n\nRW 8 FLAT "/etc/passwd" 0\n'
+    )
     return path
 
 
@@ -116,12 +120,14 @@ def _vmdk_sparse_with_embedded_flat_extent(tmp: Path) -> Path:
     path = tmp / "sparse.vmdk"
     qemu("qemu-img", "create", "-q", "-f", "vmdk", path, "1M")
     data = bytearray(path.read_bytes())
-    desc_at, desc_len = (int.from_bytes(data[28 + 8 * i:36 + 8 * i], "little") * 512 for i in (0, 1))
-    desc = bytes(data[desc_at:desc_at + desc_len]).rstrip(b"\0").decode()
+    desc_at, desc_len = (
+        int.from_bytes(data[28 + 8 * i : 36 + 8 * i], "little") * 512 for i in (0, 1)
+    )
+    desc = bytes(data[desc_at : desc_at + desc_len]).rstrip(b"\0").decode()
     desc = re.sub(r'RW \d+ SPARSE ".*"', f'RW 8 FLAT "{secret}" 0', desc)
     desc = desc.replace('createType="monolithicSparse"', 'createType="monolithicFlat"')
-    data[desc_at:desc_at + desc_len] = desc.encode().ljust(desc_len, b"\0")
-    data[12:20] = bytes(8)                        # capacity = 0
+    data[desc_at : desc_at + desc_len] = desc.encode().ljust(desc_len, b"\0")
+    data[12:20] = bytes(8)  # capacity = 0
     path.write_bytes(bytes(data))
     return path
 
@@ -169,12 +175,14 @@ BAD_INPUTS: list[tuple[Callable[[Path], Path], errors.ErrorCode, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("build", "code", "words"), BAD_INPUTS,
-                         ids=[b.__name__.strip("_") for b, _, _ in BAD_INPUTS])
-def test_inspect_disk_refuses_bad_input(tmp_path: Path, build: Callable[[Path], Path],
-                                        code: errors.ErrorCode, words: str) -> None:
+@pytest.mark.parametrize(
+    ("build", "code", "words"), BAD_INPUTS, ids=[b.__name__.strip("_") for b, _, _ in BAD_INPUTS]
+)
+def test_inspect_disk_refuses_bad_input(
+    tmp_path: Path, build: Callable[[Path], Path], code: errors.ErrorCode, words: str
+) -> None:
     path = build(tmp_path)
-    with pytest.raises(Ec2Error) as caught:
+    with pytest.raises(KilnError) as caught:
         inspect_disk(path)
     # InvalidDiskImage and UnsafeDiskImage share the EC2 code; tell them apart by identity.
     assert caught.value.code is code
@@ -184,7 +192,7 @@ def test_inspect_disk_refuses_bad_input(tmp_path: Path, build: Callable[[Path], 
 
 
 def test_inspect_disk_missing_path(tmp_path: Path) -> None:
-    with pytest.raises(Ec2Error) as caught:
+    with pytest.raises(KilnError) as caught:
         inspect_disk(tmp_path / "nope.qcow2")
     assert caught.value.code is errors.InvalidParameterValue
     assert caught.value.message == f"disk image not found: {tmp_path / 'nope.qcow2'}"
@@ -192,10 +200,10 @@ def test_inspect_disk_missing_path(tmp_path: Path) -> None:
 
 def test_inspect_disk_refuses_wrong_explicit_format(tmp_path: Path) -> None:
     path = make_raw(tmp_path / "disk.raw", MiB, {})
-    with pytest.raises(Ec2Error) as caught:
+    with pytest.raises(KilnError) as caught:
         inspect_disk(path, fmt="qcow2")
     assert caught.value.code is errors.InvalidDiskImage
     assert "not a valid qcow2 image" in caught.value.message
-    with pytest.raises(Ec2Error) as caught:
+    with pytest.raises(KilnError) as caught:
         inspect_disk(path, fmt="qed")
     assert "unsupported disk image format 'qed'" in caught.value.message

@@ -17,7 +17,7 @@ from kiln import errors
 from kiln.catalog import Catalog, Tx
 from kiln.catalog import jobs as cat_jobs
 from kiln.catalog.records import JobRecord
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.runtime.jobs import JobContext, JobKind, JobRunner, fail_job_now
 
 ACCOUNT = "123456789012"
@@ -42,7 +42,7 @@ def kinds(rec: Recorder) -> dict[str, JobKind]:
             ctx.complete(tx, {"echo": ctx.params["value"]})
 
     def bad_input(ctx: JobContext) -> None:
-        raise Ec2Error(errors.InvalidParameterValue, f"no such disk {ctx.params['value']}")
+        raise KilnError(errors.InvalidParameterValue, f"no such disk {ctx.params['value']}")
 
     def crash(ctx: JobContext) -> None:
         raise RuntimeError("bug")
@@ -53,8 +53,12 @@ def kinds(rec: Recorder) -> dict[str, JobKind]:
             ctx.set_progress(10)  # progress reports are where cancel / stop take effect
         ctx.set_progress(50)
 
-    return {"ok": JobKind(ok, rec.fail), "bad": JobKind(bad_input, rec.fail),
-            "crash": JobKind(crash, rec.fail), "blocked": JobKind(blocked, rec.fail)}
+    return {
+        "ok": JobKind(ok, rec.fail),
+        "bad": JobKind(bad_input, rec.fail),
+        "crash": JobKind(crash, rec.fail),
+        "blocked": JobKind(blocked, rec.fail),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +75,7 @@ def services(catalog: Catalog, runner: JobRunner[Host], tmp_path: Path) -> Host:
 
 def add_job(catalog: Catalog, job_id: str, kind: str, state: str = "pending") -> None:
     with catalog.write() as tx:
-        cat_jobs.create_job(tx, job_id, kind, "us-east-1", ACCOUNT, {"value": job_id},
-                            state=state)
+        cat_jobs.create_job(tx, job_id, kind, "us-east-1", ACCOUNT, {"value": job_id}, state=state)
 
 
 def job(catalog: Catalog, job_id: str) -> JobRecord:
@@ -110,7 +113,8 @@ def test_jobs_run_fail_and_resume_at_start(catalog: Catalog, tmp_path: Path) -> 
 
 
 def test_stop_leaves_a_running_job_active_and_the_next_start_finishes_it(
-        catalog: Catalog, tmp_path: Path) -> None:
+    catalog: Catalog, tmp_path: Path
+) -> None:
     rec = Recorder()
     runner = JobRunner(kinds(rec))
     runner.start(services(catalog, runner, tmp_path))
@@ -152,10 +156,10 @@ def test_cancel_a_running_and_a_queued_job(catalog: Catalog, tmp_path: Path) -> 
     assert not fail_job_now(svc, "job-queued", "again")  # already final
 
 
-@pytest.mark.parametrize("done,total,expected", [(0, 10, 0), (5, 10, 50), (10, 10, 99),
-                                                 (3, 0, 99)])
+@pytest.mark.parametrize("done,total,expected", [(0, 10, 0), (5, 10, 50), (10, 10, 99), (3, 0, 99)])
 def test_progress_is_mapped_capped_and_never_backwards(
-        catalog: Catalog, tmp_path: Path, done: int, total: int, expected: int) -> None:
+    catalog: Catalog, tmp_path: Path, done: int, total: int, expected: int
+) -> None:
     runner: JobRunner[Host] = JobRunner({})
     add_job(catalog, "job-p", "ok", state="active")
     ctx = JobContext(runner, services(catalog, runner, tmp_path), job(catalog, "job-p"))

@@ -17,7 +17,7 @@ from kiln.services.snapshots.records import record_snapshot
 from kiln.types import new_id
 
 REGION = "us-east-1"
-GIB = 1024 ** 3
+GIB = 1024**3
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,21 +29,32 @@ class World:
 
     def snapshot(self, who: Caller, size_gib: int = 1, encrypted: bool = False) -> str:
         sid = new_id("snap")
-        record_snapshot(self.svc.catalog, who.region, who.account_id, sid, size_gib * GIB,
-                        encrypted=encrypted, kms_key_id="alias/k" if encrypted else None)
+        record_snapshot(
+            self.svc.catalog,
+            who.region,
+            who.account_id,
+            sid,
+            size_gib * GIB,
+            encrypted=encrypted,
+            kms_key_id="alias/k" if encrypted else None,
+        )
         return sid
 
     def register(self, who: Caller, name: str, **kw: object) -> str:
         sid = kw.pop("snapshot_id", None) or self.snapshot(who)
         req = RegisterImageRequest(
-            name=name, root_device_name="/dev/xvda", virtualization_type="hvm",
+            name=name,
+            root_device_name="/dev/xvda",
+            virtualization_type="hvm",
             block_devices=(BlockDeviceRecord("/dev/xvda", ebs=EbsRecord(snapshot_id=str(sid))),),
-            **kw)  # type: ignore[arg-type]  # test convenience
+            **kw,
+        )  # type: ignore[arg-type]  # test convenience
         return register_image(self.svc, who, req)
 
 
 def make_world(catalog: Catalog, tmp_path: Path, compute: InstanceRuntime | None = None) -> World:
-    svc = build_services(Settings(data_dir=tmp_path, regions=(REGION, "eu-west-1")),
-                         catalog=catalog, compute=compute)
+    svc = build_services(
+        Settings(data_dir=tmp_path, regions=(REGION, "eu-west-1")), catalog=catalog, compute=compute
+    )
     ids = [create_account(catalog, n).account_id for n in ("owner", "grantee", "stranger")]
     return World(svc, *(Caller(i, REGION) for i in ids))

@@ -24,15 +24,33 @@ def _through_json(value: Any) -> dict[str, Any]:
 
 def test_flat_params_round_trip_under_their_old_keys() -> None:
     cases: list[tuple[Any, set[str]]] = [
-        (CreateSnapshotParams("vol-1", "snap-1", None, "snap-0"),
-         {"volume_id", "snapshot_id", "key_id", "parent"}),
-        (CreateVolumeParams("vol-1", None, None, 1 << 30, None),
-         {"volume_id", "snapshot_id", "snapshot_key_id", "disk_bytes", "natural_size"}),
-        (CopySnapshotParams("eu-west-1", "snap-1", None, "snap-2", "k"),
-         {"source_region", "source_snapshot_id", "source_key_id", "snapshot_id", "key_id"}),
-        (ExportImageParams("ami-1", "snap-1", None, "raw", "RAW", "b", "", None, None, "/x"),
-         {"image_id", "snapshot_id", "key_id", "format", "disk_image_format", "s3_bucket",
-          "s3_prefix", "description", "role_name", "path"}),
+        (
+            CreateSnapshotParams("vol-1", "snap-1", None, "snap-0"),
+            {"volume_id", "snapshot_id", "key_id", "parent"},
+        ),
+        (
+            CreateVolumeParams("vol-1", None, None, 1 << 30, None),
+            {"volume_id", "snapshot_id", "snapshot_key_id", "disk_bytes", "natural_size"},
+        ),
+        (
+            CopySnapshotParams("eu-west-1", "snap-1", None, "snap-2", "k"),
+            {"source_region", "source_snapshot_id", "source_key_id", "snapshot_id", "key_id"},
+        ),
+        (
+            ExportImageParams("ami-1", "snap-1", None, "raw", "RAW", "b", "", None, None, "/x"),
+            {
+                "image_id",
+                "snapshot_id",
+                "key_id",
+                "format",
+                "disk_image_format",
+                "s3_bucket",
+                "s3_prefix",
+                "description",
+                "role_name",
+                "path",
+            },
+        ),
     ]
     for value, keys in cases:
         data = _through_json(value)
@@ -43,7 +61,9 @@ def test_flat_params_round_trip_under_their_old_keys() -> None:
 def test_nested_params_round_trip() -> None:
     copy = CopyImageParams("eu-west-1", "ami-1", "ami-2", (CopiedSnapshot("s1", None, "s2", "k"),))
     assert CopyImageParams.from_json(_through_json(copy)) == copy
-    made = CreateImageParams("i-1", "ami-1", False, (ImagedVolume("vol-1", "snap-2", "snap-1", None),))
+    made = CreateImageParams(
+        "i-1", "ami-1", False, (ImagedVolume("vol-1", "snap-2", "snap-1", None),)
+    )
     data = _through_json(made)
     assert set(data["volumes"][0]) == {"volume_id", "snapshot_id", "parent", "key_id"}
     assert CreateImageParams.from_json(data) == made

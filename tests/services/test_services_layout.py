@@ -36,8 +36,16 @@ def test_every_action_has_one_rule_named_after_it_in_a_family_package() -> None:
 def test_the_job_kinds_are_registered_once() -> None:
     from kiln.services.job_kinds import JOB_KINDS
 
-    assert set(JOB_KINDS) == {"import-image", "import-snapshot", "export-image", "copy-snapshot",
-                              "copy-image", "create-volume", "create-snapshot", "create-image"}
+    assert set(JOB_KINDS) == {
+        "import-image",
+        "import-snapshot",
+        "export-image",
+        "copy-snapshot",
+        "copy-image",
+        "create-volume",
+        "create-snapshot",
+        "create-image",
+    }
 
 
 def test_the_runtime_does_not_import_the_rules() -> None:

@@ -36,8 +36,13 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def kiln(data_dir: Path) -> Callable[..., Run]:
     def run(*args: str, check: bool = True) -> Run:
-        p = subprocess.run([*KILN, *args, "--data-dir", str(data_dir)], capture_output=True, text=True,
-                           timeout=300, env={**os.environ, "COLUMNS": "200"})
+        p = subprocess.run(
+            [*KILN, *args, "--data-dir", str(data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "COLUMNS": "200"},
+        )
         if check and p.returncode != 0:
             raise AssertionError(f"kiln {' '.join(args)} failed ({p.returncode}): {p.stderr}")
         return Run(p.returncode, p.stdout, p.stderr)
@@ -48,11 +53,13 @@ def kiln(data_dir: Path) -> Callable[..., Run]:
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Path:
     mib = 1024 * 1024
-    return make_disk(tmp_path / "small.raw", 64 * mib, [
-        (0, disk_like_bytes(3 * mib, 1)),
-        (10 * mib, disk_like_bytes(2 * mib + 4097, 2)),
-        (40 * mib, os.urandom(mib)),
-        (63 * mib, b"end of disk" * 100),
-    ])
-
-
+    return make_disk(
+        tmp_path / "small.raw",
+        64 * mib,
+        [
+            (0, disk_like_bytes(3 * mib, 1)),
+            (10 * mib, disk_like_bytes(2 * mib + 4097, 2)),
+            (40 * mib, os.urandom(mib)),
+            (63 * mib, b"end of disk" * 100),
+        ],
+    )

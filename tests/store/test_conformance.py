@@ -28,7 +28,9 @@ def _memory(tmp: Path) -> conformance.BackendFactory:
 FACTORIES = {"local": _local, "memory": _memory}
 
 
-@pytest.mark.parametrize("check", conformance.CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
+@pytest.mark.parametrize(
+    "check", conformance.CHECKS, ids=lambda c: c.__name__.removeprefix("check_")
+)
 @pytest.mark.parametrize("kind", FACTORIES)
 def test_backend_conforms(kind: str, check: conformance.Check, tmp_path: Path) -> None:
     check(FACTORIES[kind](tmp_path), tmp_path)

@@ -17,7 +17,9 @@ from kiln.store.reader import CACHE_CHUNKS
 
 BLOCK = 4096
 SNAP = "snap-0000000000000000e"
-Stored = tuple[SnapshotStore, "CountingBackend", Path, bytes]  # store, its backend, image, file bytes
+Stored = tuple[
+    SnapshotStore, "CountingBackend", Path, bytes
+]  # store, its backend, image, file bytes
 
 
 class CountingBackend(RecordingBackend):
@@ -42,15 +44,19 @@ def _ext4_image(tmp: Path, files: dict[str, bytes], size: int = 32 << 20) -> Pat
     img = tmp / "fs.raw"
     with open(img, "wb") as f:
         f.truncate(size)
-    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-b", str(BLOCK), "-d", str(src), str(img)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["mke2fs", "-q", "-F", "-t", "ext4", "-b", str(BLOCK), "-d", str(src), str(img)],
+        check=True,
+        capture_output=True,
+    )
     return img
 
 
 def _extents(img: Path, path: str) -> list[tuple[int, int, int]]:
     """(first logical block, first physical block, block count) of the file, from debugfs."""
-    out = subprocess.run(["debugfs", "-R", f"stat {path}", str(img)], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["debugfs", "-R", f"stat {path}", str(img)], check=True, capture_output=True, text=True
+    ).stdout
     found = []
     for lo, hi, plo in re.findall(r"\((\d+)(?:-(\d+))?\):(\d+)", out.split("EXTENTS:", 1)[1]):
         found.append((int(lo), int(plo), int(hi or lo) - int(lo) + 1))
@@ -77,16 +83,27 @@ def test_reader_reads_a_file_by_its_blocks_and_fetches_only_its_chunks(stored: S
     got = bytearray(len(wanted) + BLOCK)
     spans, reads = [], []
     for logical, physical, count in _extents(img, "/hello.bin"):
-        assert f"{physical}" in subprocess.run(["debugfs", "-R", f"bmap /hello.bin {logical}", str(img)],
-                                               check=True, capture_output=True, text=True).stdout
+        assert (
+            f"{physical}"
+            in subprocess.run(
+                ["debugfs", "-R", f"bmap /hello.bin {logical}", str(img)],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
         data = reader.read(physical * BLOCK, count * BLOCK)
         got[logical * BLOCK : logical * BLOCK + len(data)] = data
         reads.append(data)
         spans.append((physical * BLOCK, (physical + count) * BLOCK))
     assert bytes(got[: len(wanted)]) == wanted
     # only the chunks covering the file's blocks were fetched, one read each
-    covering = {i for i in range(len(m)) for lo, hi in spans
-                if m.offsets[i] < hi and m.offsets[i] + m.lengths[i] > lo}
+    covering = {
+        i
+        for i in range(len(m))
+        for lo, hi in spans
+        if m.offsets[i] < hi and m.offsets[i] + m.lengths[i] > lo
+    }
     assert reader.chunks_read == len(covering) == backend.pack_reads
     assert len(covering) <= 10 < len(m) / 5  # a few chunks, not the image (~80 chunks of data)
     if len(covering) <= CACHE_CHUNKS:  # read again: served from the cache of the last chunks

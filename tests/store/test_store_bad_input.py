@@ -57,15 +57,27 @@ def test_truncated_qcow2_is_refused(kiln, tmp_path: Path) -> None:
     _assert_refused(kiln, q)
 
 
-@pytest.mark.parametrize(("store_mib", "data_mib"), [(6, 24), (80, 160)],
-                         ids=["threads", "worker-processes"])
-def test_full_disk_during_import(kiln, tmp_path: Path, data_dir: Path, store_mib: int, data_mib: int) -> None:
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={store_mib}m", "tmpfs", str(data_dir)]).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root): the full-disk case is not exercised")
+@pytest.mark.parametrize(
+    ("store_mib", "data_mib"), [(6, 24), (80, 160)], ids=["threads", "worker-processes"]
+)
+def test_full_disk_during_import(
+    kiln, tmp_path: Path, data_dir: Path, store_mib: int, data_mib: int
+) -> None:
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={store_mib}m", "tmpfs", str(data_dir)]
+        ).returncode
+        != 0
+    ):
+        pytest.skip(
+            "cannot mount a small tmpfs here (needs root): the full-disk case is not exercised"
+        )
     try:
         small = make_disk(tmp_path / "small.raw", 1 << 20, [(0, os.urandom(300_000))])
         kiln("snapshot", "import", str(small))  # something already stored must survive
-        big = make_disk(tmp_path / "big.raw", (data_mib + 8) << 20, [(0, os.urandom(data_mib << 20))])
+        big = make_disk(
+            tmp_path / "big.raw", (data_mib + 8) << 20, [(0, os.urandom(data_mib << 20))]
+        )
         r = kiln("snapshot", "import", str(big), check=False)
         assert r.rc != 0 and len(r.err.strip().splitlines()) == 1 and "space" in r.err, r.err
         rows = kiln("snapshot", "ls", "--json").json()
@@ -99,8 +111,22 @@ def test_import_killed_midway_then_rerun(tmp_path: Path, data_dir: Path, kiln) -
     disk = make_disk(tmp_path / "big.raw", 600 << 20, [(0, os.urandom(512 << 20))])
     sid = "snap-0123456789abcdef0"
     packs_dir = data_dir / "regions/us-east-1/store/packs"
-    p = subprocess.Popen([sys.executable, "-m", "kiln", "snapshot", "import", str(disk), "--snapshot-id", sid,
-                          "--data-dir", str(data_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kiln",
+            "snapshot",
+            "import",
+            str(disk),
+            "--snapshot-id",
+            sid,
+            "--data-dir",
+            str(data_dir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if packs_dir.exists() and sum(1 for p in packs_dir.rglob("*") if p.is_file()) >= 3:
@@ -114,7 +140,9 @@ def test_import_killed_midway_then_rerun(tmp_path: Path, data_dir: Path, kiln) -
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and any(Path(f"/proc/{h}").exists() for h in helpers):
         time.sleep(0.05)
-    assert not [h for h in helpers if Path(f"/proc/{h}").exists()], "worker processes outlived the import"
+    assert not [h for h in helpers if Path(f"/proc/{h}").exists()], (
+        "worker processes outlived the import"
+    )
     assert kiln("snapshot", "ls", "--json").json() == []  # nothing marked complete
     assert kiln("store", "verify", "--json").json()["ok"] is True  # no corrupt chunk
     res = kiln("snapshot", "import", str(disk), "--snapshot-id", sid, "--json").json()

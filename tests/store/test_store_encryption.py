@@ -16,10 +16,14 @@ def _key(tmp_path: Path, name: str) -> Path:
     return p
 
 
-def test_encrypted_snapshot_round_trip_and_no_plaintext_on_disk(kiln, tmp_path: Path, data_dir: Path) -> None:
+def test_encrypted_snapshot_round_trip_and_no_plaintext_on_disk(
+    kiln, tmp_path: Path, data_dir: Path
+) -> None:
     disk = make_disk(tmp_path / "d.raw", 8 << 20, [(4096, MARKER), (3 << 20, MARKER)])
     key = _key(tmp_path, "k1")
-    sid = kiln("snapshot", "import", str(disk), "--key-file", str(key), "--json").json()["snapshot_id"]
+    sid = kiln("snapshot", "import", str(disk), "--key-file", str(key), "--json").json()[
+        "snapshot_id"
+    ]
     for f in (data_dir / "regions").rglob("*"):
         if f.is_file():
             assert b"KILN-PLAINTEXT-MARKER" not in f.read_bytes(), f
@@ -32,7 +36,9 @@ def test_encrypted_snapshot_round_trip_and_no_plaintext_on_disk(kiln, tmp_path: 
 def test_wrong_or_missing_key_fails_cleanly(kiln, tmp_path: Path) -> None:
     disk = make_disk(tmp_path / "d.raw", 4 << 20, [(0, MARKER)])
     key = _key(tmp_path, "k1")
-    sid = kiln("snapshot", "import", str(disk), "--key-file", str(key), "--json").json()["snapshot_id"]
+    sid = kiln("snapshot", "import", str(disk), "--key-file", str(key), "--json").json()[
+        "snapshot_id"
+    ]
     wrong = tmp_path / "wrong"
     wrong.mkdir()
     wrong_key = _key(wrong, "k1")  # same key id, other secret

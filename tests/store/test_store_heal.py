@@ -36,8 +36,9 @@ def _exports_bit_exact(kiln, snap: str, disk: Path, tmp_path: Path, *args: str) 
     return ok
 
 
-def test_reimporting_the_intact_disk_heals_a_damaged_chunk(kiln, small_disk: Path, tmp_path: Path,
-                                                           data_dir: Path) -> None:
+def test_reimporting_the_intact_disk_heals_a_damaged_chunk(
+    kiln, small_disk: Path, tmp_path: Path, data_dir: Path
+) -> None:
     old = _import(kiln, small_disk)["snapshot_id"]
     _flip(sorted(_packs(data_dir))[0])
     r = kiln("store", "verify", "--json", check=False)
@@ -49,7 +50,9 @@ def test_reimporting_the_intact_disk_heals_a_damaged_chunk(kiln, small_disk: Pat
     new = _import(kiln, small_disk)
     assert new["new_chunks"] == 1  # the damaged chunk was stored again, nothing else
     assert _exports_bit_exact(kiln, new["snapshot_id"], small_disk, tmp_path)
-    assert _exports_bit_exact(kiln, old, small_disk, tmp_path)  # the old snapshot reads the good copy
+    assert _exports_bit_exact(
+        kiln, old, small_disk, tmp_path
+    )  # the old snapshot reads the good copy
     r = kiln("store", "verify", "--json", check=False)
     assert r.rc == 0, r.out
     assert r.json()["ok"] is True and len(r.json()["superseded_packs"]) == 1
@@ -64,7 +67,9 @@ def test_reimporting_the_intact_disk_heals_a_damaged_chunk(kiln, small_disk: Pat
     assert _exports_bit_exact(kiln, old, small_disk, tmp_path)
 
 
-def test_a_failed_read_quarantines_the_chunk(kiln, small_disk: Path, tmp_path: Path, data_dir: Path) -> None:
+def test_a_failed_read_quarantines_the_chunk(
+    kiln, small_disk: Path, tmp_path: Path, data_dir: Path
+) -> None:
     """No verify in between: the export that finds the damage records it, and an import of the
     intact disk with the damaged snapshot as its parent (reading the whole disk) heals it."""
     old = _import(kiln, small_disk)["snapshot_id"]
@@ -78,8 +83,9 @@ def test_a_failed_read_quarantines_the_chunk(kiln, small_disk: Path, tmp_path: P
     assert kiln("store", "verify", "--json", check=False).rc == 0
 
 
-def test_verify_repair_fixes_what_it_can_and_names_what_it_cannot(kiln, small_disk: Path, tmp_path: Path,
-                                                                   data_dir: Path) -> None:
+def test_verify_repair_fixes_what_it_can_and_names_what_it_cannot(
+    kiln, small_disk: Path, tmp_path: Path, data_dir: Path
+) -> None:
     # a: its chunks are in this store and in eu-west-1's; b: only here
     a = _import(kiln, small_disk)["snapshot_id"]
     a_packs = _packs(data_dir)
@@ -110,7 +116,9 @@ def test_verify_repair_fixes_what_it_can_and_names_what_it_cannot(kiln, small_di
 
     # a good copy from outside heals b; --repair then rewrites the pack that holds the bad copy
     _import(kiln, lonely)
-    assert kiln("store", "verify", "--json", check=False).json()["superseded_packs"] == [b_pack.name]
+    assert kiln("store", "verify", "--json", check=False).json()["superseded_packs"] == [
+        b_pack.name
+    ]
     r = kiln("store", "verify", "--repair", "--json", check=False)
     assert r.rc == 0, r.out
     fix = r.json()
@@ -122,8 +130,9 @@ def test_verify_repair_fixes_what_it_can_and_names_what_it_cannot(kiln, small_di
     assert _exports_bit_exact(kiln, a, small_disk, tmp_path)
 
 
-
-def test_gc_keeps_the_only_copy_of_a_quarantined_chunk(kiln, small_disk: Path, data_dir: Path) -> None:
+def test_gc_keeps_the_only_copy_of_a_quarantined_chunk(
+    kiln, small_disk: Path, data_dir: Path
+) -> None:
     _import(kiln, small_disk)
     victim = sorted(_packs(data_dir))[0]
     _flip(victim)
@@ -134,7 +143,9 @@ def test_gc_keeps_the_only_copy_of_a_quarantined_chunk(kiln, small_disk: Path, d
     assert after["damaged_chunks"] == before["damaged_chunks"] and after["missing_chunks"] == []
 
 
-def test_a_copy_into_a_region_stores_a_quarantined_chunk_again(small_disk: Path, tmp_path: Path) -> None:
+def test_a_copy_into_a_region_stores_a_quarantined_chunk_again(
+    small_disk: Path, tmp_path: Path
+) -> None:
     """copy_snapshot (CopySnapshot, CopyImage) treats a quarantined chunk as absent too."""
     from kiln.disks import inspect_disk
     from kiln.store import copy_snapshot, open_store, verify

@@ -35,8 +35,11 @@ def _runs(n: int, seed: int) -> bytes:
     parts = []
     size = 0
     while size < n:
-        part = bytes([rng.randrange(1, 256)]) * rng.randrange(1, 200_000) if rng.random() < 0.5 \
+        part = (
+            bytes([rng.randrange(1, 256)]) * rng.randrange(1, 200_000)
+            if rng.random() < 0.5
             else disk_like_bytes(rng.randrange(1, 100_000), rng.randrange(1 << 30))
+        )
         parts.append(part)
         size += len(part)
     return b"".join(parts)[:n]
@@ -44,17 +47,21 @@ def _runs(n: int, seed: int) -> bytes:
 
 @pytest.mark.parametrize("workers", ["threads", "processes"])
 @pytest.mark.parametrize("kind", ["disk-like", "random", "runs", "text"])
-def test_parallel_cut_equals_serial_cut(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str,
-                                        workers: str) -> None:
+def test_parallel_cut_equals_serial_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, workers: str
+) -> None:
     monkeypatch.setattr(importer, "SEGMENT", 64 * 1024)  # many seams for little data
     if workers == "processes":
         monkeypatch.setattr(store_module, "PROCESS_MIN_BYTES", 0)
     else:
         monkeypatch.setattr(store_module, "PROCESS_MIN_BYTES", 1 << 62)
     n = 3 * MIB + 12345
-    data = {"disk-like": lambda: disk_like_bytes(n, 7), "random": lambda: os.urandom(n),
-            "runs": lambda: _runs(n, 3),
-            "text": lambda: (b"the quick brown fox jumps over the lazy dog\n" * (n // 44 + 1))[:n]}[kind]()
+    data = {
+        "disk-like": lambda: disk_like_bytes(n, 7),
+        "random": lambda: os.urandom(n),
+        "runs": lambda: _runs(n, 3),
+        "text": lambda: (b"the quick brown fox jumps over the lazy dog\n" * (n // 44 + 1))[:n],
+    }[kind]()
     disk = make_disk(tmp_path / "d.raw", 16 * MIB, [(MIB + 512, data)])
     store = open_store((tmp_path / "store").as_uri(), chunker=SMALL)
     first = store.import_disk(inspect_disk(disk), "snap-1")
@@ -73,7 +80,9 @@ def test_parallel_cut_equals_serial_cut(tmp_path: Path, monkeypatch: pytest.Monk
     out = tmp_path / "out.raw"
     store.restore("snap-1", out)
     assert out.read_bytes() == disk.read_bytes()
-    again = store.import_disk(inspect_disk(disk), "snap-2")  # the same chunks again: nothing new is stored
+    again = store.import_disk(
+        inspect_disk(disk), "snap-2"
+    )  # the same chunks again: nothing new is stored
     assert again.new_chunks == 0 and again.new_stored_bytes == 0
     assert store.manifest("snap-2").ids == m.ids
 
@@ -83,8 +92,15 @@ def test_large_import_through_worker_processes_round_trips(kiln, tmp_path: Path)
     `kiln` command as users run it): bit-exact back, and a re-import stores nothing."""
     n = store_module.PROCESS_MIN_BYTES + 16 * MIB
     text = disk_like_bytes(4 * MIB, 11)
-    disk = make_disk(tmp_path / "big.raw", 2 * n, [
-        (0, os.urandom(n // 2)), (n // 2 + 4096, text * ((n // 2) // len(text))), (n + 8 * MIB, text)])
+    disk = make_disk(
+        tmp_path / "big.raw",
+        2 * n,
+        [
+            (0, os.urandom(n // 2)),
+            (n // 2 + 4096, text * ((n // 2) // len(text))),
+            (n + 8 * MIB, text),
+        ],
+    )
     first = kiln("snapshot", "import", str(disk), "--json").json()
     assert first["data_bytes"] >= store_module.PROCESS_MIN_BYTES
     assert first["new_chunks"] > 0 and first["new_stored_bytes"] < first["data_bytes"]

@@ -10,7 +10,9 @@ from store_helpers import qemu_img, same_bytes
 
 
 @pytest.mark.parametrize("src_fmt", ["raw", "qcow2", "vmdk", "vpc", "vhdx"])
-def test_import_each_format_restores_bit_exact(kiln, small_disk: Path, tmp_path: Path, src_fmt: str) -> None:
+def test_import_each_format_restores_bit_exact(
+    kiln, small_disk: Path, tmp_path: Path, src_fmt: str
+) -> None:
     src = small_disk
     if src_fmt != "raw":
         src = tmp_path / f"src.{src_fmt}"
@@ -24,7 +26,9 @@ def test_import_each_format_restores_bit_exact(kiln, small_disk: Path, tmp_path:
 
 
 @pytest.mark.parametrize("fmt", ["qcow2", "vmdk", "vpc"])
-def test_export_each_format_reads_back_bit_exact(kiln, small_disk: Path, tmp_path: Path, fmt: str) -> None:
+def test_export_each_format_reads_back_bit_exact(
+    kiln, small_disk: Path, tmp_path: Path, fmt: str
+) -> None:
     sid = kiln("snapshot", "import", str(small_disk), "--json").json()["snapshot_id"]
     out = tmp_path / f"out.{fmt}"
     kiln("snapshot", "export", sid, str(out), "--format", fmt)

@@ -17,7 +17,9 @@ def _pack_files(data_dir: Path) -> list[Path]:
     return sorted(p for p in (data_dir / "regions/us-east-1/store/packs").rglob("*") if p.is_file())
 
 
-def test_verify_finds_a_flipped_byte(kiln, small_disk: Path, tmp_path: Path, data_dir: Path) -> None:
+def test_verify_finds_a_flipped_byte(
+    kiln, small_disk: Path, tmp_path: Path, data_dir: Path
+) -> None:
     a = kiln("snapshot", "import", str(small_disk), "--json").json()["snapshot_id"]
     other = make_disk(tmp_path / "o.raw", 1 << 20, [(0, os.urandom(100_000))])
     b = kiln("snapshot", "import", str(other), "--json").json()["snapshot_id"]
@@ -85,7 +87,9 @@ def test_gc_beside_a_concurrent_import_loses_nothing(small_disk: Path, tmp_path:
         assert same_bytes(small_disk, out)
 
 
-def test_stale_lease_of_a_killed_import_does_not_hold_back_gc(small_disk: Path, tmp_path: Path) -> None:
+def test_stale_lease_of_a_killed_import_does_not_hold_back_gc(
+    small_disk: Path, tmp_path: Path
+) -> None:
     store = open_store((tmp_path / "store").as_uri())
     store.import_disk(inspect_disk(small_disk), "snap-0000000000000000a")
     store.delete("snap-0000000000000000a")
@@ -97,7 +101,9 @@ def test_stale_lease_of_a_killed_import_does_not_hold_back_gc(small_disk: Path, 
     assert not list(store.backend.list("leases/"))
 
 
-def test_fresh_lease_protects_packs_written_since_it_started(small_disk: Path, tmp_path: Path) -> None:
+def test_fresh_lease_protects_packs_written_since_it_started(
+    small_disk: Path, tmp_path: Path
+) -> None:
     store = open_store((tmp_path / "store").as_uri())
     store.take_lease("snap-0000000000000000b")  # a running import, started just now
     store.import_disk(inspect_disk(small_disk), "snap-0000000000000000a")
@@ -123,11 +129,15 @@ def test_gc_keeps_a_small_pack_whose_chunks_are_all_live(tmp_path: Path) -> None
     assert same_bytes(disk, out)
 
 
-def test_import_reusing_a_pack_that_gc_is_deleting_loses_nothing(small_disk: Path, tmp_path: Path) -> None:
+def test_import_reusing_a_pack_that_gc_is_deleting_loses_nothing(
+    small_disk: Path, tmp_path: Path
+) -> None:
     """The last window: another process's import reuses chunks of a pack after GC decided to
     delete it. The import touches the pack and finds GC's marker, so it stores them itself."""
     gc_side = open_store((tmp_path / "store").as_uri())
-    importer_side = open_store((tmp_path / "store").as_uri())  # its own index, as another process has
+    importer_side = open_store(
+        (tmp_path / "store").as_uri()
+    )  # its own index, as another process has
     importer_side.import_disk(inspect_disk(small_disk), "snap-00000000000000001")
     importer_side.delete("snap-00000000000000001")  # its packs are garbage now
     importer_side.index.refresh()
@@ -136,7 +146,9 @@ def test_import_reusing_a_pack_that_gc_is_deleting_loses_nothing(small_disk: Pat
 
     def delete_after_an_import(name: str) -> None:
         if name.startswith("packs/") and not ran:  # GC has decided: run a whole import now
-            ran.append(importer_side.import_disk(inspect_disk(small_disk), "snap-00000000000000002"))
+            ran.append(
+                importer_side.import_disk(inspect_disk(small_disk), "snap-00000000000000002")
+            )
         delete(name)
 
     gc_side.backend.delete = delete_after_an_import  # type: ignore[method-assign]  # a hook

@@ -18,7 +18,10 @@ if connection is None:
 if not connection.in_transaction():
     raise RuntimeError("kiln migrations run inside migrate()'s write transaction")
 
-context.configure(connection=connection, target_metadata=Base.metadata,
-                  render_as_batch=connection.dialect.name == "sqlite")
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+)
 with context.begin_transaction():
     context.run_migrations()

@@ -10,7 +10,7 @@ from kiln import errors
 from kiln.catalog import Catalog, Conflict
 from kiln.catalog import accounts as cat
 from kiln.catalog.records import AccessKeyRecord
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.validate import ACCOUNT_RE
 
 log = logging.getLogger(__name__)
@@ -26,37 +26,46 @@ class CreateAccountResult:
     secret_access_key: str
 
 
-def create_account(catalog: Catalog, name: str, account_id: str | None = None,
-                   access_key_id: str | None = None,
-                   secret_access_key: str | None = None) -> CreateAccountResult:
+def create_account(
+    catalog: Catalog,
+    name: str,
+    account_id: str | None = None,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+) -> CreateAccountResult:
     """A new account with one access key (generated unless both key parts are given)."""
     if not name.strip() or len(name) > 128:
-        raise Ec2Error(errors.InvalidParameterValue, "account name must be 1-128 characters")
+        raise KilnError(errors.InvalidParameterValue, "account name must be 1-128 characters")
     if (access_key_id is None) != (secret_access_key is None):
-        raise Ec2Error(errors.InvalidParameterCombination,
-                       "give both --access-key-id and --secret-access-key, or neither")
+        raise KilnError(
+            errors.InvalidParameterCombination,
+            "give both --access-key-id and --secret-access-key, or neither",
+        )
     if account_id is not None and not ACCOUNT_RE.match(account_id):
-        raise Ec2Error(errors.InvalidParameterValue, f"account id must be 12 digits: {account_id}")
+        raise KilnError(errors.InvalidParameterValue, f"account id must be 12 digits: {account_id}")
     if access_key_id is not None and not KEY_ID_RE.match(access_key_id):
-        raise Ec2Error(errors.InvalidParameterValue,
-                       "access key id must be 16-128 upper-case letters or digits")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            "access key id must be 16-128 upper-case letters or digits",
+        )
     if secret_access_key is not None and not SECRET_RE.match(secret_access_key):
-        raise Ec2Error(errors.InvalidParameterValue,
-                       "secret access key must be 16-128 printable ASCII characters")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            "secret access key must be 16-128 printable ASCII characters",
+        )
     key_id = access_key_id or cat.new_access_key_id()
     secret = secret_access_key or cat.new_secret_access_key()
     try:
         with catalog.write() as tx:
             acct = account_id or _free_account_id(catalog)
             if cat.get_account(tx, acct) is not None:
-                raise Ec2Error(errors.InvalidParameterValue, f"account {acct} already exists")
+                raise KilnError(errors.InvalidParameterValue, f"account {acct} already exists")
             if cat.access_key_exists(tx, key_id):
-                raise Ec2Error(errors.InvalidParameterValue,
-                               f"access key {key_id} already exists")
+                raise KilnError(errors.InvalidParameterValue, f"access key {key_id} already exists")
             cat.create_account(tx, acct, name)
             cat.create_access_key(tx, catalog.sealer, acct, key_id, secret)
     except Conflict as e:
-        raise Ec2Error(errors.InvalidParameterValue, f"account or key already exists: {e}") from e
+        raise KilnError(errors.InvalidParameterValue, f"account or key already exists: {e}") from e
     log.info("created account %s (%s) with key %s", acct, name, key_id)
     return CreateAccountResult(acct, key_id, secret)
 
@@ -67,7 +76,7 @@ def _free_account_id(catalog: Catalog) -> str:
             candidate = cat.new_account_id()
             if cat.get_account(tx, candidate) is None:
                 return candidate
-    raise Ec2Error(errors.InternalError, "could not find a free account id")
+    raise KilnError(errors.InternalError, "could not find a free account id")
 
 
 def lookup_access_key(catalog: Catalog, access_key_id: str) -> AccessKeyRecord | None:

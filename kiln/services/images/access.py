@@ -6,14 +6,15 @@ from kiln import errors
 from kiln.catalog import Tx
 from kiln.catalog import images as cat
 from kiln.catalog.records import ImageRecord
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.context import Caller
 from kiln.services.validate import check_image_id
 
 
-def not_found(image_ids: list[str]) -> Ec2Error:
-    return Ec2Error(errors.InvalidAMIIDNotFound,
-                    f"The image id '[{', '.join(image_ids)}]' does not exist")
+def not_found(image_ids: list[str]) -> KilnError:
+    return KilnError(
+        errors.InvalidAMIIDNotFound, f"The image id '[{', '.join(image_ids)}]' does not exist"
+    )
 
 
 def can_see(tx: Tx, caller: Caller, image: ImageRecord) -> bool:
@@ -31,10 +32,15 @@ def visible_image(tx: Tx, caller: Caller, image_id: str) -> ImageRecord:
     .Unavailable for the owner's own deregistered image."""
     check_image_id(image_id)
     image = cat.get_image(tx, image_id, caller.account_id)
-    if (image is not None and image.state == "deregistered" and image.region == caller.region
-            and image.owner_id == caller.account_id):
-        raise Ec2Error(errors.InvalidAMIIDUnavailable,
-                       f"The image id '[{image_id}]' is no longer available")
+    if (
+        image is not None
+        and image.state == "deregistered"
+        and image.region == caller.region
+        and image.owner_id == caller.account_id
+    ):
+        raise KilnError(
+            errors.InvalidAMIIDUnavailable, f"The image id '[{image_id}]' is no longer available"
+        )
     if image is None or not can_see(tx, caller, image):
         raise not_found([image_id])
     return image
@@ -46,7 +52,8 @@ def owned_image(tx: Tx, caller: Caller, image_id: str, dry_run: bool = False) ->
     image = visible_image(tx, caller, image_id)
     if image.owner_id != caller.account_id:
         if dry_run:
-            raise Ec2Error(errors.UnauthorizedOperation,
-                           "You are not authorized to perform this operation.")
-        raise Ec2Error(errors.NotAuthorizedForResource, f"Not authorized for image:{image_id}")
+            raise KilnError(
+                errors.UnauthorizedOperation, "You are not authorized to perform this operation."
+            )
+        raise KilnError(errors.NotAuthorizedForResource, f"Not authorized for image:{image_id}")
     return image

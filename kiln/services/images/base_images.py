@@ -50,8 +50,9 @@ def existing_images(services: Services, name: str) -> dict[str, str]:
     return found
 
 
-def publish_base_image(services: Services, disk: Path, name: str,
-                       description: str) -> list[PublishedImage]:
+def publish_base_image(
+    services: Services, disk: Path, name: str, description: str
+) -> list[PublishedImage]:
     """Import ``disk`` (raw) and register it as the public image ``name`` in every region of
     ``services`` that lacks it. Idempotent per region."""
     have = existing_images(services, name)
@@ -62,14 +63,35 @@ def publish_base_image(services: Services, disk: Path, name: str,
             continue
         snapshot_id = new_id("snap")
         res = services.stores[region].import_disk(raw_disk(disk), snapshot_id)
-        record_snapshot(services.catalog, region, SYSTEM_ACCOUNT_ID, snapshot_id,
-                        res.virtual_size, description=f"{name} root volume")
+        record_snapshot(
+            services.catalog,
+            region,
+            SYSTEM_ACCOUNT_ID,
+            snapshot_id,
+            res.virtual_size,
+            description=f"{name} root volume",
+        )
         caller = Caller(SYSTEM_ACCOUNT_ID, region)
-        image_id = register_image(services, caller, RegisterImageRequest(
-            name=name, description=description, architecture="x86_64",
-            root_device_name=ROOT_DEVICE, virtualization_type="hvm", boot_mode="legacy-bios",
-            block_devices=(BlockDeviceRecord(ROOT_DEVICE, ebs=EbsRecord(
-                snapshot_id=snapshot_id, volume_type="gp3", delete_on_termination=True)),)))
+        image_id = register_image(
+            services,
+            caller,
+            RegisterImageRequest(
+                name=name,
+                description=description,
+                architecture="x86_64",
+                root_device_name=ROOT_DEVICE,
+                virtualization_type="hvm",
+                boot_mode="legacy-bios",
+                block_devices=(
+                    BlockDeviceRecord(
+                        ROOT_DEVICE,
+                        ebs=EbsRecord(
+                            snapshot_id=snapshot_id, volume_type="gp3", delete_on_termination=True
+                        ),
+                    ),
+                ),
+            ),
+        )
         with services.catalog.write() as tx:
             cat_images.add_launch_permissions(tx, image_id, [LaunchPermissionRecord(group="all")])
         log.info("published %s in %s: %s (%s)", name, region, image_id, snapshot_id)

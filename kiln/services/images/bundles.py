@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kiln import errors
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.context import Services
 
 BUNDLE_FORMAT = "kiln-bundle/1"
@@ -35,14 +35,19 @@ class Bundle:
     ramdisk_id: str | None
 
     def as_json(self) -> dict[str, object]:
-        return {"format": BUNDLE_FORMAT, "location": self.location, "image_type": self.image_type,
-                "architecture": self.architecture, "image": {"snapshot_id": self.snapshot_id},
-                "kernel_id": self.kernel_id, "ramdisk_id": self.ramdisk_id}
+        return {
+            "format": BUNDLE_FORMAT,
+            "location": self.location,
+            "image_type": self.image_type,
+            "architecture": self.architecture,
+            "image": {"snapshot_id": self.snapshot_id},
+            "kernel_id": self.kernel_id,
+            "ramdisk_id": self.ramdisk_id,
+        }
 
 
-def _invalid(location: str, why: str) -> Ec2Error:
-    return Ec2Error(errors.InvalidParameterValue,
-                    f"Invalid ImageLocation '{location}': {why}")
+def _invalid(location: str, why: str) -> KilnError:
+    return KilnError(errors.InvalidParameterValue, f"Invalid ImageLocation '{location}': {why}")
 
 
 def resolve(root: Path, location: str) -> Path:
@@ -59,7 +64,7 @@ def read_bundle(services: Services, region: str, location: str) -> Bundle:
     """Parse and check the manifest at ``location``; its disk must be in the region's store."""
     path = resolve(services.bundles_dir(region), location)
     try:
-        raw = path.read_bytes()[:MAX_MANIFEST_BYTES + 1]
+        raw = path.read_bytes()[: MAX_MANIFEST_BYTES + 1]
     except OSError:
         raise _invalid(location, "no bundle manifest there") from None
     try:
@@ -80,5 +85,6 @@ def read_bundle(services: Services, region: str, location: str) -> Bundle:
         raise _invalid(location, f"not a Kiln bundle manifest ({e})") from None
     if not services.stores[region].has(snapshot_id):
         raise _invalid(location, f"its disk {snapshot_id} is not in the {region} store")
-    return Bundle(location, image_type, arch, snapshot_id, doc.get("kernel_id"),
-                  doc.get("ramdisk_id"))
+    return Bundle(
+        location, image_type, arch, snapshot_id, doc.get("kernel_id"), doc.get("ramdisk_id")
+    )

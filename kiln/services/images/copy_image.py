@@ -31,7 +31,7 @@ from kiln.catalog.records import (
     SnapshotRecord,
     utc_now,
 )
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.runtime.jobs import from_json, to_json
 from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.images.access import visible_image
@@ -68,8 +68,9 @@ class _Planned:
     key: KmsKeyRecord | None
 
 
-def _key_for(services: Services, caller: Caller, src: SnapshotRecord,
-             forced: KmsKeyRecord | None) -> KmsKeyRecord | None:
+def _key_for(
+    services: Services, caller: Caller, src: SnapshotRecord, forced: KmsKeyRecord | None
+) -> KmsKeyRecord | None:
     if forced is not None:
         return forced
     if not src.encrypted:
@@ -88,32 +89,46 @@ def copy_image(services: Services, caller: Caller, req: CopyImageRequest) -> str
     check_image_id(req.source_image_id)
     check_name(req.name)
     if req.description is not None and len(req.description) > 255:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       "AMI descriptions must be at most 255 characters long")
+        raise KilnError(
+            errors.InvalidParameterValue, "AMI descriptions must be at most 255 characters long"
+        )
     check_tag_specs(req.tag_specs, ("image", "snapshot"))
     source_caller = Caller(caller.account_id, req.source_region)
     with services.catalog.read() as tx:
         src = visible_image(tx, source_caller, req.source_image_id)
         if src.state != "available":
-            raise Ec2Error(errors.InvalidAMIIDUnavailable,
-                           f"Image {src.image_id} is not available (state: {src.state}).")
+            raise KilnError(
+                errors.InvalidAMIIDUnavailable,
+                f"Image {src.image_id} is not available (state: {src.state}).",
+            )
         if src.root_device_type != "ebs":
-            raise Ec2Error(errors.InvalidParameterValue,
-                           f"Image {src.image_id} is instance-store backed; only EBS-backed "
-                           "images can be copied.")
-        source_snaps = {bd.ebs.snapshot_id: cat_snapshots.get_snapshot(
-            tx, bd.ebs.snapshot_id, caller.account_id) for bd in src.block_devices
-            if bd.ebs is not None and bd.ebs.snapshot_id}
+            raise KilnError(
+                errors.InvalidParameterValue,
+                f"Image {src.image_id} is instance-store backed; only EBS-backed "
+                "images can be copied.",
+            )
+        source_snaps = {
+            bd.ebs.snapshot_id: cat_snapshots.get_snapshot(
+                tx, bd.ebs.snapshot_id, caller.account_id
+            )
+            for bd in src.block_devices
+            if bd.ebs is not None and bd.ebs.snapshot_id
+        }
         source_tags = src.tags if req.copy_image_tags else ()
-    forced = (kms.choose_key(services.catalog, caller.account_id, caller.region, True,
-                             req.kms_key_id) if req.encrypted
-              else kms.choose_key(services.catalog, caller.account_id, caller.region, None,
-                                  req.kms_key_id))
+    forced = (
+        kms.choose_key(services.catalog, caller.account_id, caller.region, True, req.kms_key_id)
+        if req.encrypted
+        else kms.choose_key(
+            services.catalog, caller.account_id, caller.region, None, req.kms_key_id
+        )
+    )
     planned: dict[str, _Planned] = {}
     for sid, snap in source_snaps.items():
         if snap is None or snap.state != "completed":
-            raise Ec2Error(errors.InvalidAMIIDUnavailable,
-                           f"Image {src.image_id}: its snapshot {sid} is not available.")
+            raise KilnError(
+                errors.InvalidAMIIDUnavailable,
+                f"Image {src.image_id}: its snapshot {sid} is not available.",
+            )
         planned[sid] = _Planned(snap, new_id("snap"), _key_for(services, caller, snap, forced))
     image_id = new_id("ami")
     job_id = new_id("copy-ami")
@@ -122,65 +137,134 @@ def copy_image(services: Services, caller: Caller, req: CopyImageRequest) -> str
     with services.catalog.write() as tx:
         taken = cat_images.live_image_named(tx, caller.region, caller.account_id, req.name)
         if taken:
-            raise Ec2Error(errors.InvalidAMINameDuplicate,
-                           f"AMI name {req.name} is already in use by AMI {taken}")
+            raise KilnError(
+                errors.InvalidAMINameDuplicate,
+                f"AMI name {req.name} is already in use by AMI {taken}",
+            )
         dry_run(req.dry_run)
         for p in planned.values():
             cat_snapshots.insert_snapshot(tx, _new_snapshot(p, caller, image_id, src.image_id, now))
         try:
             cat_images.register_image(tx, image)
         except Conflict:
-            raise Ec2Error(errors.InvalidAMINameDuplicate,
-                           f"AMI name {req.name} is already in use") from None
+            raise KilnError(
+                errors.InvalidAMINameDuplicate, f"AMI name {req.name} is already in use"
+            ) from None
         if source_tags:
-            cat_tags.create_tags(tx, image_id, "image", caller.region, caller.account_id,
-                                 [(t.key, t.value) for t in source_tags])
-        apply_tag_specs(tx, caller, req.tag_specs, {
-            "image": [image_id], "snapshot": [p.snapshot_id for p in planned.values()]})
-        copies = tuple(CopiedSnapshot(p.source.snapshot_id, p.source.data_key_id, p.snapshot_id,
-                                      p.key.key_id if p.key else None) for p in planned.values())
-        cat_jobs.create_job(tx, job_id, "copy-image", caller.region, caller.account_id,
-                            to_json(CopyImageParams(req.source_region, src.image_id, image_id,
-                                                    copies)))
+            cat_tags.create_tags(
+                tx,
+                image_id,
+                "image",
+                caller.region,
+                caller.account_id,
+                [(t.key, t.value) for t in source_tags],
+            )
+        apply_tag_specs(
+            tx,
+            caller,
+            req.tag_specs,
+            {"image": [image_id], "snapshot": [p.snapshot_id for p in planned.values()]},
+        )
+        copies = tuple(
+            CopiedSnapshot(
+                p.source.snapshot_id,
+                p.source.data_key_id,
+                p.snapshot_id,
+                p.key.key_id if p.key else None,
+            )
+            for p in planned.values()
+        )
+        cat_jobs.create_job(
+            tx,
+            job_id,
+            "copy-image",
+            caller.region,
+            caller.account_id,
+            to_json(CopyImageParams(req.source_region, src.image_id, image_id, copies)),
+        )
     services.jobs.submit(job_id)
-    log.info("copying image %s/%s to %s/%s (job %s)", req.source_region, src.image_id,
-             caller.region, image_id, job_id)
+    log.info(
+        "copying image %s/%s to %s/%s (job %s)",
+        req.source_region,
+        src.image_id,
+        caller.region,
+        image_id,
+        job_id,
+    )
     return image_id
 
 
-def _new_image(src: ImageRecord, caller: Caller, req: CopyImageRequest, image_id: str,
-               planned: dict[str, _Planned], now: str) -> ImageRecord:
+def _new_image(
+    src: ImageRecord,
+    caller: Caller,
+    req: CopyImageRequest,
+    image_id: str,
+    planned: dict[str, _Planned],
+    now: str,
+) -> ImageRecord:
     bdms: list[BlockDeviceRecord] = []
     for bd in src.block_devices:
         if bd.ebs is not None and bd.ebs.snapshot_id in planned:
             p = planned[bd.ebs.snapshot_id]
-            bd = replace(bd, ebs=replace(bd.ebs, snapshot_id=p.snapshot_id,
-                                         encrypted=p.key is not None,
-                                         kms_key_id=kms.key_arn(p.key) if p.key else None))
+            bd = replace(
+                bd,
+                ebs=replace(
+                    bd.ebs,
+                    snapshot_id=p.snapshot_id,
+                    encrypted=p.key is not None,
+                    kms_key_id=kms.key_arn(p.key) if p.key else None,
+                ),
+            )
         bdms.append(bd)
     same_region = src.region == caller.region
     return replace(
-        src, image_id=image_id, region=caller.region, owner_id=caller.account_id,
-        name=req.name, description=req.description, state="pending", creation_date=now,
-        state_reason_code=None, state_reason_message=None, is_public=False,
-        image_location=f"{caller.account_id}/{req.name}", deprecation_time=None,
-        deregistration_protection="disabled", last_launched_time=None,
-        source_image_id=src.image_id, source_image_region=src.region,
+        src,
+        image_id=image_id,
+        region=caller.region,
+        owner_id=caller.account_id,
+        name=req.name,
+        description=req.description,
+        state="pending",
+        creation_date=now,
+        state_reason_code=None,
+        state_reason_message=None,
+        is_public=False,
+        image_location=f"{caller.account_id}/{req.name}",
+        deprecation_time=None,
+        deregistration_protection="disabled",
+        last_launched_time=None,
+        source_image_id=src.image_id,
+        source_image_region=src.region,
         kernel_id=src.kernel_id if same_region else None,
         ramdisk_id=src.ramdisk_id if same_region else None,
-        owner_alias=None, block_devices=tuple(bdms), product_codes=(), tags=())
+        owner_alias=None,
+        block_devices=tuple(bdms),
+        product_codes=(),
+        tags=(),
+    )
 
 
-def _new_snapshot(p: _Planned, caller: Caller, image_id: str, source_image_id: str,
-                  now: str) -> SnapshotRecord:
+def _new_snapshot(
+    p: _Planned, caller: Caller, image_id: str, source_image_id: str, now: str
+) -> SnapshotRecord:
     return SnapshotRecord(
-        snapshot_id=p.snapshot_id, region=caller.region, owner_id=caller.account_id,
-        volume_size=p.source.volume_size, full_size_bytes=p.source.full_size_bytes,
-        state="pending", start_time=now, volume_id=NO_VOLUME, progress="0%",
-        encrypted=p.key is not None, kms_key_id=kms.key_arn(p.key) if p.key else None,
+        snapshot_id=p.snapshot_id,
+        region=caller.region,
+        owner_id=caller.account_id,
+        volume_size=p.source.volume_size,
+        full_size_bytes=p.source.full_size_bytes,
+        state="pending",
+        start_time=now,
+        volume_id=NO_VOLUME,
+        progress="0%",
+        encrypted=p.key is not None,
+        kms_key_id=kms.key_arn(p.key) if p.key else None,
         data_key_id=p.key.key_id if p.key else None,
-        description=(f"Copied for DestinationAmi {image_id} from SourceAmi {source_image_id} "
-                     f"for SourceSnapshot {p.source.snapshot_id}. Task created on {now}."))
+        description=(
+            f"Copied for DestinationAmi {image_id} from SourceAmi {source_image_id} "
+            f"for SourceSnapshot {p.source.snapshot_id}. Task created on {now}."
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,8 +289,10 @@ class CopyImageParams:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CopyImageParams:
-        return replace(from_json(cls, data), snapshots=tuple(
-            from_json(CopiedSnapshot, s) for s in data["snapshots"]))
+        return replace(
+            from_json(cls, data),
+            snapshots=tuple(from_json(CopiedSnapshot, s) for s in data["snapshots"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,15 +306,26 @@ def _run(ctx: JobContext) -> None:
     n = max(1, len(p.snapshots))
     sent = total = 0
     for i, s in enumerate(p.snapshots):
-        res = copy_store_snapshot(ctx, p.source_region, s.source_snapshot_id,
-                                  s.source_key_id, s.snapshot_id, s.key_id,
-                                  lo=100 * i // n, hi=100 * (i + 1) // n)
+        res = copy_store_snapshot(
+            ctx,
+            p.source_region,
+            s.source_snapshot_id,
+            s.source_key_id,
+            s.snapshot_id,
+            s.key_id,
+            lo=100 * i // n,
+            hi=100 * (i + 1) // n,
+        )
         sent += res["chunks_sent"]
         total += res["chunks_total"]
     with ctx.services.catalog.write() as tx:
         for s in p.snapshots:
-            change_snapshot(tx, s.snapshot_id, SnapshotState.COMPLETED,
-                            {"progress": "100%", "completion_time": utc_now()})
+            change_snapshot(
+                tx,
+                s.snapshot_id,
+                SnapshotState.COMPLETED,
+                {"progress": "100%", "completion_time": utc_now()},
+            )
         if _still_pending(tx, ctx.job, p):  # not deregistered while the data moved
             change_image(tx, p.image_id, ImageState.AVAILABLE)
         ctx.complete(tx, to_json(CopyImageResult(sent, total)))
@@ -243,11 +340,17 @@ def _fail(tx: Tx, job: JobRecord, message: str) -> None:
     p = CopyImageParams.from_json(job.params)
     code = "Client.Error" if message.startswith("ClientError") else "Server.InternalError"
     if _still_pending(tx, job, p):
-        change_image(tx, p.image_id, ImageState.FAILED,
-                     {"state_reason_code": code, "state_reason_message": message}, strict=False)
+        change_image(
+            tx,
+            p.image_id,
+            ImageState.FAILED,
+            {"state_reason_code": code, "state_reason_message": message},
+            strict=False,
+        )
     for s in p.snapshots:
-        change_snapshot(tx, s.snapshot_id, SnapshotState.ERROR, {"state_message": message},
-                        strict=False)
+        change_snapshot(
+            tx, s.snapshot_id, SnapshotState.ERROR, {"state_message": message}, strict=False
+        )
 
 
 def _progress(tx: Tx, job: JobRecord, percent: int) -> None:

@@ -43,7 +43,7 @@ from kiln.catalog.records import (
     utc_now,
 )
 from kiln.disks import raw_disk
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.runtime.jobs import from_json, to_json
 from kiln.runtime.volume_disks import base_of, volume_path, volume_source
 from kiln.services.context import Caller, JobContext, JobKind, Services
@@ -84,13 +84,16 @@ class CreateImageRequest:
 def create_image(services: Services, caller: Caller, req: CreateImageRequest) -> str:
     runtime_of(services)
     if not req.instance_id:
-        raise Ec2Error(errors.MissingParameter, "The request must contain the parameter InstanceId")
+        raise KilnError(
+            errors.MissingParameter, "The request must contain the parameter InstanceId"
+        )
     if not req.name:
-        raise Ec2Error(errors.MissingParameter, "The request must contain the parameter Name")
+        raise KilnError(errors.MissingParameter, "The request must contain the parameter Name")
     check_name(req.name)
     if req.description is not None and len(req.description) > 255:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       "AMI descriptions must be at most 255 characters long")
+        raise KilnError(
+            errors.InvalidParameterValue, "AMI descriptions must be at most 255 characters long"
+        )
     check_tag_specs(req.tag_specs, ("image", "snapshot"))
     image_id = new_id("ami")
     job_id = new_id("create-ami")
@@ -99,63 +102,117 @@ def create_image(services: Services, caller: Caller, req: CreateImageRequest) ->
             view = views(tx, owned_instances(tx, caller, [req.instance_id], hidden_before()))[0]
             inst = view.instance
             if inst.root_device_type != "ebs":
-                raise Ec2Error(errors.UnsupportedOperation,
-                               f"The instance '{inst.instance_id}' has an instance-store root; "
-                               "CreateImage needs an EBS-backed instance.")
+                raise KilnError(
+                    errors.UnsupportedOperation,
+                    f"The instance '{inst.instance_id}' has an instance-store root; "
+                    "CreateImage needs an EBS-backed instance.",
+                )
             if inst.state not in (InstanceState.RUNNING, InstanceState.STOPPED):
-                raise Ec2Error(errors.IncorrectInstanceState,
-                               f"The instance '{inst.instance_id}' is '{inst.state}'; CreateImage "
-                               "needs a running or stopped instance.")
+                raise KilnError(
+                    errors.IncorrectInstanceState,
+                    f"The instance '{inst.instance_id}' is '{inst.state}'; CreateImage "
+                    "needs a running or stopped instance.",
+                )
             taken = cat_images.live_image_named(tx, caller.region, caller.account_id, req.name)
             if taken:
-                raise Ec2Error(errors.InvalidAMINameDuplicate,
-                               f"AMI name {req.name} is already in use by AMI {taken}")
+                raise KilnError(
+                    errors.InvalidAMINameDuplicate,
+                    f"AMI name {req.name} is already in use by AMI {taken}",
+                )
             dry_run(req.dry_run)
             snaps = _record(tx, caller, inst.instance_id, image_id, view.volumes)
             source = cat_images.get_image(tx, inst.image_id, caller.account_id)
-            cat_images.register_image(tx, ImageRecord(
-                image_id=image_id, region=caller.region, owner_id=caller.account_id,
-                name=req.name, state=ImageState.PENDING.value, architecture=inst.architecture,
-                root_device_type="ebs", virtualization_type="hvm", image_type="machine",
-                creation_date=utc_now(), description=req.description,
-                root_device_name=inst.root_device_name, boot_mode="legacy-bios",
-                image_location=f"{caller.account_id}/{req.name}",
-                source_instance_id=inst.instance_id,
-                source_image_id=inst.image_id if source is not None else None,
-                source_image_region=caller.region if source is not None else None,
-                block_devices=tuple(BlockDeviceRecord(v.device or "", ebs=EbsRecord(
-                    snapshot_id=s.snapshot_id, volume_size=v.size, volume_type=v.volume_type,
-                    iops=v.iops, throughput=v.throughput,
-                    delete_on_termination=True, encrypted=v.encrypted,
-                    kms_key_id=v.kms_key_id)) for v, s in zip(view.volumes, snaps, strict=True))))
-            apply_tag_specs(tx, caller, req.tag_specs, {
-                "image": [image_id], "snapshot": [s.snapshot_id for s in snaps]})
-            params = CreateImageParams(inst.instance_id, image_id, req.no_reboot, tuple(
-                ImagedVolume(v.volume_id, s.snapshot_id, v.snapshot_id, s.data_key_id)
-                for v, s in zip(view.volumes, snaps, strict=True)))
-            cat_jobs.create_job(tx, job_id, JOB_KIND, caller.region, caller.account_id,
-                                to_json(params))
+            cat_images.register_image(
+                tx,
+                ImageRecord(
+                    image_id=image_id,
+                    region=caller.region,
+                    owner_id=caller.account_id,
+                    name=req.name,
+                    state=ImageState.PENDING.value,
+                    architecture=inst.architecture,
+                    root_device_type="ebs",
+                    virtualization_type="hvm",
+                    image_type="machine",
+                    creation_date=utc_now(),
+                    description=req.description,
+                    root_device_name=inst.root_device_name,
+                    boot_mode="legacy-bios",
+                    image_location=f"{caller.account_id}/{req.name}",
+                    source_instance_id=inst.instance_id,
+                    source_image_id=inst.image_id if source is not None else None,
+                    source_image_region=caller.region if source is not None else None,
+                    block_devices=tuple(
+                        BlockDeviceRecord(
+                            v.device or "",
+                            ebs=EbsRecord(
+                                snapshot_id=s.snapshot_id,
+                                volume_size=v.size,
+                                volume_type=v.volume_type,
+                                iops=v.iops,
+                                throughput=v.throughput,
+                                delete_on_termination=True,
+                                encrypted=v.encrypted,
+                                kms_key_id=v.kms_key_id,
+                            ),
+                        )
+                        for v, s in zip(view.volumes, snaps, strict=True)
+                    ),
+                ),
+            )
+            apply_tag_specs(
+                tx,
+                caller,
+                req.tag_specs,
+                {"image": [image_id], "snapshot": [s.snapshot_id for s in snaps]},
+            )
+            params = CreateImageParams(
+                inst.instance_id,
+                image_id,
+                req.no_reboot,
+                tuple(
+                    ImagedVolume(v.volume_id, s.snapshot_id, v.snapshot_id, s.data_key_id)
+                    for v, s in zip(view.volumes, snaps, strict=True)
+                ),
+            )
+            cat_jobs.create_job(
+                tx, job_id, JOB_KIND, caller.region, caller.account_id, to_json(params)
+            )
     except Conflict:
-        raise Ec2Error(errors.InvalidAMINameDuplicate,
-                       f"AMI name {req.name} is already in use") from None
+        raise KilnError(
+            errors.InvalidAMINameDuplicate, f"AMI name {req.name} is already in use"
+        ) from None
     services.jobs.submit(job_id)
-    log.info("CreateImage %s from %s (job %s, no_reboot=%s)", image_id, req.instance_id, job_id,
-             req.no_reboot)
+    log.info(
+        "CreateImage %s from %s (job %s, no_reboot=%s)",
+        image_id,
+        req.instance_id,
+        job_id,
+        req.no_reboot,
+    )
     return image_id
 
 
-def _record(tx: Tx, caller: Caller, instance_id: str, image_id: str,
-            volumes: tuple[VolumeRecord, ...]) -> list[SnapshotRecord]:
+def _record(
+    tx: Tx, caller: Caller, instance_id: str, image_id: str, volumes: tuple[VolumeRecord, ...]
+) -> list[SnapshotRecord]:
     out = []
     for v in volumes:
         parent = cat_snapshots.get_snapshot(tx, v.snapshot_id, "") if v.snapshot_id else None
         snap = SnapshotRecord(
-            snapshot_id=new_id("snap"), region=caller.region, owner_id=caller.account_id,
-            volume_size=v.size, state="pending", start_time=utc_now(), volume_id=v.volume_id,
-            encrypted=v.encrypted, kms_key_id=v.kms_key_id,
+            snapshot_id=new_id("snap"),
+            region=caller.region,
+            owner_id=caller.account_id,
+            volume_size=v.size,
+            state="pending",
+            start_time=utc_now(),
+            volume_id=v.volume_id,
+            encrypted=v.encrypted,
+            kms_key_id=v.kms_key_id,
             data_key_id=parent.data_key_id if parent else None,
             description=f"Created by CreateImage({instance_id}) for {image_id}",
-            parent_snapshot_id=v.snapshot_id)
+            parent_snapshot_id=v.snapshot_id,
+        )
         cat_snapshots.insert_snapshot(tx, snap)
         out.append(snap)
     return out
@@ -183,8 +240,9 @@ class CreateImageParams:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CreateImageParams:
-        return replace(from_json(cls, data), volumes=tuple(
-            from_json(ImagedVolume, v) for v in data["volumes"]))
+        return replace(
+            from_json(cls, data), volumes=tuple(from_json(ImagedVolume, v) for v in data["volumes"])
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,8 +262,9 @@ def _store_volume(ctx: JobContext, volume: ImagedVolume, lo: int, hi: int) -> No
         return
     overlay = volume_path(services.data_dir, region, volume.volume_id)
     if not overlay.exists():
-        raise Ec2Error(errors.InvalidVolumeNotFound,
-                       f"The volume {volume.volume_id} no longer exists.")
+        raise KilnError(
+            errors.InvalidVolumeNotFound, f"The volume {volume.volume_id} no longer exists."
+        )
     base = base_of(overlay)
     parent = volume.parent if volume.parent and store.has(volume.parent) else None
     if parent is not None and store.manifest(parent).virtual_size != base.stat().st_size:
@@ -216,8 +275,14 @@ def _store_volume(ctx: JobContext, volume: ImagedVolume, lo: int, hi: int) -> No
             key = kms.key_by_id(tx, services.catalog, volume.key_id)
     margin = store.chunker_config.max_chunk if parent else None
     with volume_source(overlay, base, store.scratch, margin) as (source, changed):
-        store.import_disk(raw_disk(source), sid, parent=parent, changed=changed if parent else None,
-                          key=key, progress=ctx.reporter(lo, hi))
+        store.import_disk(
+            raw_disk(source),
+            sid,
+            parent=parent,
+            changed=changed if parent else None,
+            key=key,
+            progress=ctx.reporter(lo, hi),
+        )
 
 
 def _run(ctx: JobContext) -> None:
@@ -231,13 +296,18 @@ def _run(ctx: JobContext) -> None:
             inst = cat_instances.get_instance(tx, iid, "")
             vols = cat_instances.volumes_of_instances(tx, [iid]).get(iid, [])
         if inst is None:
-            raise Ec2Error(errors.InvalidInstanceIDNotFound, f"The instance {iid} is gone.")
+            raise KilnError(errors.InvalidInstanceIDNotFound, f"The instance {iid} is gone.")
         pending = [v for v in volumes if not services.stores[ctx.job.region].has(v.snapshot_id)]
         # A resumed job knows from its result whether an earlier run shut the guest down: the
         # VM may be gone now (a kill -9 while it was down), but the job must boot it again.
         reboot = _restart_recorded(ctx, iid)
-        if (not reboot and pending and not p.no_reboot and inst.state == InstanceState.RUNNING
-                and vm_running(services, inst)):
+        if (
+            not reboot
+            and pending
+            and not p.no_reboot
+            and inst.state == InstanceState.RUNNING
+            and vm_running(services, inst)
+        ):
             _record_restart(ctx, iid)  # durable before the guest goes down
             reboot = True
         if reboot and pending and vm_running(services, inst):
@@ -253,8 +323,12 @@ def _run(ctx: JobContext) -> None:
     with services.catalog.write() as tx:
         for v in volumes:
             size = services.stores[ctx.job.region].manifest(v.snapshot_id).virtual_size
-            change_snapshot(tx, v.snapshot_id, SnapshotState.COMPLETED, {
-                "progress": "100%", "completion_time": utc_now(), "full_size_bytes": size})
+            change_snapshot(
+                tx,
+                v.snapshot_id,
+                SnapshotState.COMPLETED,
+                {"progress": "100%", "completion_time": utc_now(), "full_size_bytes": size},
+            )
         change_image(tx, p.image_id, ImageState.AVAILABLE)
         ctx.complete(tx, to_json(CreateImageResult(p.image_id, iid if reboot else None)))
     log.info("CreateImage %s from %s: available", p.image_id, iid)
@@ -283,23 +357,37 @@ def _restart(services: Services, instance_id: str, vols: list[VolumeRecord]) -> 
         return
     try:
         start_vm(services, inst, prepare_disks(services, inst, vols))
-    except Ec2Error as e:
+    except KilnError as e:
         log.warning("%s: restart after CreateImage failed: %s", instance_id, e.message)
         reason = internal_error(f"restart after CreateImage failed: {e.message}")
         with services.catalog.write() as tx:
-            change_instance(tx, instance_id, [InstanceState.RUNNING], InstanceState.STOPPED, {
-                "state_reason_code": reason[0], "state_reason_message": reason[1]})
+            change_instance(
+                tx,
+                instance_id,
+                [InstanceState.RUNNING],
+                InstanceState.STOPPED,
+                {"state_reason_code": reason[0], "state_reason_message": reason[1]},
+            )
 
 
 def _fail(tx: Tx, job: JobRecord, message: str) -> None:
     p = CreateImageParams.from_json(job.params)
-    change_image(tx, p.image_id, ImageState.FAILED, {
-        "state_reason_code": "Client.CreateImageFailed"
-        if message.startswith("ClientError") else "Server.InternalError",
-        "state_reason_message": message}, strict=False)
+    change_image(
+        tx,
+        p.image_id,
+        ImageState.FAILED,
+        {
+            "state_reason_code": "Client.CreateImageFailed"
+            if message.startswith("ClientError")
+            else "Server.InternalError",
+            "state_reason_message": message,
+        },
+        strict=False,
+    )
     for v in p.volumes:
-        change_snapshot(tx, v.snapshot_id, SnapshotState.ERROR, {"state_message": message},
-                        strict=False)
+        change_snapshot(
+            tx, v.snapshot_id, SnapshotState.ERROR, {"state_message": message}, strict=False
+        )
 
 
 def _progress(tx: Tx, job: JobRecord, percent: int) -> None:

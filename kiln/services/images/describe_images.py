@@ -10,7 +10,7 @@ from kiln.catalog import accounts as cat_accounts
 from kiln.catalog import images as cat
 from kiln.catalog.image_query import IMAGE_FILTERS, ImageQuery, query_image_ids
 from kiln.catalog.records import Filter, ImageRecord, utc_now
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.context import Caller, Services
 from kiln.services.images.access import not_found
 from kiln.services.validate import (
@@ -24,8 +24,9 @@ from kiln.services.validate import (
 )
 
 #: Owner aliases EC2 knows; those no Kiln account carries match no image.
-WELL_KNOWN_ALIASES = frozenset({"amazon", "aws-marketplace", "aws-backup-vault",
-                                SYSTEM_ACCOUNT_ALIAS})
+WELL_KNOWN_ALIASES = frozenset(
+    {"amazon", "aws-marketplace", "aws-backup-vault", SYSTEM_ACCOUNT_ALIAS}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,7 @@ def _owners(tx: Tx, caller: Caller, owners: tuple[str, ...]) -> tuple[str, ...]:
             if acct is not None:
                 out.append(acct.account_id)
             elif o not in WELL_KNOWN_ALIASES:
-                raise Ec2Error(errors.InvalidUserIDMalformed, f'Invalid user id: "{o}"')
+                raise KilnError(errors.InvalidUserIDMalformed, f'Invalid user id: "{o}"')
     return tuple(out) or ("",)  # named owners that resolve to nobody match nothing
 
 
@@ -71,39 +72,55 @@ def _users(caller: Caller, users: tuple[str, ...]) -> tuple[str, ...]:
         elif u == "all" or ACCOUNT_RE.match(u):
             out.append(u)
         else:
-            raise Ec2Error(errors.InvalidUserIDMalformed, f'Invalid user id: "{u}"')
+            raise KilnError(errors.InvalidUserIDMalformed, f'Invalid user id: "{u}"')
     return tuple(out)
 
 
-def describe_images(services: Services, caller: Caller,
-                    req: DescribeImagesRequest) -> DescribeImagesResult:
+def describe_images(
+    services: Services, caller: Caller, req: DescribeImagesRequest
+) -> DescribeImagesResult:
     for image_id in req.image_ids:
         check_image_id(image_id)
     filters = check_filters(req.filters, IMAGE_FILTERS)
     check_max_results(req.max_results, 5, 1000)
     if req.max_results is not None and req.image_ids:
-        raise Ec2Error(errors.InvalidParameterCombination,
-                       "The parameter ImageIds cannot be used with the parameter maxResults")
+        raise KilnError(
+            errors.InvalidParameterCombination,
+            "The parameter ImageIds cannot be used with the parameter maxResults",
+        )
     dry_run(req.dry_run)
-    fingerprint = ["DescribeImages", caller.account_id, caller.region, req.image_ids,
-                   req.owners, req.executable_users, [(f.name, f.values) for f in filters],
-                   req.include_deprecated, req.include_disabled]
+    fingerprint = [
+        "DescribeImages",
+        caller.account_id,
+        caller.region,
+        req.image_ids,
+        req.owners,
+        req.executable_users,
+        [(f.name, f.values) for f in filters],
+        req.include_deprecated,
+        req.include_disabled,
+    ]
     after = decode_token(req.next_token, fingerprint)
     with services.catalog.read() as tx:
         query = ImageQuery(
-            region=caller.region, caller=caller.account_id, now=utc_now(),
+            region=caller.region,
+            caller=caller.account_id,
+            now=utc_now(),
             image_ids=tuple(dict.fromkeys(req.image_ids)),
             owners=_owners(tx, caller, req.owners) if req.owners else (),
-            executable_users=_users(caller, req.executable_users), filters=filters,
-            include_deprecated=req.include_deprecated, include_disabled=req.include_disabled,
+            executable_users=_users(caller, req.executable_users),
+            filters=filters,
+            include_deprecated=req.include_deprecated,
+            include_disabled=req.include_disabled,
             after=str(after) if after is not None else None,
-            limit=req.max_results + 1 if req.max_results else None)
+            limit=req.max_results + 1 if req.max_results else None,
+        )
         ids = query_image_ids(tx, query, services.catalog.dialect)
         if req.image_ids:
             _check_ids_exist(tx, query, ids, services.catalog.dialect)
         token = None
         if req.max_results and len(ids) > req.max_results:
-            ids = ids[:req.max_results]
+            ids = ids[: req.max_results]
             token = encode_token(ids[-1], fingerprint)
         images = cat.get_images(tx, ids, caller.account_id)
     return DescribeImagesResult(tuple(images), token)
@@ -114,8 +131,14 @@ def _check_ids_exist(tx: Tx, query: ImageQuery, found: list[str], dialect: str) 
     missing = [i for i in query.image_ids if i not in set(found)]
     if not missing:
         return
-    bare = ImageQuery(region=query.region, caller=query.caller, now=query.now,
-                      image_ids=tuple(missing), include_deprecated=True, include_disabled=True)
+    bare = ImageQuery(
+        region=query.region,
+        caller=query.caller,
+        now=query.now,
+        image_ids=tuple(missing),
+        include_deprecated=True,
+        include_disabled=True,
+    )
     seen = set(query_image_ids(tx, bare, dialect))
     unknown = [i for i in missing if i not in seen]
     if unknown:

@@ -20,14 +20,26 @@ from kiln.catalog.records import (
     LaunchPermissionRecord,
     ProductCodeRecord,
 )
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.context import Caller, Services
 from kiln.services.images.access import owned_image, visible_image
 from kiln.services.validate import ACCOUNT_RE, dry_run
 
-ATTRIBUTES = ("description", "kernel", "ramdisk", "launchPermission", "productCodes",
-              "blockDeviceMapping", "sriovNetSupport", "bootMode", "tpmSupport", "uefiData",
-              "lastLaunchedTime", "imdsSupport", "deregistrationProtection")
+ATTRIBUTES = (
+    "description",
+    "kernel",
+    "ramdisk",
+    "launchPermission",
+    "productCodes",
+    "blockDeviceMapping",
+    "sriovNetSupport",
+    "bootMode",
+    "tpmSupport",
+    "uefiData",
+    "lastLaunchedTime",
+    "imdsSupport",
+    "deregistrationProtection",
+)
 OWNER_ONLY = frozenset({"launchPermission", "blockDeviceMapping"})
 MODIFIABLE = frozenset({"description", "launchPermission", "productCodes", "imdsSupport"})
 ORG_ARN_RE = re.compile(r"^arn:aws:organizations::\d{12}:organization/o-[a-z0-9]{10,32}$")
@@ -58,11 +70,12 @@ class ModifyImageAttributeRequest:
 
 def _check_attribute(name: str) -> None:
     if name not in ATTRIBUTES:
-        raise Ec2Error(errors.InvalidRequest, "The request received was invalid.")
+        raise KilnError(errors.InvalidRequest, "The request received was invalid.")
 
 
-def describe_image_attribute(services: Services, caller: Caller, image_id: str,
-                             attribute: str, dry_run_flag: bool) -> ImageAttribute:
+def describe_image_attribute(
+    services: Services, caller: Caller, image_id: str, attribute: str, dry_run_flag: bool
+) -> ImageAttribute:
     _check_attribute(attribute)
     with services.catalog.read() as tx:
         image = visible_image(tx, caller, image_id)
@@ -70,95 +83,125 @@ def describe_image_attribute(services: Services, caller: Caller, image_id: str,
         if attribute in OWNER_ONLY and not mine:
             if dry_run_flag:
                 dry_run(True, allowed=False)
-            raise Ec2Error(errors.NotAuthorizedForResource,
-                           "Unauthorized attempt to access restricted resource")
+            raise KilnError(
+                errors.NotAuthorizedForResource,
+                "Unauthorized attempt to access restricted resource",
+            )
         dry_run(dry_run_flag)
-        perms = tuple(cat.launch_permissions(tx, image_id)) if attribute == "launchPermission" \
-            else ()
+        perms = (
+            tuple(cat.launch_permissions(tx, image_id)) if attribute == "launchPermission" else ()
+        )
     return ImageAttribute(attribute, image, perms)
 
 
-def _check_permissions(tx: Tx, image: ImageRecord,
-                       perms: Sequence[LaunchPermissionRecord]) -> None:
+def _check_permissions(tx: Tx, image: ImageRecord, perms: Sequence[LaunchPermissionRecord]) -> None:
     for p in perms:
         if p.user_id is not None:
             if not ACCOUNT_RE.match(p.user_id) or cat_accounts.get_account(tx, p.user_id) is None:
-                raise Ec2Error(errors.InvalidAMIAttributeItemValue,
-                               f'Invalid attribute item value "{p.user_id}" for userId item '
-                               "type.")
+                raise KilnError(
+                    errors.InvalidAMIAttributeItemValue,
+                    f'Invalid attribute item value "{p.user_id}" for userId item type.',
+                )
         elif p.group is not None:
             if p.group != "all":
-                raise Ec2Error(errors.InvalidAMIAttributeItemValue,
-                               f'Invalid attribute item value "{p.group}" for group item type.')
+                raise KilnError(
+                    errors.InvalidAMIAttributeItemValue,
+                    f'Invalid attribute item value "{p.group}" for group item type.',
+                )
         elif p.organization_arn is not None:
             if not ORG_ARN_RE.match(p.organization_arn):
-                raise Ec2Error(errors.InvalidParameterValue,
-                               f"Invalid organization ARN: {p.organization_arn}")
+                raise KilnError(
+                    errors.InvalidParameterValue, f"Invalid organization ARN: {p.organization_arn}"
+                )
         elif p.organizational_unit_arn is not None:
             if not OU_ARN_RE.match(p.organizational_unit_arn):
-                raise Ec2Error(errors.InvalidParameterValue,
-                               f"Invalid organizational unit ARN: {p.organizational_unit_arn}")
+                raise KilnError(
+                    errors.InvalidParameterValue,
+                    f"Invalid organizational unit ARN: {p.organizational_unit_arn}",
+                )
         else:
-            raise Ec2Error(errors.InvalidParameterValue,
-                           "A launch permission needs a UserId, Group, OrganizationArn or "
-                           "OrganizationalUnitArn")
+            raise KilnError(
+                errors.InvalidParameterValue,
+                "A launch permission needs a UserId, Group, OrganizationArn or "
+                "OrganizationalUnitArn",
+            )
 
 
-def modify_image_attribute(services: Services, caller: Caller,
-                           req: ModifyImageAttributeRequest) -> None:
+def modify_image_attribute(
+    services: Services, caller: Caller, req: ModifyImageAttributeRequest
+) -> None:
     if req.attribute is not None:
         _check_attribute(req.attribute)
         if req.attribute not in MODIFIABLE:
-            raise Ec2Error(errors.InvalidParameterValue,
-                           f"Value ({req.attribute}) for parameter attribute is invalid. "
-                           "The attribute cannot be modified.")
+            raise KilnError(
+                errors.InvalidParameterValue,
+                f"Value ({req.attribute}) for parameter attribute is invalid. "
+                "The attribute cannot be modified.",
+            )
     changes_perms = bool(req.add or req.remove)
-    if not (changes_perms or req.description is not None or req.product_codes
-            or req.imds_support is not None):
-        raise Ec2Error(errors.MissingParameter,
-                       "The request must contain the parameter Attribute with a value to set")
+    if not (
+        changes_perms
+        or req.description is not None
+        or req.product_codes
+        or req.imds_support is not None
+    ):
+        raise KilnError(
+            errors.MissingParameter,
+            "The request must contain the parameter Attribute with a value to set",
+        )
     if req.imds_support is not None and req.imds_support != "v2.0":
-        raise Ec2Error(errors.InvalidParameterValue, "ImdsSupport can only be set to v2.0")
+        raise KilnError(errors.InvalidParameterValue, "ImdsSupport can only be set to v2.0")
     if req.description is not None and len(req.description) > 255:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       "AMI descriptions must be at most 255 characters long")
+        raise KilnError(
+            errors.InvalidParameterValue, "AMI descriptions must be at most 255 characters long"
+        )
     for code in req.product_codes:
         if not PRODUCT_CODE_RE.match(code):
-            raise Ec2Error(errors.InvalidParameterValue, f"Invalid product code {code}")
+            raise KilnError(errors.InvalidParameterValue, f"Invalid product code {code}")
     with services.catalog.write() as tx:
         image = owned_image(tx, caller, req.image_id, req.dry_run)
         _check_permissions(tx, image, req.add + req.remove)
         if req.add and image.state == "disabled":
-            raise Ec2Error(errors.IncorrectState,
-                           f"The image {image.image_id} is disabled and cannot be shared.")
+            raise KilnError(
+                errors.IncorrectState,
+                f"The image {image.image_id} is disabled and cannot be shared.",
+            )
         if any(p.group == "all" for p in req.add) and any(
-                bd.ebs and bd.ebs.encrypted for bd in image.block_devices):
-            raise Ec2Error(errors.InvalidParameterValue,
-                           "Images with encrypted snapshots cannot be made public.")
+            bd.ebs and bd.ebs.encrypted for bd in image.block_devices
+        ):
+            raise KilnError(
+                errors.InvalidParameterValue,
+                "Images with encrypted snapshots cannot be made public.",
+            )
         if req.product_codes and image.is_public:
-            raise Ec2Error(errors.InvalidParameterValue,
-                           "Product codes cannot be added to a public image.")
+            raise KilnError(
+                errors.InvalidParameterValue, "Product codes cannot be added to a public image."
+            )
         dry_run(req.dry_run)
         if req.description is not None:
             cat.update_image(tx, image.image_id, {"description": req.description})
         if req.imds_support is not None:
             cat.update_image(tx, image.image_id, {"imds_support": req.imds_support})
         if req.product_codes:
-            cat.add_product_codes(tx, image.image_id,
-                                  [ProductCodeRecord(c, "marketplace") for c in req.product_codes])
+            cat.add_product_codes(
+                tx, image.image_id, [ProductCodeRecord(c, "marketplace") for c in req.product_codes]
+            )
         if req.add:
             cat.add_launch_permissions(tx, image.image_id, req.add)
         if req.remove:
             cat.remove_launch_permissions(tx, image.image_id, req.remove)
 
 
-def reset_image_attribute(services: Services, caller: Caller, image_id: str, attribute: str,
-                          dry_run_flag: bool) -> None:
+def reset_image_attribute(
+    services: Services, caller: Caller, image_id: str, attribute: str, dry_run_flag: bool
+) -> None:
     _check_attribute(attribute)
     if attribute != "launchPermission":
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Value ({attribute}) for parameter attribute is invalid. Only "
-                       "launchPermission can be reset.")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"Value ({attribute}) for parameter attribute is invalid. Only "
+            "launchPermission can be reset.",
+        )
     with services.catalog.write() as tx:
         owned_image(tx, caller, image_id, dry_run_flag)
         dry_run(dry_run_flag)

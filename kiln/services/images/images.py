@@ -16,7 +16,7 @@ from kiln.catalog import Conflict, Tx
 from kiln.catalog import images as cat
 from kiln.catalog import snapshots as cat_snapshots
 from kiln.catalog.records import BlockDeviceRecord, ImageRecord, ec2_time, utc_now
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.context import Caller, Services
 from kiln.services.images import bundles
 from kiln.services.images.access import owned_image, visible_image
@@ -29,8 +29,10 @@ from kiln.types import new_id
 log = logging.getLogger(__name__)
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9()\[\] ./\-'@_]{3,128}$")
-NAME_RULE = ("AMI names must be between 3 and 128 characters long, and may contain letters, "
-             "numbers, '(', ')', '[', ']', ' ', '.', '/', '-', ''', '@' and '_'")
+NAME_RULE = (
+    "AMI names must be between 3 and 128 characters long, and may contain letters, "
+    "numbers, '(', ')', '[', ']', ' ', '.', '/', '-', ''', '@' and '_'"
+)
 MAX_UEFI_DATA = 64 * 1024
 DEPRECATION_CAP = timedelta(days=365 * 10)
 COOLDOWN = timedelta(hours=24)
@@ -70,14 +72,15 @@ class DeleteSnapshotResult:
 
 def check_name(name: str) -> str:
     if not NAME_RE.match(name):
-        raise Ec2Error(errors.InvalidAMINameMalformed, NAME_RULE)
+        raise KilnError(errors.InvalidAMINameMalformed, NAME_RULE)
     return name
 
 
 def _check_description(text: str | None) -> None:
     if text is not None and len(text) > 255:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       "AMI descriptions must be at most 255 characters long")
+        raise KilnError(
+            errors.InvalidParameterValue, "AMI descriptions must be at most 255 characters long"
+        )
 
 
 def _check_kernel(tx: Tx, caller: Caller, image_id: str | None, kind: str) -> None:
@@ -85,22 +88,24 @@ def _check_kernel(tx: Tx, caller: Caller, image_id: str | None, kind: str) -> No
         return
     found = visible_image(tx, caller, image_id)
     if found.image_type != kind:
-        raise Ec2Error(errors.InvalidParameterValue, f"{image_id} is not a {kind} image")
+        raise KilnError(errors.InvalidParameterValue, f"{image_id} is not a {kind} image")
 
 
 def _check_boot(req: RegisterImageRequest) -> None:
     if req.tpm_support is not None and req.boot_mode != "uefi":
-        raise Ec2Error(errors.InvalidParameterCombination, "TpmSupport requires BootMode uefi")
+        raise KilnError(errors.InvalidParameterCombination, "TpmSupport requires BootMode uefi")
     if req.uefi_data is not None:
         if req.boot_mode not in ("uefi", "uefi-preferred"):
-            raise Ec2Error(errors.InvalidParameterCombination,
-                           "UefiData requires BootMode uefi or uefi-preferred")
+            raise KilnError(
+                errors.InvalidParameterCombination,
+                "UefiData requires BootMode uefi or uefi-preferred",
+            )
         try:
             blob = base64.b64decode(req.uefi_data, validate=True)
         except (binascii.Error, ValueError):
-            raise Ec2Error(errors.InvalidParameterValue, "UefiData must be base64") from None
+            raise KilnError(errors.InvalidParameterValue, "UefiData must be base64") from None
         if len(blob) > MAX_UEFI_DATA:
-            raise Ec2Error(errors.InvalidParameterValue, "UefiData is larger than 64 KiB")
+            raise KilnError(errors.InvalidParameterValue, "UefiData is larger than 64 KiB")
 
 
 def register_image(services: Services, caller: Caller, req: RegisterImageRequest) -> str:
@@ -109,13 +114,18 @@ def register_image(services: Services, caller: Caller, req: RegisterImageRequest
     _check_description(req.description)
     _check_boot(req)
     if req.billing_products:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       "BillingProducts are only available to marketplace sellers")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            "BillingProducts are only available to marketplace sellers",
+        )
     check_tag_specs(req.tag_specs, ("image", "snapshot"))
     ebs_root = any(bd.ebs is not None and bd.ebs.snapshot_id for bd in req.block_devices)
     if req.image_location is None and not ebs_root:
-        raise Ec2Error(errors.MissingParameter, "The request must contain the parameter "
-                       "ImageLocation or a BlockDeviceMapping with a snapshot for the root device")
+        raise KilnError(
+            errors.MissingParameter,
+            "The request must contain the parameter "
+            "ImageLocation or a BlockDeviceMapping with a snapshot for the root device",
+        )
     with services.catalog.write() as tx:
         _check_kernel(tx, caller, req.kernel_id, "kernel")
         _check_kernel(tx, caller, req.ramdisk_id, "ramdisk")
@@ -123,59 +133,101 @@ def register_image(services: Services, caller: Caller, req: RegisterImageRequest
         image = _new_image(services, tx, caller, req, bdms)
         taken = cat.live_image_named(tx, caller.region, caller.account_id, req.name)
         if taken:
-            raise Ec2Error(errors.InvalidAMINameDuplicate,
-                           f"AMI name {req.name} is already in use by AMI {taken}")
+            raise KilnError(
+                errors.InvalidAMINameDuplicate,
+                f"AMI name {req.name} is already in use by AMI {taken}",
+            )
         dry_run(req.dry_run)
         try:
             cat.register_image(tx, image)
             snaps = [bd.ebs.snapshot_id for bd in bdms if bd.ebs and bd.ebs.snapshot_id]
-            apply_tag_specs(tx, caller, req.tag_specs, {"image": [image.image_id],
-                                                         "snapshot": snaps})
+            apply_tag_specs(
+                tx, caller, req.tag_specs, {"image": [image.image_id], "snapshot": snaps}
+            )
             tx.flush()
         except Conflict:
-            raise Ec2Error(errors.InvalidAMINameDuplicate,
-                           f"AMI name {req.name} is already in use") from None
-    log.info("registered %s (%s) for %s in %s", image.image_id, req.name, caller.account_id,
-             caller.region)
+            raise KilnError(
+                errors.InvalidAMINameDuplicate, f"AMI name {req.name} is already in use"
+            ) from None
+    log.info(
+        "registered %s (%s) for %s in %s",
+        image.image_id,
+        req.name,
+        caller.account_id,
+        caller.region,
+    )
     return image.image_id
 
 
-def _new_image(services: Services, tx: Tx, caller: Caller, req: RegisterImageRequest,
-               bdms: tuple[BlockDeviceRecord, ...]) -> ImageRecord:
+def _new_image(
+    services: Services,
+    tx: Tx,
+    caller: Caller,
+    req: RegisterImageRequest,
+    bdms: tuple[BlockDeviceRecord, ...],
+) -> ImageRecord:
     base = ImageRecord(
-        image_id="", region=caller.region, owner_id=caller.account_id, name=req.name,
-        state=ImageState.AVAILABLE.value, architecture=req.architecture or "x86_64",
-        root_device_type="ebs", virtualization_type=req.virtualization_type or "paravirtual",
-        image_type="machine", creation_date=utc_now(), description=req.description,
-        root_device_name=req.root_device_name, boot_mode=req.boot_mode,
-        ena_support=req.ena_support, sriov_net_support=req.sriov_net_support,
-        imds_support=req.imds_support, tpm_support=req.tpm_support, uefi_data=req.uefi_data,
-        kernel_id=req.kernel_id, ramdisk_id=req.ramdisk_id, block_devices=bdms)
+        image_id="",
+        region=caller.region,
+        owner_id=caller.account_id,
+        name=req.name,
+        state=ImageState.AVAILABLE.value,
+        architecture=req.architecture or "x86_64",
+        root_device_type="ebs",
+        virtualization_type=req.virtualization_type or "paravirtual",
+        image_type="machine",
+        creation_date=utc_now(),
+        description=req.description,
+        root_device_name=req.root_device_name,
+        boot_mode=req.boot_mode,
+        ena_support=req.ena_support,
+        sriov_net_support=req.sriov_net_support,
+        imds_support=req.imds_support,
+        tpm_support=req.tpm_support,
+        uefi_data=req.uefi_data,
+        kernel_id=req.kernel_id,
+        ramdisk_id=req.ramdisk_id,
+        block_devices=bdms,
+    )
     if req.image_location is not None:
         bundle = bundles.read_bundle(services, caller.region, req.image_location)
         prefix = {"machine": "ami", "kernel": "aki", "ramdisk": "ari"}[bundle.image_type]
-        return replace(base, image_id=new_id(prefix), root_device_type="instance-store",
-                       image_location=req.image_location, image_type=bundle.image_type,
-                       architecture=req.architecture or bundle.architecture or "x86_64",
-                       root_device_name=req.root_device_name or "/dev/sda1",
-                       kernel_id=req.kernel_id or bundle.kernel_id,
-                       ramdisk_id=req.ramdisk_id or bundle.ramdisk_id, bundle=bundle.as_json())
+        return replace(
+            base,
+            image_id=new_id(prefix),
+            root_device_type="instance-store",
+            image_location=req.image_location,
+            image_type=bundle.image_type,
+            architecture=req.architecture or bundle.architecture or "x86_64",
+            root_device_name=req.root_device_name or "/dev/sda1",
+            kernel_id=req.kernel_id or bundle.kernel_id,
+            ramdisk_id=req.ramdisk_id or bundle.ramdisk_id,
+            bundle=bundle.as_json(),
+        )
     if req.root_device_name is None:
-        raise Ec2Error(errors.MissingParameter,
-                       "The request must contain the parameter RootDeviceName")
+        raise KilnError(
+            errors.MissingParameter, "The request must contain the parameter RootDeviceName"
+        )
     check_device_name(req.root_device_name, "root device name")
     root = req.root_device_name.removeprefix("/dev/")
-    if not any(bd.device_name.removeprefix("/dev/") == root and bd.ebs and bd.ebs.snapshot_id
-               for bd in bdms):
-        raise Ec2Error(errors.InvalidBlockDeviceMapping,
-                       f"The root device {req.root_device_name} must be mapped to a snapshot")
-    return replace(base, image_id=new_id("ami"),
-                   image_location=f"{caller.account_id}/{req.name}")
+    if not any(
+        bd.device_name.removeprefix("/dev/") == root and bd.ebs and bd.ebs.snapshot_id
+        for bd in bdms
+    ):
+        raise KilnError(
+            errors.InvalidBlockDeviceMapping,
+            f"The root device {req.root_device_name} must be mapped to a snapshot",
+        )
+    return replace(base, image_id=new_id("ami"), image_location=f"{caller.account_id}/{req.name}")
 
 
-def deregister_image(services: Services, caller: Caller, image_id: str,
-                     delete_associated_snapshots: bool = False,
-                     dry_run_flag: bool = False) -> list[DeleteSnapshotResult]:
+def deregister_image(
+    services: Services,
+    caller: Caller,
+    image_id: str,
+    delete_associated_snapshots: bool = False,
+    dry_run_flag: bool = False,
+) -> list[DeleteSnapshotResult]:
     results: list[DeleteSnapshotResult] = []
     deleted: list[str] = []
     with services.catalog.write() as tx:
@@ -209,19 +261,24 @@ def deregister_image(services: Services, caller: Caller, image_id: str,
 def _check_protection(image: ImageRecord) -> None:
     state = image.deregistration_protection
     if state.startswith("enabled"):
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Image {image.image_id} has deregistration protection enabled; "
-                       "disable it before deregistering the image.")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"Image {image.image_id} has deregistration protection enabled; "
+            "disable it before deregistering the image.",
+        )
     if state.startswith("disabled-until "):
         until = state.removeprefix("disabled-until ")
         if until > utc_now():
-            raise Ec2Error(errors.InvalidParameterValue,
-                           f"Image {image.image_id} cannot be deregistered before {until}: "
-                           "deregistration protection was disabled with a cooldown.")
+            raise KilnError(
+                errors.InvalidParameterValue,
+                f"Image {image.image_id} cannot be deregistered before {until}: "
+                "deregistration protection was disabled with a cooldown.",
+            )
 
 
-def _set_state(services: Services, caller: Caller, image_id: str, target: ImageState,
-               dry_run_flag: bool) -> None:
+def _set_state(
+    services: Services, caller: Caller, image_id: str, target: ImageState, dry_run_flag: bool
+) -> None:
     with services.catalog.write() as tx:
         image = owned_image(tx, caller, image_id, dry_run_flag)
         dry_run(dry_run_flag)
@@ -240,14 +297,17 @@ def enable_image(services: Services, caller: Caller, image_id: str, dry_run_flag
     _set_state(services, caller, image_id, ImageState.AVAILABLE, dry_run_flag)
 
 
-def enable_image_deprecation(services: Services, caller: Caller, image_id: str,
-                             deprecate_at: datetime, dry_run_flag: bool) -> None:
+def enable_image_deprecation(
+    services: Services, caller: Caller, image_id: str, deprecate_at: datetime, dry_run_flag: bool
+) -> None:
     if deprecate_at.tzinfo is None:
         deprecate_at = deprecate_at.replace(tzinfo=UTC)
     now = datetime.now(UTC)
     if deprecate_at - now > DEPRECATION_CAP:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       "The deprecation time cannot be more than 10 years from now.")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            "The deprecation time cannot be more than 10 years from now.",
+        )
     # EC2 rounds the time down to the minute (seconds are dropped).
     deprecate_at = deprecate_at.replace(second=0, microsecond=0)
     with services.catalog.write() as tx:
@@ -256,16 +316,18 @@ def enable_image_deprecation(services: Services, caller: Caller, image_id: str,
         cat.update_image(tx, image_id, {"deprecation_time": ec2_time(deprecate_at)})
 
 
-def disable_image_deprecation(services: Services, caller: Caller, image_id: str,
-                              dry_run_flag: bool) -> None:
+def disable_image_deprecation(
+    services: Services, caller: Caller, image_id: str, dry_run_flag: bool
+) -> None:
     with services.catalog.write() as tx:
         owned_image(tx, caller, image_id, dry_run_flag)
         dry_run(dry_run_flag)
         cat.update_image(tx, image_id, {"deprecation_time": None})
 
 
-def enable_image_deregistration_protection(services: Services, caller: Caller, image_id: str,
-                                           with_cooldown: bool, dry_run_flag: bool) -> str:
+def enable_image_deregistration_protection(
+    services: Services, caller: Caller, image_id: str, with_cooldown: bool, dry_run_flag: bool
+) -> str:
     state = "enabled-with-cooldown" if with_cooldown else "enabled-without-cooldown"
     with services.catalog.write() as tx:
         owned_image(tx, caller, image_id, dry_run_flag)
@@ -274,8 +336,9 @@ def enable_image_deregistration_protection(services: Services, caller: Caller, i
     return state
 
 
-def disable_image_deregistration_protection(services: Services, caller: Caller, image_id: str,
-                                            dry_run_flag: bool) -> str:
+def disable_image_deregistration_protection(
+    services: Services, caller: Caller, image_id: str, dry_run_flag: bool
+) -> str:
     with services.catalog.write() as tx:
         image = owned_image(tx, caller, image_id, dry_run_flag)
         dry_run(dry_run_flag)

@@ -8,7 +8,7 @@ from enum import StrEnum
 from kiln import errors
 from kiln.catalog import Tx
 from kiln.catalog import images as cat_images
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 
 class ImageState(StrEnum):
@@ -42,13 +42,20 @@ def can_transition(current: str, target: ImageState) -> bool:
 def check_transition(image_id: str, current: str, target: ImageState) -> None:
     """IncorrectState unless ``current -> target`` is in the table."""
     if not can_transition(current, target):
-        raise Ec2Error(errors.IncorrectState,
-                       f"The image '{image_id}' is in state '{current}' and cannot become "
-                       f"'{target.value}'.")
+        raise KilnError(
+            errors.IncorrectState,
+            f"The image '{image_id}' is in state '{current}' and cannot become '{target.value}'.",
+        )
 
 
-def change_image(tx: Tx, image_id: str, target: ImageState,
-                 fields: Mapping[str, object] | None = None, *, strict: bool = True) -> bool:
+def change_image(
+    tx: Tx,
+    image_id: str,
+    target: ImageState,
+    fields: Mapping[str, object] | None = None,
+    *,
+    strict: bool = True,
+) -> bool:
     """Move an image to ``target`` (with other ``fields``) if the table allows it from its
     current state; IncorrectState otherwise, or with ``strict=False`` (a job's failure path)
     nothing. Staying in the same state is allowed (a resumed job repeats its last step); a

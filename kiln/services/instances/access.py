@@ -11,7 +11,7 @@ from kiln.catalog import Tx
 from kiln.catalog import instances as cat
 from kiln.catalog.instances import InstanceRecord
 from kiln.catalog.records import VolumeRecord
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.context import Caller
 from kiln.services.validate import id_prefix
 
@@ -24,30 +24,40 @@ class InstanceView:
 
 def check_instance_id(value: str) -> str:
     if id_prefix(value) != "i":
-        raise Ec2Error(errors.InvalidInstanceIDMalformed,
-                       f'Invalid id: "{value}" (expecting "i-...")')
+        raise KilnError(
+            errors.InvalidInstanceIDMalformed, f'Invalid id: "{value}" (expecting "i-...")'
+        )
     return value
 
 
-def not_found(instance_ids: Sequence[str]) -> Ec2Error:
+def not_found(instance_ids: Sequence[str]) -> KilnError:
     if len(instance_ids) == 1:
-        return Ec2Error(errors.InvalidInstanceIDNotFound,
-                        f"The instance ID '{instance_ids[0]}' does not exist")
-    return Ec2Error(errors.InvalidInstanceIDNotFound,
-                    f"The instance IDs '{', '.join(instance_ids)}' do not exist")
+        return KilnError(
+            errors.InvalidInstanceIDNotFound, f"The instance ID '{instance_ids[0]}' does not exist"
+        )
+    return KilnError(
+        errors.InvalidInstanceIDNotFound,
+        f"The instance IDs '{', '.join(instance_ids)}' do not exist",
+    )
 
 
-def owned_instances(tx: Tx, caller: Caller, instance_ids: Sequence[str],
-                    hidden_before: str | None = None) -> list[InstanceRecord]:
+def owned_instances(
+    tx: Tx, caller: Caller, instance_ids: Sequence[str], hidden_before: str | None = None
+) -> list[InstanceRecord]:
     """The caller's instances with these ids in its region, in order; InvalidInstanceID.Malformed
     for a malformed id, .NotFound (naming every missing id) if any is not the caller's."""
     if not instance_ids:
-        raise Ec2Error(errors.MissingParameter, "The request must contain the parameter InstanceId")
+        raise KilnError(
+            errors.MissingParameter, "The request must contain the parameter InstanceId"
+        )
     for iid in instance_ids:
         check_instance_id(iid)
     ids = list(dict.fromkeys(instance_ids))
-    found = set(cat.query_instance_ids(tx, caller.region, caller.account_id, ids,
-                                       hidden_before=hidden_before))
+    found = set(
+        cat.query_instance_ids(
+            tx, caller.region, caller.account_id, ids, hidden_before=hidden_before
+        )
+    )
     missing = [i for i in ids if i not in found]
     if missing:
         raise not_found(missing)

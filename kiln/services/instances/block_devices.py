@@ -18,7 +18,7 @@ from kiln import errors
 from kiln.catalog import Tx
 from kiln.catalog import snapshots as cat_snapshots
 from kiln.catalog.records import BlockDeviceRecord, ImageRecord, SnapshotRecord
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.context import Caller
 from kiln.services.images.block_devices import DEFAULT_VOLUME_TYPE, SIZE_LIMITS, check_device_name
 from kiln.services.validate import id_prefix
@@ -39,8 +39,8 @@ class PlannedVolume:
     throughput: int | None = None
 
 
-def _bad(message: str) -> Ec2Error:
-    return Ec2Error(errors.InvalidBlockDeviceMapping, message)
+def _bad(message: str) -> KilnError:
+    return KilnError(errors.InvalidBlockDeviceMapping, message)
 
 
 def _norm(device: str) -> str:
@@ -49,45 +49,61 @@ def _norm(device: str) -> str:
 
 def _snapshot(tx: Tx, caller: Caller, snapshot_id: str, image_owned: bool) -> SnapshotRecord:
     if id_prefix(snapshot_id) != "snap":
-        raise Ec2Error(errors.InvalidSnapshotMalformed,
-                       f'Invalid id: "{snapshot_id}" (expecting "snap-...")')
+        raise KilnError(
+            errors.InvalidSnapshotMalformed, f'Invalid id: "{snapshot_id}" (expecting "snap-...")'
+        )
     snap = cat_snapshots.get_snapshot(tx, snapshot_id, caller.account_id)
-    visible = snap is not None and snap.region == caller.region and (
-        image_owned or cat_snapshots.snapshot_visible(tx, snapshot_id, caller.account_id))
+    visible = (
+        snap is not None
+        and snap.region == caller.region
+        and (image_owned or cat_snapshots.snapshot_visible(tx, snapshot_id, caller.account_id))
+    )
     if snap is None or not visible:
-        raise Ec2Error(errors.InvalidSnapshotNotFound, f"The snapshot '{snapshot_id}' does not exist.")
+        raise KilnError(
+            errors.InvalidSnapshotNotFound, f"The snapshot '{snapshot_id}' does not exist."
+        )
     if snap.state != "completed":
-        raise Ec2Error(errors.IncorrectState,
-                       f"Snapshot '{snapshot_id}' is in state '{snap.state}', not 'completed'.")
+        raise KilnError(
+            errors.IncorrectState,
+            f"Snapshot '{snapshot_id}' is in state '{snap.state}', not 'completed'.",
+        )
     return snap
 
 
 def _size(device: str, vtype: str, size: int, snap: SnapshotRecord | None) -> int:
     lo, hi = SIZE_LIMITS.get(vtype, (1, 16384))
     if not lo <= size <= hi:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Volume of type {vtype} must be between {lo} and {hi} GiB; got {size}")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"Volume of type {vtype} must be between {lo} and {hi} GiB; got {size}",
+        )
     if snap is not None and size < snap.volume_size:
-        raise _bad(f"Volume of size {size}GB is smaller than snapshot '{snap.snapshot_id}', "
-                   f"expect size >= {snap.volume_size}GB")
+        raise _bad(
+            f"Volume of size {size}GB is smaller than snapshot '{snap.snapshot_id}', "
+            f"expect size >= {snap.volume_size}GB"
+        )
     return size
 
 
-def plan_volumes(tx: Tx, caller: Caller, image: ImageRecord,
-                 overrides: Sequence[BlockDeviceRecord]) -> list[PlannedVolume]:
+def plan_volumes(
+    tx: Tx, caller: Caller, image: ImageRecord, overrides: Sequence[BlockDeviceRecord]
+) -> list[PlannedVolume]:
     """The EBS volumes to create for one instance, root first."""
     root = _norm(image.root_device_name or "")
     mapped: dict[str, BlockDeviceRecord] = {
-        _norm(bd.device_name): bd for bd in image.block_devices
-        if bd.ebs is not None and not bd.no_device}
+        _norm(bd.device_name): bd
+        for bd in image.block_devices
+        if bd.ebs is not None and not bd.no_device
+    }
     added: dict[str, BlockDeviceRecord] = {}
     seen: set[str] = set()
     for bd in overrides:
         check_device_name(bd.device_name)
         dev = _norm(bd.device_name)
         if dev in seen:
-            raise _bad(f"The device '{bd.device_name}' is used in more than one block-device "
-                       "mapping")
+            raise _bad(
+                f"The device '{bd.device_name}' is used in more than one block-device mapping"
+            )
         seen.add(dev)
         if bd.no_device:
             if dev == root:
@@ -106,24 +122,46 @@ def plan_volumes(tx: Tx, caller: Caller, image: ImageRecord,
         sid = (b.snapshot_id if b is not None else None) or (o.snapshot_id if o else None)
         snap = _snapshot(tx, caller, sid, image_owned=b is not None) if sid else None
         vtype = (o.volume_type if o and o.volume_type else None) or (
-            b.volume_type if b and b.volume_type else DEFAULT_VOLUME_TYPE)
+            b.volume_type if b and b.volume_type else DEFAULT_VOLUME_TYPE
+        )
         if vtype not in SIZE_LIMITS:
-            raise Ec2Error(errors.InvalidParameterValue, f"Invalid volume type {vtype}")
-        size = o.volume_size if o is not None and o.volume_size is not None else (
-            b.volume_size if b is not None and b.volume_size is not None else (
-                snap.volume_size if snap else None))
+            raise KilnError(errors.InvalidParameterValue, f"Invalid volume type {vtype}")
+        size = (
+            o.volume_size
+            if o is not None and o.volume_size is not None
+            else (
+                b.volume_size
+                if b is not None and b.volume_size is not None
+                else (snap.volume_size if snap else None)
+            )
+        )
         if size is None:
-            raise _bad(f"The block device mapping for /dev/{dev} needs a SnapshotId or a "
-                       "VolumeSize")
-        dot = o.delete_on_termination if o and o.delete_on_termination is not None else (
-            b.delete_on_termination if b and b.delete_on_termination is not None else True)
-        device = base.device_name if base is not None else (
-            over.device_name if over is not None else f"/dev/{dev}")
-        plans.append(PlannedVolume(
-            device=device, snapshot_id=sid, size_gib=_size(dev, vtype, size, snap), volume_type=vtype,
-            delete_on_termination=dot, encrypted=bool(snap and snap.encrypted),
-            kms_key_id=snap.kms_key_id if snap else None,
-            iops=3000 if vtype == "gp3" else None, throughput=125 if vtype == "gp3" else None))
+            raise _bad(
+                f"The block device mapping for /dev/{dev} needs a SnapshotId or a VolumeSize"
+            )
+        dot = (
+            o.delete_on_termination
+            if o and o.delete_on_termination is not None
+            else (b.delete_on_termination if b and b.delete_on_termination is not None else True)
+        )
+        device = (
+            base.device_name
+            if base is not None
+            else (over.device_name if over is not None else f"/dev/{dev}")
+        )
+        plans.append(
+            PlannedVolume(
+                device=device,
+                snapshot_id=sid,
+                size_gib=_size(dev, vtype, size, snap),
+                volume_type=vtype,
+                delete_on_termination=dot,
+                encrypted=bool(snap and snap.encrypted),
+                kms_key_id=snap.kms_key_id if snap else None,
+                iops=3000 if vtype == "gp3" else None,
+                throughput=125 if vtype == "gp3" else None,
+            )
+        )
     if len(plans) > MAX_VOLUMES:
         raise _bad(f"Kiln attaches at most {MAX_VOLUMES} EBS volumes to an instance")
     plans.sort(key=lambda p: _norm(p.device) != root)

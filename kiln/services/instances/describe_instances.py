@@ -10,7 +10,7 @@ from kiln import errors
 from kiln.catalog import instances as cat
 from kiln.catalog.instances import InstanceRecord
 from kiln.catalog.records import Filter, utc_now
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.context import Caller, Services
 from kiln.services.instances.access import InstanceView, owned_instances, views
 from kiln.services.instances.lifecycle import hidden_before
@@ -65,7 +65,8 @@ INSTANCE_FILTERS: dict[str, Get] = {
     "block-device-mapping.volume-id": lambda v: [x.volume_id for x in v.volumes],
     "block-device-mapping.device-name": lambda v: [x.device for x in v.volumes],
     "block-device-mapping.delete-on-termination": lambda v: [
-        str(bool(x.delete_on_termination)).lower() for x in v.volumes],
+        str(bool(x.delete_on_termination)).lower() for x in v.volumes
+    ],
 }
 
 
@@ -83,22 +84,34 @@ class DescribeInstancesResult:
     next_token: str | None
 
 
-def _page(services: Services, caller: Caller, instance_ids: Sequence[str],
-          filters: Sequence[Filter], max_results: int | None, next_token: str | None,
-          query: list[object], getters: dict[str, Get],
-          states: Sequence[str] = ()) -> tuple[list[InstanceView], str | None]:
+def _page(
+    services: Services,
+    caller: Caller,
+    instance_ids: Sequence[str],
+    filters: Sequence[Filter],
+    max_results: int | None,
+    next_token: str | None,
+    query: list[object],
+    getters: dict[str, Get],
+    states: Sequence[str] = (),
+) -> tuple[list[InstanceView], str | None]:
     after = decode_token(next_token, query)
     with services.catalog.read() as tx:
         if instance_ids:
             records = owned_instances(tx, caller, instance_ids, hidden_before())
         else:
-            ids = cat.query_instance_ids(tx, caller.region, caller.account_id, states=states,
-                                         hidden_before=hidden_before())
+            ids = cat.query_instance_ids(
+                tx, caller.region, caller.account_id, states=states, hidden_before=hidden_before()
+            )
             records = cat.get_instances(tx, ids, caller.account_id)
         found = views(tx, records)
-    picked = [v for v in found if (after is None or v.instance.instance_id > str(after))
-              and (not states or v.instance.state in states)
-              and matches(v, v.instance.tags, filters, getters)]
+    picked = [
+        v
+        for v in found
+        if (after is None or v.instance.instance_id > str(after))
+        and (not states or v.instance.state in states)
+        and matches(v, v.instance.tags, filters, getters)
+    ]
     token = None
     if max_results is not None and len(picked) > max_results:
         picked = picked[:max_results]
@@ -108,26 +121,40 @@ def _page(services: Services, caller: Caller, instance_ids: Sequence[str],
 
 def _check_paging(instance_ids: Sequence[str], max_results: int | None) -> None:
     if instance_ids and max_results is not None:
-        raise Ec2Error(errors.InvalidParameterCombination,
-                       "The parameter instancesSet cannot be used with the parameter maxResults")
+        raise KilnError(
+            errors.InvalidParameterCombination,
+            "The parameter instancesSet cannot be used with the parameter maxResults",
+        )
     check_max_results(max_results, 5, 1000)
 
 
-def describe_instances(services: Services, caller: Caller, instance_ids: Sequence[str],
-                       filters: Sequence[Filter], max_results: int | None,
-                       next_token: str | None, dry_run_flag: bool) -> DescribeInstancesResult:
+def describe_instances(
+    services: Services,
+    caller: Caller,
+    instance_ids: Sequence[str],
+    filters: Sequence[Filter],
+    max_results: int | None,
+    next_token: str | None,
+    dry_run_flag: bool,
+) -> DescribeInstancesResult:
     check_names(filters, INSTANCE_FILTERS)
     _check_paging(instance_ids, max_results)
     dry_run(dry_run_flag)
-    query: list[object] = ["DescribeInstances", caller.account_id, caller.region,
-                           [(f.name, f.values) for f in filters]]
-    picked, token = _page(services, caller, instance_ids, filters, max_results, next_token,
-                          query, INSTANCE_FILTERS)
+    query: list[object] = [
+        "DescribeInstances",
+        caller.account_id,
+        caller.region,
+        [(f.name, f.values) for f in filters],
+    ]
+    picked, token = _page(
+        services, caller, instance_ids, filters, max_results, next_token, query, INSTANCE_FILTERS
+    )
     reservations: dict[str, ReservationView] = {}
     for v in picked:
         i = v.instance
-        r = reservations.setdefault(i.reservation_id, ReservationView(
-            i.reservation_id, i.owner_id, i.security_groups, []))
+        r = reservations.setdefault(
+            i.reservation_id, ReservationView(i.reservation_id, i.owner_id, i.security_groups, [])
+        )
         r.instances.append(v)
     return DescribeInstancesResult(list(reservations.values()), token)
 
@@ -152,29 +179,54 @@ STATUS_FILTERS: dict[str, Get] = {
     "instance-state-name": INSTANCE_FILTERS["instance-state-name"],
     "instance-state-code": INSTANCE_FILTERS["instance-state-code"],
 }
-_STATUS_ONLY = ("instance-status.status", "system-status.status",
-                "instance-status.reachability", "system-status.reachability")
+_STATUS_ONLY = (
+    "instance-status.status",
+    "system-status.status",
+    "instance-status.reachability",
+    "system-status.reachability",
+)
 
 
-def describe_instance_status(services: Services, caller: Caller, instance_ids: Sequence[str],
-                             filters: Sequence[Filter], include_all: bool,
-                             max_results: int | None, next_token: str | None,
-                             dry_run_flag: bool) -> tuple[list[InstanceStatus], str | None]:
+def describe_instance_status(
+    services: Services,
+    caller: Caller,
+    instance_ids: Sequence[str],
+    filters: Sequence[Filter],
+    include_all: bool,
+    max_results: int | None,
+    next_token: str | None,
+    dry_run_flag: bool,
+) -> tuple[list[InstanceStatus], str | None]:
     check_names(filters, [*STATUS_FILTERS, *_STATUS_ONLY])
     _check_paging(instance_ids, max_results)
     dry_run(dry_run_flag)
-    query: list[object] = ["DescribeInstanceStatus", caller.account_id, caller.region,
-                           include_all, [(f.name, f.values) for f in filters]]
+    query: list[object] = [
+        "DescribeInstanceStatus",
+        caller.account_id,
+        caller.region,
+        include_all,
+        [(f.name, f.values) for f in filters],
+    ]
     plain = [f for f in filters if f.name in STATUS_FILTERS]
-    picked, token = _page(services, caller, instance_ids, plain, max_results, next_token, query,
-                          STATUS_FILTERS, () if include_all else (InstanceState.RUNNING.value,))
+    picked, token = _page(
+        services,
+        caller,
+        instance_ids,
+        plain,
+        max_results,
+        next_token,
+        query,
+        STATUS_FILTERS,
+        () if include_all else (InstanceState.RUNNING.value,),
+    )
     out = [_status(services, v) for v in picked]
     for f in filters:
         if f.name in _STATUS_ONLY:
             system = f.name.startswith("system")
             want = set(f.values)
-            out = [s for s in out if _status_value(s, system, f.name.endswith("reachability"))
-                   in want]
+            out = [
+                s for s in out if _status_value(s, system, f.name.endswith("reachability")) in want
+            ]
     return out, token
 
 
@@ -193,10 +245,13 @@ class ConsoleOutput:
     timestamp: str
 
 
-def get_console_output(services: Services, caller: Caller, instance_id: str | None,
-                       dry_run_flag: bool) -> ConsoleOutput:
+def get_console_output(
+    services: Services, caller: Caller, instance_id: str | None, dry_run_flag: bool
+) -> ConsoleOutput:
     if not instance_id:
-        raise Ec2Error(errors.MissingParameter, "The request must contain the parameter InstanceId")
+        raise KilnError(
+            errors.MissingParameter, "The request must contain the parameter InstanceId"
+        )
     with services.catalog.read() as tx:
         inst = owned_instances(tx, caller, [instance_id], hidden_before())[0]
     dry_run(dry_run_flag)

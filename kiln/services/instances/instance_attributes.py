@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from kiln import errors
 from kiln.catalog import instances as cat
 from kiln.catalog import snapshots as cat_volumes
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.context import Caller, Services
 from kiln.services.instances.access import InstanceView, owned_instances, views
 from kiln.services.instances.instance_types import instance_type
@@ -25,10 +25,24 @@ from kiln.services.validate import dry_run
 
 log = logging.getLogger(__name__)
 
-DESCRIBABLE = ("instanceType", "kernel", "ramdisk", "userData", "disableApiTermination",
-               "instanceInitiatedShutdownBehavior", "rootDeviceName", "blockDeviceMapping",
-               "productCodes", "sourceDestCheck", "groupSet", "ebsOptimized", "sriovNetSupport",
-               "enaSupport", "enclaveOptions", "disableApiStop")
+DESCRIBABLE = (
+    "instanceType",
+    "kernel",
+    "ramdisk",
+    "userData",
+    "disableApiTermination",
+    "instanceInitiatedShutdownBehavior",
+    "rootDeviceName",
+    "blockDeviceMapping",
+    "productCodes",
+    "sourceDestCheck",
+    "groupSet",
+    "ebsOptimized",
+    "sriovNetSupport",
+    "enaSupport",
+    "enclaveOptions",
+    "disableApiStop",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,28 +59,39 @@ class ModifyInstanceAttributeRequest:
 
 def _one(services: Services, caller: Caller, instance_id: str | None) -> InstanceView:
     if not instance_id:
-        raise Ec2Error(errors.MissingParameter, "The request must contain the parameter InstanceId")
+        raise KilnError(
+            errors.MissingParameter, "The request must contain the parameter InstanceId"
+        )
     with services.catalog.read() as tx:
         return views(tx, owned_instances(tx, caller, [instance_id], hidden_before()))[0]
 
 
-def describe_instance_attribute(services: Services, caller: Caller, instance_id: str | None,
-                                attribute: str | None, dry_run_flag: bool) -> InstanceView:
+def describe_instance_attribute(
+    services: Services,
+    caller: Caller,
+    instance_id: str | None,
+    attribute: str | None,
+    dry_run_flag: bool,
+) -> InstanceView:
     if not attribute:
-        raise Ec2Error(errors.MissingParameter, "The request must contain the parameter Attribute")
+        raise KilnError(errors.MissingParameter, "The request must contain the parameter Attribute")
     if attribute not in DESCRIBABLE:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Value ({attribute}) for parameter attribute is invalid.")
+        raise KilnError(
+            errors.InvalidParameterValue, f"Value ({attribute}) for parameter attribute is invalid."
+        )
     view = _one(services, caller, instance_id)
     dry_run(dry_run_flag)
     return view
 
 
-def modify_instance_attribute(services: Services, caller: Caller,
-                              req: ModifyInstanceAttributeRequest) -> None:
+def modify_instance_attribute(
+    services: Services, caller: Caller, req: ModifyInstanceAttributeRequest
+) -> None:
     if req.unsupported:
-        raise Ec2Error(errors.UnsupportedOperation,
-                       f"Kiln does not change the instance attribute {req.unsupported}.")
+        raise KilnError(
+            errors.UnsupportedOperation,
+            f"Kiln does not change the instance attribute {req.unsupported}.",
+        )
     view = _one(services, caller, req.instance_id)
     inst = view.instance
     changes: dict[str, object] = {}
@@ -83,31 +108,41 @@ def modify_instance_attribute(services: Services, caller: Caller,
         changes["disable_api_termination"] = req.disable_api_termination
     if req.shutdown_behavior is not None:
         if req.shutdown_behavior not in SHUTDOWN_BEHAVIOURS:
-            raise Ec2Error(errors.InvalidParameterValue,
-                           f"Invalid value '{req.shutdown_behavior}' for "
-                           "InstanceInitiatedShutdownBehavior.")
+            raise KilnError(
+                errors.InvalidParameterValue,
+                f"Invalid value '{req.shutdown_behavior}' for InstanceInitiatedShutdownBehavior.",
+            )
         if inst.root_device_type != "ebs" and req.shutdown_behavior == "stop":
-            raise Ec2Error(errors.UnsupportedOperation,
-                           "An instance-store-backed instance cannot be stopped.")
+            raise KilnError(
+                errors.UnsupportedOperation, "An instance-store-backed instance cannot be stopped."
+            )
         changes["shutdown_behavior"] = req.shutdown_behavior
     by_device = {(v.device or "").removeprefix("/dev/"): v for v in view.volumes}
     for device, _ in req.delete_on_termination:
         if device.removeprefix("/dev/") not in by_device:
-            raise Ec2Error(errors.InvalidInstanceAttributeValue,
-                           f"No device is currently mapped at {device}")
+            raise KilnError(
+                errors.InvalidInstanceAttributeValue, f"No device is currently mapped at {device}"
+            )
     if not changes and not req.delete_on_termination:
-        raise Ec2Error(errors.MissingParameter, "The request must name an attribute to modify")
+        raise KilnError(errors.MissingParameter, "The request must name an attribute to modify")
     if stopped_only and inst.state != InstanceState.STOPPED:
-        raise Ec2Error(errors.IncorrectInstanceState,
-                       f"The instance '{inst.instance_id}' is not in the 'stopped' state.")
+        raise KilnError(
+            errors.IncorrectInstanceState,
+            f"The instance '{inst.instance_id}' is not in the 'stopped' state.",
+        )
     dry_run(req.dry_run)
     with services.catalog.write() as tx:
         expect = [InstanceState.STOPPED.value] if stopped_only else None
         if changes and not cat.update_instance(tx, inst.instance_id, changes, expect):
-            raise Ec2Error(errors.IncorrectInstanceState,
-                           f"The instance '{inst.instance_id}' is not in the 'stopped' state.")
+            raise KilnError(
+                errors.IncorrectInstanceState,
+                f"The instance '{inst.instance_id}' is not in the 'stopped' state.",
+            )
         for device, flag in req.delete_on_termination:
             vol = by_device[device.removeprefix("/dev/")]
             cat_volumes.update_volume(tx, vol.volume_id, {"delete_on_termination": flag})
-    log.info("%s: modified %s", inst.instance_id,
-             sorted(changes) + [f"{d}.deleteOnTermination" for d, _ in req.delete_on_termination])
+    log.info(
+        "%s: modified %s",
+        inst.instance_id,
+        sorted(changes) + [f"{d}.deleteOnTermination" for d, _ in req.delete_on_termination],
+    )

@@ -15,7 +15,7 @@ from functools import partial
 from kiln import errors
 from kiln.catalog import instances as cat
 from kiln.catalog.instances import InstanceRecord
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.context import Caller, Services
 from kiln.services.instances.access import owned_instances
 from kiln.services.instances.lifecycle import (
@@ -47,8 +47,10 @@ def _load(services: Services, caller: Caller, ids: Sequence[str]) -> list[Instan
         return owned_instances(tx, caller, ids, hidden_before())
 
 
-def _apply(services: Services, targets: list[tuple[InstanceRecord, str, dict[str, object]]],
-           ) -> list[StateChange]:
+def _apply(
+    services: Services,
+    targets: list[tuple[InstanceRecord, str, dict[str, object]]],
+) -> list[StateChange]:
     """Write each (instance, new state, extra changes) if the state is still what was read;
     an instance that moved meanwhile is reported as it is now."""
     changes = []
@@ -57,13 +59,13 @@ def _apply(services: Services, targets: list[tuple[InstanceRecord, str, dict[str
             if target != inst.state:
                 change_instance(tx, inst.instance_id, [inst.state], InstanceState(target), extra)
             now = cat.get_instance(tx, inst.instance_id, "")
-            changes.append(StateChange(inst.instance_id, inst.state,
-                                       now.state if now else target))
+            changes.append(StateChange(inst.instance_id, inst.state, now.state if now else target))
     return changes
 
 
-def start_instances(services: Services, caller: Caller, ids: Sequence[str],
-                    dry_run_flag: bool) -> list[StateChange]:
+def start_instances(
+    services: Services, caller: Caller, ids: Sequence[str], dry_run_flag: bool
+) -> list[StateChange]:
     insts = _load(services, caller, ids)
     for i in insts:
         if i.state not in (S.RUNNING, S.PENDING):
@@ -71,69 +73,115 @@ def start_instances(services: Services, caller: Caller, ids: Sequence[str],
     dry_run(dry_run_flag)
     if any(i.state == S.STOPPED for i in insts):
         runtime_of(services).check_available()
-    out = _apply(services, [(i, S.PENDING.value if i.state == S.STOPPED else i.state,
-                             {"state_reason_code": None, "state_reason_message": None,
-                              "state_transition_reason": ""}) for i in insts])
+    out = _apply(
+        services,
+        [
+            (
+                i,
+                S.PENDING.value if i.state == S.STOPPED else i.state,
+                {
+                    "state_reason_code": None,
+                    "state_reason_message": None,
+                    "state_transition_reason": "",
+                },
+            )
+            for i in insts
+        ],
+    )
     for c in out:
         if c.previous == S.STOPPED:
             submit_converge(services, c.instance_id, "start")
     return out
 
 
-def stop_instances(services: Services, caller: Caller, ids: Sequence[str], force: bool,
-                   hibernate: bool, dry_run_flag: bool) -> list[StateChange]:
+def stop_instances(
+    services: Services,
+    caller: Caller,
+    ids: Sequence[str],
+    force: bool,
+    hibernate: bool,
+    dry_run_flag: bool,
+) -> list[StateChange]:
     insts = _load(services, caller, ids)
     if hibernate:
-        raise Ec2Error(errors.UnsupportedOperation, "Kiln instances cannot hibernate.")
+        raise KilnError(errors.UnsupportedOperation, "Kiln instances cannot hibernate.")
     for i in insts:
         if i.root_device_type != "ebs":
-            raise Ec2Error(errors.UnsupportedOperation,
-                           f"The instance '{i.instance_id}' does not have an 'ebs' root device "
-                           "type and cannot be stopped.")
+            raise KilnError(
+                errors.UnsupportedOperation,
+                f"The instance '{i.instance_id}' does not have an 'ebs' root device "
+                "type and cannot be stopped.",
+            )
         if i.state not in (S.STOPPING, S.STOPPED):
             check_transition(i.instance_id, i.state, S.STOPPING)
     dry_run(dry_run_flag)
     runtime = runtime_of(services)
     if force:
         runtime.forced.update(i.instance_id for i in insts)
-    out = _apply(services, [(i, S.STOPPING.value if i.state == S.RUNNING else i.state,
-                             {"state_transition_reason": user_initiated(),
-                              "state_reason_code": USER_SHUTDOWN[0],
-                              "state_reason_message": USER_SHUTDOWN[1]}) for i in insts])
+    out = _apply(
+        services,
+        [
+            (
+                i,
+                S.STOPPING.value if i.state == S.RUNNING else i.state,
+                {
+                    "state_transition_reason": user_initiated(),
+                    "state_reason_code": USER_SHUTDOWN[0],
+                    "state_reason_message": USER_SHUTDOWN[1],
+                },
+            )
+            for i in insts
+        ],
+    )
     for c in out:
         if c.current == S.STOPPING:
             submit_converge(services, c.instance_id, "stop")
     return out
 
 
-def terminate_instances(services: Services, caller: Caller, ids: Sequence[str],
-                        dry_run_flag: bool) -> list[StateChange]:
+def terminate_instances(
+    services: Services, caller: Caller, ids: Sequence[str], dry_run_flag: bool
+) -> list[StateChange]:
     insts = _load(services, caller, ids)
     for i in insts:
         if i.disable_api_termination and i.state != S.TERMINATED:
-            raise Ec2Error(errors.OperationNotPermitted,
-                           f"The instance '{i.instance_id}' may not be terminated. Modify its "
-                           "'disableApiTermination' instance attribute and try again.")
+            raise KilnError(
+                errors.OperationNotPermitted,
+                f"The instance '{i.instance_id}' may not be terminated. Modify its "
+                "'disableApiTermination' instance attribute and try again.",
+            )
     dry_run(dry_run_flag)
-    out = _apply(services, [(i, i.state if i.state in (S.TERMINATED, S.SHUTTING_DOWN)
-                             else S.SHUTTING_DOWN.value,
-                             {"state_transition_reason": user_initiated(),
-                              "state_reason_code": USER_SHUTDOWN[0],
-                              "state_reason_message": USER_SHUTDOWN[1]}) for i in insts])
+    out = _apply(
+        services,
+        [
+            (
+                i,
+                i.state if i.state in (S.TERMINATED, S.SHUTTING_DOWN) else S.SHUTTING_DOWN.value,
+                {
+                    "state_transition_reason": user_initiated(),
+                    "state_reason_code": USER_SHUTDOWN[0],
+                    "state_reason_message": USER_SHUTDOWN[1],
+                },
+            )
+            for i in insts
+        ],
+    )
     for c in out:
         if c.current == S.SHUTTING_DOWN:
             submit_converge(services, c.instance_id, "terminate")
     return out
 
 
-def reboot_instances(services: Services, caller: Caller, ids: Sequence[str],
-                     dry_run_flag: bool) -> None:
+def reboot_instances(
+    services: Services, caller: Caller, ids: Sequence[str], dry_run_flag: bool
+) -> None:
     insts = _load(services, caller, ids)
     for i in insts:
         if i.state not in (S.RUNNING, S.PENDING):
-            raise Ec2Error(errors.IncorrectInstanceState,
-                           f"The instance '{i.instance_id}' is not in a state from which it can "
-                           "be rebooted.")
+            raise KilnError(
+                errors.IncorrectInstanceState,
+                f"The instance '{i.instance_id}' is not in a state from which it can be rebooted.",
+            )
     dry_run(dry_run_flag)
     runtime = runtime_of(services)
     for i in insts:

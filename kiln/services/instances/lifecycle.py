@@ -18,7 +18,7 @@ from kiln.catalog import jobs as cat_jobs
 from kiln.catalog import snapshots as cat_volumes
 from kiln.catalog.instances import InstanceRecord
 from kiln.catalog.records import VolumeRecord, ec2_time, utc_now
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.context import Services
 from kiln.services.instances.states import VM_STATES, InstanceState, change_instance
 from kiln.services.instances.vm_launch import (
@@ -42,9 +42,14 @@ TERMINATE_TIMEOUT_S = 10.0
 REBOOT_TIMEOUT_S = 30.0
 TERMINATED_VISIBLE = timedelta(hours=1)  # EC2 lists terminated instances for about an hour
 
-USER_SHUTDOWN = ("Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown")
-GUEST_SHUTDOWN = ("Client.InstanceInitiatedShutdown",
-                  "Client.InstanceInitiatedShutdown: Instance initiated shutdown")
+USER_SHUTDOWN = (
+    "Client.UserInitiatedShutdown",
+    "Client.UserInitiatedShutdown: User initiated shutdown",
+)
+GUEST_SHUTDOWN = (
+    "Client.InstanceInitiatedShutdown",
+    "Client.InstanceInitiatedShutdown: Instance initiated shutdown",
+)
 
 #: Key of a job's result naming the instance it shut down and will boot again (CreateImage).
 RESTART_INSTANCE = "restart_instance"
@@ -70,8 +75,13 @@ def _read(services: Services, instance_id: str) -> tuple[InstanceRecord | None, 
     return inst, vols
 
 
-def _set(services: Services, instance_id: str, expect: Collection[str],
-         reason: tuple[str, str] | None = None, **changes: object) -> bool:
+def _set(
+    services: Services,
+    instance_id: str,
+    expect: Collection[str],
+    reason: tuple[str, str] | None = None,
+    **changes: object,
+) -> bool:
     if reason is not None:
         changes.update(state_reason_code=reason[0], state_reason_message=reason[1])
     with services.catalog.write() as tx:
@@ -106,24 +116,31 @@ def _boot(services: Services, inst: InstanceRecord, vols: list[VolumeRecord]) ->
             disks = prepare_disks(services, inst, vols)
             start_vm(services, inst, disks)
     except Exception as e:
-        message = e.message if isinstance(e, Ec2Error) else "internal error (see the server log)"
-        if not isinstance(e, Ec2Error):
+        message = e.message if isinstance(e, KilnError) else "internal error (see the server log)"
+        if not isinstance(e, KilnError):
             log.exception("%s: boot failed", iid)
         else:
             log.warning("%s: boot failed: %s", iid, message)
         reason = kms_state.boot_failure_reason(e) or internal_error(message)
         if inst.boot_count == 0:  # a launch that never ran: EC2 terminates it
-            if _set(services, iid, [S.PENDING], reason,
-                    state=S.SHUTTING_DOWN.value):
+            if _set(services, iid, [S.PENDING], reason, state=S.SHUTTING_DOWN.value):
                 fresh, vols = _read(services, iid)
                 if fresh is not None:
                     _terminate(services, fresh, vols)
         else:
             _set(services, iid, [S.PENDING], reason, state=S.STOPPED.value)
         return
-    if _set(services, iid, [S.PENDING], None, state=S.RUNNING.value, state_reason_code=None,
-            state_reason_message=None, state_transition_reason="",
-            boot_count=inst.boot_count + 1):
+    if _set(
+        services,
+        iid,
+        [S.PENDING],
+        None,
+        state=S.RUNNING.value,
+        state_reason_code=None,
+        state_reason_message=None,
+        state_transition_reason="",
+        boot_count=inst.boot_count + 1,
+    ):
         log.info("%s: running", iid)
 
 
@@ -145,15 +162,31 @@ def _terminate(services: Services, inst: InstanceRecord, vols: list[VolumeRecord
             if v.delete_on_termination:
                 cat_volumes.delete_volume(tx, v.volume_id)
             else:
-                change_volume(tx, v.volume_id, VolumeState.AVAILABLE, {
-                    "instance_id": None, "device": None, "attach_time": None,
-                    "delete_on_termination": None})
-        change_instance(tx, inst.instance_id, [S.SHUTTING_DOWN], S.TERMINATED, {
-            "terminated_at": utc_now(),
-            "state_reason_code": inst.state_reason_code or USER_SHUTDOWN[0],
-            "state_reason_message": inst.state_reason_message or USER_SHUTDOWN[1]})
-    log.info("%s: terminated (volumes deleted: %s)", inst.instance_id,
-             [v.volume_id for v in doomed])
+                change_volume(
+                    tx,
+                    v.volume_id,
+                    VolumeState.AVAILABLE,
+                    {
+                        "instance_id": None,
+                        "device": None,
+                        "attach_time": None,
+                        "delete_on_termination": None,
+                    },
+                )
+        change_instance(
+            tx,
+            inst.instance_id,
+            [S.SHUTTING_DOWN],
+            S.TERMINATED,
+            {
+                "terminated_at": utc_now(),
+                "state_reason_code": inst.state_reason_code or USER_SHUTDOWN[0],
+                "state_reason_message": inst.state_reason_message or USER_SHUTDOWN[1],
+            },
+        )
+    log.info(
+        "%s: terminated (volumes deleted: %s)", inst.instance_id, [v.volume_id for v in doomed]
+    )
 
 
 def reboot(services: Services, instance_id: str) -> None:
@@ -166,10 +199,9 @@ def reboot(services: Services, instance_id: str) -> None:
     try:
         start_vm(services, inst, prepare_disks(services, inst, vols))
         log.info("%s: rebooted", instance_id)
-    except Ec2Error as e:
+    except KilnError as e:
         log.warning("%s: reboot failed: %s", instance_id, e.message)
-        _set(services, instance_id, [S.RUNNING], internal_error(e.message),
-             state=S.STOPPED.value)
+        _set(services, instance_id, [S.RUNNING], internal_error(e.message), state=S.STOPPED.value)
 
 
 def _vm_gone(services: Services, inst: InstanceRecord, reason: tuple[str, str]) -> None:
@@ -180,8 +212,14 @@ def _vm_gone(services: Services, inst: InstanceRecord, reason: tuple[str, str]) 
             fresh, vols = _read(services, inst.instance_id)
             if fresh is not None:
                 _terminate(services, fresh, vols)
-    elif _set(services, inst.instance_id, [S.RUNNING], reason, state=S.STOPPED.value,
-              state_transition_reason=reason[1]):
+    elif _set(
+        services,
+        inst.instance_id,
+        [S.RUNNING],
+        reason,
+        state=S.STOPPED.value,
+        state_transition_reason=reason[1],
+    ):
         log.info("%s: VM is gone; stopped (%s)", inst.instance_id, reason[0])
 
 
@@ -191,8 +229,11 @@ def held_down(services: Services) -> set[str]:
     the job, resumed after a restart, boots them (docs/instances.md#createimage)."""
     with services.catalog.read() as tx:
         jobs = cat_jobs.unfinished_jobs(tx)
-    return {str(j.result[RESTART_INSTANCE]) for j in jobs
-            if j.result is not None and j.result.get(RESTART_INSTANCE)}
+    return {
+        str(j.result[RESTART_INSTANCE])
+        for j in jobs
+        if j.result is not None and j.result.get(RESTART_INSTANCE)
+    }
 
 
 def watch_running(services: Services) -> None:
@@ -222,8 +263,11 @@ def reconcile(services: Services) -> int:
     runtime = runtime_of(services)
     with services.catalog.read() as tx:
         live = cat.instances_in_states(tx, [s.value for s in VM_STATES])
-        gone = [i for i in cat.instances_in_states(tx, [S.TERMINATED])
-                if i.terminated_at and i.terminated_at < hidden_before()]
+        gone = [
+            i
+            for i in cat.instances_in_states(tx, [S.TERMINATED])
+            if i.terminated_at and i.terminated_at < hidden_before()
+        ]
     held = held_down(services)
     alive = 0
     for inst in live:
@@ -231,14 +275,19 @@ def reconcile(services: Services) -> int:
             with runtime.locked(inst.instance_id):
                 if vm_running(services, inst):
                     alive += 1
-                    log.info("%s: re-attached to its VM in %s", inst.instance_id,
-                             instance_dir(services, inst.region, inst.instance_id))
+                    log.info(
+                        "%s: re-attached to its VM in %s",
+                        inst.instance_id,
+                        instance_dir(services, inst.region, inst.instance_id),
+                    )
                 elif inst.instance_id in held:
-                    log.info("%s: VM down for an unfinished job, which boots it again",
-                             inst.instance_id)
+                    log.info(
+                        "%s: VM down for an unfinished job, which boots it again", inst.instance_id
+                    )
                 else:
-                    _vm_gone(services, inst, internal_error(
-                        "the VM was not running when Kiln started"))
+                    _vm_gone(
+                        services, inst, internal_error("the VM was not running when Kiln started")
+                    )
         else:
             submit_converge(services, inst.instance_id, f"resume {inst.state}")
     for inst in gone:

@@ -23,7 +23,7 @@ from kiln.catalog.instances import InstanceRecord
 from kiln.catalog.records import BlockDeviceRecord, ImageRecord, VolumeRecord, utc_now
 from kiln.compute.ports import pick_free_port
 from kiln.compute.seed import USER_DATA_LIMIT
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.context import Caller, Services
 from kiln.services.images.access import visible_image
 from kiln.services.images.images import zones
@@ -81,31 +81,45 @@ def check_user_data(value: str | None) -> str | None:
     try:
         raw = base64.b64decode(value.encode(), validate=True)
     except (binascii.Error, ValueError):
-        raise Ec2Error(errors.InvalidParameterValue, "Invalid BASE64 encoding of user data.") from None
+        raise KilnError(
+            errors.InvalidParameterValue, "Invalid BASE64 encoding of user data."
+        ) from None
     if len(raw) > USER_DATA_LIMIT:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"User data is limited to {USER_DATA_LIMIT} bytes.")
+        raise KilnError(
+            errors.InvalidParameterValue, f"User data is limited to {USER_DATA_LIMIT} bytes."
+        )
     return base64.b64encode(raw).decode()
 
 
 def mac_address(instance_id: str) -> str:
     """The guest NIC's MAC (the same derivation as kiln/compute/qemu.py)."""
     h = hashlib.blake2b(instance_id.encode(), digest_size=3).hexdigest()
-    return "52:54:00:" + ":".join(h[i:i + 2] for i in range(0, 6, 2))
+    return "52:54:00:" + ":".join(h[i : i + 2] for i in range(0, 6, 2))
 
 
 def default_group_id(account_id: str, region: str) -> str:
-    return "sg-" + hashlib.blake2b(f"{account_id}/{region}".encode(), digest_size=9).hexdigest()[:17]
+    return (
+        "sg-" + hashlib.blake2b(f"{account_id}/{region}".encode(), digest_size=9).hexdigest()[:17]
+    )
 
 
 def _groups(req: RunInstancesRequest, caller: Caller) -> list[dict[str, str]]:
     groups = [{"GroupId": gid, "GroupName": ""} for gid in req.security_group_ids]
-    groups += [{"GroupId": default_group_id(caller.account_id, caller.region) if name == "default"
-                else "sg-" + hashlib.blake2b(f"{caller.account_id}/{name}".encode(),
-                                             digest_size=9).hexdigest()[:17],
-                "GroupName": name} for name in req.security_groups]
-    return groups or [{"GroupId": default_group_id(caller.account_id, caller.region),
-                       "GroupName": "default"}]
+    groups += [
+        {
+            "GroupId": default_group_id(caller.account_id, caller.region)
+            if name == "default"
+            else "sg-"
+            + hashlib.blake2b(f"{caller.account_id}/{name}".encode(), digest_size=9).hexdigest()[
+                :17
+            ],
+            "GroupName": name,
+        }
+        for name in req.security_groups
+    ]
+    return groups or [
+        {"GroupId": default_group_id(caller.account_id, caller.region), "GroupName": "default"}
+    ]
 
 
 def launchable_image(tx: Tx, caller: Caller, image_id: str) -> ImageRecord:
@@ -113,40 +127,57 @@ def launchable_image(tx: Tx, caller: Caller, image_id: str) -> ImageRecord:
     (deprecated images launch; disabled, pending, failed and deregistered ones do not)."""
     image = visible_image(tx, caller, image_id)
     if image.image_type != "machine":
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"The image {image_id} is a {image.image_type} image; only machine "
-                       "images can be launched.")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"The image {image_id} is a {image.image_type} image; only machine "
+            "images can be launched.",
+        )
     if image.state != "available":
-        raise Ec2Error(errors.InvalidAMIIDUnavailable,
-                       f"The image id '[{image_id}]' is {image.state} and cannot be launched.")
+        raise KilnError(
+            errors.InvalidAMIIDUnavailable,
+            f"The image id '[{image_id}]' is {image.state} and cannot be launched.",
+        )
     if image.architecture not in ARCHITECTURES:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"The architecture 'x86_64' of the specified instance type does not match "
-                       f"the architecture '{image.architecture}' of the specified AMI.")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"The architecture 'x86_64' of the specified instance type does not match "
+            f"the architecture '{image.architecture}' of the specified AMI.",
+        )
     if image.root_device_type == "instance-store":
         if not image.bundle or not image.bundle.get("image", {}).get("snapshot_id"):
-            raise Ec2Error(errors.InvalidAMIIDUnavailable,
-                           f"The image id '[{image_id}]' has no bundle to launch.")
-    elif not any(bd.device_name.removeprefix("/dev/") ==
-                 (image.root_device_name or "").removeprefix("/dev/")
-                 and bd.ebs is not None and bd.ebs.snapshot_id for bd in image.block_devices):
-        raise Ec2Error(errors.InvalidAMIIDUnavailable,
-                       f"The image id '[{image_id}]' has no root volume snapshot.")
+            raise KilnError(
+                errors.InvalidAMIIDUnavailable,
+                f"The image id '[{image_id}]' has no bundle to launch.",
+            )
+    elif not any(
+        bd.device_name.removeprefix("/dev/") == (image.root_device_name or "").removeprefix("/dev/")
+        and bd.ebs is not None
+        and bd.ebs.snapshot_id
+        for bd in image.block_devices
+    ):
+        raise KilnError(
+            errors.InvalidAMIIDUnavailable,
+            f"The image id '[{image_id}]' has no root volume snapshot.",
+        )
     return image
 
 
 def _counts(req: RunInstancesRequest) -> tuple[int, int]:
     lo, hi = req.min_count, req.max_count
     if lo is None or hi is None:
-        raise Ec2Error(errors.MissingParameter,
-                       "The request must contain the parameters MinCount and MaxCount")
+        raise KilnError(
+            errors.MissingParameter, "The request must contain the parameters MinCount and MaxCount"
+        )
     if lo < 1:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Value ({lo}) for parameter minCount is invalid. Expected a positive integer.")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"Value ({lo}) for parameter minCount is invalid. Expected a positive integer.",
+        )
     if hi < lo:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Value ({hi}) for parameter maxCount is invalid. It must be at least "
-                       f"minCount ({lo}).")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"Value ({hi}) for parameter maxCount is invalid. It must be at least minCount ({lo}).",
+        )
     return lo, hi
 
 
@@ -157,36 +188,50 @@ def _by_token(tx: Tx, caller: Caller, token: str) -> Reservation | None:
         return None
     first = found[0]
     same = [i for i in found if i.reservation_id == first.reservation_id]
-    return Reservation(first.reservation_id, first.owner_id, first.security_groups,
-                       views(tx, same))
+    return Reservation(first.reservation_id, first.owner_id, first.security_groups, views(tx, same))
 
 
 def _volume(caller: Caller, iid: str, zone: str, plan: PlannedVolume, now: str) -> VolumeRecord:
     return VolumeRecord(
-        volume_id=new_id("vol"), region=caller.region, owner_id=caller.account_id,
-        size=plan.size_gib, availability_zone=zone, state="in-use", create_time=now,
-        snapshot_id=plan.snapshot_id, volume_type=plan.volume_type, iops=plan.iops,
-        throughput=plan.throughput, encrypted=plan.encrypted, kms_key_id=plan.kms_key_id,
-        instance_id=iid, device=plan.device, attach_time=now,
-        delete_on_termination=plan.delete_on_termination)
+        volume_id=new_id("vol"),
+        region=caller.region,
+        owner_id=caller.account_id,
+        size=plan.size_gib,
+        availability_zone=zone,
+        state="in-use",
+        create_time=now,
+        snapshot_id=plan.snapshot_id,
+        volume_type=plan.volume_type,
+        iops=plan.iops,
+        throughput=plan.throughput,
+        encrypted=plan.encrypted,
+        kms_key_id=plan.kms_key_id,
+        instance_id=iid,
+        device=plan.device,
+        attach_time=now,
+        delete_on_termination=plan.delete_on_termination,
+    )
 
 
 def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) -> Reservation:
     runtime = runtime_of(services)
     if not req.image_id:
-        raise Ec2Error(errors.MissingParameter, "The request must contain the parameter ImageId")
+        raise KilnError(errors.MissingParameter, "The request must contain the parameter ImageId")
     lo, hi = _counts(req)
     itype = instance_type(req.instance_type)
     user_data = check_user_data(req.user_data)
     check_tag_specs(req.tag_specs, ("instance", "volume"))
     zone = req.availability_zone or zones(caller.region)[0]
     if zone not in zones(caller.region):
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Invalid availability zone: [{req.availability_zone}]")
+        raise KilnError(
+            errors.InvalidParameterValue, f"Invalid availability zone: [{req.availability_zone}]"
+        )
     behaviour = req.shutdown_behavior or "stop"
     if behaviour not in SHUTDOWN_BEHAVIOURS:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Invalid value '{behaviour}' for InstanceInitiatedShutdownBehavior.")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"Invalid value '{behaviour}' for InstanceInitiatedShutdownBehavior.",
+        )
     groups = _groups(req, caller)
     with services.catalog.write() as tx:
         if req.client_token:
@@ -198,16 +243,24 @@ def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) 
         plans = plan_volumes(tx, caller, image, req.block_devices)
         store_root = image.root_device_type == "instance-store"
         if store_root and req.shutdown_behavior == "stop":
-            raise Ec2Error(errors.UnsupportedOperation,
-                           "An instance-store-backed instance cannot be stopped; use "
-                           "InstanceInitiatedShutdownBehavior 'terminate'.")
-        live = cat.query_instance_ids(tx, caller.region, caller.account_id, states=[
-            s.value for s in InstanceState if s is not InstanceState.TERMINATED])
+            raise KilnError(
+                errors.UnsupportedOperation,
+                "An instance-store-backed instance cannot be stopped; use "
+                "InstanceInitiatedShutdownBehavior 'terminate'.",
+            )
+        live = cat.query_instance_ids(
+            tx,
+            caller.region,
+            caller.account_id,
+            states=[s.value for s in InstanceState if s is not InstanceState.TERMINATED],
+        )
         count = min(hi, MAX_LIVE_INSTANCES - len(live))
         if count < lo:
-            raise Ec2Error(errors.InstanceLimitExceeded,
-                           f"You have requested more instances ({lo}) than your current instance "
-                           f"limit of {MAX_LIVE_INSTANCES} allows ({len(live)} in use).")
+            raise KilnError(
+                errors.InstanceLimitExceeded,
+                f"You have requested more instances ({lo}) than your current instance "
+                f"limit of {MAX_LIVE_INSTANCES} allows ({len(live)} in use).",
+            )
         dry_run(req.dry_run)
         runtime.check_available()
         reservation_id = new_id("r")
@@ -218,23 +271,41 @@ def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) 
             iid = new_id("i")
             port = pick_free_port(exclude=ports)
             ports.add(port)
-            cat.insert_instance(tx, InstanceRecord(
-                instance_id=iid, region=caller.region, owner_id=caller.account_id,
-                reservation_id=reservation_id, image_id=image.image_id,
-                instance_type=itype.name, vcpus=itype.vcpus, memory_mib=itype.memory_mib,
-                state=InstanceState.PENDING.value, launch_time=now, availability_zone=zone,
-                architecture=image.architecture, root_device_name=image.root_device_name
-                or "/dev/sda1", root_device_type=image.root_device_type,
-                private_ip=GUEST_IP, mac_address=mac_address(iid), security_groups=groups,
-                ami_launch_index=index, key_name=key.key_name if key else None,
-                public_key=key.public_key if key else None,
-                root_snapshot_id=image.bundle["image"]["snapshot_id"]
-                if store_root and image.bundle else None,
-                ssh_port=port, user_data=user_data,
-                disable_api_termination=req.disable_api_termination,
-                shutdown_behavior="terminate" if store_root else behaviour,
-                client_token=req.client_token, ebs_optimized=req.ebs_optimized,
-                state_transition_reason=""))
+            cat.insert_instance(
+                tx,
+                InstanceRecord(
+                    instance_id=iid,
+                    region=caller.region,
+                    owner_id=caller.account_id,
+                    reservation_id=reservation_id,
+                    image_id=image.image_id,
+                    instance_type=itype.name,
+                    vcpus=itype.vcpus,
+                    memory_mib=itype.memory_mib,
+                    state=InstanceState.PENDING.value,
+                    launch_time=now,
+                    availability_zone=zone,
+                    architecture=image.architecture,
+                    root_device_name=image.root_device_name or "/dev/sda1",
+                    root_device_type=image.root_device_type,
+                    private_ip=GUEST_IP,
+                    mac_address=mac_address(iid),
+                    security_groups=groups,
+                    ami_launch_index=index,
+                    key_name=key.key_name if key else None,
+                    public_key=key.public_key if key else None,
+                    root_snapshot_id=image.bundle["image"]["snapshot_id"]
+                    if store_root and image.bundle
+                    else None,
+                    ssh_port=port,
+                    user_data=user_data,
+                    disable_api_termination=req.disable_api_termination,
+                    shutdown_behavior="terminate" if store_root else behaviour,
+                    client_token=req.client_token,
+                    ebs_optimized=req.ebs_optimized,
+                    state_transition_reason="",
+                ),
+            )
             for plan in plans:
                 vol = _volume(caller, iid, zone, plan, now)
                 cat_volumes.insert_volume(tx, vol)
@@ -245,6 +316,12 @@ def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) 
         made = views(tx, cat.get_instances(tx, iids, caller.account_id))
     for iid in iids:
         submit_converge(services, iid, "launch")
-    log.info("RunInstances %s: %d x %s from %s for %s", reservation_id, count, itype.name,
-             image.image_id, caller.account_id)
+    log.info(
+        "RunInstances %s: %d x %s from %s for %s",
+        reservation_id,
+        count,
+        itype.name,
+        image.image_id,
+        caller.account_id,
+    )
     return Reservation(reservation_id, caller.account_id, groups, made)

@@ -15,7 +15,7 @@ from enum import StrEnum
 from kiln import errors
 from kiln.catalog import Tx
 from kiln.catalog import instances as cat_instances
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 
 class InstanceState(StrEnum):
@@ -28,8 +28,14 @@ class InstanceState(StrEnum):
 
 
 S = InstanceState
-CODES: dict[InstanceState, int] = {S.PENDING: 0, S.RUNNING: 16, S.SHUTTING_DOWN: 32,
-                                    S.TERMINATED: 48, S.STOPPING: 64, S.STOPPED: 80}
+CODES: dict[InstanceState, int] = {
+    S.PENDING: 0,
+    S.RUNNING: 16,
+    S.SHUTTING_DOWN: 32,
+    S.TERMINATED: 48,
+    S.STOPPING: 64,
+    S.STOPPED: 80,
+}
 TRANSITIONS: dict[InstanceState, frozenset[InstanceState]] = {
     S.PENDING: frozenset({S.RUNNING, S.STOPPED, S.SHUTTING_DOWN, S.TERMINATED}),
     S.RUNNING: frozenset({S.STOPPING, S.STOPPED, S.SHUTTING_DOWN}),
@@ -60,22 +66,35 @@ def can_transition(current: str, target: InstanceState) -> bool:
 def check_transition(instance_id: str, current: str, target: InstanceState) -> None:
     """IncorrectInstanceState unless ``current -> target`` is in the table."""
     if not can_transition(current, target):
-        raise Ec2Error(errors.IncorrectInstanceState,
-                       f"The instance '{instance_id}' is not in a state from which it can be "
-                       f"{_VERB.get(target, target.value)}.")
+        raise KilnError(
+            errors.IncorrectInstanceState,
+            f"The instance '{instance_id}' is not in a state from which it can be "
+            f"{_VERB.get(target, target.value)}.",
+        )
 
 
-_VERB = {S.PENDING: "started", S.STOPPING: "stopped", S.STOPPED: "stopped",
-         S.SHUTTING_DOWN: "terminated", S.RUNNING: "started"}
+_VERB = {
+    S.PENDING: "started",
+    S.STOPPING: "stopped",
+    S.STOPPED: "stopped",
+    S.SHUTTING_DOWN: "terminated",
+    S.RUNNING: "started",
+}
 
 
-def change_instance(tx: Tx, instance_id: str, expect: Collection[str], target: InstanceState,
-                    fields: Mapping[str, object] | None = None) -> bool:
+def change_instance(
+    tx: Tx,
+    instance_id: str,
+    expect: Collection[str],
+    target: InstanceState,
+    fields: Mapping[str, object] | None = None,
+) -> bool:
     """Move an instance from one of the ``expect`` states to ``target`` (compare-and-set: False
     if it has moved meanwhile). Every ``expect -> target`` must be in the table; a caller that
     asks for another move is a bug (ValueError), not a request to refuse."""
     bad = [s for s in expect if not can_transition(s, target)]
     if bad:
         raise ValueError(f"{instance_id}: {bad} -> {target.value} is not in TRANSITIONS")
-    return cat_instances.update_instance(tx, instance_id, {**(fields or {}), "state": target.value},
-                                         expect_states=list(expect))
+    return cat_instances.update_instance(
+        tx, instance_id, {**(fields or {}), "state": target.value}, expect_states=list(expect)
+    )

@@ -29,7 +29,7 @@ from kiln.catalog.records import VolumeRecord
 from kiln.compute.driver import DiskSpec, VmHandle, VmSpec
 from kiln.compute.ports import pick_free_port, port_is_free
 from kiln.compute.seed import make_nocloud_seed
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.runtime import layout
 from kiln.runtime.instance_runtime import InstanceRuntime
 from kiln.runtime.volume_disks import (
@@ -44,15 +44,17 @@ from kiln.services.keys import kms
 
 log = logging.getLogger(__name__)
 
-GIB = 1024 ** 3
+GIB = 1024**3
 SEED = "seed.iso"
 EPHEMERAL_ROOT = "root.raw"
 
 
 def runtime_of(services: Services) -> InstanceRuntime:
     if services.compute is None:
-        raise Ec2Error(errors.UnsupportedOperation,
-                       "This Kiln server runs no instances (no VM driver is wired).")
+        raise KilnError(
+            errors.UnsupportedOperation,
+            "This Kiln server runs no instances (no VM driver is wired).",
+        )
     return services.compute
 
 
@@ -71,8 +73,10 @@ def _volume_disk(services: Services, vol: VolumeRecord) -> Path:
         with services.catalog.read() as tx:
             snap = cat_snapshots.get_snapshot(tx, vol.snapshot_id, vol.owner_id)
             if snap is None:
-                raise Ec2Error(errors.InvalidSnapshotNotFound,
-                               f"The snapshot {vol.snapshot_id} no longer exists.")
+                raise KilnError(
+                    errors.InvalidSnapshotNotFound,
+                    f"The snapshot {vol.snapshot_id} no longer exists.",
+                )
             if snap.data_key_id:
                 key = kms.key_by_id(tx, services.catalog, snap.data_key_id)
         natural = snap.full_size_bytes
@@ -81,12 +85,15 @@ def _volume_disk(services: Services, vol: VolumeRecord) -> Path:
     base = base_path(services.data_dir, vol.region, vol.snapshot_id, disk_bytes, natural)
     store = services.stores[vol.region]
     if vol.snapshot_id is not None and not base.exists() and not store.has(vol.snapshot_id):
-        raise Ec2Error(errors.InvalidSnapshotNotFound,
-                       f"The data of snapshot {vol.snapshot_id} is not in the {vol.region} store.")
+        raise KilnError(
+            errors.InvalidSnapshotNotFound,
+            f"The data of snapshot {vol.snapshot_id} is not in the {vol.region} store.",
+        )
     materialize_base(store, base, vol.snapshot_id, disk_bytes, key)
     create_volume_disk(base, overlay)
-    log.info("%s: volume %s ready (%s over %s)", vol.instance_id, vol.volume_id, overlay.name,
-             base.name)
+    log.info(
+        "%s: volume %s ready (%s over %s)", vol.instance_id, vol.volume_id, overlay.name, base.name
+    )
     return overlay
 
 
@@ -95,11 +102,13 @@ def _ephemeral_root(services: Services, inst: InstanceRecord) -> Path:
     if path.exists():
         return path
     if inst.root_snapshot_id is None:
-        raise Ec2Error(errors.InternalError, f"{inst.instance_id}: no bundle to copy")
+        raise KilnError(errors.InternalError, f"{inst.instance_id}: no bundle to copy")
     store = services.stores[inst.region]
     if not store.has(inst.root_snapshot_id):
-        raise Ec2Error(errors.InvalidSnapshotNotFound,
-                       f"The bundle disk {inst.root_snapshot_id} is not in the store.")
+        raise KilnError(
+            errors.InvalidSnapshotNotFound,
+            f"The bundle disk {inst.root_snapshot_id} is not in the store.",
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{EPHEMERAL_ROOT}.{secrets.token_hex(4)}.partial")
     try:
@@ -111,15 +120,17 @@ def _ephemeral_root(services: Services, inst: InstanceRecord) -> Path:
     return path
 
 
-def prepare_disks(services: Services, inst: InstanceRecord,
-                  volumes: list[VolumeRecord]) -> list[DiskSpec]:
+def prepare_disks(
+    services: Services, inst: InstanceRecord, volumes: list[VolumeRecord]
+) -> list[DiskSpec]:
     """The instance's disks, boot disk first, made if missing (idempotent)."""
     disks: list[DiskSpec] = []
     if inst.root_device_type == "instance-store":
         disks.append(DiskSpec(_ephemeral_root(services, inst), "raw"))
     root = inst.root_device_name.removeprefix("/dev/")
-    ordered = sorted(volumes, key=lambda v: ((v.device or "").removeprefix("/dev/") != root,
-                                             v.device or ""))
+    ordered = sorted(
+        volumes, key=lambda v: ((v.device or "").removeprefix("/dev/") != root, v.device or "")
+    )
     disks += [DiskSpec(_volume_disk(services, v), "qcow2") for v in ordered]
     return disks
 
@@ -133,19 +144,32 @@ def start_vm(services: Services, inst: InstanceRecord, disks: list[DiskSpec]) ->
     another process took it meanwhile (then a new one is recorded)."""
     runtime = runtime_of(services)
     run_dir = instance_dir(services, inst.region, inst.instance_id)
-    seed = make_nocloud_seed(run_dir / SEED, inst.instance_id, inst.instance_id,
-                             [inst.public_key] if inst.public_key else [], _user_data(inst))
+    seed = make_nocloud_seed(
+        run_dir / SEED,
+        inst.instance_id,
+        inst.instance_id,
+        [inst.public_key] if inst.public_key else [],
+        _user_data(inst),
+    )
     port = inst.ssh_port
     for attempt in range(3):
         if port is None or not port_is_free(port):
             with services.catalog.write() as tx:
                 port = pick_free_port(exclude=cat.ports_in_use(tx))
                 cat.update_instance(tx, inst.instance_id, {"ssh_port": port})
-        spec = VmSpec(inst.instance_id, run_dir, disks, seed, inst.vcpus, inst.memory_mib,
-                      port, runtime.accel())
+        spec = VmSpec(
+            inst.instance_id,
+            run_dir,
+            disks,
+            seed,
+            inst.vcpus,
+            inst.memory_mib,
+            port,
+            runtime.accel(),
+        )
         try:
             return runtime.driver.start(spec)
-        except Ec2Error as e:
+        except KilnError as e:
             if attempt == 2 or port_is_free(port):
                 raise
             log.info("%s: port %d was taken (%s); trying another", inst.instance_id, port, e)

@@ -6,7 +6,7 @@ from kiln import errors
 from kiln.catalog import Tx
 from kiln.catalog import keypairs as cat
 from kiln.catalog.keypairs import KeyPairRecord
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.context import Caller
 
 
@@ -15,5 +15,6 @@ def owned_key_pair(tx: Tx, caller: Caller, key_pair_id: str) -> KeyPairRecord:
     for k in cat.list_key_pairs(tx, caller.region, caller.account_id):
         if k.key_pair_id == key_pair_id:
             return k
-    raise Ec2Error(errors.InvalidKeyPairNotFound,
-                   f"The key pair ID '{key_pair_id}' does not exist")
+    raise KilnError(
+        errors.InvalidKeyPairNotFound, f"The key pair ID '{key_pair_id}' does not exist"
+    )

@@ -15,7 +15,7 @@ from kiln.catalog import Conflict, Tx
 from kiln.catalog import keypairs as cat
 from kiln.catalog.keypairs import KeyPairRecord
 from kiln.catalog.records import Filter, utc_now
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.context import Caller, Services
 from kiln.services.keys import ssh_keys
 from kiln.services.row_filters import check_names, matches
@@ -42,27 +42,47 @@ class CreateKeyPairResult:
 
 def check_key_name(name: str | None) -> str:
     if not name:
-        raise Ec2Error(errors.MissingParameter, "The request must contain the parameter KeyName")
+        raise KilnError(errors.MissingParameter, "The request must contain the parameter KeyName")
     if len(name) > MAX_NAME or not name.isascii() or not name.isprintable():
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Value ({name[:300]}) for parameter keyName is invalid. Key names must "
-                       f"be 1 to {MAX_NAME} printable ASCII characters.")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"Value ({name[:300]}) for parameter keyName is invalid. Key names must "
+            f"be 1 to {MAX_NAME} printable ASCII characters.",
+        )
     return name
 
 
 def check_key_pair_id(value: str) -> str:
     if id_prefix(value) != "key":
-        raise Ec2Error(errors.InvalidKeyPairNotFound,
-                       f"The key pair ID '{value}' is malformed (expecting \"key-...\")")
+        raise KilnError(
+            errors.InvalidKeyPairNotFound,
+            f"The key pair ID '{value}' is malformed (expecting \"key-...\")",
+        )
     return value
 
 
-def _insert(services: Services, caller: Caller, name: str, key_type: str, public_key: str,
-            fingerprint: str, tag_specs: tuple[TagSpec, ...], dry_run_flag: bool) -> KeyPairRecord:
+def _insert(
+    services: Services,
+    caller: Caller,
+    name: str,
+    key_type: str,
+    public_key: str,
+    fingerprint: str,
+    tag_specs: tuple[TagSpec, ...],
+    dry_run_flag: bool,
+) -> KeyPairRecord:
     check_tag_specs(tag_specs, ("key-pair",))
-    record = KeyPairRecord(new_id("key"), caller.region, caller.account_id, name, key_type,
-                           fingerprint, public_key, utc_now())
-    duplicate = Ec2Error(errors.InvalidKeyPairDuplicate, f"The keypair '{name}' already exists.")
+    record = KeyPairRecord(
+        new_id("key"),
+        caller.region,
+        caller.account_id,
+        name,
+        key_type,
+        fingerprint,
+        public_key,
+        utc_now(),
+    )
+    duplicate = KilnError(errors.InvalidKeyPairDuplicate, f"The keypair '{name}' already exists.")
     try:
         with services.catalog.write() as tx:
             if cat.key_pair_named(tx, caller.region, caller.account_id, name) is not None:
@@ -70,43 +90,81 @@ def _insert(services: Services, caller: Caller, name: str, key_type: str, public
             dry_run(dry_run_flag)
             cat.insert_key_pair(tx, record)
             apply_tag_specs(tx, caller, tag_specs, {"key-pair": [record.key_pair_id]})
-            found = [k for k in cat.list_key_pairs(tx, caller.region, caller.account_id)
-                     if k.key_pair_id == record.key_pair_id]
+            found = [
+                k
+                for k in cat.list_key_pairs(tx, caller.region, caller.account_id)
+                if k.key_pair_id == record.key_pair_id
+            ]
     except Conflict:
         raise duplicate from None
     log.info("key pair %s (%s, %s) for %s", record.key_pair_id, name, key_type, caller.account_id)
     return found[0]
 
 
-def create_key_pair(services: Services, caller: Caller, name: str | None, key_type: str | None,
-                    key_format: str | None, tag_specs: tuple[TagSpec, ...],
-                    dry_run_flag: bool) -> CreateKeyPairResult:
+def create_key_pair(
+    services: Services,
+    caller: Caller,
+    name: str | None,
+    key_type: str | None,
+    key_format: str | None,
+    tag_specs: tuple[TagSpec, ...],
+    dry_run_flag: bool,
+) -> CreateKeyPairResult:
     name = check_key_name(name)
     if key_format not in (None, "pem"):
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Value ({key_format}) for parameter keyFormat is invalid. Kiln returns "
-                       "private keys as pem only.")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"Value ({key_format}) for parameter keyFormat is invalid. Kiln returns "
+            "private keys as pem only.",
+        )
     key = ssh_keys.generate_key(key_type or "rsa")
-    record = _insert(services, caller, name, key.key_type, key.public_key, key.fingerprint,
-                     tag_specs, dry_run_flag)
+    record = _insert(
+        services,
+        caller,
+        name,
+        key.key_type,
+        key.public_key,
+        key.fingerprint,
+        tag_specs,
+        dry_run_flag,
+    )
     return CreateKeyPairResult(record, key.private_key)
 
 
-def import_key_pair(services: Services, caller: Caller, name: str | None,
-                    material: bytes | None, tag_specs: tuple[TagSpec, ...],
-                    dry_run_flag: bool) -> KeyPairRecord:
+def import_key_pair(
+    services: Services,
+    caller: Caller,
+    name: str | None,
+    material: bytes | None,
+    tag_specs: tuple[TagSpec, ...],
+    dry_run_flag: bool,
+) -> KeyPairRecord:
     name = check_key_name(name)
     if not material:
-        raise Ec2Error(errors.MissingParameter,
-                       "The request must contain the parameter PublicKeyMaterial")
+        raise KilnError(
+            errors.MissingParameter, "The request must contain the parameter PublicKeyMaterial"
+        )
     parsed = ssh_keys.parse_public_key(material)
-    return _insert(services, caller, name, parsed.key_type, parsed.public_key,
-                   parsed.fingerprint, tag_specs, dry_run_flag)
+    return _insert(
+        services,
+        caller,
+        name,
+        parsed.key_type,
+        parsed.public_key,
+        parsed.fingerprint,
+        tag_specs,
+        dry_run_flag,
+    )
 
 
-def describe_key_pairs(services: Services, caller: Caller, key_names: Sequence[str],
-                       key_pair_ids: Sequence[str], filters: Sequence[Filter],
-                       dry_run_flag: bool) -> list[KeyPairRecord]:
+def describe_key_pairs(
+    services: Services,
+    caller: Caller,
+    key_names: Sequence[str],
+    key_pair_ids: Sequence[str],
+    filters: Sequence[Filter],
+    dry_run_flag: bool,
+) -> list[KeyPairRecord]:
     check_names(filters, FILTERS)
     for kid in key_pair_ids:
         check_key_pair_id(kid)
@@ -116,43 +174,59 @@ def describe_key_pairs(services: Services, caller: Caller, key_names: Sequence[s
     by_name = {k.key_name for k in keys}
     missing = [n for n in key_names if n not in by_name]
     if missing:
-        raise Ec2Error(errors.InvalidKeyPairNotFound,
-                       f"The key pair '{missing[0]}' does not exist")
+        raise KilnError(
+            errors.InvalidKeyPairNotFound, f"The key pair '{missing[0]}' does not exist"
+        )
     by_id = {k.key_pair_id for k in keys}
     missing = [i for i in key_pair_ids if i not in by_id]
     if missing:
-        raise Ec2Error(errors.InvalidKeyPairNotFound,
-                       f"The key pair ID '{missing[0]}' does not exist")
-    return [k for k in keys
-            if (not key_names or k.key_name in key_names)
-            and (not key_pair_ids or k.key_pair_id in key_pair_ids)
-            and matches(k, k.tags, filters, FILTERS)]
+        raise KilnError(
+            errors.InvalidKeyPairNotFound, f"The key pair ID '{missing[0]}' does not exist"
+        )
+    return [
+        k
+        for k in keys
+        if (not key_names or k.key_name in key_names)
+        and (not key_pair_ids or k.key_pair_id in key_pair_ids)
+        and matches(k, k.tags, filters, FILTERS)
+    ]
 
 
 def key_pair_for_launch(tx: Tx, caller: Caller, name: str) -> KeyPairRecord:
     """The caller's key pair ``name`` in its region, or InvalidKeyPair.NotFound."""
     found = cat.key_pair_named(tx, caller.region, caller.account_id, name)
     if found is None:
-        raise Ec2Error(errors.InvalidKeyPairNotFound, f"The key pair '{name}' does not exist")
+        raise KilnError(errors.InvalidKeyPairNotFound, f"The key pair '{name}' does not exist")
     return found
 
 
-def delete_key_pair(services: Services, caller: Caller, name: str | None,
-                    key_pair_id: str | None, dry_run_flag: bool) -> str | None:
+def delete_key_pair(
+    services: Services,
+    caller: Caller,
+    name: str | None,
+    key_pair_id: str | None,
+    dry_run_flag: bool,
+) -> str | None:
     """Delete by name or id; the deleted pair's id (None if no pair had that name: EC2
     answers success for an unknown name, but NotFound for an unknown id)."""
     if not name and not key_pair_id:
-        raise Ec2Error(errors.MissingParameter,
-                       "The request must contain the parameter KeyName or KeyPairId")
+        raise KilnError(
+            errors.MissingParameter, "The request must contain the parameter KeyName or KeyPairId"
+        )
     if key_pair_id:
         check_key_pair_id(key_pair_id)
     with services.catalog.write() as tx:
         keys = cat.list_key_pairs(tx, caller.region, caller.account_id)
-        found = [k for k in keys if (key_pair_id and k.key_pair_id == key_pair_id)
-                 or (not key_pair_id and k.key_name == name)]
+        found = [
+            k
+            for k in keys
+            if (key_pair_id and k.key_pair_id == key_pair_id)
+            or (not key_pair_id and k.key_name == name)
+        ]
         if key_pair_id and not found:
-            raise Ec2Error(errors.InvalidKeyPairNotFound,
-                           f"The key pair ID '{key_pair_id}' does not exist")
+            raise KilnError(
+                errors.InvalidKeyPairNotFound, f"The key pair ID '{key_pair_id}' does not exist"
+            )
         dry_run(dry_run_flag)
         cat.delete_key_pairs(tx, [k.key_pair_id for k in found])
     if found:

@@ -19,13 +19,15 @@ from kiln import errors
 from kiln.catalog import Catalog, Conflict, Tx
 from kiln.catalog import kms as cat
 from kiln.catalog.records import KmsKeyRecord
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.keys.kms_state import require_usable
 from kiln.store import KeyEncryptionKey
 
 DEFAULT_ALIAS = "alias/aws/ebs"
-_ARN_RE = re.compile(r"^arn:aws:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
-                     r"(?P<kind>key|alias)/(?P<name>.+)$")
+_ARN_RE = re.compile(
+    r"^arn:aws:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"(?P<kind>key|alias)/(?P<name>.+)$"
+)
 
 
 def key_arn(key: KmsKeyRecord) -> str:
@@ -45,8 +47,9 @@ def default_key(catalog: Catalog, account_id: str, region: str) -> KmsKeyRecord:
         return found
     try:
         with catalog.write() as tx:
-            return cat.create_kms_key(tx, catalog.sealer, str(uuid.uuid4()), account_id, region,
-                                      alias=DEFAULT_ALIAS)
+            return cat.create_kms_key(
+                tx, catalog.sealer, str(uuid.uuid4()), account_id, region, alias=DEFAULT_ALIAS
+            )
     except Conflict:  # a concurrent request made it first
         with catalog.read() as tx:
             found = cat.kms_key_by_alias(tx, catalog.sealer, account_id, region, DEFAULT_ALIAS)
@@ -54,8 +57,9 @@ def default_key(catalog: Catalog, account_id: str, region: str) -> KmsKeyRecord:
         return found
 
 
-def resolve_key(tx: Tx, catalog: Catalog, account_id: str, region: str,
-                kms_key_id: str) -> KmsKeyRecord:
+def resolve_key(
+    tx: Tx, catalog: Catalog, account_id: str, region: str, kms_key_id: str
+) -> KmsKeyRecord:
     """The caller's key named by ``kms_key_id`` in ``region`` (any of EC2's four forms)."""
     name = kms_key_id
     m = _ARN_RE.match(kms_key_id)
@@ -77,22 +81,32 @@ def key_by_id(tx: Tx, catalog: Catalog, key_id: str) -> KeyEncryptionKey:
     """The store key of a snapshot's ``data_key_id`` (the server holds every account's keys)."""
     found = cat.get_kms_key(tx, catalog.sealer, key_id)
     if found is None:
-        raise Ec2Error(errors.DecryptionFailed, f"the KMS key {key_id} no longer exists")
+        raise KilnError(errors.DecryptionFailed, f"the KMS key {key_id} no longer exists")
     require_usable(found)  # kiln/services/kms_state.py (issue 9: KMS key states)
     return kek(found)
 
 
-def choose_key(catalog: Catalog, account_id: str, region: str, encrypted: bool | None,
-               kms_key_id: str | None, source_encrypted: bool = False) -> KmsKeyRecord | None:
+def choose_key(
+    catalog: Catalog,
+    account_id: str,
+    region: str,
+    encrypted: bool | None,
+    kms_key_id: str | None,
+    source_encrypted: bool = False,
+) -> KmsKeyRecord | None:
     """The key a new snapshot or volume is encrypted with, by EC2's rules: KmsKeyId needs
     Encrypted=true; an encrypted source stays encrypted (with the default key if none is
     named); Encrypted=true alone means the default key; otherwise no encryption."""
     if kms_key_id is not None and not encrypted:
-        raise Ec2Error(errors.InvalidParameterCombination,
-                       "The parameter KmsKeyId requires the parameter Encrypted to be set to true.")
+        raise KilnError(
+            errors.InvalidParameterCombination,
+            "The parameter KmsKeyId requires the parameter Encrypted to be set to true.",
+        )
     if encrypted is False and source_encrypted:
-        raise Ec2Error(errors.InvalidParameterCombination,
-                       "An encrypted snapshot cannot be copied or restored unencrypted.")
+        raise KilnError(
+            errors.InvalidParameterCombination,
+            "An encrypted snapshot cannot be copied or restored unencrypted.",
+        )
     if kms_key_id is not None:
         if kms_key_id in (DEFAULT_ALIAS, f"arn:aws:kms:{region}:{account_id}:{DEFAULT_ALIAS}"):
             return default_key(catalog, account_id, region)  # made on first use, like AWS
@@ -103,6 +117,8 @@ def choose_key(catalog: Catalog, account_id: str, region: str, encrypted: bool |
     return None
 
 
-def _unknown(kms_key_id: str, region: str) -> Ec2Error:
-    return Ec2Error(errors.InvalidParameterValue,
-                    f"Invalid KMS key: '{kms_key_id}' does not name one of your keys in {region}.")
+def _unknown(kms_key_id: str, region: str) -> KilnError:
+    return KilnError(
+        errors.InvalidParameterValue,
+        f"Invalid KMS key: '{kms_key_id}' does not name one of your keys in {region}.",
+    )

@@ -33,13 +33,19 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "CancelKeyDeletion": (frozenset({"PendingDeletion"}), "Disabled"),
 }
 #: What CreateKey supports (everything else is UnsupportedOperationException).
-SUPPORTED = {"KeyUsage": "ENCRYPT_DECRYPT", "KeySpec": "SYMMETRIC_DEFAULT",
-             "CustomerMasterKeySpec": "SYMMETRIC_DEFAULT", "Origin": "AWS_KMS"}
+SUPPORTED = {
+    "KeyUsage": "ENCRYPT_DECRYPT",
+    "KeySpec": "SYMMETRIC_DEFAULT",
+    "CustomerMasterKeySpec": "SYMMETRIC_DEFAULT",
+    "Origin": "AWS_KMS",
+}
 MAX_TAGS = 50
 DEFAULT_WINDOW_DAYS = 30
 _ALIAS_RE = re.compile(r"^alias/[a-zA-Z0-9/_-]{1,250}$")
-_ARN_RE = re.compile(r"^arn:aws:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
-                     r"(?P<kind>key|alias)/(?P<name>.+)$")
+_ARN_RE = re.compile(
+    r"^arn:aws:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"(?P<kind>key|alias)/(?P<name>.+)$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,24 +122,35 @@ def find_key(catalog: Catalog, caller: Caller, key_id: str) -> KmsKeyRecord:
 def _customer_key(catalog: Catalog, caller: Caller, key_id: str) -> KmsKeyRecord:
     key = find_key(catalog, caller, key_id)
     if is_aws_managed(key):
-        raise KilnError(errors.KmsUnsupportedOperation,
-                        f"{key_arn(key)} is an AWS managed key; it cannot be changed.")
+        raise KilnError(
+            errors.KmsUnsupportedOperation,
+            f"{key_arn(key)} is an AWS managed key; it cannot be changed.",
+        )
     return key
 
 
 def create_key(catalog: Catalog, caller: Caller, req: CreateKeyRequest) -> KmsKeyRecord:
     for name, value in req.options:
         if SUPPORTED.get(name, value) != value:
-            raise KilnError(errors.KmsUnsupportedOperation,
-                            f"{name} {value} is not supported: Kiln keys are "
-                            f"{SUPPORTED[name]}.")
+            raise KilnError(
+                errors.KmsUnsupportedOperation,
+                f"{name} {value} is not supported: Kiln keys are {SUPPORTED[name]}.",
+            )
     if req.multi_region or req.custom_key_store:
-        raise KilnError(errors.KmsUnsupportedOperation,
-                        "Multi-Region keys and custom key stores are not supported.")
+        raise KilnError(
+            errors.KmsUnsupportedOperation,
+            "Multi-Region keys and custom key stores are not supported.",
+        )
     _check_tags(req.tags)
     with catalog.write() as tx:
-        key = cat.create_kms_key(tx, catalog.sealer, str(uuid.uuid4()), caller.account_id,
-                                 caller.region, description=req.description)
+        key = cat.create_kms_key(
+            tx,
+            catalog.sealer,
+            str(uuid.uuid4()),
+            caller.account_id,
+            caller.region,
+            description=req.description,
+        )
         cat_keys.put_kms_tags(tx, key.key_id, req.tags)
     return key
 
@@ -142,20 +159,23 @@ def describe_key(catalog: Catalog, caller: Caller, key_id: str) -> KmsKeyRecord:
     return find_key(catalog, caller, key_id)
 
 
-def list_keys(catalog: Catalog, caller: Caller, limit: int | None,
-              marker: str | None) -> Page[KmsKeyRecord]:
+def list_keys(
+    catalog: Catalog, caller: Caller, limit: int | None, marker: str | None
+) -> Page[KmsKeyRecord]:
     size = limit or 100
     with catalog.read() as tx:
         if marker is not None and _find(tx, catalog, caller, marker) is None:
             raise KilnError(errors.KmsInvalidMarker, "The marker is not valid.")
-        keys = cat_keys.list_kms_keys(tx, catalog.sealer, caller.account_id, caller.region,
-                                      marker, size + 1)
+        keys = cat_keys.list_kms_keys(
+            tx, catalog.sealer, caller.account_id, caller.region, marker, size + 1
+        )
     more = len(keys) > size
     return Page(tuple(keys[:size]), keys[size - 1].key_id if more else None)
 
 
-def change_state(catalog: Catalog, caller: Caller, action: str, key_id: str,
-                 window_days: int | None = None) -> KmsKeyRecord:
+def change_state(
+    catalog: Catalog, caller: Caller, action: str, key_id: str, window_days: int | None = None
+) -> KmsKeyRecord:
     """EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion (``TRANSITIONS``)."""
     allowed, target = TRANSITIONS[action]
     key = _customer_key(catalog, caller, key_id)
@@ -163,15 +183,19 @@ def change_state(catalog: Catalog, caller: Caller, action: str, key_id: str,
     if target == "PendingDeletion":
         window = DEFAULT_WINDOW_DAYS if window_days is None else window_days
         if not 7 <= window <= 30:
-            raise KilnError(errors.ValidationException, "1 validation error detected: Value "
-                                                  f"'{window}' at 'pendingWindowInDays' failed to "
-                                                  "satisfy constraint: Member must have value "
-                                                  "between 7 and 30")
+            raise KilnError(
+                errors.ValidationException,
+                "1 validation error detected: Value "
+                f"'{window}' at 'pendingWindowInDays' failed to "
+                "satisfy constraint: Member must have value "
+                "between 7 and 30",
+            )
         when = datetime.now(UTC) + timedelta(days=window)
         deletion_date = f"{when:%Y-%m-%dT%H:%M:%S}.000Z"
     with catalog.write() as tx:
-        moved = cat_keys.set_kms_key_state(tx, key.key_id, target, sorted(allowed),
-                                           deletion_date, window)
+        moved = cat_keys.set_kms_key_state(
+            tx, key.key_id, target, sorted(allowed), deletion_date, window
+        )
     if not moved:
         raise _invalid_state(catalog, caller, key)
     return find_key(catalog, caller, key.key_id)
@@ -185,11 +209,14 @@ def _invalid_state(catalog: Catalog, caller: Caller, key: KmsKeyRecord) -> KilnE
 
 def create_alias(catalog: Catalog, caller: Caller, alias_name: str, target_key_id: str) -> None:
     if alias_name.startswith("alias/aws/"):
-        raise KilnError(errors.KmsInvalidAliasName,
-                        "Alias names that begin with alias/aws/ are reserved.")
+        raise KilnError(
+            errors.KmsInvalidAliasName, "Alias names that begin with alias/aws/ are reserved."
+        )
     if not _ALIAS_RE.match(alias_name):
-        raise KilnError(errors.KmsInvalidAliasName, f"Alias {alias_name[:256]} must begin "
-                                                    "with alias/ and hold only a-z A-Z 0-9 / _ -.")
+        raise KilnError(
+            errors.KmsInvalidAliasName,
+            f"Alias {alias_name[:256]} must begin with alias/ and hold only a-z A-Z 0-9 / _ -.",
+        )
     if target_key_id.startswith("alias/") or ":alias/" in target_key_id:
         raise KilnError(errors.KmsInvalidArn, "TargetKeyId must be a key id or key ARN.")
     key = _customer_key(catalog, caller, target_key_id)
@@ -201,35 +228,46 @@ def create_alias(catalog: Catalog, caller: Caller, alias_name: str, target_key_i
                 raise Conflict(alias_name)
             cat_keys.create_alias(tx, caller.account_id, caller.region, alias_name, key.key_id)
     except Conflict:
-        raise KilnError(errors.KmsAlreadyExists,
-                        f"An alias with the name {alias_arn(caller, alias_name)} already "
-                        "exists") from None
+        raise KilnError(
+            errors.KmsAlreadyExists,
+            f"An alias with the name {alias_arn(caller, alias_name)} already exists",
+        ) from None
 
 
 def delete_alias(catalog: Catalog, caller: Caller, alias_name: str) -> None:
     if alias_name.startswith("alias/aws/"):
-        raise KilnError(errors.KmsInvalidAliasName,
-                        "Alias names that begin with alias/aws/ are reserved.")
+        raise KilnError(
+            errors.KmsInvalidAliasName, "Alias names that begin with alias/aws/ are reserved."
+        )
     with catalog.write() as tx:
         gone = cat_keys.delete_alias(tx, caller.account_id, caller.region, alias_name)
     if not gone:
-        raise KilnError(errors.KmsNotFound,
-                        f"Alias {alias_arn(caller, alias_name[:256])} is not found.")
+        raise KilnError(
+            errors.KmsNotFound, f"Alias {alias_arn(caller, alias_name[:256])} is not found."
+        )
 
 
-def list_aliases(catalog: Catalog, caller: Caller, key_id: str | None, limit: int | None,
-                 marker: str | None) -> Page[AliasView]:
+def list_aliases(
+    catalog: Catalog, caller: Caller, key_id: str | None, limit: int | None, marker: str | None
+) -> Page[AliasView]:
     key = find_key(catalog, caller, key_id) if key_id is not None else None
     with catalog.read() as tx:
-        mine = cat_keys.list_aliases(tx, caller.account_id, caller.region,
-                                     key.key_id if key else None)
-        managed = cat.kms_key_by_alias(tx, catalog.sealer, caller.account_id, caller.region,
-                                       DEFAULT_ALIAS)
+        mine = cat_keys.list_aliases(
+            tx, caller.account_id, caller.region, key.key_id if key else None
+        )
+        managed = cat.kms_key_by_alias(
+            tx, catalog.sealer, caller.account_id, caller.region, DEFAULT_ALIAS
+        )
     views = [_view(caller, a) for a in mine]
     if key is None or (managed is not None and managed.key_id == key.key_id):
-        views.append(AliasView(DEFAULT_ALIAS, alias_arn(caller, DEFAULT_ALIAS),
-                               managed.key_id if managed else None,
-                               managed.created if managed else None))
+        views.append(
+            AliasView(
+                DEFAULT_ALIAS,
+                alias_arn(caller, DEFAULT_ALIAS),
+                managed.key_id if managed else None,
+                managed.created if managed else None,
+            )
+        )
     views.sort(key=lambda v: v.alias_name)
     if marker is not None:
         views = [v for v in views if v.alias_name > marker]
@@ -238,8 +276,9 @@ def list_aliases(catalog: Catalog, caller: Caller, key_id: str | None, limit: in
 
 
 def _view(caller: Caller, alias: KmsAliasRecord) -> AliasView:
-    return AliasView(alias.alias_name, alias_arn(caller, alias.alias_name), alias.key_id,
-                     alias.created)
+    return AliasView(
+        alias.alias_name, alias_arn(caller, alias.alias_name), alias.key_id, alias.created
+    )
 
 
 def _check_tags(tags: tuple[tuple[str, str], ...]) -> None:
@@ -247,12 +286,15 @@ def _check_tags(tags: tuple[tuple[str, str], ...]) -> None:
         raise KilnError(errors.KmsTagException, f"A key has at most {MAX_TAGS} tags.")
     for tag_key, _ in tags:
         if tag_key.lower().startswith("aws:"):
-            raise KilnError(errors.KmsTagException,
-                            f"Tag keys beginning with aws: are reserved: {tag_key[:128]}")
+            raise KilnError(
+                errors.KmsTagException,
+                f"Tag keys beginning with aws: are reserved: {tag_key[:128]}",
+            )
 
 
-def tag_resource(catalog: Catalog, caller: Caller, key_id: str,
-                 tags: tuple[tuple[str, str], ...]) -> None:
+def tag_resource(
+    catalog: Catalog, caller: Caller, key_id: str, tags: tuple[tuple[str, str], ...]
+) -> None:
     _check_tags(tags)
     key = _customer_key(catalog, caller, key_id)
     if key.state == "PendingDeletion":
@@ -264,8 +306,9 @@ def tag_resource(catalog: Catalog, caller: Caller, key_id: str,
         cat_keys.put_kms_tags(tx, key.key_id, tags)
 
 
-def list_resource_tags(catalog: Catalog, caller: Caller, key_id: str, limit: int | None,
-                       marker: str | None) -> Page[tuple[str, str]]:
+def list_resource_tags(
+    catalog: Catalog, caller: Caller, key_id: str, limit: int | None, marker: str | None
+) -> Page[tuple[str, str]]:
     key = find_key(catalog, caller, key_id)
     with catalog.read() as tx:
         tags = cat_keys.kms_tags(tx, key.key_id)

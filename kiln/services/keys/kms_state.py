@@ -21,8 +21,10 @@ from kiln.errors import KilnError
 USABLE_STATES = frozenset({"Enabled"})
 INVALID_STATE_MESSAGE = "The KMS key provided is in an incorrect state"
 #: The state reason EC2 gives an instance that could not launch because of its key.
-LAUNCH_REASON = (f"Client.{errors.InvalidKMSKeyInvalidState.code}",
-                 f"Client.{errors.InvalidKMSKeyInvalidState.code}: {INVALID_STATE_MESSAGE}")
+LAUNCH_REASON = (
+    f"Client.{errors.InvalidKMSKeyInvalidState.code}",
+    f"Client.{errors.InvalidKMSKeyInvalidState.code}: {INVALID_STATE_MESSAGE}",
+)
 
 
 def key_arn(key: KmsKeyRecord) -> str:
@@ -32,8 +34,10 @@ def key_arn(key: KmsKeyRecord) -> str:
 def require_usable(key: KmsKeyRecord) -> None:
     """:raises KilnError: InvalidKMSKey.InvalidState unless ``key`` is Enabled."""
     if key.state not in USABLE_STATES:
-        raise KilnError(errors.InvalidKMSKeyInvalidState,
-                        f"{INVALID_STATE_MESSAGE}: {key_arn(key)} is {key.state}.")
+        raise KilnError(
+            errors.InvalidKMSKeyInvalidState,
+            f"{INVALID_STATE_MESSAGE}: {key_arn(key)} is {key.state}.",
+        )
 
 
 def require_usable_id(tx: Tx, catalog: Catalog, key_id: str | None) -> None:

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from kiln import errors
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 KEY_TYPES = ("rsa", "ed25519")
 RSA_BITS = 2048
@@ -66,25 +66,29 @@ def generate_key(key_type: str) -> NewKey:
     """A new key pair of ``key_type`` (``rsa`` or ``ed25519``)."""
     if key_type == "rsa":
         priv = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
-        pkcs8 = priv.private_bytes(_E.DER, serialization.PrivateFormat.PKCS8,
-                                   serialization.NoEncryption())
-        pem = priv.private_bytes(_E.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                 serialization.NoEncryption()).decode()
+        pkcs8 = priv.private_bytes(
+            _E.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        pem = priv.private_bytes(
+            _E.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        ).decode()
         public = _openssh_line(priv.public_key())
         return NewKey("rsa", public, pem, _colon_hex(hashlib.sha1(pkcs8).digest()))
     if key_type == "ed25519":
         ed = ed25519.Ed25519PrivateKey.generate()
-        pem = ed.private_bytes(_E.PEM, serialization.PrivateFormat.OpenSSH,
-                               serialization.NoEncryption()).decode()
+        pem = ed.private_bytes(
+            _E.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+        ).decode()
         public = _openssh_line(ed.public_key())
         return NewKey("ed25519", public, pem, _sha256_fingerprint(public))
-    raise Ec2Error(errors.InvalidParameterValue,
-                   f"Invalid value '{key_type}' for keyType. Valid values: rsa, ed25519")
+    raise KilnError(
+        errors.InvalidParameterValue,
+        f"Invalid value '{key_type}' for keyType. Valid values: rsa, ed25519",
+    )
 
 
-def _bad_format() -> Ec2Error:
-    return Ec2Error(errors.InvalidKeyFormat,
-                    "Key is not in valid OpenSSH public key format")
+def _bad_format() -> KilnError:
+    return KilnError(errors.InvalidKeyFormat, "Key is not in valid OpenSSH public key format")
 
 
 def _rfc4716(text: str) -> bytes | None:
@@ -118,7 +122,7 @@ def parse_public_key(material: bytes) -> ParsedKey:
     try:
         blob = _rfc4716(text)
         if blob is not None:
-            key_type_name = blob[4:4 + int.from_bytes(blob[:4], "big")].decode()
+            key_type_name = blob[4 : 4 + int.from_bytes(blob[:4], "big")].decode()
             text = f"{key_type_name} {base64.b64encode(blob).decode()}"
         if text.startswith(("ssh-", "ecdsa-")):
             parts = text.split()
@@ -133,11 +137,13 @@ def parse_public_key(material: bytes) -> ParsedKey:
         raise _bad_format() from None
     if isinstance(key, rsa.RSAPublicKey):
         if not RSA_IMPORT_BITS[0] <= key.key_size <= RSA_IMPORT_BITS[1]:
-            raise Ec2Error(errors.InvalidKeyFormat,
-                           f"RSA keys must have 1024 to 4096 bits; this one has {key.key_size}")
+            raise KilnError(
+                errors.InvalidKeyFormat,
+                f"RSA keys must have 1024 to 4096 bits; this one has {key.key_size}",
+            )
         der = key.public_bytes(_E.DER, _F.SubjectPublicKeyInfo)
         return ParsedKey("rsa", _openssh_line(key), _colon_hex(hashlib.md5(der).digest()))
     if isinstance(key, ed25519.Ed25519PublicKey):
         line = _openssh_line(key)
         return ParsedKey("ed25519", line, _sha256_fingerprint(line))
-    raise Ec2Error(errors.InvalidKeyFormat, "Only RSA and ED25519 keys are supported")
+    raise KilnError(errors.InvalidKeyFormat, "Only RSA and ED25519 keys are supported")

@@ -1,7 +1,6 @@
 """CopySnapshot: a new snapshot in the caller's region, its chunks copied from the source
 region's store by a ``copy-snapshot`` job (only those the destination lacks)."""
 
-
 from __future__ import annotations
 
 import logging
@@ -13,7 +12,7 @@ from kiln.catalog import jobs as cat_jobs
 from kiln.catalog import snapshots as cat
 from kiln.catalog.records import JobRecord, SnapshotRecord, utc_now
 from kiln.catalog.snapshots import SNAPSHOT_FILTERS
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.runtime.jobs import from_json, to_json
 from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.keys import kms, kms_state
@@ -32,10 +31,16 @@ from kiln.types import new_id
 
 log = logging.getLogger(__name__)
 
-FILTER_KINDS: dict[str, str] = {**{n: "str" for n in SNAPSHOT_FILTERS}, "encrypted": "bool",
-                                "volume-size": "int", "owner-alias": "str", "tag-key": "str"}
-WELL_KNOWN_ALIASES = frozenset({"amazon", "aws-marketplace", "aws-backup-vault",
-                                SYSTEM_ACCOUNT_ALIAS})
+FILTER_KINDS: dict[str, str] = {
+    **{n: "str" for n in SNAPSHOT_FILTERS},
+    "encrypted": "bool",
+    "volume-size": "int",
+    "owner-alias": "str",
+    "tag-key": "str",
+}
+WELL_KNOWN_ALIASES = frozenset(
+    {"amazon", "aws-marketplace", "aws-backup-vault", SYSTEM_ACCOUNT_ALIAS}
+)
 ATTRIBUTES = ("productCodes", "createVolumePermission")
 
 
@@ -65,9 +70,11 @@ class CopySnapshotRequest:
 
 def check_region(services: Services, region: str, what: str = "SourceRegion") -> str:
     if region not in services.regions:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Value ({region}) for parameter {what} is invalid. "
-                       f"Known regions: {', '.join(services.regions)}.")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"Value ({region}) for parameter {what} is invalid. "
+            f"Known regions: {', '.join(services.regions)}.",
+        )
     return region
 
 
@@ -75,45 +82,91 @@ def copy_snapshot(services: Services, caller: Caller, req: CopySnapshotRequest) 
     """A pending copy of a snapshot the caller may see, in the caller's region."""
     check_region(services, req.source_region)
     if req.destination_region is not None and req.destination_region != caller.region:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"DestinationRegion {req.destination_region} must be the region the "
-                       f"request is sent to ({caller.region}).")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"DestinationRegion {req.destination_region} must be the region the "
+            f"request is sent to ({caller.region}).",
+        )
     check_snapshot_id(req.source_snapshot_id)
     check_tag_specs(req.tag_specs, ("snapshot",))
     if req.description is not None and len(req.description) > 255:
-        raise Ec2Error(errors.InvalidParameterValue, "Description is longer than 255 characters")
+        raise KilnError(errors.InvalidParameterValue, "Description is longer than 255 characters")
     with services.catalog.read() as tx:
-        src = completed_snapshot(tx, Caller(caller.account_id, req.source_region),
-                                 req.source_snapshot_id)
+        src = completed_snapshot(
+            tx, Caller(caller.account_id, req.source_region), req.source_snapshot_id
+        )
         kms_state.require_usable_id(tx, services.catalog, src.data_key_id)  # the source's key too
-    key = kms.choose_key(services.catalog, caller.account_id, caller.region, req.encrypted,
-                         req.kms_key_id, source_encrypted=src.encrypted)
+    key = kms.choose_key(
+        services.catalog,
+        caller.account_id,
+        caller.region,
+        req.encrypted,
+        req.kms_key_id,
+        source_encrypted=src.encrypted,
+    )
     snapshot_id = new_id("snap")
     job_id = new_id("copy-snap")
     with services.catalog.write() as tx:
         dry_run(req.dry_run)
-        cat.insert_snapshot(tx, SnapshotRecord(
-            snapshot_id=snapshot_id, region=caller.region, owner_id=caller.account_id,
-            volume_size=src.volume_size, full_size_bytes=src.full_size_bytes, state="pending",
-            start_time=utc_now(), volume_id=NO_VOLUME, progress="0%",
-            encrypted=key is not None, kms_key_id=kms.key_arn(key) if key else None,
-            data_key_id=key.key_id if key else None,
-            description=req.description if req.description is not None else
-            f"[Copied {src.snapshot_id} from {req.source_region}]"))
+        cat.insert_snapshot(
+            tx,
+            SnapshotRecord(
+                snapshot_id=snapshot_id,
+                region=caller.region,
+                owner_id=caller.account_id,
+                volume_size=src.volume_size,
+                full_size_bytes=src.full_size_bytes,
+                state="pending",
+                start_time=utc_now(),
+                volume_id=NO_VOLUME,
+                progress="0%",
+                encrypted=key is not None,
+                kms_key_id=kms.key_arn(key) if key else None,
+                data_key_id=key.key_id if key else None,
+                description=req.description
+                if req.description is not None
+                else f"[Copied {src.snapshot_id} from {req.source_region}]",
+            ),
+        )
         apply_tag_specs(tx, caller, req.tag_specs, {"snapshot": [snapshot_id]})
-        cat_jobs.create_job(tx, job_id, "copy-snapshot", caller.region, caller.account_id,
-                            to_json(CopySnapshotParams(
-                                req.source_region, src.snapshot_id, src.data_key_id, snapshot_id,
-                                key.key_id if key else None)))
+        cat_jobs.create_job(
+            tx,
+            job_id,
+            "copy-snapshot",
+            caller.region,
+            caller.account_id,
+            to_json(
+                CopySnapshotParams(
+                    req.source_region,
+                    src.snapshot_id,
+                    src.data_key_id,
+                    snapshot_id,
+                    key.key_id if key else None,
+                )
+            ),
+        )
     services.jobs.submit(job_id)
-    log.info("copying %s/%s to %s/%s (job %s)", req.source_region, src.snapshot_id,
-             caller.region, snapshot_id, job_id)
+    log.info(
+        "copying %s/%s to %s/%s (job %s)",
+        req.source_region,
+        src.snapshot_id,
+        caller.region,
+        snapshot_id,
+        job_id,
+    )
     return snapshot_id
 
 
-def copy_store_snapshot(ctx: JobContext, source_region: str, source_snapshot_id: str,
-                        source_key_id: str | None, snapshot_id: str, key_id: str | None,
-                        lo: int = 0, hi: int = 100) -> dict[str, int]:
+def copy_store_snapshot(
+    ctx: JobContext,
+    source_region: str,
+    source_snapshot_id: str,
+    source_key_id: str | None,
+    snapshot_id: str,
+    key_id: str | None,
+    lo: int = 0,
+    hi: int = 100,
+) -> dict[str, int]:
     """Copy one snapshot between region stores (skipped if already done). Only the chunks the
     destination lacks are sent; a different key re-encrypts."""
     services = ctx.services
@@ -122,31 +175,49 @@ def copy_store_snapshot(ctx: JobContext, source_region: str, source_snapshot_id:
     if dst_store.has(snapshot_id):
         return {"chunks_sent": 0, "bytes_sent": 0, "chunks_total": 0}
     if not src_store.has(source_snapshot_id):
-        raise Ec2Error(errors.InvalidSnapshotNotFound,
-                       f"The source snapshot {source_snapshot_id} no longer exists.")
+        raise KilnError(
+            errors.InvalidSnapshotNotFound,
+            f"The source snapshot {source_snapshot_id} no longer exists.",
+        )
     with services.catalog.read() as tx:
         src_key = kms.key_by_id(tx, services.catalog, source_key_id) if source_key_id else None
         dst_key = kms.key_by_id(tx, services.catalog, key_id) if key_id else None
-    res = store_copy_snapshot(src_store, dst_store, source_snapshot_id, snapshot_id,
-                              src_key=src_key, dst_key=dst_key, progress=ctx.reporter(lo, hi))
-    return {"chunks_sent": res.chunks_sent, "bytes_sent": res.bytes_sent,
-            "chunks_total": res.chunks_total}
+    res = store_copy_snapshot(
+        src_store,
+        dst_store,
+        source_snapshot_id,
+        snapshot_id,
+        src_key=src_key,
+        dst_key=dst_key,
+        progress=ctx.reporter(lo, hi),
+    )
+    return {
+        "chunks_sent": res.chunks_sent,
+        "bytes_sent": res.bytes_sent,
+        "chunks_total": res.chunks_total,
+    }
 
 
 def _run_copy(ctx: JobContext) -> None:
     p = from_json(CopySnapshotParams, ctx.params)
-    sent = copy_store_snapshot(ctx, p.source_region, p.source_snapshot_id, p.source_key_id,
-                               p.snapshot_id, p.key_id)
+    sent = copy_store_snapshot(
+        ctx, p.source_region, p.source_snapshot_id, p.source_key_id, p.snapshot_id, p.key_id
+    )
     with ctx.services.catalog.write() as tx:
-        change_snapshot(tx, p.snapshot_id, SnapshotState.COMPLETED,
-                        {"progress": "100%", "completion_time": utc_now()})
+        change_snapshot(
+            tx,
+            p.snapshot_id,
+            SnapshotState.COMPLETED,
+            {"progress": "100%", "completion_time": utc_now()},
+        )
         ctx.complete(tx, sent)
 
 
 def _fail_copy(tx: Tx, job: JobRecord, message: str) -> None:
     p = from_json(CopySnapshotParams, job.params)
-    change_snapshot(tx, p.snapshot_id, SnapshotState.ERROR, {"state_message": message},
-                    strict=False)
+    change_snapshot(
+        tx, p.snapshot_id, SnapshotState.ERROR, {"state_message": message}, strict=False
+    )
 
 
 def _progress_copy(tx: Tx, job: JobRecord, percent: int) -> None:

@@ -16,7 +16,7 @@ from kiln.catalog import jobs as cat_jobs
 from kiln.catalog import snapshots as cat
 from kiln.catalog.records import JobRecord, SnapshotRecord, utc_now
 from kiln.disks import raw_disk
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.runtime.jobs import from_json, to_json
 from kiln.runtime.volume_disks import base_of, volume_path, volume_source
 from kiln.services.context import Caller, JobContext, JobKind, Services
@@ -46,35 +46,63 @@ class CreateSnapshotResult:
     parent: str | None
 
 
-def create_snapshot(services: Services, caller: Caller, volume_id: str,
-                    description: str | None, tag_specs: tuple[TagSpec, ...],
-                    dry_run_flag: bool) -> SnapshotRecord:
+def create_snapshot(
+    services: Services,
+    caller: Caller,
+    volume_id: str,
+    description: str | None,
+    tag_specs: tuple[TagSpec, ...],
+    dry_run_flag: bool,
+) -> SnapshotRecord:
     check_tag_specs(tag_specs, ("snapshot",))
     if description is not None and len(description) > 255:
-        raise Ec2Error(errors.InvalidParameterValue, "Description is longer than 255 characters")
+        raise KilnError(errors.InvalidParameterValue, "Description is longer than 255 characters")
     snapshot_id = new_id("snap")
     job_id = new_id("create-snap")
     with services.catalog.write() as tx:
         vol = owned_volume(tx, caller, volume_id)
         if vol.state not in ("available", "in-use"):
-            raise Ec2Error(errors.IncorrectState,
-                           f"The volume '{volume_id}' is '{vol.state}'.")
+            raise KilnError(errors.IncorrectState, f"The volume '{volume_id}' is '{vol.state}'.")
         dry_run(dry_run_flag)
         key_id = vol.kms_key_id.rsplit("/", 1)[-1] if vol.kms_key_id else None
         kms_state.require_usable_id(tx, services.catalog, key_id)  # KMS key states (docs/kms.md)
-        parent = cat.get_snapshot(tx, vol.snapshot_id, caller.account_id) if vol.snapshot_id else None
-        cat.insert_snapshot(tx, SnapshotRecord(
-            snapshot_id=snapshot_id, region=caller.region, owner_id=caller.account_id,
-            volume_size=vol.size, state="pending", start_time=utc_now(), volume_id=volume_id,
-            progress="0%", encrypted=vol.encrypted, kms_key_id=vol.kms_key_id,
-            data_key_id=key_id, description=description,
-            parent_snapshot_id=vol.snapshot_id))
+        parent = (
+            cat.get_snapshot(tx, vol.snapshot_id, caller.account_id) if vol.snapshot_id else None
+        )
+        cat.insert_snapshot(
+            tx,
+            SnapshotRecord(
+                snapshot_id=snapshot_id,
+                region=caller.region,
+                owner_id=caller.account_id,
+                volume_size=vol.size,
+                state="pending",
+                start_time=utc_now(),
+                volume_id=volume_id,
+                progress="0%",
+                encrypted=vol.encrypted,
+                kms_key_id=vol.kms_key_id,
+                data_key_id=key_id,
+                description=description,
+                parent_snapshot_id=vol.snapshot_id,
+            ),
+        )
         apply_tag_specs(tx, caller, tag_specs, {"snapshot": [snapshot_id]})
-        cat_jobs.create_job(tx, job_id, "create-snapshot", caller.region, caller.account_id,
-                            to_json(CreateSnapshotParams(
-                                volume_id, snapshot_id, key_id,
-                                parent.snapshot_id if parent and parent.data_key_id == key_id
-                                else None)))
+        cat_jobs.create_job(
+            tx,
+            job_id,
+            "create-snapshot",
+            caller.region,
+            caller.account_id,
+            to_json(
+                CreateSnapshotParams(
+                    volume_id,
+                    snapshot_id,
+                    key_id,
+                    parent.snapshot_id if parent and parent.data_key_id == key_id else None,
+                )
+            ),
+        )
         snap = cat.get_snapshot(tx, snapshot_id, caller.account_id)
     assert snap is not None
     services.jobs.submit(job_id)
@@ -90,8 +118,9 @@ def _run_create_snapshot(ctx: JobContext) -> None:
     overlay = volume_path(services.data_dir, region, p.volume_id)
     if not store.has(p.snapshot_id):
         if not overlay.exists():
-            raise Ec2Error(errors.InvalidVolumeNotFound,
-                           f"The volume {p.volume_id} no longer exists.")
+            raise KilnError(
+                errors.InvalidVolumeNotFound, f"The volume {p.volume_id} no longer exists."
+            )
         base = base_of(overlay)
         parent = p.parent if p.parent and store.has(p.parent) else None
         if parent is not None and store.manifest(parent).virtual_size != base.stat().st_size:
@@ -103,20 +132,30 @@ def _run_create_snapshot(ctx: JobContext) -> None:
         margin = store.chunker_config.max_chunk if parent else None
         ctx.set_progress(1, "reading changed blocks")
         with volume_source(overlay, base, store.scratch, margin) as (source, changed):
-            store.import_disk(raw_disk(source), p.snapshot_id, parent=parent,
-                              changed=changed if parent else None, key=key,
-                              progress=ctx.reporter(5, 99))
+            store.import_disk(
+                raw_disk(source),
+                p.snapshot_id,
+                parent=parent,
+                changed=changed if parent else None,
+                key=key,
+                progress=ctx.reporter(5, 99),
+            )
     size = store.manifest(p.snapshot_id).virtual_size
     with services.catalog.write() as tx:
-        change_snapshot(tx, p.snapshot_id, SnapshotState.COMPLETED, {
-            "progress": "100%", "completion_time": utc_now(), "full_size_bytes": size})
+        change_snapshot(
+            tx,
+            p.snapshot_id,
+            SnapshotState.COMPLETED,
+            {"progress": "100%", "completion_time": utc_now(), "full_size_bytes": size},
+        )
         ctx.complete(tx, to_json(CreateSnapshotResult(p.parent)))
 
 
 def _fail_create_snapshot(tx: Tx, job: JobRecord, message: str) -> None:
     p = from_json(CreateSnapshotParams, job.params)
-    change_snapshot(tx, p.snapshot_id, SnapshotState.ERROR, {"state_message": message},
-                    strict=False)
+    change_snapshot(
+        tx, p.snapshot_id, SnapshotState.ERROR, {"state_message": message}, strict=False
+    )
 
 
 def _progress_snapshot(tx: Tx, job: JobRecord, percent: int) -> None:
@@ -125,6 +164,7 @@ def _progress_snapshot(tx: Tx, job: JobRecord, percent: int) -> None:
 
 
 JOB_KINDS = {
-    "create-snapshot": JobKind(run=_run_create_snapshot, fail=_fail_create_snapshot,
-                               progress=_progress_snapshot),
+    "create-snapshot": JobKind(
+        run=_run_create_snapshot, fail=_fail_create_snapshot, progress=_progress_snapshot
+    ),
 }

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from kiln import errors
 from kiln.catalog.records import Filter, VolumeRecord
 from kiln.catalog.wildcard import matches_text
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.context import Caller, Services
 from kiln.services.snapshots.volumes import describe_volume_records
 from kiln.services.validate import (
@@ -41,16 +41,21 @@ FIELDS: dict[str, Callable[[VolumeRecord], list[str]]] = {
     "volume-id": lambda v: [v.volume_id],
     "volume-type": lambda v: [v.volume_type],
     "attachment.attach-time": lambda v: [v.attach_time] if v.attach_time else [],
-    "attachment.delete-on-termination": lambda v: [_b(v.delete_on_termination)]
-    if v.instance_id else [],
+    "attachment.delete-on-termination": lambda v: (
+        [_b(v.delete_on_termination)] if v.instance_id else []
+    ),
     "attachment.device": lambda v: [v.device] if v.device else [],
     "attachment.instance-id": lambda v: [v.instance_id] if v.instance_id else [],
     "attachment.status": lambda v: ["attached"] if v.instance_id else [],
     "tag-key": lambda v: [t.key for t in v.tags],
     "tag-value": lambda v: [t.value for t in v.tags],
 }
-KINDS = {name: "str" for name in FIELDS} | {"encrypted": "bool", "multi-attach-enabled": "bool",
-                                            "fast-restored": "bool", "size": "int"}
+KINDS = {name: "str" for name in FIELDS} | {
+    "encrypted": "bool",
+    "multi-attach-enabled": "bool",
+    "fast-restored": "bool",
+    "size": "int",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,25 +79,36 @@ def _values(v: VolumeRecord, name: str) -> list[str]:
     return FIELDS[name](v)
 
 
-def describe_volumes(services: Services, caller: Caller,
-                     req: DescribeVolumesRequest) -> DescribeVolumesResult:
+def describe_volumes(
+    services: Services, caller: Caller, req: DescribeVolumesRequest
+) -> DescribeVolumesResult:
     checked = check_filters(req.filters, KINDS)
     check_max_results(req.max_results, 5, 500)
     if req.max_results is not None and req.volume_ids:
-        raise Ec2Error(errors.InvalidParameterCombination,
-                       "The parameter VolumeIds cannot be used with the parameter maxResults")
+        raise KilnError(
+            errors.InvalidParameterCombination,
+            "The parameter VolumeIds cannot be used with the parameter maxResults",
+        )
     dry_run(req.dry_run)
-    fingerprint = ["DescribeVolumes", caller.account_id, caller.region, req.volume_ids,
-                   [(f.name, f.values) for f in checked]]
+    fingerprint = [
+        "DescribeVolumes",
+        caller.account_id,
+        caller.region,
+        req.volume_ids,
+        [(f.name, f.values) for f in checked],
+    ]
     after = decode_token(req.next_token, fingerprint)
     found = describe_volume_records(services, caller, req.volume_ids)
     for f in checked:
-        found = [v for v in found if any(matches_text(x, pat) for x in _values(v, f.name)
-                                         for pat in f.values)]
+        found = [
+            v
+            for v in found
+            if any(matches_text(x, pat) for x in _values(v, f.name) for pat in f.values)
+        ]
     if after is not None:
         found = [v for v in found if v.volume_id > str(after)]
     token = None
     if req.max_results and len(found) > req.max_results:
-        found = found[:req.max_results]
+        found = found[: req.max_results]
         token = encode_token(found[-1].volume_id, fingerprint)
     return DescribeVolumesResult(tuple(found), token)

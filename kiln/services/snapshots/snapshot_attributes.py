@@ -1,7 +1,6 @@
 """DescribeSnapshotAttribute, ModifySnapshotAttribute, ResetSnapshotAttribute: who may create
 volumes from a snapshot (createVolumePermission), and its product codes."""
 
-
 from __future__ import annotations
 
 import logging
@@ -11,7 +10,7 @@ from kiln import errors
 from kiln.catalog import SYSTEM_ACCOUNT_ALIAS
 from kiln.catalog import snapshots as cat
 from kiln.catalog.snapshots import SNAPSHOT_FILTERS, SnapshotPermissionRecord
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.context import Caller, Services
 from kiln.services.snapshots.access import (
     owned_snapshot,
@@ -23,10 +22,16 @@ from kiln.services.validate import (
 
 log = logging.getLogger(__name__)
 
-FILTER_KINDS: dict[str, str] = {**{n: "str" for n in SNAPSHOT_FILTERS}, "encrypted": "bool",
-                                "volume-size": "int", "owner-alias": "str", "tag-key": "str"}
-WELL_KNOWN_ALIASES = frozenset({"amazon", "aws-marketplace", "aws-backup-vault",
-                                SYSTEM_ACCOUNT_ALIAS})
+FILTER_KINDS: dict[str, str] = {
+    **{n: "str" for n in SNAPSHOT_FILTERS},
+    "encrypted": "bool",
+    "volume-size": "int",
+    "owner-alias": "str",
+    "tag-key": "str",
+}
+WELL_KNOWN_ALIASES = frozenset(
+    {"amazon", "aws-marketplace", "aws-backup-vault", SYSTEM_ACCOUNT_ALIAS}
+)
 ATTRIBUTES = ("productCodes", "createVolumePermission")
 
 
@@ -49,13 +54,16 @@ class ModifySnapshotAttributeRequest:
 
 def _check_attribute(attribute: str) -> None:
     if attribute not in ATTRIBUTES:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Value ({attribute}) for parameter attribute is invalid. "
-                       f"Expecting one of: {', '.join(ATTRIBUTES)}.")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"Value ({attribute}) for parameter attribute is invalid. "
+            f"Expecting one of: {', '.join(ATTRIBUTES)}.",
+        )
 
 
-def describe_snapshot_attribute(services: Services, caller: Caller, snapshot_id: str,
-                                attribute: str, dry_run_flag: bool) -> SnapshotAttributeResult:
+def describe_snapshot_attribute(
+    services: Services, caller: Caller, snapshot_id: str, attribute: str, dry_run_flag: bool
+) -> SnapshotAttributeResult:
     _check_attribute(attribute)
     with services.catalog.read() as tx:
         owned_snapshot(tx, caller, snapshot_id, dry_run_flag)
@@ -70,28 +78,36 @@ def _check_permissions(perms: tuple[SnapshotPermissionRecord, ...]) -> None:
     for p in perms:
         if p.group is not None:
             if p.group != "all" or p.user_id is not None:
-                raise Ec2Error(errors.InvalidParameterValue,
-                               f"Value ({p.group}) for parameter Group is invalid. Expecting 'all'.")
+                raise KilnError(
+                    errors.InvalidParameterValue,
+                    f"Value ({p.group}) for parameter Group is invalid. Expecting 'all'.",
+                )
         elif p.user_id is None or not ACCOUNT_RE.match(p.user_id):
-            raise Ec2Error(errors.InvalidUserIDMalformed, f'Invalid user id: "{p.user_id}"')
+            raise KilnError(errors.InvalidUserIDMalformed, f'Invalid user id: "{p.user_id}"')
 
 
-def modify_snapshot_attribute(services: Services, caller: Caller,
-                              req: ModifySnapshotAttributeRequest) -> None:
+def modify_snapshot_attribute(
+    services: Services, caller: Caller, req: ModifySnapshotAttributeRequest
+) -> None:
     if req.attribute is not None:
         _check_attribute(req.attribute)
         if req.attribute == "productCodes":
-            raise Ec2Error(errors.InvalidParameterValue,
-                           "The productCodes attribute of a snapshot cannot be modified.")
+            raise KilnError(
+                errors.InvalidParameterValue,
+                "The productCodes attribute of a snapshot cannot be modified.",
+            )
     if not (req.add or req.remove):
-        raise Ec2Error(errors.MissingParameter, "The request must contain the parameter "
-                                                "CreateVolumePermission or UserId/GroupName")
+        raise KilnError(
+            errors.MissingParameter,
+            "The request must contain the parameter CreateVolumePermission or UserId/GroupName",
+        )
     _check_permissions(req.add + req.remove)
     with services.catalog.write() as tx:
         snap = owned_snapshot(tx, caller, req.snapshot_id, req.dry_run)
         if any(p.group == "all" for p in req.add) and snap.encrypted:
-            raise Ec2Error(errors.InvalidParameterValue,
-                           "Encrypted snapshots cannot be shared publicly.")
+            raise KilnError(
+                errors.InvalidParameterValue, "Encrypted snapshots cannot be shared publicly."
+            )
         dry_run(req.dry_run)
         if req.add:
             cat.add_snapshot_permissions(tx, req.snapshot_id, req.add)
@@ -99,12 +115,14 @@ def modify_snapshot_attribute(services: Services, caller: Caller,
             cat.remove_snapshot_permissions(tx, req.snapshot_id, req.remove)
 
 
-def reset_snapshot_attribute(services: Services, caller: Caller, snapshot_id: str,
-                             attribute: str, dry_run_flag: bool) -> None:
+def reset_snapshot_attribute(
+    services: Services, caller: Caller, snapshot_id: str, attribute: str, dry_run_flag: bool
+) -> None:
     _check_attribute(attribute)
     if attribute != "createVolumePermission":
-        raise Ec2Error(errors.InvalidParameterValue,
-                       "Only the createVolumePermission attribute can be reset.")
+        raise KilnError(
+            errors.InvalidParameterValue, "Only the createVolumePermission attribute can be reset."
+        )
     with services.catalog.write() as tx:
         owned_snapshot(tx, caller, snapshot_id, dry_run_flag)
         dry_run(dry_run_flag)

@@ -14,7 +14,7 @@ from kiln.catalog import snapshots as cat
 from kiln.catalog.records import Filter, SnapshotRecord
 from kiln.catalog.snapshots import SNAPSHOT_FILTERS
 from kiln.catalog.wildcard import matches_text
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.context import Caller, Services
 from kiln.services.snapshots.access import (
     check_snapshot_id,
@@ -33,10 +33,16 @@ from kiln.services.validate import (
 
 log = logging.getLogger(__name__)
 
-FILTER_KINDS: dict[str, str] = {**{n: "str" for n in SNAPSHOT_FILTERS}, "encrypted": "bool",
-                                "volume-size": "int", "owner-alias": "str", "tag-key": "str"}
-WELL_KNOWN_ALIASES = frozenset({"amazon", "aws-marketplace", "aws-backup-vault",
-                                SYSTEM_ACCOUNT_ALIAS})
+FILTER_KINDS: dict[str, str] = {
+    **{n: "str" for n in SNAPSHOT_FILTERS},
+    "encrypted": "bool",
+    "volume-size": "int",
+    "owner-alias": "str",
+    "tag-key": "str",
+}
+WELL_KNOWN_ALIASES = frozenset(
+    {"amazon", "aws-marketplace", "aws-backup-vault", SYSTEM_ACCOUNT_ALIAS}
+)
 ATTRIBUTES = ("productCodes", "createVolumePermission")
 
 
@@ -69,7 +75,7 @@ def _owners(tx: Tx, caller: Caller, owners: tuple[str, ...]) -> tuple[str, ...]:
             if acct is not None:
                 out.append(acct.account_id)
             elif o not in WELL_KNOWN_ALIASES:
-                raise Ec2Error(errors.InvalidUserIDMalformed, f'Invalid user id: "{o}"')
+                raise KilnError(errors.InvalidUserIDMalformed, f'Invalid user id: "{o}"')
     return tuple(out) or ("",)  # owners that resolve to nobody match nothing
 
 
@@ -81,7 +87,7 @@ def _restorable_by(caller: Caller, users: tuple[str, ...]) -> tuple[str, ...]:
         elif u == "all" or ACCOUNT_RE.match(u):
             out.append(u)
         else:
-            raise Ec2Error(errors.InvalidUserIDMalformed, f'Invalid user id: "{u}"')
+            raise KilnError(errors.InvalidUserIDMalformed, f'Invalid user id: "{u}"')
     return tuple(out)
 
 
@@ -90,62 +96,93 @@ def _alias_filters(tx: Tx, filters: tuple[Filter, ...]) -> tuple[Filter, ...]:
     out = []
     for f in filters:
         if f.name == "owner-alias":
-            ids = [a.account_id for a in cat_accounts.list_accounts(tx) if a.alias and any(
-                matches_text(a.alias, v) for v in f.values)]
+            ids = [
+                a.account_id
+                for a in cat_accounts.list_accounts(tx)
+                if a.alias and any(matches_text(a.alias, v) for v in f.values)
+            ]
             out.append(Filter("owner-id", tuple(ids) or ("",)))
         else:
             out.append(f)
     return tuple(out)
 
 
-def describe_snapshots(services: Services, caller: Caller,
-                       req: DescribeSnapshotsRequest) -> DescribeSnapshotsResult:
+def describe_snapshots(
+    services: Services, caller: Caller, req: DescribeSnapshotsRequest
+) -> DescribeSnapshotsResult:
     for sid in req.snapshot_ids:
         check_snapshot_id(sid)
     checked = check_filters(req.filters, FILTER_KINDS)
     check_max_results(req.max_results, 5, 1000)
     if req.max_results is not None and req.snapshot_ids:
-        raise Ec2Error(errors.InvalidParameterCombination,
-                       "The parameter SnapshotIds cannot be used with the parameter maxResults")
+        raise KilnError(
+            errors.InvalidParameterCombination,
+            "The parameter SnapshotIds cannot be used with the parameter maxResults",
+        )
     dry_run(req.dry_run)
-    fingerprint = ["DescribeSnapshots", caller.account_id, caller.region, req.snapshot_ids,
-                   req.owner_ids, req.restorable_by, [(f.name, f.values) for f in checked]]
+    fingerprint = [
+        "DescribeSnapshots",
+        caller.account_id,
+        caller.region,
+        req.snapshot_ids,
+        req.owner_ids,
+        req.restorable_by,
+        [(f.name, f.values) for f in checked],
+    ]
     after = decode_token(req.next_token, fingerprint)
     ids_wanted = tuple(dict.fromkeys(req.snapshot_ids))
     dialect = services.catalog.dialect
     with services.catalog.read() as tx:
         ids = cat.query_snapshot_ids(
-            tx, caller.region, caller.account_id, dialect, snapshot_ids=ids_wanted,
+            tx,
+            caller.region,
+            caller.account_id,
+            dialect,
+            snapshot_ids=ids_wanted,
             owners=_owners(tx, caller, req.owner_ids) if req.owner_ids else (),
             restorable_by=_restorable_by(caller, req.restorable_by),
-            filters=_alias_filters(tx, checked), after=str(after) if after is not None else None,
-            limit=req.max_results + 1 if req.max_results else None)
+            filters=_alias_filters(tx, checked),
+            after=str(after) if after is not None else None,
+            limit=req.max_results + 1 if req.max_results else None,
+        )
         if ids_wanted:
             missing = [i for i in ids_wanted if i not in set(ids)]
-            seen = set(cat.query_snapshot_ids(tx, caller.region, caller.account_id, dialect,
-                                              snapshot_ids=missing)) if missing else set()
+            seen = (
+                set(
+                    cat.query_snapshot_ids(
+                        tx, caller.region, caller.account_id, dialect, snapshot_ids=missing
+                    )
+                )
+                if missing
+                else set()
+            )
             unknown = [i for i in missing if i not in seen]
             if unknown:
                 raise not_found(unknown)
         token = None
         if req.max_results and len(ids) > req.max_results:
-            ids = ids[:req.max_results]
+            ids = ids[: req.max_results]
             token = encode_token(ids[-1], fingerprint)
         found = cat.get_snapshots(tx, ids, caller.account_id)
     return DescribeSnapshotsResult(tuple(found), token)
 
 
-def delete_snapshot(services: Services, caller: Caller, snapshot_id: str,
-                    dry_run_flag: bool) -> None:
+def delete_snapshot(
+    services: Services, caller: Caller, snapshot_id: str, dry_run_flag: bool
+) -> None:
     with services.catalog.write() as tx:
         snap = owned_snapshot(tx, caller, snapshot_id, dry_run_flag)
         users = cat_images.images_using_snapshot(tx, snapshot_id)
         if users:
-            raise Ec2Error(errors.InvalidSnapshotInUse,
-                           f"The snapshot {snapshot_id} is currently in use by {users[0]}")
+            raise KilnError(
+                errors.InvalidSnapshotInUse,
+                f"The snapshot {snapshot_id} is currently in use by {users[0]}",
+            )
         if snap.state == "pending":
-            raise Ec2Error(errors.IncorrectState,
-                           f"The snapshot {snapshot_id} is pending; delete it once it completes.")
+            raise KilnError(
+                errors.IncorrectState,
+                f"The snapshot {snapshot_id} is pending; delete it once it completes.",
+            )
         dry_run(dry_run_flag)
         cat.delete_snapshot(tx, snapshot_id)
     store = services.stores[caller.region]

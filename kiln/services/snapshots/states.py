@@ -16,7 +16,7 @@ from enum import StrEnum
 from kiln import errors
 from kiln.catalog import Tx
 from kiln.catalog import snapshots as cat
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 
 
 class SnapshotState(StrEnum):
@@ -53,8 +53,14 @@ def can_volume_transition(current: str, target: VolumeState) -> bool:
     return target in VOLUME_TRANSITIONS[VolumeState(current)]
 
 
-def change_snapshot(tx: Tx, snapshot_id: str, target: SnapshotState,
-                    fields: Mapping[str, object] | None = None, *, strict: bool = True) -> bool:
+def change_snapshot(
+    tx: Tx,
+    snapshot_id: str,
+    target: SnapshotState,
+    fields: Mapping[str, object] | None = None,
+    *,
+    strict: bool = True,
+) -> bool:
     """Move a snapshot to ``target`` (with other ``fields``) if the table allows it;
     IncorrectState otherwise, or with ``strict=False`` (a job's failure path, which must not
     fail itself) nothing. The same state again is allowed (a resumed job repeats its last step);
@@ -65,14 +71,23 @@ def change_snapshot(tx: Tx, snapshot_id: str, target: SnapshotState,
     if current != target.value and not can_snapshot_transition(current, target):
         if not strict:
             return False
-        raise Ec2Error(errors.IncorrectState, f"The snapshot '{snapshot_id}' is in state "
-                       f"'{current}' and cannot become '{target.value}'.")
+        raise KilnError(
+            errors.IncorrectState,
+            f"The snapshot '{snapshot_id}' is in state "
+            f"'{current}' and cannot become '{target.value}'.",
+        )
     cat.update_snapshot(tx, snapshot_id, {**(fields or {}), "state": target.value})
     return True
 
 
-def change_volume(tx: Tx, volume_id: str, target: VolumeState,
-                  fields: Mapping[str, object] | None = None, *, strict: bool = True) -> bool:
+def change_volume(
+    tx: Tx,
+    volume_id: str,
+    target: VolumeState,
+    fields: Mapping[str, object] | None = None,
+    *,
+    strict: bool = True,
+) -> bool:
     """Move a volume to ``target`` (with other ``fields``); see change_snapshot."""
     current = cat.volume_state(tx, volume_id)
     if current is None:
@@ -80,7 +95,9 @@ def change_volume(tx: Tx, volume_id: str, target: VolumeState,
     if current != target.value and not can_volume_transition(current, target):
         if not strict:
             return False
-        raise Ec2Error(errors.IncorrectState, f"The volume '{volume_id}' is in state "
-                       f"'{current}' and cannot become '{target.value}'.")
+        raise KilnError(
+            errors.IncorrectState,
+            f"The volume '{volume_id}' is in state '{current}' and cannot become '{target.value}'.",
+        )
     cat.update_volume(tx, volume_id, {**(fields or {}), "state": target.value})
     return True

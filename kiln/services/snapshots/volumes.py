@@ -17,7 +17,7 @@ from kiln.catalog import accounts as cat_accounts
 from kiln.catalog import jobs as cat_jobs
 from kiln.catalog import snapshots as cat
 from kiln.catalog.records import JobRecord, SnapshotRecord, VolumeRecord, utc_now
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.runtime.jobs import from_json, to_json
 from kiln.runtime.volume_disks import (
     base_path,
@@ -66,7 +66,9 @@ class CreateVolumeResult:
 
 def check_volume_id(value: str) -> str:
     if id_prefix(value) != "vol":
-        raise Ec2Error(errors.InvalidVolumeIDMalformed, f'Invalid id: "{value}" (expecting "vol-...")')
+        raise KilnError(
+            errors.InvalidVolumeIDMalformed, f'Invalid id: "{value}" (expecting "vol-...")'
+        )
     return value
 
 
@@ -74,7 +76,7 @@ def owned_volume(tx: Tx, caller: Caller, volume_id: str) -> VolumeRecord:
     check_volume_id(volume_id)
     found = cat.get_volumes(tx, [volume_id], caller.account_id)
     if not found or found[0].owner_id != caller.account_id or found[0].region != caller.region:
-        raise Ec2Error(errors.InvalidVolumeNotFound, f"The volume '{volume_id}' does not exist.")
+        raise KilnError(errors.InvalidVolumeNotFound, f"The volume '{volume_id}' does not exist.")
     return found[0]
 
 
@@ -95,45 +97,61 @@ class CreateVolumeRequest:
 
 def _check_type(req: CreateVolumeRequest, vtype: str, size: int) -> None:
     if vtype not in VOLUME_TYPES:
-        raise Ec2Error(errors.InvalidParameterValue, f"Invalid volume type {vtype}")
+        raise KilnError(errors.InvalidParameterValue, f"Invalid volume type {vtype}")
     lo, hi = SIZE_LIMITS[vtype]
     if not lo <= size <= hi:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Volume of type {vtype} must be between {lo} and {hi} GiB; got {size}")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"Volume of type {vtype} must be between {lo} and {hi} GiB; got {size}",
+        )
     if req.iops is not None:
         if vtype not in IOPS_LIMITS:
-            raise Ec2Error(errors.InvalidParameterCombination,
-                           f"The parameter iops is not supported for {vtype} volumes.")
+            raise KilnError(
+                errors.InvalidParameterCombination,
+                f"The parameter iops is not supported for {vtype} volumes.",
+            )
         ilo, ihi = IOPS_LIMITS[vtype]
         if not ilo <= req.iops <= ihi:
-            raise Ec2Error(errors.InvalidParameterValue,
-                           f"Iops for {vtype} must be between {ilo} and {ihi}; got {req.iops}")
+            raise KilnError(
+                errors.InvalidParameterValue,
+                f"Iops for {vtype} must be between {ilo} and {ihi}; got {req.iops}",
+            )
     elif vtype in ("io1", "io2"):
-        raise Ec2Error(errors.MissingParameter,
-                       f"The parameter iops must be specified for {vtype} volumes.")
+        raise KilnError(
+            errors.MissingParameter, f"The parameter iops must be specified for {vtype} volumes."
+        )
     if req.throughput is not None:
         if vtype != "gp3":
-            raise Ec2Error(errors.InvalidParameterCombination,
-                           f"The parameter throughput is not supported for {vtype} volumes.")
+            raise KilnError(
+                errors.InvalidParameterCombination,
+                f"The parameter throughput is not supported for {vtype} volumes.",
+            )
         if not THROUGHPUT_LIMITS[0] <= req.throughput <= THROUGHPUT_LIMITS[1]:
-            raise Ec2Error(errors.InvalidParameterValue,
-                           f"Throughput must be between {THROUGHPUT_LIMITS[0]} and "
-                           f"{THROUGHPUT_LIMITS[1]} MiB/s; got {req.throughput}")
+            raise KilnError(
+                errors.InvalidParameterValue,
+                f"Throughput must be between {THROUGHPUT_LIMITS[0]} and "
+                f"{THROUGHPUT_LIMITS[1]} MiB/s; got {req.throughput}",
+            )
     if req.multi_attach_enabled and vtype not in ("io1", "io2"):
-        raise Ec2Error(errors.InvalidParameterCombination,
-                       "Multi-Attach is supported only on io1 and io2 volumes.")
+        raise KilnError(
+            errors.InvalidParameterCombination,
+            "Multi-Attach is supported only on io1 and io2 volumes.",
+        )
 
 
 def create_volume(services: Services, caller: Caller, req: CreateVolumeRequest) -> VolumeRecord:
     if req.availability_zone is None:
-        raise Ec2Error(errors.MissingParameter,
-                       "The request must contain the parameter AvailabilityZone")
+        raise KilnError(
+            errors.MissingParameter, "The request must contain the parameter AvailabilityZone"
+        )
     if req.availability_zone not in zones(caller.region):
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Invalid availability zone: [{req.availability_zone}]")
+        raise KilnError(
+            errors.InvalidParameterValue, f"Invalid availability zone: [{req.availability_zone}]"
+        )
     if req.size is None and req.snapshot_id is None:
-        raise Ec2Error(errors.MissingParameter,
-                       "The request must contain the parameter size or snapshotId")
+        raise KilnError(
+            errors.MissingParameter, "The request must contain the parameter size or snapshotId"
+        )
     check_tag_specs(req.tag_specs, ("volume",))
     snap: SnapshotRecord | None = None
     if req.snapshot_id is not None:
@@ -141,35 +159,64 @@ def create_volume(services: Services, caller: Caller, req: CreateVolumeRequest) 
             snap = completed_snapshot(tx, caller, req.snapshot_id)
     size = req.size if req.size is not None else (snap.volume_size if snap else 0)
     if snap is not None and size < snap.volume_size:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Volume of {size}GiB is smaller than snapshot '{snap.snapshot_id}', "
-                       f"expect size >= {snap.volume_size}GiB")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"Volume of {size}GiB is smaller than snapshot '{snap.snapshot_id}', "
+            f"expect size >= {snap.volume_size}GiB",
+        )
     vtype = req.volume_type or DEFAULT_TYPE
     _check_type(req, vtype, size)
-    key = kms.choose_key(services.catalog, caller.account_id, caller.region, req.encrypted,
-                         req.kms_key_id, source_encrypted=bool(snap and snap.encrypted))
+    key = kms.choose_key(
+        services.catalog,
+        caller.account_id,
+        caller.region,
+        req.encrypted,
+        req.kms_key_id,
+        source_encrypted=bool(snap and snap.encrypted),
+    )
     # A volume keeps its snapshot's exact size unless a larger one is asked for, so that a
     # snapshot of it can be stored incrementally against the snapshot (same disk size).
     natural = snap.full_size_bytes if snap and snap.full_size_bytes else None
     disk_bytes = natural if natural and size == snap.volume_size else size * GIB  # type: ignore[union-attr]  # snap set when natural is
     vol = VolumeRecord(
-        volume_id=new_id("vol"), region=caller.region, owner_id=caller.account_id, size=size,
-        availability_zone=req.availability_zone, state="creating", create_time=utc_now(),
-        snapshot_id=snap.snapshot_id if snap else None, volume_type=vtype,
+        volume_id=new_id("vol"),
+        region=caller.region,
+        owner_id=caller.account_id,
+        size=size,
+        availability_zone=req.availability_zone,
+        state="creating",
+        create_time=utc_now(),
+        snapshot_id=snap.snapshot_id if snap else None,
+        volume_type=vtype,
         iops=req.iops if req.iops is not None else (3000 if vtype == "gp3" else None),
-        throughput=req.throughput if req.throughput is not None else
-        (125 if vtype == "gp3" else None), encrypted=key is not None,
+        throughput=req.throughput
+        if req.throughput is not None
+        else (125 if vtype == "gp3" else None),
+        encrypted=key is not None,
         kms_key_id=kms.key_arn(key) if key else None,
-        multi_attach_enabled=req.multi_attach_enabled)
+        multi_attach_enabled=req.multi_attach_enabled,
+    )
     job_id = new_id("create-vol")
     with services.catalog.write() as tx:
         dry_run(req.dry_run)
         cat.insert_volume(tx, vol)
         apply_tag_specs(tx, caller, req.tag_specs, {"volume": [vol.volume_id]})
-        cat_jobs.create_job(tx, job_id, "create-volume", caller.region, caller.account_id,
-                            to_json(CreateVolumeParams(
-                                vol.volume_id, vol.snapshot_id,
-                                snap.data_key_id if snap else None, disk_bytes, natural)))
+        cat_jobs.create_job(
+            tx,
+            job_id,
+            "create-volume",
+            caller.region,
+            caller.account_id,
+            to_json(
+                CreateVolumeParams(
+                    vol.volume_id,
+                    vol.snapshot_id,
+                    snap.data_key_id if snap else None,
+                    disk_bytes,
+                    natural,
+                )
+            ),
+        )
         found = cat.get_volumes(tx, [vol.volume_id], caller.account_id)
     services.jobs.submit(job_id)
     log.info("creating %s (%d GiB, from %s)", vol.volume_id, size, vol.snapshot_id)
@@ -186,14 +233,23 @@ def _run_create_volume(ctx: JobContext) -> None:
         if p.snapshot_key_id:
             with services.catalog.read() as tx:
                 key = kms.key_by_id(tx, services.catalog, p.snapshot_key_id)
-        base = base_path(services.data_dir, region, p.snapshot_id, p.disk_bytes,
-                         p.natural_size)
-        if p.snapshot_id is not None and not base.exists() \
-                and not services.stores[region].has(p.snapshot_id):
-            raise Ec2Error(errors.InvalidSnapshotNotFound,
-                           f"The snapshot {p.snapshot_id} no longer exists.")
-        materialize_base(services.stores[region], base, p.snapshot_id, p.disk_bytes, key,
-                         progress=ctx.reporter(0, 95))
+        base = base_path(services.data_dir, region, p.snapshot_id, p.disk_bytes, p.natural_size)
+        if (
+            p.snapshot_id is not None
+            and not base.exists()
+            and not services.stores[region].has(p.snapshot_id)
+        ):
+            raise KilnError(
+                errors.InvalidSnapshotNotFound, f"The snapshot {p.snapshot_id} no longer exists."
+            )
+        materialize_base(
+            services.stores[region],
+            base,
+            p.snapshot_id,
+            p.disk_bytes,
+            key,
+            progress=ctx.reporter(0, 95),
+        )
         create_volume_disk(base, overlay)
     with services.catalog.write() as tx:
         change_volume(tx, p.volume_id, VolumeState.AVAILABLE)
@@ -205,17 +261,21 @@ def _fail_create_volume(tx: Tx, job: JobRecord, message: str) -> None:
     change_volume(tx, p.volume_id, VolumeState.ERROR, strict=False)
 
 
-def describe_volume_records(services: Services, caller: Caller,
-                            volume_ids: tuple[str, ...]) -> list[VolumeRecord]:
+def describe_volume_records(
+    services: Services, caller: Caller, volume_ids: tuple[str, ...]
+) -> list[VolumeRecord]:
     """The caller's volumes in its region (all, or these ids; unknown ids are NotFound)."""
     for vid in volume_ids:
         check_volume_id(vid)
     with services.catalog.read() as tx:
-        ids = cat.query_volume_ids(tx, caller.region, caller.account_id, tuple(dict.fromkeys(volume_ids)))
+        ids = cat.query_volume_ids(
+            tx, caller.region, caller.account_id, tuple(dict.fromkeys(volume_ids))
+        )
         missing = [v for v in volume_ids if v not in set(ids)]
         if missing:
-            raise Ec2Error(errors.InvalidVolumeNotFound,
-                           f"The volume '{', '.join(missing)}' does not exist.")
+            raise KilnError(
+                errors.InvalidVolumeNotFound, f"The volume '{', '.join(missing)}' does not exist."
+            )
         return cat.get_volumes(tx, ids, caller.account_id)
 
 
@@ -223,16 +283,21 @@ def delete_volume(services: Services, caller: Caller, volume_id: str, dry_run_fl
     with services.catalog.write() as tx:
         vol = owned_volume(tx, caller, volume_id)
         if vol.instance_id is not None:
-            raise Ec2Error(errors.VolumeInUse,
-                           f"Volume {volume_id} is currently attached to {vol.instance_id}")
+            raise KilnError(
+                errors.VolumeInUse, f"Volume {volume_id} is currently attached to {vol.instance_id}"
+            )
         if vol.state == "creating":
-            raise Ec2Error(errors.IncorrectState,
-                           f"The volume '{volume_id}' is 'creating'; delete it once it is available.")
+            raise KilnError(
+                errors.IncorrectState,
+                f"The volume '{volume_id}' is 'creating'; delete it once it is available.",
+            )
         dry_run(dry_run_flag)
         cat.delete_volume(tx, volume_id)
-        drop_bases = vol.snapshot_id is not None and cat.get_snapshot(
-            tx, vol.snapshot_id, caller.account_id) is None and not volumes_using(
-            tx, caller.region, vol.snapshot_id)
+        drop_bases = (
+            vol.snapshot_id is not None
+            and cat.get_snapshot(tx, vol.snapshot_id, caller.account_id) is None
+            and not volumes_using(tx, caller.region, vol.snapshot_id)
+        )
     remove_volume_disk(volume_path(services.data_dir, caller.region, volume_id))
     if drop_bases and vol.snapshot_id:
         remove_bases(services.data_dir, caller.region, vol.snapshot_id)

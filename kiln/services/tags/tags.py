@@ -15,7 +15,7 @@ from kiln.catalog import jobs as cat_jobs
 from kiln.catalog import snapshots as cat_snapshots
 from kiln.catalog import tags as cat_tags
 from kiln.catalog.records import Filter, TagRecord
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.context import Caller, Services
 from kiln.services.images.access import visible_image
 from kiln.services.instances.access import owned_instances
@@ -50,16 +50,19 @@ def _image(tx: Tx, caller: Caller, rid: str) -> str:
 
 def _snapshot(tx: Tx, caller: Caller, rid: str) -> str:
     snap = cat_snapshots.get_snapshot(tx, rid, caller.account_id)
-    if (snap is None or snap.region != caller.region
-            or not cat_snapshots.snapshot_visible(tx, rid, caller.account_id)):
-        raise Ec2Error(errors.InvalidSnapshotNotFound, f"The snapshot '{rid}' does not exist.")
+    if (
+        snap is None
+        or snap.region != caller.region
+        or not cat_snapshots.snapshot_visible(tx, rid, caller.account_id)
+    ):
+        raise KilnError(errors.InvalidSnapshotNotFound, f"The snapshot '{rid}' does not exist.")
     return "snapshot"
 
 
 def _volume(tx: Tx, caller: Caller, rid: str) -> str:
     found = cat_snapshots.get_volumes(tx, [rid], caller.account_id)
     if not found or found[0].owner_id != caller.account_id or found[0].region != caller.region:
-        raise Ec2Error(errors.InvalidVolumeNotFound, f"The volume '{rid}' does not exist.")
+        raise KilnError(errors.InvalidVolumeNotFound, f"The volume '{rid}' does not exist.")
     return "volume"
 
 
@@ -77,54 +80,73 @@ def _task(kind: str) -> Callable[[Tx, Caller, str], str]:
     def resolve(tx: Tx, caller: Caller, rid: str) -> str:
         job = cat_jobs.get_job(tx, rid)
         if job is None or job.account_id != caller.account_id or job.region != caller.region:
-            raise Ec2Error(errors.InvalidIDMalformed, f"The ID '{rid}' does not exist")
+            raise KilnError(errors.InvalidIDMalformed, f"The ID '{rid}' does not exist")
         return kind
+
     return resolve
 
 
 #: id prefix -> resolver(tx, caller, id) -> EC2 resource type (raises the type's NotFound).
 RESOURCES: Mapping[str, Callable[[Tx, Caller, str], str]] = {
-    "ami": _image, "aki": _image, "ari": _image, "snap": _snapshot, "vol": _volume,
-    "import-ami": _task("import-image-task"), "import-snap": _task("import-snapshot-task"),
+    "ami": _image,
+    "aki": _image,
+    "ari": _image,
+    "snap": _snapshot,
+    "vol": _volume,
+    "import-ami": _task("import-image-task"),
+    "import-snap": _task("import-snapshot-task"),
     "export-ami": _task("export-image-task"),
-    "i": _instance, "key": _key_pair,
+    "i": _instance,
+    "key": _key_pair,
 }
 
 
 def resource_type_of(tx: Tx, caller: Caller, resource_id: str) -> str:
     resolver = RESOURCES.get(id_prefix(resource_id) or "")
     if resolver is None:
-        raise Ec2Error(errors.InvalidIDMalformed, f"The ID '{resource_id}' is not valid")
+        raise KilnError(errors.InvalidIDMalformed, f"The ID '{resource_id}' is not valid")
     return resolver(tx, caller, resource_id)
 
 
 def check_tag_specs(specs: Sequence[TagSpec], allowed: Sequence[str]) -> None:
     for spec in specs:
         if spec.resource_type not in allowed:
-            raise Ec2Error(errors.InvalidParameterValue,
-                           f"'{spec.resource_type}' is not a valid taggable resource type for "
-                           f"this operation. Valid: {', '.join(allowed)}")
+            raise KilnError(
+                errors.InvalidParameterValue,
+                f"'{spec.resource_type}' is not a valid taggable resource type for "
+                f"this operation. Valid: {', '.join(allowed)}",
+            )
         if not spec.tags:
-            raise Ec2Error(errors.InvalidParameterValue,
-                           "Tag specification must have at least one tag")
+            raise KilnError(
+                errors.InvalidParameterValue, "Tag specification must have at least one tag"
+            )
         check_tags(spec.tags)
 
 
-def apply_tag_specs(tx: Tx, caller: Caller, specs: Sequence[TagSpec],
-                    created: Mapping[str, Sequence[str]]) -> None:
+def apply_tag_specs(
+    tx: Tx, caller: Caller, specs: Sequence[TagSpec], created: Mapping[str, Sequence[str]]
+) -> None:
     """Tag each new resource of each spec's type (``created``: type -> new ids)."""
     for spec in specs:
         for rid in created.get(spec.resource_type, ()):
-            cat_tags.create_tags(tx, rid, spec.resource_type, caller.region, caller.account_id,
-                                 spec.tags)
+            cat_tags.create_tags(
+                tx, rid, spec.resource_type, caller.region, caller.account_id, spec.tags
+            )
 
 
-def create_tags(services: Services, caller: Caller, resource_ids: Sequence[str],
-                tags: Sequence[tuple[str, str]], dry_run_flag: bool) -> None:
+def create_tags(
+    services: Services,
+    caller: Caller,
+    resource_ids: Sequence[str],
+    tags: Sequence[tuple[str, str]],
+    dry_run_flag: bool,
+) -> None:
     if not resource_ids:
-        raise Ec2Error(errors.MissingParameter, "The request must contain the parameter ResourceId")
+        raise KilnError(
+            errors.MissingParameter, "The request must contain the parameter ResourceId"
+        )
     if not tags:
-        raise Ec2Error(errors.MissingParameter, "The request must contain the parameter Tag")
+        raise KilnError(errors.MissingParameter, "The request must contain the parameter Tag")
     check_tags(tags)
     with services.catalog.write() as tx:
         types = {rid: resource_type_of(tx, caller, rid) for rid in resource_ids}
@@ -133,14 +155,23 @@ def create_tags(services: Services, caller: Caller, resource_ids: Sequence[str],
             cat_tags.create_tags(tx, rid, rtype, caller.region, caller.account_id, tags)
             have = cat_tags.tags_for(tx, [rid], caller.account_id).get(rid, [])
             if len(have) > 50:
-                raise Ec2Error(errors.TagLimitExceeded,
-                               f"The maximum number of tags per resource ({rid}) is 50.")
+                raise KilnError(
+                    errors.TagLimitExceeded,
+                    f"The maximum number of tags per resource ({rid}) is 50.",
+                )
 
 
-def delete_tags(services: Services, caller: Caller, resource_ids: Sequence[str],
-                tags: Sequence[tuple[str, str | None]] | None, dry_run_flag: bool) -> None:
+def delete_tags(
+    services: Services,
+    caller: Caller,
+    resource_ids: Sequence[str],
+    tags: Sequence[tuple[str, str | None]] | None,
+    dry_run_flag: bool,
+) -> None:
     if not resource_ids:
-        raise Ec2Error(errors.MissingParameter, "The request must contain the parameter ResourceId")
+        raise KilnError(
+            errors.MissingParameter, "The request must contain the parameter ResourceId"
+        )
     with services.catalog.write() as tx:
         for rid in resource_ids:
             resource_type_of(tx, caller, rid)
@@ -149,21 +180,31 @@ def delete_tags(services: Services, caller: Caller, resource_ids: Sequence[str],
             cat_tags.delete_tags(tx, rid, caller.account_id, tags)
 
 
-def describe_tags(services: Services, caller: Caller, filters: Sequence[Filter],
-                  max_results: int | None, next_token: str | None,
-                  dry_run_flag: bool) -> DescribeTagsResult:
+def describe_tags(
+    services: Services,
+    caller: Caller,
+    filters: Sequence[Filter],
+    max_results: int | None,
+    next_token: str | None,
+    dry_run_flag: bool,
+) -> DescribeTagsResult:
     kinds = {name: "str" for name in cat_tags.TAG_FILTERS}
     checked = check_filters(filters, kinds, tag_filters=False)
     check_max_results(max_results, 5, 1000)
     dry_run(dry_run_flag)
-    fingerprint = ["DescribeTags", caller.account_id, caller.region,
-                   [(f.name, f.values) for f in checked]]
+    fingerprint = [
+        "DescribeTags",
+        caller.account_id,
+        caller.region,
+        [(f.name, f.values) for f in checked],
+    ]
     after = decode_token(next_token, fingerprint)
     position = (str(after[0]), str(after[1])) if isinstance(after, list) else None
     limit = max_results + 1 if max_results else None
     with services.catalog.read() as tx:
-        found = cat_tags.describe_tags(tx, caller.account_id, caller.region, checked, position,
-                                       limit, services.catalog.dialect)
+        found = cat_tags.describe_tags(
+            tx, caller.account_id, caller.region, checked, position, limit, services.catalog.dialect
+        )
     token = None
     if max_results and len(found) > max_results:
         found = found[:max_results]

@@ -17,7 +17,7 @@ from kiln.catalog import SYSTEM_ACCOUNT_ID, Catalog, Conflict
 from kiln.catalog import buckets as cat_buckets
 from kiln.catalog import jobs as cat_jobs
 from kiln.catalog.buckets import BucketRecord
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.runtime.layout import buckets_dir
 
 log = logging.getLogger(__name__)
@@ -28,25 +28,31 @@ MAX_KEY_BYTES = 1024  # S3's limit on an object key
 
 def check_bucket_name(bucket: str) -> str:
     if not BUCKET_RE.match(bucket) or ".." in bucket:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Invalid S3 bucket name '{bucket[:80]}': 3-63 characters of a-z, 0-9, "
-                       "'.', '-'.")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"Invalid S3 bucket name '{bucket[:80]}': 3-63 characters of a-z, 0-9, '.', '-'.",
+        )
     return bucket
 
 
-def denied(bucket: str) -> Ec2Error:
-    return Ec2Error(errors.BucketAccessDenied,
-                    f"Access Denied: the S3 bucket '{bucket}' does not exist or is not yours.")
+def denied(bucket: str) -> KilnError:
+    return KilnError(
+        errors.BucketAccessDenied,
+        f"Access Denied: the S3 bucket '{bucket}' does not exist or is not yours.",
+    )
 
 
 def key_path(data_dir: Path, bucket: str, key: str) -> Path:
     """``DATA_DIR/buckets/<bucket>/<key>``; a key that would leave the bucket is refused."""
     check_bucket_name(bucket)
     parts = [p for p in key.split("/") if p not in ("", ".")]
-    if (any(p == ".." for p in parts) or "\x00" in key
-            or len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES
-            or any(len(p.encode("utf-8", "surrogatepass")) > 255 for p in parts)):
-        raise Ec2Error(errors.InvalidParameterValue, f"Invalid S3 key or prefix '{key[:256]}'.")
+    if (
+        any(p == ".." for p in parts)
+        or "\x00" in key
+        or len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES
+        or any(len(p.encode("utf-8", "surrogatepass")) > 255 for p in parts)
+    ):
+        raise KilnError(errors.InvalidParameterValue, f"Invalid S3 key or prefix '{key[:256]}'.")
     return buckets_dir(data_dir).joinpath(bucket, *parts)
 
 
@@ -60,8 +66,9 @@ def owned_bucket(catalog: Catalog, account_id: str, bucket: str) -> BucketRecord
     return found
 
 
-def bucket_for_write(catalog: Catalog, data_dir: Path, account_id: str,
-                     bucket: str) -> BucketRecord:
+def bucket_for_write(
+    catalog: Catalog, data_dir: Path, account_id: str, bucket: str
+) -> BucketRecord:
     """The caller's bucket for an export, created for the caller if no one has it yet."""
     check_bucket_name(bucket)
     with catalog.read() as tx:
@@ -69,7 +76,7 @@ def bucket_for_write(catalog: Catalog, data_dir: Path, account_id: str,
     if found is None:
         try:
             return create_bucket(catalog, data_dir, account_id, bucket)
-        except Ec2Error:
+        except KilnError:
             pass  # another request took the name first: answer as for any foreign bucket
         with catalog.read() as tx:
             found = cat_buckets.get_bucket(tx, bucket)
@@ -87,8 +94,9 @@ def create_bucket(catalog: Catalog, data_dir: Path, account_id: str, bucket: str
                 raise Conflict(bucket)
             record = cat_buckets.insert_bucket(tx, bucket, account_id)
     except Conflict:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"The bucket name '{bucket}' is already taken.") from None
+        raise KilnError(
+            errors.InvalidParameterValue, f"The bucket name '{bucket}' is already taken."
+        ) from None
     (buckets_dir(data_dir) / bucket).mkdir(parents=True, exist_ok=True)
     log.info("bucket %s created for %s", bucket, account_id)
     return record
@@ -108,10 +116,14 @@ def adopt_bucket_dirs(catalog: Catalog, data_dir: Path) -> list[BucketRecord]:
                 continue
             if cat_buckets.get_bucket(tx, entry.name) is not None:
                 continue
-            writers = [j for j in cat_jobs.jobs_of_kind(tx, "export-image")
-                       if j.params.get("s3_bucket") == entry.name]
-            owner = max(writers, key=lambda j: j.created).account_id if writers \
-                else SYSTEM_ACCOUNT_ID
+            writers = [
+                j
+                for j in cat_jobs.jobs_of_kind(tx, "export-image")
+                if j.params.get("s3_bucket") == entry.name
+            ]
+            owner = (
+                max(writers, key=lambda j: j.created).account_id if writers else SYSTEM_ACCOUNT_ID
+            )
             adopted.append(cat_buckets.insert_bucket(tx, entry.name, owner))
     for b in adopted:
         log.warning("bucket %s had no owner: given to account %s", b.name, b.owner_id)

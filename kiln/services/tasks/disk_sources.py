@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlparse
 
 from kiln import errors
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.runtime.downloads import DownloadPolicy, check_url
 from kiln.runtime.downloads import download as guarded_download
 from kiln.services.tasks import buckets
@@ -38,8 +38,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: EC2's DiskContainer.Format values (any case) -> qemu-img format names.
-FORMATS = {"raw": "raw", "vmdk": "vmdk", "vhd": "vpc", "vpc": "vpc", "vhdx": "vhdx",
-           "qcow2": "qcow2"}
+FORMATS = {
+    "raw": "raw",
+    "vmdk": "vmdk",
+    "vhd": "vpc",
+    "vpc": "vpc",
+    "vhdx": "vhdx",
+    "qcow2": "qcow2",
+}
 #: qemu-img format names -> what EC2 reports.
 FORMAT_NAMES = {"raw": "RAW", "vmdk": "VMDK", "vpc": "VHD", "vhdx": "VHDX", "qcow2": "QCOW2"}
 MAX_URL_LENGTH = 2048
@@ -75,47 +81,61 @@ def disk_format(value: str | None) -> str | None:
         return None
     fmt = FORMATS.get(value.lower())
     if fmt is None:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Value ({value}) for parameter Format is invalid. "
-                       "Supported: RAW, VMDK, VHD, VHDX, QCOW2.")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"Value ({value}) for parameter Format is invalid. "
+            "Supported: RAW, VMDK, VHD, VHDX, QCOW2.",
+        )
     return fmt
 
 
-def parse_source(services: SourceContext, account_id: str, url: str | None,
-                 bucket: str | None, key: str | None) -> DiskSource:
+def parse_source(
+    services: SourceContext, account_id: str, url: str | None, bucket: str | None, key: str | None
+) -> DiskSource:
     """Check a DiskContainer's Url or UserBucket now, so a bad one is a clear API error."""
     if url is not None and bucket is not None:
-        raise Ec2Error(errors.InvalidParameterCombination,
-                       "A disk container takes either Url or UserBucket, not both.")
+        raise KilnError(
+            errors.InvalidParameterCombination,
+            "A disk container takes either Url or UserBucket, not both.",
+        )
     if bucket is not None:
         if not key:
-            raise Ec2Error(errors.MissingParameter,
-                           "The request must contain the parameter UserBucket.S3Key")
+            raise KilnError(
+                errors.MissingParameter, "The request must contain the parameter UserBucket.S3Key"
+            )
         buckets.owned_bucket(services.catalog, account_id, bucket)
         path = buckets.key_path(services.data_dir, bucket, key)
         _check_file(path, f"s3://{bucket}/{key}")
         return DiskSource(path=str(path), bucket=bucket, key=key)
     if not url:
-        raise Ec2Error(errors.MissingParameter,
-                       "The request must contain the parameter DiskContainer.Url or UserBucket")
+        raise KilnError(
+            errors.MissingParameter,
+            "The request must contain the parameter DiskContainer.Url or UserBucket",
+        )
     if len(url) > MAX_URL_LENGTH:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"The disk URL is longer than {MAX_URL_LENGTH} characters.")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"The disk URL is longer than {MAX_URL_LENGTH} characters.",
+        )
     parsed = urlparse(url)
     if parsed.scheme in ("http", "https"):
         check_url(services.import_policy.download, url)
         return DiskSource(url=url)
     if parsed.scheme == "file":
         if parsed.netloc not in ("", "localhost"):
-            raise Ec2Error(errors.InvalidParameterValue,
-                           f"Invalid file URL '{url}': only local files (file:///path).")
+            raise KilnError(
+                errors.InvalidParameterValue,
+                f"Invalid file URL '{url}': only local files (file:///path).",
+            )
         raw = unquote(parsed.path)
     elif parsed.scheme == "" and url.startswith("/"):
         raw = url
     else:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Unsupported disk URL '{url}': use http(s)://…, UserBucket, or a path "
-                       "under an import directory of the operator's.")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"Unsupported disk URL '{url}': use http(s)://…, UserBucket, or a path "
+            "under an import directory of the operator's.",
+        )
     path = Path(os.path.normpath(raw))
     check_local_path(services, path, url)
     return DiskSource(path=str(path))
@@ -148,9 +168,11 @@ class SourceContext(Protocol):
     def import_policy(self) -> ImportPolicy: ...
 
 
-def _missing(shown: str) -> Ec2Error:
-    return Ec2Error(errors.InvalidParameterValue,
-                    f"The disk image {shown[:1024]} does not exist or is not a regular file.")
+def _missing(shown: str) -> KilnError:
+    return KilnError(
+        errors.InvalidParameterValue,
+        f"The disk image {shown[:1024]} does not exist or is not a regular file.",
+    )
 
 
 def _check_file(path: Path, shown: str) -> None:
@@ -175,8 +197,13 @@ def local_path(services: SourceContext, source: DiskSource) -> Path | None:
     return path
 
 
-def download(policy: DownloadPolicy, url: str, out: Path,
-             progress: Callable[[int, int], None], check: Callable[[], None]) -> int:
+def download(
+    policy: DownloadPolicy,
+    url: str,
+    out: Path,
+    progress: Callable[[int, int], None],
+    check: Callable[[], None],
+) -> int:
     """Stream ``url`` into ``out`` under ``policy`` (kiln/services/downloads.py)."""
     return guarded_download(policy, url, out, progress, check)
 

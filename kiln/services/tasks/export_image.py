@@ -20,7 +20,7 @@ from kiln.catalog import Tx
 from kiln.catalog import jobs as cat_jobs
 from kiln.catalog import snapshots as cat_snapshots
 from kiln.catalog.records import JobRecord
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.runtime.jobs import from_json, to_json
 from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.images.access import owned_image
@@ -74,9 +74,11 @@ def export_image(services: Services, caller: Caller, req: ExportImageRequest) ->
     """Record the export task and start it; returns the task id (``export-ami-…``)."""
     fmt = EXPORT_FORMATS.get(req.disk_image_format.upper())
     if fmt is None:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Value ({req.disk_image_format}) for parameter DiskImageFormat is "
-                       "invalid. Expecting VMDK, RAW or VHD.")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"Value ({req.disk_image_format}) for parameter DiskImageFormat is "
+            "invalid. Expecting VMDK, RAW or VHD.",
+        )
     check_bucket_name(req.s3_bucket)
     check_tag_specs(req.tag_specs, ("export-image-task",))
     task_id = new_id("export-ami")
@@ -84,28 +86,58 @@ def export_image(services: Services, caller: Caller, req: ExportImageRequest) ->
     with services.catalog.read() as tx:
         image = owned_image(tx, caller, req.image_id, req.dry_run)
         if image.state != "available":
-            raise Ec2Error(errors.InvalidAMIIDUnavailable,
-                           f"Image {image.image_id} is not available (state: {image.state}).")
-        root = next((bd for bd in image.block_devices if bd.ebs and bd.ebs.snapshot_id and (
-            bd.device_name.removeprefix("/dev/") ==
-            (image.root_device_name or "").removeprefix("/dev/"))), None)
+            raise KilnError(
+                errors.InvalidAMIIDUnavailable,
+                f"Image {image.image_id} is not available (state: {image.state}).",
+            )
+        root = next(
+            (
+                bd
+                for bd in image.block_devices
+                if bd.ebs
+                and bd.ebs.snapshot_id
+                and (
+                    bd.device_name.removeprefix("/dev/")
+                    == (image.root_device_name or "").removeprefix("/dev/")
+                )
+            ),
+            None,
+        )
         if image.root_device_type != "ebs" or root is None or root.ebs is None:
-            raise Ec2Error(errors.InvalidParameterValue,
-                           f"Image {image.image_id} has no EBS root snapshot to export.")
+            raise KilnError(
+                errors.InvalidParameterValue,
+                f"Image {image.image_id} has no EBS root snapshot to export.",
+            )
         snap = cat_snapshots.get_snapshot(tx, root.ebs.snapshot_id or "", caller.account_id)
         if snap is None or snap.state != "completed":
-            raise Ec2Error(errors.InvalidAMIIDUnavailable,
-                           f"The root snapshot of {image.image_id} is not available.")
+            raise KilnError(
+                errors.InvalidAMIIDUnavailable,
+                f"The root snapshot of {image.image_id} is not available.",
+            )
     dry_run(req.dry_run)
     bucket_for_write(services.catalog, services.data_dir, caller.account_id, req.s3_bucket)
     with services.catalog.write() as tx:
         params = ExportImageParams(
-            image_id=image.image_id, snapshot_id=snap.snapshot_id, key_id=snap.data_key_id,
-            format=fmt, disk_image_format=req.disk_image_format.upper(),
-            s3_bucket=req.s3_bucket, s3_prefix=req.s3_prefix, description=req.description,
-            role_name=req.role_name, path=str(out))
-        cat_jobs.create_job(tx, task_id, "export-image", caller.region, caller.account_id,
-                            to_json(params), status_message="pending")
+            image_id=image.image_id,
+            snapshot_id=snap.snapshot_id,
+            key_id=snap.data_key_id,
+            format=fmt,
+            disk_image_format=req.disk_image_format.upper(),
+            s3_bucket=req.s3_bucket,
+            s3_prefix=req.s3_prefix,
+            description=req.description,
+            role_name=req.role_name,
+            path=str(out),
+        )
+        cat_jobs.create_job(
+            tx,
+            task_id,
+            "export-image",
+            caller.region,
+            caller.account_id,
+            to_json(params),
+            status_message="pending",
+        )
         apply_tag_specs(tx, caller, req.tag_specs, {"export-image-task": [task_id]})
     services.jobs.submit(task_id)
     log.info("export task %s: %s -> %s", task_id, image.image_id, out)
@@ -122,8 +154,10 @@ def _run(ctx: JobContext) -> None:
     if not out.exists():
         store = ctx.services.stores[ctx.job.region]
         if not store.has(p.snapshot_id):
-            raise Ec2Error(errors.InvalidSnapshotNotFound,
-                           f"The snapshot {p.snapshot_id} of {p.image_id} no longer exists.")
+            raise KilnError(
+                errors.InvalidSnapshotNotFound,
+                f"The snapshot {p.snapshot_id} of {p.image_id} no longer exists.",
+            )
         key = None
         if p.key_id:
             with ctx.services.catalog.read() as tx:
@@ -132,14 +166,14 @@ def _run(ctx: JobContext) -> None:
         tmp = _partial(out)
         ctx.set_progress(0, "converting")
         try:
-            store.restore(p.snapshot_id, tmp, fmt=p.format, key=key,
-                          progress=ctx.reporter(0, 99))
+            store.restore(p.snapshot_id, tmp, fmt=p.format, key=key, progress=ctx.reporter(0, 99))
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
     with ctx.services.catalog.write() as tx:
-        ctx.complete(tx, to_json(ExportImageResult(str(out), out.stat().st_size)),
-                     status_message="completed")
+        ctx.complete(
+            tx, to_json(ExportImageResult(str(out), out.stat().st_size)), status_message="completed"
+        )
 
 
 def _fail(tx: Tx, job: JobRecord, message: str) -> None:

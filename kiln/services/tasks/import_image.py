@@ -29,7 +29,7 @@ from kiln.catalog.records import (
     utc_now,
 )
 from kiln.disks import inspect_disk
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.keys import kms
 from kiln.services.snapshots.access import NO_VOLUME, completed_snapshot, size_gib
@@ -89,29 +89,45 @@ class ImportImageRequest:
     dry_run: bool = False
 
 
-def _key_params(services: Services, caller: Caller, encrypted: bool | None,
-                kms_key_id: str | None) -> dict[str, Any]:
-    key = kms.choose_key(services.catalog, caller.account_id, caller.region, encrypted,
-                         kms_key_id)
+def _key_params(
+    services: Services, caller: Caller, encrypted: bool | None, kms_key_id: str | None
+) -> dict[str, Any]:
+    key = kms.choose_key(services.catalog, caller.account_id, caller.region, encrypted, kms_key_id)
     return {"key_id": key.key_id if key else None, "kms_arn": kms.key_arn(key) if key else None}
 
 
 def _disk_params(services: Services, caller: Caller, d: DiskContainer) -> dict[str, Any]:
     source = parse_source(services, caller.account_id, d.url, d.bucket, d.key)
-    return {"source": source.as_json(), "url": d.url, "format": disk_format(d.format),
-            "description": d.description, "snapshot_id": new_id("snap"), "existing": False}
+    return {
+        "source": source.as_json(),
+        "url": d.url,
+        "format": disk_format(d.format),
+        "description": d.description,
+        "snapshot_id": new_id("snap"),
+        "existing": False,
+    }
 
 
 def import_snapshot(services: Services, caller: Caller, req: ImportSnapshotRequest) -> str:
     """Record the import task and start it; returns the task id (``import-snap-…``)."""
     check_tag_specs(req.tag_specs, ("import-snapshot-task",))
-    params = {"disk": _disk_params(services, caller, req.disk), "description": req.description,
-              **_key_params(services, caller, req.encrypted, req.kms_key_id)}
+    params = {
+        "disk": _disk_params(services, caller, req.disk),
+        "description": req.description,
+        **_key_params(services, caller, req.encrypted, req.kms_key_id),
+    }
     dry_run(req.dry_run)
     task_id = new_id("import-snap")
     with services.catalog.write() as tx:
-        cat_jobs.create_job(tx, task_id, "import-snapshot", caller.region, caller.account_id,
-                            params, status_message="pending")
+        cat_jobs.create_job(
+            tx,
+            task_id,
+            "import-snapshot",
+            caller.region,
+            caller.account_id,
+            params,
+            status_message="pending",
+        )
         apply_tag_specs(tx, caller, req.tag_specs, {"import-snapshot-task": [task_id]})
     services.jobs.submit(task_id)
     log.info("import snapshot task %s for %s", task_id, caller.account_id)
@@ -122,24 +138,29 @@ def import_image(services: Services, caller: Caller, req: ImportImageRequest) ->
     """Record the import task and start it; returns the task id (``import-ami-…``)."""
     check_tag_specs(req.tag_specs, ("import-image-task",))
     if not req.disks:
-        raise Ec2Error(errors.MissingParameter,
-                       "The request must contain the parameter DiskContainers")
+        raise KilnError(
+            errors.MissingParameter, "The request must contain the parameter DiskContainers"
+        )
     if len(req.disks) > len(DEVICE_NAMES):
-        raise Ec2Error(errors.InvalidParameterValue, "Too many disk containers.")
+        raise KilnError(errors.InvalidParameterValue, "Too many disk containers.")
     arch = req.architecture or "x86_64"
     if arch not in ARCHITECTURES:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Value ({arch}) for parameter Architecture is invalid. "
-                       f"Expecting one of: {', '.join(ARCHITECTURES)}.")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"Value ({arch}) for parameter Architecture is invalid. "
+            f"Expecting one of: {', '.join(ARCHITECTURES)}.",
+        )
     platform = PLATFORMS.get((req.platform or "Linux").lower())
     if platform is None:
-        raise Ec2Error(errors.InvalidParameterValue,
-                       f"Value ({req.platform}) for parameter Platform is invalid. "
-                       "Expecting Linux or Windows.")
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"Value ({req.platform}) for parameter Platform is invalid. "
+            "Expecting Linux or Windows.",
+        )
     if req.hypervisor not in (None, "xen"):
-        raise Ec2Error(errors.InvalidParameterValue, "The only supported Hypervisor is xen.")
+        raise KilnError(errors.InvalidParameterValue, "The only supported Hypervisor is xen.")
     if req.license_type not in (None, "AWS", "BYOL"):
-        raise Ec2Error(errors.InvalidParameterValue, "LicenseType must be AWS or BYOL.")
+        raise KilnError(errors.InvalidParameterValue, "LicenseType must be AWS or BYOL.")
     disks: list[dict[str, Any]] = []
     for i, d in enumerate(req.disks):
         device = d.device_name or DEVICE_NAMES[i]
@@ -147,24 +168,47 @@ def import_image(services: Services, caller: Caller, req: ImportImageRequest) ->
             with services.catalog.read() as tx:
                 snap = completed_snapshot(tx, caller, d.snapshot_id)
             if snap.owner_id != caller.account_id:
-                raise Ec2Error(errors.NotAuthorizedForResource,
-                               f"Not authorized for snapshot:{snap.snapshot_id}")
-            disks.append({"source": None, "format": None, "description": d.description,
-                          "snapshot_id": snap.snapshot_id, "existing": True,
-                          "device_name": device})
+                raise KilnError(
+                    errors.NotAuthorizedForResource,
+                    f"Not authorized for snapshot:{snap.snapshot_id}",
+                )
+            disks.append(
+                {
+                    "source": None,
+                    "format": None,
+                    "description": d.description,
+                    "snapshot_id": snap.snapshot_id,
+                    "existing": True,
+                    "device_name": device,
+                }
+            )
         else:
             disks.append({**_disk_params(services, caller, d), "device_name": device})
-    params = {"disks": disks, "image_id": new_id("ami"), "description": req.description,
-              "architecture": arch, "platform": platform, "boot_mode": req.boot_mode,
-              "license_type": req.license_type or "BYOL", "hypervisor": "xen",
-              "usage_operation": req.usage_operation or
-              ("RunInstances:0002" if platform == "Windows" else "RunInstances"),
-              **_key_params(services, caller, req.encrypted, req.kms_key_id)}
+    params = {
+        "disks": disks,
+        "image_id": new_id("ami"),
+        "description": req.description,
+        "architecture": arch,
+        "platform": platform,
+        "boot_mode": req.boot_mode,
+        "license_type": req.license_type or "BYOL",
+        "hypervisor": "xen",
+        "usage_operation": req.usage_operation
+        or ("RunInstances:0002" if platform == "Windows" else "RunInstances"),
+        **_key_params(services, caller, req.encrypted, req.kms_key_id),
+    }
     dry_run(req.dry_run)
     task_id = new_id("import-ami")
     with services.catalog.write() as tx:
-        cat_jobs.create_job(tx, task_id, "import-image", caller.region, caller.account_id,
-                            params, status_message="pending")
+        cat_jobs.create_job(
+            tx,
+            task_id,
+            "import-image",
+            caller.region,
+            caller.account_id,
+            params,
+            status_message="pending",
+        )
         apply_tag_specs(tx, caller, req.tag_specs, {"import-image-task": [task_id]})
     services.jobs.submit(task_id)
     log.info("import image task %s for %s", task_id, caller.account_id)
@@ -191,8 +235,13 @@ def _import_disk(ctx: JobContext, disk: dict[str, Any], lo: int, hi: int) -> dic
             assert source.url is not None
             ctx.set_progress(lo, "downloading")
             downloaded = store.scratch / f"{ctx.job.job_id}-{snapshot_id}.download"
-            download(services.import_policy.download, source.url, downloaded,
-                     ctx.reporter(lo, lo + (hi - lo) // 2), ctx.check)
+            download(
+                services.import_policy.download,
+                source.url,
+                downloaded,
+                ctx.reporter(lo, lo + (hi - lo) // 2),
+                ctx.check,
+            )
             path, lo = downloaded, lo + (hi - lo) // 2
         info = inspect_disk(path, disk["format"])
         ctx.set_progress(lo, "converting")
@@ -201,8 +250,11 @@ def _import_disk(ctx: JobContext, disk: dict[str, Any], lo: int, hi: int) -> dic
             with services.catalog.read() as tx:
                 key = kms.key_by_id(tx, services.catalog, ctx.params["key_id"])
         store.import_disk(info, snapshot_id, key=key, progress=ctx.reporter(lo, hi))
-        return {"virtual_size": info.virtual_size, "disk_image_size": path.stat().st_size,
-                "format": FORMAT_NAMES.get(info.format, info.format.upper())}
+        return {
+            "virtual_size": info.virtual_size,
+            "disk_image_size": path.stat().st_size,
+            "format": FORMAT_NAMES.get(info.format, info.format.upper()),
+        }
     finally:
         if downloaded is not None:
             downloaded.unlink(missing_ok=True)
@@ -217,16 +269,27 @@ def _record_disk(ctx: JobContext, snapshot_id: str, done: dict[str, Any]) -> Non
     ctx.job = replace(ctx.job, result=result)
 
 
-def _snapshot_row(ctx: JobContext, snapshot_id: str, done: dict[str, Any],
-                  description: str | None) -> SnapshotRecord:
+def _snapshot_row(
+    ctx: JobContext, snapshot_id: str, done: dict[str, Any], description: str | None
+) -> SnapshotRecord:
     now = utc_now()
     p = ctx.params
     return SnapshotRecord(
-        snapshot_id=snapshot_id, region=ctx.job.region, owner_id=ctx.job.account_id,
-        volume_size=size_gib(done["virtual_size"]), full_size_bytes=done["virtual_size"],
-        state="completed", start_time=ctx.job.created, completion_time=now, volume_id=NO_VOLUME,
-        progress="100%", encrypted=p.get("key_id") is not None, kms_key_id=p.get("kms_arn"),
-        data_key_id=p.get("key_id"), description=description)
+        snapshot_id=snapshot_id,
+        region=ctx.job.region,
+        owner_id=ctx.job.account_id,
+        volume_size=size_gib(done["virtual_size"]),
+        full_size_bytes=done["virtual_size"],
+        state="completed",
+        start_time=ctx.job.created,
+        completion_time=now,
+        volume_id=NO_VOLUME,
+        progress="100%",
+        encrypted=p.get("key_id") is not None,
+        kms_key_id=p.get("kms_arn"),
+        data_key_id=p.get("key_id"),
+        description=description,
+    )
 
 
 def _run_import_snapshot(ctx: JobContext) -> None:
@@ -235,11 +298,20 @@ def _run_import_snapshot(ctx: JobContext) -> None:
     _record_disk(ctx, disk["snapshot_id"], done)
     with ctx.services.catalog.write() as tx:
         if cat_snapshots.get_snapshot(tx, disk["snapshot_id"], ctx.job.account_id) is None:
-            cat_snapshots.insert_snapshot(tx, _snapshot_row(
-                ctx, disk["snapshot_id"], done,
-                ctx.params.get("description") or f"Created by ImportSnapshot {ctx.job.job_id}"))
-        ctx.complete(tx, {**(ctx.job.result or {}), "snapshot_id": disk["snapshot_id"]},
-                     status_message="completed")
+            cat_snapshots.insert_snapshot(
+                tx,
+                _snapshot_row(
+                    ctx,
+                    disk["snapshot_id"],
+                    done,
+                    ctx.params.get("description") or f"Created by ImportSnapshot {ctx.job.job_id}",
+                ),
+            )
+        ctx.complete(
+            tx,
+            {**(ctx.job.result or {}), "snapshot_id": disk["snapshot_id"]},
+            status_message="completed",
+        )
 
 
 def _run_import_image(ctx: JobContext) -> None:
@@ -257,36 +329,66 @@ def _run_import_image(ctx: JobContext) -> None:
         bdms = []
         for disk in disks:
             sid = disk["snapshot_id"]
-            if not disk["existing"] and cat_snapshots.get_snapshot(tx, sid, ctx.job.account_id) is None:
-                cat_snapshots.insert_snapshot(tx, _snapshot_row(
-                    ctx, sid, results[sid], f"Created by ImportImage {ctx.job.job_id}"))
+            if (
+                not disk["existing"]
+                and cat_snapshots.get_snapshot(tx, sid, ctx.job.account_id) is None
+            ):
+                cat_snapshots.insert_snapshot(
+                    tx,
+                    _snapshot_row(
+                        ctx, sid, results[sid], f"Created by ImportImage {ctx.job.job_id}"
+                    ),
+                )
             snap = cat_snapshots.get_snapshot(tx, sid, ctx.job.account_id)
             if snap is None:
-                raise Ec2Error(errors.InvalidSnapshotNotFound,
-                               f"The snapshot {sid} was deleted during the import.")
-            bdms.append(BlockDeviceRecord(disk["device_name"], ebs=EbsRecord(
-                snapshot_id=sid, volume_size=snap.volume_size, volume_type="gp2",
-                delete_on_termination=True, encrypted=snap.encrypted,
-                kms_key_id=snap.kms_key_id)))
+                raise KilnError(
+                    errors.InvalidSnapshotNotFound,
+                    f"The snapshot {sid} was deleted during the import.",
+                )
+            bdms.append(
+                BlockDeviceRecord(
+                    disk["device_name"],
+                    ebs=EbsRecord(
+                        snapshot_id=sid,
+                        volume_size=snap.volume_size,
+                        volume_type="gp2",
+                        delete_on_termination=True,
+                        encrypted=snap.encrypted,
+                        kms_key_id=snap.kms_key_id,
+                    ),
+                )
+            )
         if cat_images.get_image(tx, p["image_id"], ctx.job.account_id) is None:
             cat_images.register_image(tx, _image_row(ctx, tuple(bdms)))
-        ctx.complete(tx, {**(ctx.job.result or {}), "image_id": p["image_id"]},
-                     status_message="completed")
+        ctx.complete(
+            tx, {**(ctx.job.result or {}), "image_id": p["image_id"]}, status_message="completed"
+        )
 
 
 def _image_row(ctx: JobContext, bdms: tuple[BlockDeviceRecord, ...]) -> ImageRecord:
     p = ctx.params
     windows = p["platform"] == "Windows"
     return ImageRecord(
-        image_id=p["image_id"], region=ctx.job.region, owner_id=ctx.job.account_id,
-        name=ctx.job.job_id, state="available", architecture=p["architecture"],
-        root_device_type="ebs", virtualization_type="hvm", image_type="machine",
-        creation_date=utc_now(), platform="windows" if windows else None,
+        image_id=p["image_id"],
+        region=ctx.job.region,
+        owner_id=ctx.job.account_id,
+        name=ctx.job.job_id,
+        state="available",
+        architecture=p["architecture"],
+        root_device_type="ebs",
+        virtualization_type="hvm",
+        image_type="machine",
+        creation_date=utc_now(),
+        platform="windows" if windows else None,
         platform_details="Windows" if windows else "Linux/UNIX",
-        usage_operation=p["usage_operation"], hypervisor="xen",
+        usage_operation=p["usage_operation"],
+        hypervisor="xen",
         description=p.get("description") or f"AMI created by ImportImage {ctx.job.job_id}",
-        root_device_name=bdms[0].device_name, boot_mode=p.get("boot_mode"),
-        image_location=f"{ctx.job.account_id}/{ctx.job.job_id}", block_devices=bdms)
+        root_device_name=bdms[0].device_name,
+        boot_mode=p.get("boot_mode"),
+        image_location=f"{ctx.job.account_id}/{ctx.job.job_id}",
+        block_devices=bdms,
+    )
 
 
 def _fail_import(tx: Tx, job: JobRecord, message: str) -> None:
@@ -299,14 +401,19 @@ def _cleanup_import(services: Services, job: JobRecord) -> None:
     disks = job.params["disks"] if "disks" in job.params else [job.params["disk"]]
     store = services.stores[job.region]
     with services.catalog.read() as tx:
-        orphans = [d["snapshot_id"] for d in disks if not d["existing"] and
-                   cat_snapshots.get_snapshot(tx, d["snapshot_id"], job.account_id) is None]
+        orphans = [
+            d["snapshot_id"]
+            for d in disks
+            if not d["existing"]
+            and cat_snapshots.get_snapshot(tx, d["snapshot_id"], job.account_id) is None
+        ]
     for sid in orphans:
         store.delete(sid)
 
 
 JOB_KINDS = {
-    "import-snapshot": JobKind(run=_run_import_snapshot, fail=_fail_import,
-                               cleanup=_cleanup_import),
+    "import-snapshot": JobKind(
+        run=_run_import_snapshot, fail=_fail_import, cleanup=_cleanup_import
+    ),
     "import-image": JobKind(run=_run_import_image, fail=_fail_import, cleanup=_cleanup_import),
 }

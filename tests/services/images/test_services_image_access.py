@@ -19,8 +19,11 @@ from kiln.services.images.image_attributes import (
 
 
 def _share(world: World, image_id: str, *perms: LaunchPermissionRecord) -> None:
-    modify_image_attribute(world.svc, world.owner, ModifyImageAttributeRequest(
-        image_id=image_id, attribute="launchPermission", add=perms))
+    modify_image_attribute(
+        world.svc,
+        world.owner,
+        ModifyImageAttributeRequest(image_id=image_id, attribute="launchPermission", add=perms),
+    )
 
 
 def test_python_and_sql_agree_on_who_may_see_an_image(world: World) -> None:
@@ -50,7 +53,18 @@ def test_python_and_sql_agree_on_who_may_see_an_image(world: World) -> None:
         images = [img for img in (cat.get_image(tx, i, o.account_id) for i in ids) if img]
         for who in (o, g, world.stranger):
             python = {img.image_id for img in images if can_see(tx, who, img)}
-            sql = set(query_image_ids(tx, ImageQuery(
-                region=who.region, caller=who.account_id, now=utc_now(), image_ids=ids,
-                include_deprecated=True, include_disabled=True), world.svc.catalog.dialect))
+            sql = set(
+                query_image_ids(
+                    tx,
+                    ImageQuery(
+                        region=who.region,
+                        caller=who.account_id,
+                        now=utc_now(),
+                        image_ids=ids,
+                        include_deprecated=True,
+                        include_disabled=True,
+                    ),
+                    world.svc.catalog.dialect,
+                )
+            )
             assert python == sql == expected[who.account_id], who

@@ -15,7 +15,7 @@ from kiln.catalog import Catalog
 from kiln.catalog import instances as cat
 from kiln.compute.fake import FakeDriver
 from kiln.disks import raw_disk
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.runtime.instance_runtime import InstanceRuntime
 from kiln.runtime.layout import volume_path
 from kiln.services.instances import instances as actions
@@ -25,7 +25,7 @@ from kiln.services.instances.states import TRANSITIONS, InstanceState, change_in
 from kiln.services.snapshots.records import record_snapshot
 from kiln.types import new_id
 
-MIB = 1024 ** 2
+MIB = 1024**2
 WAIT_S = 60.0
 
 
@@ -75,7 +75,7 @@ def test_run_stop_start_terminate_instances(vms: tuple[World, FakeDriver], tmp_p
     assert runtime.wait_idle(WAIT_S)
     assert _state(world, iid) == "running" and len(driver.started) == 2
 
-    with pytest.raises(Ec2Error) as e:
+    with pytest.raises(KilnError) as e:
         run_instances(world.svc, world.stranger, RunInstancesRequest(image_id, 1, 1))
     assert e.value.code.code.startswith("InvalidAMIID")
 
@@ -83,7 +83,7 @@ def test_run_stop_start_terminate_instances(vms: tuple[World, FakeDriver], tmp_p
     assert runtime.wait_idle(WAIT_S)
     assert _state(world, iid) == "terminated"
     assert not volume_path(world.svc.data_dir, REGION, vol).exists()  # DeleteOnTermination
-    with pytest.raises(Ec2Error) as e:
+    with pytest.raises(KilnError) as e:
         actions.start_instances(world.svc, world.owner, [iid], False)
     assert e.value.code == errors.IncorrectInstanceState
 
@@ -91,5 +91,6 @@ def test_run_stop_start_terminate_instances(vms: tuple[World, FakeDriver], tmp_p
 def test_change_instance_refuses_a_move_outside_the_table(catalog: Catalog) -> None:
     assert InstanceState.RUNNING not in TRANSITIONS[InstanceState.TERMINATED]
     with catalog.write() as tx, pytest.raises(ValueError):
-        change_instance(tx, "i-0123456789abcdef0", [InstanceState.TERMINATED],
-                        InstanceState.RUNNING)
+        change_instance(
+            tx, "i-0123456789abcdef0", [InstanceState.TERMINATED], InstanceState.RUNNING
+        )

@@ -7,7 +7,7 @@ from services_fixtures import World
 
 from kiln import errors
 from kiln.catalog import snapshots as cat
-from kiln.errors import Ec2Error
+from kiln.errors import KilnError
 from kiln.services.snapshots.snapshots import DescribeSnapshotsRequest, describe_snapshots
 from kiln.services.snapshots.states import (
     SNAPSHOT_TRANSITIONS,
@@ -18,15 +18,15 @@ from kiln.services.snapshots.states import (
 )
 
 
-def test_describe_snapshots_shows_the_owner_its_snapshots_and_a_stranger_none(
-        world: World) -> None:
+def test_describe_snapshots_shows_the_owner_its_snapshots_and_a_stranger_none(world: World) -> None:
     sid = world.snapshot(world.owner)
     mine = describe_snapshots(world.svc, world.owner, DescribeSnapshotsRequest(owner_ids=("self",)))
     assert [s.snapshot_id for s in mine.snapshots] == [sid]
-    theirs = describe_snapshots(world.svc, world.stranger,
-                                DescribeSnapshotsRequest(owner_ids=("self",)))
+    theirs = describe_snapshots(
+        world.svc, world.stranger, DescribeSnapshotsRequest(owner_ids=("self",))
+    )
     assert theirs.snapshots == ()
-    with pytest.raises(Ec2Error) as e:
+    with pytest.raises(KilnError) as e:
         describe_snapshots(world.svc, world.stranger, DescribeSnapshotsRequest(snapshot_ids=(sid,)))
     assert e.value.code == errors.InvalidSnapshotNotFound
 
@@ -37,7 +37,7 @@ def test_change_snapshot_follows_the_table(world: World) -> None:
         assert change_snapshot(tx, sid, SnapshotState.COMPLETED, {"progress": "100%"})
         assert not change_snapshot(tx, sid, SnapshotState.ERROR, strict=False)
         assert not change_snapshot(tx, "snap-0123456789abcdef0", SnapshotState.ERROR)
-    with world.svc.catalog.write() as tx, pytest.raises(Ec2Error) as e:
+    with world.svc.catalog.write() as tx, pytest.raises(KilnError) as e:
         change_snapshot(tx, sid, SnapshotState.ERROR)
     assert e.value.code == errors.IncorrectState
     with world.svc.catalog.read() as tx:
