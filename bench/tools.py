@@ -104,7 +104,11 @@ KILN_SRC: Path | None = (
 
 def kiln(*args: str) -> tuple[Run, dict[str, object]]:
     env = {"PYTHONPATH": str(KILN_SRC)} if KILN_SRC else None
-    r = run([sys.executable, str(Path(__file__).with_name("kiln_op.py")), *args], env=env)
+    # cwd too: the store's fork server starts with the working directory first on its path,
+    # so from the repository root its workers would import this checkout's kiln, not KILN_SRC's.
+    r = run(
+        [sys.executable, str(Path(__file__).with_name("kiln_op.py")), *args], env=env, cwd=KILN_SRC
+    )
     return r, json.loads(r.stdout.strip().splitlines()[-1])
 
 
