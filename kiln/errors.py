@@ -103,7 +103,7 @@ OperationNotPermitted = ErrorCode("OperationNotPermitted", 400)
 InstanceLimitExceeded = ErrorCode("InstanceLimitExceeded", 400)
 InvalidInstanceAttributeValue = ErrorCode("InvalidInstanceAttributeValue", 400)
 
-# --- KMS (kiln/services/kms_keys.py, kiln/services/kms_state.py) --------------------------------
+# --- KMS (kiln/services/keys/kms_keys.py, kiln/services/keys/kms_state.py) --------------------------------
 #: EC2's answer when an encrypted snapshot, volume or launch needs a key that is not Enabled
 #: (the code of the state reason EC2 gives an instance it cannot launch, docs/kms.md).
 InvalidKMSKeyInvalidState = ErrorCode("InvalidKMSKey.InvalidState", 400)

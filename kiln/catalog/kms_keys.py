@@ -1,7 +1,7 @@
 """The KMS API's catalog functions: listing keys, key states, caller-made aliases, key tags.
 
 Keys themselves are made and read by kiln/catalog/kms.py; this module is what the KMS actions
-(kiln/services/kms_keys.py) add. Aliases are unique per account and region: a second
+(kiln/services/keys/kms_keys.py) add. Aliases are unique per account and region: a second
 ``create_alias`` of one name fails at commit with :class:`kiln.catalog.Conflict`.
 """
 

@@ -1,4 +1,4 @@
-"""KMS handlers: params -> the rule in kiln/services/kms_keys.py -> the output shape's dict."""
+"""KMS handlers: params -> the rule in kiln/services/keys/kms_keys.py -> the output shape's dict."""
 
 from __future__ import annotations
 

@@ -73,7 +73,7 @@ def resolve_key(
         found = cat.get_kms_key(tx, catalog.sealer, name)
     if found is None or found.account_id != account_id or found.region != region:
         raise _unknown(kms_key_id, region)
-    require_usable(found)  # kiln/services/kms_state.py (issue 9: KMS key states)
+    require_usable(found)  # kiln/services/keys/kms_state.py (issue 9: KMS key states)
     return found
 
 
@@ -82,7 +82,7 @@ def key_by_id(tx: Tx, catalog: Catalog, key_id: str) -> KeyEncryptionKey:
     found = cat.get_kms_key(tx, catalog.sealer, key_id)
     if found is None:
         raise KilnError(errors.DecryptionFailed, f"the KMS key {key_id} no longer exists")
-    require_usable(found)  # kiln/services/kms_state.py (issue 9: KMS key states)
+    require_usable(found)  # kiln/services/keys/kms_state.py (issue 9: KMS key states)
     return kek(found)
 
 

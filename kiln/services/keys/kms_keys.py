@@ -4,7 +4,7 @@ One function per KMS action (``create_key``, ``describe_key``, ...). The keys ar
 encrypts snapshots with (kiln/services/kms.py); ``alias/aws/ebs`` names the account's
 AWS-managed EBS key, made on first use as on AWS (DescribeKey of the alias makes it too) and
 always listed by ListAliases. Key states are one table (``TRANSITIONS``); what a state means for
-EC2 is kiln/services/kms_state.py. See docs/kms.md.
+EC2 is kiln/services/keys/kms_state.py. See docs/kms.md.
 """
 
 from __future__ import annotations

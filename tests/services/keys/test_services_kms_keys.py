@@ -1,5 +1,5 @@
 """The KMS rules without HTTP, on both catalog dialects: states, aliases, tags, and what a key's
-state means for EC2 (kiln/services/kms_keys.py, kms_state.py)."""
+state means for EC2 (kiln/services/keys/kms_keys.py, kms_state.py)."""
 
 from __future__ import annotations
 
