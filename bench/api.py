@@ -146,26 +146,38 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"{url} did not come up: {log.read_text()[-2000:]}")
 
 
-def _kiln(*args: str) -> str:
+def _src_env(src: Path | None) -> dict[str, str] | None:
+    """Run another tree's kiln (``--kiln-src``): on the path, and as the working directory."""
+    return None if src is None else {**os.environ, "PYTHONPATH": str(src)}
+
+
+def _kiln(*args: str, src: Path | None = None) -> str:
     res = subprocess.run(
-        [sys.executable, "-m", "kiln", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "kiln", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_src_env(src),
+        cwd=src,
     )
     if res.returncode != 0:
         raise RuntimeError(f"kiln {' '.join(args)}: {res.stderr}")
     return res.stdout
 
 
-def start_kiln(work: Path) -> Target:
-    data = work / "kiln"
+def start_kiln(work: Path, name: str = "kiln", src: Path | None = None) -> Target:
+    data = work / name
     data.mkdir()
     port = free_port()
-    log = work / "kiln-serve.log"
+    log = work / f"{name}-serve.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "kiln", "serve", "--data-dir", str(data), "--port", str(port)],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
+        env=_src_env(src),
+        cwd=src,
     )
-    target = Target("kiln", f"http://127.0.0.1:{port}", proc, data_dir=data)
+    target = Target(name, f"http://127.0.0.1:{port}", proc, data_dir=data)
     _wait_http(f"{target.url}/healthz", proc, log)
     disk = work / "disk.raw"
     with disk.open("wb") as f:  # 8 MiB sparse disk with a few non-zero blocks
@@ -182,6 +194,7 @@ def start_kiln(work: Path) -> Target:
                 account,
                 "--data-dir",
                 str(data),
+                src=src,
             )
         )
         target.owners.append(Creds(account, doc["AccessKeyId"], doc["SecretAccessKey"]))
@@ -197,6 +210,7 @@ def start_kiln(work: Path) -> Target:
                 "--data-dir",
                 str(data),
                 "--json",
+                src=src,
             )
         )
         target.snapshots.append(str(snap["snapshot_id"]))
@@ -601,6 +615,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--moto-budget", type=float, default=240.0, help="seconds of API loading moto gets in total"
     )
     p.add_argument("--only", choices=["kiln", "moto"], help="run one server only")
+    p.add_argument(
+        "--kiln-src",
+        type=Path,
+        default=None,
+        help="also run the kiln of this tree (a `git archive` of a commit) as 'kiln-base', "
+        "alternating with the others (sizes up to --kiln-api-max only)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--markdown", action="store_true", help="also print the table as markdown")
     return p.parse_args(argv)
@@ -620,6 +641,8 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         for start in (start_kiln, start_moto):
             if args.only in (None, start.__name__.removeprefix("start_")):
                 targets.append(start(work))
+        if args.kiln_src is not None:
+            targets.append(start_kiln(work, "kiln-base", args.kiln_src.resolve()))
         for size in args.sizes:
             for target in targets:
                 for row in load(target, size, args.threads, args.kiln_api_max, args.moto_budget):
@@ -657,6 +680,16 @@ def main(argv: list[str] | None = None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
     print_table(console, out)
+    for size, res in out["describe"].items():
+        if "kiln-base" in res and "kiln" in res:
+            new, base = res["kiln"], res["kiln-base"]
+            console.print(
+                f"DescribeImages at {size}: kiln p50/p99 {new['p50_ms']}/{new['p99_ms']} ms, "
+                f"kiln-base {base['p50_ms']}/{base['p99_ms']} ms"
+            )
+    for row in out["register"]:
+        if row["server"] in ("kiln", "kiln-base") and row.get("via") == "api":
+            console.print(f"RegisterImage {row['server']} {row['from']}–{row['to']}: {row}")
     if args.markdown:
         print(markdown(out))
     console.print(f"wrote {args.out}")
