@@ -631,7 +631,11 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="kiln-bench-api-"))
     targets: list[Target] = []
     out: dict[str, Any] = {
-        "config": {k: v for k, v in vars(args).items() if k not in ("out", "markdown")},
+        "config": {
+            k: str(v) if isinstance(v, Path) else v
+            for k, v in vars(args).items()
+            if k not in ("out", "markdown")
+        },
         "register": [],
         "describe": {},
         "notes": [],
