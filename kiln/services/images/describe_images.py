@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kiln import errors
-from kiln.catalog import SYSTEM_ACCOUNT_ALIAS, Tx
-from kiln.catalog import accounts as cat_accounts
+from kiln.catalog import Tx
 from kiln.catalog import images as cat
 from kiln.catalog.image_query import IMAGE_FILTERS, ImageQuery, query_image_ids
 from kiln.catalog.records import Filter, ImageRecord, utc_now
 from kiln.errors import KilnError
+from kiln.services.accounts.owners import resolve_owners
 from kiln.services.context import Caller, Services
 from kiln.services.images.access import not_found
 from kiln.services.validate import (
@@ -21,11 +21,6 @@ from kiln.services.validate import (
     decode_token,
     dry_run,
     encode_token,
-)
-
-#: Owner aliases EC2 knows; those no Kiln account carries match no image.
-WELL_KNOWN_ALIASES = frozenset(
-    {"amazon", "aws-marketplace", "aws-backup-vault", SYSTEM_ACCOUNT_ALIAS}
 )
 
 
@@ -46,22 +41,6 @@ class DescribeImagesRequest:
 class DescribeImagesResult:
     images: tuple[ImageRecord, ...]
     next_token: str | None
-
-
-def _owners(tx: Tx, caller: Caller, owners: tuple[str, ...]) -> tuple[str, ...]:
-    out: list[str] = []
-    for o in owners:
-        if o == "self":
-            out.append(caller.account_id)
-        elif ACCOUNT_RE.match(o):
-            out.append(o)
-        else:
-            acct = cat_accounts.account_by_alias(tx, o)
-            if acct is not None:
-                out.append(acct.account_id)
-            elif o not in WELL_KNOWN_ALIASES:
-                raise KilnError(errors.InvalidUserIDMalformed, f'Invalid user id: "{o}"')
-    return tuple(out) or ("",)  # named owners that resolve to nobody match nothing
 
 
 def _users(caller: Caller, users: tuple[str, ...]) -> tuple[str, ...]:
@@ -107,7 +86,7 @@ def describe_images(
             caller=caller.account_id,
             now=utc_now(),
             image_ids=tuple(dict.fromkeys(req.image_ids)),
-            owners=_owners(tx, caller, req.owners) if req.owners else (),
+            owners=resolve_owners(tx, caller, req.owners) if req.owners else (),
             executable_users=_users(caller, req.executable_users),
             filters=filters,
             include_deprecated=req.include_deprecated,

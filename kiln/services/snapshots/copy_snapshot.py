@@ -7,11 +7,10 @@ import logging
 from dataclasses import dataclass
 
 from kiln import errors
-from kiln.catalog import SYSTEM_ACCOUNT_ALIAS, Tx
+from kiln.catalog import Tx
 from kiln.catalog import jobs as cat_jobs
 from kiln.catalog import snapshots as cat
 from kiln.catalog.records import JobRecord, SnapshotRecord, utc_now
-from kiln.catalog.snapshots import SNAPSHOT_FILTERS
 from kiln.errors import KilnError
 from kiln.runtime.jobs import from_json, to_json
 from kiln.services.context import Caller, JobContext, JobKind, Services
@@ -30,18 +29,6 @@ from kiln.store import copy_snapshot as store_copy_snapshot
 from kiln.types import new_id
 
 log = logging.getLogger(__name__)
-
-FILTER_KINDS: dict[str, str] = {
-    **{n: "str" for n in SNAPSHOT_FILTERS},
-    "encrypted": "bool",
-    "volume-size": "int",
-    "owner-alias": "str",
-    "tag-key": "str",
-}
-WELL_KNOWN_ALIASES = frozenset(
-    {"amazon", "aws-marketplace", "aws-backup-vault", SYSTEM_ACCOUNT_ALIAS}
-)
-ATTRIBUTES = ("productCodes", "createVolumePermission")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,8 @@ import logging
 from dataclasses import dataclass
 
 from kiln import errors
-from kiln.catalog import SYSTEM_ACCOUNT_ALIAS
 from kiln.catalog import snapshots as cat
-from kiln.catalog.snapshots import SNAPSHOT_FILTERS, SnapshotPermissionRecord
+from kiln.catalog.snapshots import SnapshotPermissionRecord
 from kiln.errors import KilnError
 from kiln.services.context import Caller, Services
 from kiln.services.snapshots.access import (
@@ -22,16 +21,6 @@ from kiln.services.validate import (
 
 log = logging.getLogger(__name__)
 
-FILTER_KINDS: dict[str, str] = {
-    **{n: "str" for n in SNAPSHOT_FILTERS},
-    "encrypted": "bool",
-    "volume-size": "int",
-    "owner-alias": "str",
-    "tag-key": "str",
-}
-WELL_KNOWN_ALIASES = frozenset(
-    {"amazon", "aws-marketplace", "aws-backup-vault", SYSTEM_ACCOUNT_ALIAS}
-)
 ATTRIBUTES = ("productCodes", "createVolumePermission")
 
 

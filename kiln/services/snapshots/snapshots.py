@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from kiln import errors
-from kiln.catalog import SYSTEM_ACCOUNT_ALIAS, Tx
+from kiln.catalog import Tx
 from kiln.catalog import accounts as cat_accounts
 from kiln.catalog import images as cat_images
 from kiln.catalog import snapshots as cat
@@ -15,6 +15,7 @@ from kiln.catalog.records import Filter, SnapshotRecord
 from kiln.catalog.snapshots import SNAPSHOT_FILTERS
 from kiln.catalog.wildcard import matches_text
 from kiln.errors import KilnError
+from kiln.services.accounts.owners import resolve_owners
 from kiln.services.context import Caller, Services
 from kiln.services.snapshots.access import (
     check_snapshot_id,
@@ -40,10 +41,6 @@ FILTER_KINDS: dict[str, str] = {
     "owner-alias": "str",
     "tag-key": "str",
 }
-WELL_KNOWN_ALIASES = frozenset(
-    {"amazon", "aws-marketplace", "aws-backup-vault", SYSTEM_ACCOUNT_ALIAS}
-)
-ATTRIBUTES = ("productCodes", "createVolumePermission")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,22 +58,6 @@ class DescribeSnapshotsRequest:
 class DescribeSnapshotsResult:
     snapshots: tuple[SnapshotRecord, ...]
     next_token: str | None
-
-
-def _owners(tx: Tx, caller: Caller, owners: tuple[str, ...]) -> tuple[str, ...]:
-    out: list[str] = []
-    for o in owners:
-        if o == "self":
-            out.append(caller.account_id)
-        elif ACCOUNT_RE.match(o):
-            out.append(o)
-        else:
-            acct = cat_accounts.account_by_alias(tx, o)
-            if acct is not None:
-                out.append(acct.account_id)
-            elif o not in WELL_KNOWN_ALIASES:
-                raise KilnError(errors.InvalidUserIDMalformed, f'Invalid user id: "{o}"')
-    return tuple(out) or ("",)  # owners that resolve to nobody match nothing
 
 
 def _restorable_by(caller: Caller, users: tuple[str, ...]) -> tuple[str, ...]:
@@ -139,7 +120,7 @@ def describe_snapshots(
             caller.account_id,
             dialect,
             snapshot_ids=ids_wanted,
-            owners=_owners(tx, caller, req.owner_ids) if req.owner_ids else (),
+            owners=resolve_owners(tx, caller, req.owner_ids) if req.owner_ids else (),
             restorable_by=_restorable_by(caller, req.restorable_by),
             filters=_alias_filters(tx, checked),
             after=str(after) if after is not None else None,
