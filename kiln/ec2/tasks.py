@@ -4,7 +4,6 @@ and CancelImportTask."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from kiln.aws.context import RequestContext
 from kiln.ec2.snapshots import required
@@ -22,6 +21,7 @@ from kiln.ec2.tags import (
     tag_specs,
     tags_out,
 )
+from kiln.runtime.jobs import from_json
 from kiln.services.tasks import export_image as exports
 from kiln.services.tasks import import_image as imports
 from kiln.services.tasks import tasks as rules
@@ -42,79 +42,79 @@ def _container(d: Mapping[str, object]) -> imports.DiskContainer:
     )
 
 
-def _disk_detail(v: TaskView, disk: Mapping[str, Any]) -> dict[str, object]:
+def _disk_detail(v: TaskView, disk: imports.ImportDisk) -> dict[str, object]:
     """SnapshotTaskDetail / SnapshotDetail of one disk of a task."""
-    done = (v.result.get("disks") or {}).get(disk["snapshot_id"]) or {}
-    source = disk.get("source") or {}
+    done = from_json(imports.ImportResult, v.result).disks.get(disk.snapshot_id)
+    source = disk.source
     finished = v.status == "completed"
-    size = done.get("disk_image_size")
+    size = done.disk_image_size if done else None
     return {
-        "Description": disk.get("description"),
+        "Description": disk.description,
         "DiskImageSize": float(size) if size is not None else None,
-        "Format": done.get("format") or (disk.get("format") or "").upper() or None,
-        "SnapshotId": disk["snapshot_id"] if finished or disk.get("existing") else None,
+        "Format": (done.format if done else None) or (disk.format or "").upper() or None,
+        "SnapshotId": disk.snapshot_id if finished or disk.existing else None,
         "Status": v.status,
         "StatusMessage": v.status_message,
         "Progress": v.progress,
-        "Url": disk.get("url"),
-        "UserBucket": {"S3Bucket": source["bucket"], "S3Key": source["key"]}
-        if source.get("bucket")
+        "Url": disk.url,
+        "UserBucket": {"S3Bucket": source.bucket, "S3Key": source.key}
+        if source is not None and source.bucket
         else None,
     }
 
 
 def snapshot_task_out(v: TaskView) -> dict[str, object]:
-    p = v.params
-    detail = _disk_detail(v, p["disk"])
-    detail["Description"] = p["disk"].get("description") or p.get("description")
-    detail["Encrypted"] = p.get("key_id") is not None
-    detail["KmsKeyId"] = p.get("kms_arn")
+    p = from_json(imports.ImportSnapshotParams, v.params)
+    detail = _disk_detail(v, p.disk)
+    detail["Description"] = p.disk.description or p.description
+    detail["Encrypted"] = p.key_id is not None
+    detail["KmsKeyId"] = p.kms_arn
     return {
         "ImportTaskId": v.task_id,
-        "Description": p.get("description"),
+        "Description": p.description,
         "SnapshotTaskDetail": detail,
         "Tags": tags_out(v.tags),
     }
 
 
 def image_task_out(v: TaskView, with_boot_mode: bool = True) -> dict[str, object]:
-    p = v.params
+    p = from_json(imports.ImportImageParams, v.params)
     out: dict[str, object] = {
         "ImportTaskId": v.task_id,
-        "Architecture": p["architecture"],
-        "Description": p.get("description"),
-        "Encrypted": p.get("key_id") is not None,
-        "KmsKeyId": p.get("kms_arn"),
-        "Hypervisor": p.get("hypervisor"),
-        "ImageId": p["image_id"] if v.status == "completed" else None,
-        "LicenseType": p.get("license_type"),
-        "Platform": p.get("platform"),
+        "Architecture": p.architecture,
+        "Description": p.description,
+        "Encrypted": p.key_id is not None,
+        "KmsKeyId": p.kms_arn,
+        "Hypervisor": p.hypervisor,
+        "ImageId": p.image_id if v.status == "completed" else None,
+        "LicenseType": p.license_type,
+        "Platform": p.platform,
         "Progress": v.progress,
         "Status": v.status,
         "StatusMessage": v.status_message,
         "SnapshotDetails": [
             {
                 **{k: val for k, val in _disk_detail(v, d).items() if k != "Progress"},
-                "DeviceName": d.get("device_name"),
+                "DeviceName": d.device_name,
             }
-            for d in p["disks"]
+            for d in p.disks
         ],
         "Tags": tags_out(v.tags),
-        "UsageOperation": p.get("usage_operation"),
+        "UsageOperation": p.usage_operation,
     }
     if with_boot_mode:
-        out["BootMode"] = p.get("boot_mode")
+        out["BootMode"] = p.boot_mode
     return out
 
 
 def export_task_out(v: TaskView) -> dict[str, object]:
-    p = v.params
+    p = from_json(exports.ExportImageParams, v.params)
     return {
         "ExportImageTaskId": v.task_id,
-        "Description": p.get("description"),
-        "ImageId": p["image_id"],
+        "Description": p.description,
+        "ImageId": p.image_id,
         "Progress": v.progress,
-        "S3ExportLocation": {"S3Bucket": p["s3_bucket"], "S3Prefix": p["s3_prefix"] or None},
+        "S3ExportLocation": {"S3Bucket": p.s3_bucket, "S3Prefix": p.s3_prefix or None},
         "Status": v.status,
         "StatusMessage": v.status_message,
         "Tags": tags_out(v.tags),
@@ -181,11 +181,8 @@ def export_image(ctx: RequestContext, params: Params) -> Mapping[str, object]:
         ),
     )
     v = rules.get_task(services, caller, task_id)
-    return {
-        **export_task_out(v),
-        "DiskImageFormat": v.params["disk_image_format"],
-        "RoleName": v.params.get("role_name"),
-    }
+    p = from_json(exports.ExportImageParams, v.params)
+    return {**export_task_out(v), "DiskImageFormat": p.disk_image_format, "RoleName": p.role_name}
 
 
 def _describe_request(params: Params, ids_key: str) -> rules.DescribeTasksRequest:

@@ -21,10 +21,13 @@ with a status message; none stays pending forever.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import queue
 import threading
 import time
+import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -137,9 +140,33 @@ def to_json(value: DataclassInstance) -> dict[str, Any]:
 def from_json(cls: type[D], data: Mapping[str, Any]) -> D:
     """The dataclass ``cls`` from a job row's JSON params or result. Keys the class does not
     name are ignored and missing ones take the field's default, so rows written by an older
-    Kiln still resume."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    Kiln still resume. A field typed as a dataclass, ``X | None``, ``tuple[X, ...]`` or
+    ``dict[str, X]`` of one is rebuilt the same way; other values are taken as stored."""
+    hints = _field_types(cls)
+    return cls(**{k: _from_json_value(hints[k], v) for k, v in data.items() if k in hints})
+
+
+@functools.cache
+def _field_types(cls: type[Any]) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _from_json_value(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return from_json(hint, value)
+    if origin in (types.UnionType, typing.Union):
+        inner = [a for a in args if a is not type(None)]
+        return _from_json_value(inner[0], value) if len(inner) == 1 else value
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return tuple(_from_json_value(args[0], v) for v in value)
+    if origin is dict and len(args) == 2:
+        return {k: _from_json_value(args[1], v) for k, v in value.items()}
+    return value
 
 
 def failure_message(exc: BaseException) -> str:

@@ -12,9 +12,7 @@ stays plain. A different key always re-encrypts chunk by chunk.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from kiln import errors
 from kiln.catalog import Conflict, Tx
@@ -287,13 +285,6 @@ class CopyImageParams:
     image_id: str
     snapshots: tuple[CopiedSnapshot, ...]
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> CopyImageParams:
-        return replace(
-            from_json(cls, data),
-            snapshots=tuple(from_json(CopiedSnapshot, s) for s in data["snapshots"]),
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class CopyImageResult:
@@ -302,7 +293,7 @@ class CopyImageResult:
 
 
 def _run(ctx: JobContext) -> None:
-    p = CopyImageParams.from_json(ctx.params)
+    p = from_json(CopyImageParams, ctx.params)
     n = max(1, len(p.snapshots))
     sent = total = 0
     for i, s in enumerate(p.snapshots):
@@ -337,7 +328,7 @@ def _still_pending(tx: Tx, job: JobRecord, p: CopyImageParams) -> bool:
 
 
 def _fail(tx: Tx, job: JobRecord, message: str) -> None:
-    p = CopyImageParams.from_json(job.params)
+    p = from_json(CopyImageParams, job.params)
     code = "Client.Error" if message.startswith("ClientError") else "Server.InternalError"
     if _still_pending(tx, job, p):
         change_image(
@@ -354,7 +345,7 @@ def _fail(tx: Tx, job: JobRecord, message: str) -> None:
 
 
 def _progress(tx: Tx, job: JobRecord, percent: int) -> None:
-    for s in CopyImageParams.from_json(job.params).snapshots:
+    for s in from_json(CopyImageParams, job.params).snapshots:
         cat_snapshots.update_snapshot(tx, s.snapshot_id, {"progress": f"{percent}%"})
 
 

@@ -23,9 +23,7 @@ instance was launched from; each snapshot records its parent (docs/instances.md#
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from kiln import errors
 from kiln.catalog import Conflict, Tx
@@ -238,12 +236,6 @@ class CreateImageParams:
     no_reboot: bool
     volumes: tuple[ImagedVolume, ...]
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> CreateImageParams:
-        return replace(
-            from_json(cls, data), volumes=tuple(from_json(ImagedVolume, v) for v in data["volumes"])
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class CreateImageResult:
@@ -286,7 +278,7 @@ def _store_volume(ctx: JobContext, volume: ImagedVolume, lo: int, hi: int) -> No
 
 
 def _run(ctx: JobContext) -> None:
-    p = CreateImageParams.from_json(ctx.params)
+    p = from_json(CreateImageParams, ctx.params)
     services = ctx.services
     runtime = runtime_of(services)
     iid = p.instance_id
@@ -371,7 +363,7 @@ def _restart(services: Services, instance_id: str, vols: list[VolumeRecord]) -> 
 
 
 def _fail(tx: Tx, job: JobRecord, message: str) -> None:
-    p = CreateImageParams.from_json(job.params)
+    p = from_json(CreateImageParams, job.params)
     change_image(
         tx,
         p.image_id,
@@ -391,7 +383,7 @@ def _fail(tx: Tx, job: JobRecord, message: str) -> None:
 
 
 def _progress(tx: Tx, job: JobRecord, percent: int) -> None:
-    for v in CreateImageParams.from_json(job.params).volumes:
+    for v in from_json(CreateImageParams, job.params).volumes:
         cat_snapshots.update_snapshot(tx, v.snapshot_id, {"progress": f"{percent}%"})
 
 
