@@ -80,15 +80,21 @@ def delete_snapshot(tx: Session, snapshot_id: str) -> None:
     tx.execute(delete(S).where(S.snapshot_id == snapshot_id))
 
 
-def snapshot_visible(tx: Session, snapshot_id: str, account_id: str) -> bool:
-    """Owner, public (group all), or granted createVolumePermission."""
+def visible_to(account_id: str) -> ColumnElement[bool]:
+    """Who may see a snapshot, the one definition (single lookups and DescribeSnapshots both use
+    it): its owner, an account granted createVolumePermission, or anyone (group ``all``)."""
     granted = exists().where(
         SP.snapshot_id == S.snapshot_id, or_(SP.user_id == account_id, SP.group_name == "all")
     )
+    return or_(S.owner_id == account_id, granted)
+
+
+def snapshot_visible(tx: Session, snapshot_id: str, account_id: str) -> bool:
+    """Whether ``account_id`` may see the snapshot (:func:`visible_to`)."""
     n = tx.scalar(
         select(func.count())
         .select_from(S)
-        .where(S.snapshot_id == snapshot_id, or_(S.owner_id == account_id, granted))
+        .where(S.snapshot_id == snapshot_id, visible_to(account_id))
     )
     return bool(n)
 
@@ -155,10 +161,7 @@ def query_snapshot_ids(
     limit: int | None = None,
 ) -> list[str]:
     """Ids of snapshots ``caller`` may see in ``region`` matching every argument."""
-    granted = exists().where(
-        SP.snapshot_id == S.snapshot_id, or_(SP.user_id == caller, SP.group_name == "all")
-    )
-    conds: list[ColumnElement[bool]] = [S.region == region, or_(S.owner_id == caller, granted)]
+    conds: list[ColumnElement[bool]] = [S.region == region, visible_to(caller)]
     if snapshot_ids:
         conds.append(S.snapshot_id.in_(snapshot_ids))
     if owners:
