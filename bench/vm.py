@@ -11,10 +11,18 @@ Everything runs for real: a `kiln serve` subprocess (TCG), the baked micro image
    same seed. Runs alternate. Target: Kiln adds <= 10 %.
 3. CreateImage after writing 10 MiB into the 8 GiB volume: time beyond the guest's shutdown
    (target < 2 s) and bytes the store read (target <= 2x the changed bytes).
+
+``--kiln-src PATH`` also runs the kiln of another tree (e.g. ``git worktree add --detach DIR
+COMMIT``) as ``kiln-base``: a second `kiln serve` (and its CLI: bake, account, snapshot import)
+with ``PYTHONPATH`` and the working directory set to that tree, its own data dir and micro
+image. Every measurement is then taken on both, runs alternating (kiln, kiln-base, kiln, ...),
+so that the machine's other load falls on both alike; the table shows them side by side and the
+JSON records both, the path and its commit.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -28,6 +36,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +46,7 @@ from botocore.config import Config
 from rich.console import Console
 from rich.table import Table
 
+from bench.machine import describe, machine_info
 from kiln.compute.seed import make_nocloud_seed
 from kiln.disks import overlay_changed_extents
 from kiln.runtime import layout
@@ -58,20 +68,31 @@ def _free_port() -> int:
 
 
 class Kiln:
-    def __init__(self, data_dir: Path) -> None:
+    """One `kiln serve` under test and its CLI; ``src``: another tree's kiln (``--kiln-src``),
+    run with that tree on ``PYTHONPATH`` and as the working directory (as bench/api.py does)."""
+
+    def __init__(self, data_dir: Path, name: str = "kiln", src: Path | None = None) -> None:
+        self.name = name
+        self.src = src
         self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
         self.port = _free_port()
         self.env = {**os.environ, "KILN_ACCEL": "tcg"}
+        if src is not None:
+            self.env["PYTHONPATH"] = str(src)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def cli(self, *args: str) -> str:
-        return subprocess.run(
+        res = subprocess.run(
             [*KILN, *args, "--data-dir", str(self.data_dir)],
-            check=True,
             capture_output=True,
             text=True,
             env=self.env,
-        ).stdout
+            cwd=self.src,
+        )
+        if res.returncode != 0:
+            raise RuntimeError(f"{self.name}: kiln {' '.join(args)}: {res.stderr[-2000:]}")
+        return res.stdout
 
     def start(self) -> None:
         log = open(self.data_dir / "serve.log", "ab")  # noqa: SIM115  # lives with the server
@@ -80,14 +101,17 @@ class Kiln:
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,
+            cwd=self.src,
         )
         for _ in range(600):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name}: kiln serve exited: {self.log()[-2000:]}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1):
                     return
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError("kiln serve did not start")
+        raise RuntimeError(f"{self.name}: kiln serve did not start")
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -157,10 +181,24 @@ def terminate(ec2: Any, iids: list[str]) -> None:
         _wait(lambda i=iid: _state(ec2, i) == "terminated", step=0.1)
 
 
-def bare_boot(kiln: Kiln, template_iid: str, base: Path, work: Path) -> float:
+@dataclass(frozen=True, slots=True)
+class Template:
+    """An instance's QEMU command line (its ``vm.json``), the run directory and id it names."""
+
+    iid: str
+    run_dir: str
+    argv: list[str]
+
+
+def template(kiln: Kiln, iid: str) -> Template:
+    run = kiln.run_dir(iid)
+    return Template(iid, str(run.resolve()), json.loads((run / "vm.json").read_text())["argv"])
+
+
+def bare_boot(tpl: Template, base: Path, work: Path) -> float:
     """The instance's own QEMU command line, on a fresh overlay of the same base and a seed of
     the same shape, started by hand: spawn -> KILN-READY."""
-    argv = json.loads((kiln.run_dir(template_iid) / "vm.json").read_text())["argv"]
+    template_iid, old_run, argv = tpl.iid, tpl.run_dir, tpl.argv
     iid = "i-" + secrets.token_hex(9)[:17]
     run = work / iid
     run.mkdir(parents=True)
@@ -171,7 +209,6 @@ def bare_boot(kiln: Kiln, template_iid: str, base: Path, work: Path) -> float:
     )
     seed = make_nocloud_seed(run / "seed.iso", iid, iid, [], None)
     port = _free_port()
-    old_run = str(kiln.run_dir(template_iid).resolve())
     out = []
     for a in argv:
         if a.startswith("file=") and ",format=qcow2," in a:
@@ -277,34 +314,103 @@ def create_image_cost(
     }
 
 
-def main() -> None:
+@dataclass
+class Rig:
+    """One kiln under test, set up: its account's client, the two images, a key pair."""
+
+    kiln: Kiln
+    ec2: Any
+    micro_snap: str
+    images: dict[str, str]  # "64MiB" / "8GiB" -> image id
+    key_file: Path
+
+    @property
+    def name(self) -> str:
+        return self.kiln.name
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.vm", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    p.add_argument(
+        "--kiln-src",
+        type=Path,
+        default=None,
+        help="also run the kiln of this tree (e.g. a `git worktree` of a commit) as 'kiln-base', "
+        "a second `kiln serve` beside this tree's, every measurement alternating between them",
+    )
+    p.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
+    return p.parse_args(argv)
+
+
+def _commit(src: Path) -> str | None:
+    res = subprocess.run(
+        ["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    return (res.stdout.strip() or None) if res.returncode == 0 else None
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    src = args.kiln_src.resolve() if args.kiln_src is not None else None
+    if src is not None and not (src / "kiln" / "__init__.py").is_file():
+        raise SystemExit(f"--kiln-src {src}: no kiln/ package there")
+    loadavg_start = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="kiln-bench-vm-") as d:
         data = Path(d)
-        kiln = Kiln(data)
-        baked = json.loads(kiln.cli("bake", "micro", "--json"))
-        kiln.start()
+        kilns = [Kiln(data / "kiln")]
+        if src is not None:
+            kilns.append(Kiln(data / "kiln-base", "kiln-base", src))
         try:
-            results = run_all(kiln, data, baked)
+            rigs = []
+            for kiln in kilns:
+                baked = json.loads(kiln.cli("bake", "micro", "--json"))
+                kiln.start()
+                rigs.append(prepare(kiln, baked))
+            measured = run_all(rigs, data)
         finally:
-            kiln.stop()
+            for kiln in kilns:
+                kiln.stop()
             for p in Path("/proc").iterdir():  # leave no VM of ours behind
                 try:
                     if p.name.isdigit() and str(data).encode() in (p / "cmdline").read_bytes():
                         os.kill(int(p.name), signal.SIGKILL)
                 except OSError:
                     pass
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    info = machine_info()
+    results = {
+        **measured,
+        "kiln_src": str(src) if src is not None else None,
+        "kiln_src_commit": _commit(src) if src is not None else None,
+        "kiln_commit": _commit(Path(__file__).resolve().parent.parent),
+        "targets": {
+            "launch_ratio": 1.2,
+            "launch_s": 0.5,
+            "boot_overhead": 0.10,
+            "create_image_beyond_shutdown_s": 2.0,
+            "read_over_changed": 2.0,
+        },
+        "loadavg_start": loadavg_start,
+        "machine": info,
+        "machine_text": describe(info),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
     report(results)
+    Console(width=160).print(
+        f"{results['machine_text']}; load at start {loadavg_start}; wrote {args.out}"
+    )
 
 
-def run_all(kiln: Kiln, data: Path, baked: list[dict[str, Any]]) -> dict[str, Any]:
+def prepare(kiln: Kiln, baked: list[dict[str, Any]]) -> Rig:
+    """An account on ``kiln``, the micro image and its 8 GiB copy, a key pair."""
     creds = json.loads(kiln.cli("account", "create", "--name", "bench"))
     ec2 = kiln.client(creds)
     micro = next(r for r in baked if r["Region"] == REGION)
     micro_snap = micro["SnapshotId"]
     # The 8 GiB image: the micro disk, grown (sparse) to 8 GiB, imported as the account's own.
-    raw = data / "micro-8g.raw"
+    raw = kiln.data_dir / "micro-8g.raw"
     kiln.cli("snapshot", "export", micro_snap, str(raw), "--region", REGION)
     os.truncate(raw, 8 * GIB)
     big_snap = json.loads(
@@ -327,35 +433,61 @@ def run_all(kiln: Kiln, data: Path, baked: list[dict[str, Any]]) -> dict[str, An
         BootMode="legacy-bios",
         BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": big_snap}}],
     )["ImageId"]
-    key_file = data / "bench.pem"
+    key_file = kiln.data_dir / "bench.pem"
     key_file.write_text(ec2.create_key_pair(KeyName="bench", KeyType="ed25519")["KeyMaterial"])
-    images = {"64MiB": micro["ImageId"], "8GiB": big}
+    return Rig(kiln, ec2, micro_snap, {"64MiB": micro["ImageId"], "8GiB": big}, key_file)
 
-    launches: dict[str, list[dict[str, Any]]] = {"64MiB": [], "8GiB": []}
+
+def run_all(rigs: list[Rig], data: Path) -> dict[str, Any]:
+    """Every measurement on every rig, runs alternating between the rigs."""
+    launches: dict[str, dict[str, list[dict[str, Any]]]] = {
+        r.name: {"64MiB": [], "8GiB": []} for r in rigs
+    }
     for _ in range(WARM_RUNS + 1):  # the first launch of each is the cold one
-        for label, image in images.items():
-            r = launch(kiln, ec2, image)
-            launches[label].append(r)
-            terminate(ec2, [r["iid"]])
+        for rig in rigs:
+            for label, image in rig.images.items():
+                res = launch(rig.kiln, rig.ec2, image)
+                launches[rig.name][label].append(res)
+                terminate(rig.ec2, [res["iid"]])
 
-    boot: dict[str, list[float]] = {"kiln": [], "bare": []}
-    base = layout.bases_dir(data, REGION) / f"{micro_snap}.raw"
-    template_run = launch(kiln, ec2, micro["ImageId"])
+    # Each rig's own QEMU command line, from one instance of the micro image (then terminated,
+    # so that no idle guest runs beside the timed boots; its base stays, as the image does).
+    templates: dict[str, Template] = {}
+    for rig in rigs:
+        res = launch(rig.kiln, rig.ec2, rig.images["64MiB"])
+        templates[rig.name] = template(rig.kiln, res["iid"])
+        terminate(rig.ec2, [res["iid"]])
+    boot: dict[str, dict[str, list[float]]] = {r.name: {"kiln": [], "bare": []} for r in rigs}
     for _ in range(BOOT_RUNS):
-        r = launch(kiln, ec2, micro["ImageId"])
-        boot["kiln"].append(r["ready"])
-        terminate(ec2, [r["iid"]])
-        boot["bare"].append(bare_boot(kiln, template_run["iid"], base, data / "bare"))
-    terminate(ec2, [template_run["iid"]])
+        for rig in rigs:
+            res = launch(rig.kiln, rig.ec2, rig.images["64MiB"])
+            boot[rig.name]["kiln"].append(res["ready"])
+            terminate(rig.ec2, [res["iid"]])
+            base = layout.bases_dir(rig.kiln.data_dir, REGION) / f"{rig.micro_snap}.raw"
+            boot[rig.name]["bare"].append(
+                bare_boot(templates[rig.name], base, rig.kiln.data_dir / "bare")
+            )
 
-    reboot = create_image_cost(kiln, ec2, big, "bench", key_file, no_reboot=False)
-    ec2.get_waiter("instance_running").wait(InstanceIds=[reboot["iid"]])
-    _wait(lambda: _ready(kiln.run_dir(reboot["iid"]) / "console.log", reboot["iid"]))
-    no_reboot = create_image_cost(
-        kiln, ec2, big, "bench", key_file, no_reboot=True, iid=reboot["iid"]
-    )
-    terminate(ec2, [reboot["iid"]])
+    create: dict[str, list[dict[str, Any]]] = {}
+    for rig in rigs:  # one at a time: no other guest runs during a rig's CreateImage
+        kiln, ec2, big = rig.kiln, rig.ec2, rig.images["8GiB"]
+        reboot = create_image_cost(kiln, ec2, big, "bench", rig.key_file, no_reboot=False)
+        ec2.get_waiter("instance_running").wait(InstanceIds=[reboot["iid"]])
+        _wait(lambda k=kiln, i=reboot["iid"]: _ready(k.run_dir(i) / "console.log", i))
+        no_reboot = create_image_cost(
+            kiln, ec2, big, "bench", rig.key_file, no_reboot=True, iid=reboot["iid"]
+        )
+        terminate(ec2, [reboot["iid"]])
+        create[rig.name] = [reboot, no_reboot]
 
+    return {rig.name: summary(launches[rig.name], boot[rig.name], create[rig.name]) for rig in rigs}
+
+
+def summary(
+    launches: dict[str, list[dict[str, Any]]],
+    boot: dict[str, list[float]],
+    create: list[dict[str, Any]],
+) -> dict[str, Any]:
     def med(xs: list[float]) -> float:
         return statistics.median(xs)
 
@@ -379,55 +511,83 @@ def run_all(kiln: Kiln, data: Path, baked: list[dict[str, Any]]) -> dict[str, An
             "overhead": med(boot["kiln"]) / med(boot["bare"]) - 1,
             "overhead_best": min(boot["kiln"]) / min(boot["bare"]) - 1,
         },
-        "create_image": [reboot, no_reboot],
-        "targets": {
-            "launch_ratio": 1.2,
-            "launch_s": 0.5,
-            "boot_overhead": 0.10,
-            "create_image_beyond_shutdown_s": 2.0,
-            "read_over_changed": 2.0,
-        },
+        "create_image": create,
     }
 
 
-def report(r: dict[str, Any]) -> None:
-    t = Table(title="Kiln VMs (TCG, micro image)")
-    t.add_column("measurement")
-    t.add_column("result", justify="right")
-    t.add_column("target", justify="right")
+def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(measurement, result, target) for one kiln's results."""
+    out = []
     for label in ("64MiB", "8GiB"):
         x = r["launch"][label]
-        t.add_row(
-            f"RunInstances -> running, {label} (warm median; cold)",
-            f"{x['warm_running_s']:.3f} s; {x['cold_running_s']:.3f} s",
-            "< 0.5 s",
+        out.append(
+            (
+                f"RunInstances -> running, {label} (warm median; cold)",
+                f"{x['warm_running_s']:.3f} s; {x['cold_running_s']:.3f} s",
+                "< 0.5 s",
+            )
         )
-    t.add_row("  ratio 8 GiB / 64 MiB (warm)", f"{r['launch_ratio_8g_to_64m']:.2f}", "<= 1.2")
+    out.append(("  ratio 8 GiB / 64 MiB (warm)", f"{r['launch_ratio_8g_to_64m']:.2f}", "<= 1.2"))
     b = r["boot"]
-    t.add_row(
-        "boot to KILN-READY: Kiln (RunInstances ->), median", f"{b['kiln_ready_s']:.2f} s", ""
+    out.append(
+        ("boot to KILN-READY: Kiln (RunInstances ->), median", f"{b['kiln_ready_s']:.2f} s", "")
     )
-    t.add_row(
-        "boot to KILN-READY: bare qemu-system-x86_64, median", f"{b['bare_ready_s']:.2f} s", ""
+    out.append(
+        ("boot to KILN-READY: bare qemu-system-x86_64, median", f"{b['bare_ready_s']:.2f} s", "")
     )
-    t.add_row(
-        "  Kiln overhead (medians; best runs)",
-        f"{b['overhead'] * 100:+.1f} %; {b['overhead_best'] * 100:+.1f} %",
-        "<= 10 %",
+    out.append(
+        (
+            "  Kiln overhead (medians; best runs)",
+            f"{b['overhead'] * 100:+.1f} %; {b['overhead_best'] * 100:+.1f} %",
+            "<= 10 %",
+        )
     )
     for c in r["create_image"]:
         mode = "NoReboot" if c["no_reboot"] else "reboot"
-        t.add_row(f"CreateImage ({mode}) after 10 MiB into 8 GiB: total", f"{c['total']:.2f} s", "")
-        if not c["no_reboot"]:
-            t.add_row("  guest shutdown", f"{c['shutdown']:.2f} s", "")
-        t.add_row("  beyond the shutdown", f"{c['beyond_shutdown']:.2f} s", "< 2 s")
-        ratio = c["read_bytes"] / c["changed_bytes"] if c["changed_bytes"] else float("nan")
-        t.add_row(
-            "  bytes read by the store / changed in the overlay",
-            f"{c['read_bytes'] / MIB:.1f} / {c['changed_bytes'] / MIB:.1f} MiB ({ratio:.2f}x)",
-            "<= 2x",
+        out.append(
+            (f"CreateImage ({mode}) after 10 MiB into 8 GiB: total", f"{c['total']:.2f} s", "")
         )
-    Console().print(t)
+        if not c["no_reboot"]:
+            out.append(("  guest shutdown", f"{c['shutdown']:.2f} s", ""))
+        out.append(("  beyond the shutdown", f"{c['beyond_shutdown']:.2f} s", "< 2 s"))
+        ratio = c["read_bytes"] / c["changed_bytes"] if c["changed_bytes"] else float("nan")
+        out.append(
+            (
+                "  bytes read by the store / changed in the overlay",
+                f"{c['read_bytes'] / MIB:.1f} / {c['changed_bytes'] / MIB:.1f} MiB ({ratio:.2f}x)",
+                "<= 2x",
+            )
+        )
+    return out
+
+
+def report(r: dict[str, Any]) -> None:
+    names = [n for n in ("kiln", "kiln-base") if n in r]
+    title = "Kiln VMs (TCG, micro image)"
+    if r.get("kiln_src"):
+        title += f"; kiln-base: {r['kiln_src']} @ {(r.get('kiln_src_commit') or '?')[:10]}"
+    t = Table(title=title)
+    t.add_column("measurement")
+    for n in names:
+        t.add_column(n, justify="right")
+    t.add_column("target", justify="right")
+    per = [rows(r[n]) for n in names]
+    for i, (label, _, target) in enumerate(per[0]):
+        t.add_row(label, *(p[i][1] for p in per), target)
+    Console(width=160).print(t)
+    for n in names:
+        b = r[n]["boot"]
+        Console(width=160).print(
+            f"{n}: boots to KILN-READY, Kiln "
+            + " ".join(f"{x:.2f}" for x in b["kiln_runs"])
+            + " s; by hand "
+            + " ".join(f"{x:.2f}" for x in b["bare_runs"])
+            + " s; warm launches 64MiB "
+            + " ".join(f"{x:.3f}" for x in r[n]["launch"]["64MiB"]["warm_runs"])
+            + ", 8GiB "
+            + " ".join(f"{x:.3f}" for x in r[n]["launch"]["8GiB"]["warm_runs"])
+            + " s"
+        )
 
 
 if __name__ == "__main__":
