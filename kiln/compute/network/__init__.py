@@ -1,0 +1,1 @@
+"""Host networking for instances: one isolated network per VPC (kiln/compute/network/types.py)."""
