@@ -11,12 +11,10 @@ creates is seen by other tests.
 from __future__ import annotations
 
 import random
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -25,12 +23,10 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.serialize import create_serializer
+from shape_values import random_value
 
 from kiln.ec2.actions import ACTIONS
 from kiln.ec2.shapes import service_model
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "ec2"))
-from test_ec2_protocol import random_value  # noqa: E402  (the generator of valid input)
 
 HOSTILE: tuple[str | bytes, ...] = (
     "A" * 100_000,  # too long for any member

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import json
 import random
-import string
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSRequest
-from botocore.model import ServiceModel, Shape
+from botocore.model import ServiceModel
 from botocore.parsers import JSONParser, QueryParser
 from botocore.serialize import create_serializer
+from shape_values import random_value
 
 from kiln.aws.json import JsonProtocol
 from kiln.aws.model import load_model
@@ -23,65 +22,9 @@ from kiln.aws.query import QueryProtocol, decode_form
 from kiln.aws.wire import WireRequest
 from kiln.errors import KilnError
 
-ALPHABET = string.ascii_letters + string.digits + " =&+.%/~*-_:,;?#[]@!$'()\"<>\\é日本\t\n"
 STS = load_model("sts", "2011-06-15")
 IAM = load_model("iam", "2010-05-08")
 KMS = load_model("kms", "2014-11-01")
-
-
-def random_value(shape: Shape, rng: random.Random, depth: int = 0) -> Any:
-    """A value botocore accepts for ``shape``, inside the model's bounds."""
-    kind = shape.type_name
-    meta = shape.metadata
-    if kind == "structure":
-        out: dict[str, Any] = {}
-        for name, member in shape.members.items():
-            nested = member.type_name in ("structure", "list", "map")
-            if name in shape.required_members or (
-                rng.random() < 0.6 and not (nested and depth > 4)
-            ):
-                out[name] = random_value(member, rng, depth + 1)
-        if not out and shape.members:  # an empty structure has no wire form at all
-            name = min(
-                shape.members,
-                key=lambda n: shape.members[n].type_name in ("structure", "list", "map"),
-            )
-            out[name] = random_value(shape.members[name], rng, depth + 1)
-        return out
-    if kind == "list":
-        count = rng.randint(max(1, meta.get("min", 1)), max(1, min(3, meta.get("max", 3))))
-        return [random_value(shape.member, rng, depth + 1) for _ in range(count)]
-    if kind == "map":
-        return {
-            f"k{i}{random_value(shape.key, rng, depth + 1)}"[:20]: random_value(
-                shape.value, rng, depth + 1
-            )
-            for i in range(rng.randint(1, 2))
-        }
-    if kind == "string":
-        if shape.enum:
-            return rng.choice(shape.enum)
-        length = rng.randint(
-            meta.get("min", 0), min(max(meta.get("min", 0), 12), meta.get("max", 12))
-        )
-        return "".join(rng.choice(ALPHABET) for _ in range(length))
-    if kind in ("integer", "long"):
-        bits = 31 if kind == "integer" else 40
-        return rng.randint(
-            max(-(2**bits), meta.get("min", -(2**bits))),
-            min(2**bits - 1, meta.get("max", 2**bits - 1)),
-        )
-    if kind == "boolean":
-        return rng.random() < 0.5
-    if kind in ("float", "double"):
-        return rng.uniform(meta.get("min", -1e6), meta.get("max", 1e6))
-    if kind == "timestamp":  # whole milliseconds survive every wire format
-        return datetime(2020, 1, 1, tzinfo=UTC) + timedelta(
-            seconds=rng.randint(0, 10**9), milliseconds=rng.randint(0, 999)
-        )
-    if kind == "blob":
-        return rng.randbytes(rng.randint(0, 40))
-    raise AssertionError(kind)
 
 
 def serialized(
@@ -107,7 +50,7 @@ def test_query_parse_inverts_botocore_serializer_for_every_operation(
     protocol = QueryProtocol(model, ec2=False)
     for action in sorted(model.operation_names):
         shape = model.operation_model(action).input_shape
-        params = random_value(shape, rng) if shape is not None else {}
+        params = random_value(shape, rng, ms=True) if shape is not None else {}
         body, headers = serialized(model, "query", action, params)
         call = protocol.decode(WireRequest("POST", "/", "", headers, body), {action})
         assert (call.operation, call.params) == (action, params), action
@@ -121,7 +64,7 @@ def test_query_render_is_read_back_by_botocore_for_every_operation(model: Servic
         shape = model.operation_model(action).output_shape
         if shape is None:
             continue
-        result = random_value(shape, rng)
+        result = random_value(shape, rng, ms=True)
         body = protocol.render(action, result, "req-1").body
         parsed = QueryParser().parse({"body": body, "headers": {}, "status_code": 200}, shape)
         parsed.pop("ResponseMetadata", None)
@@ -151,7 +94,7 @@ def test_json_parse_inverts_botocore_serializer_for_every_kms_operation(seed: in
     protocol = JsonProtocol(KMS)
     for action in sorted(KMS.operation_names):
         shape = KMS.operation_model(action).input_shape
-        params = random_value(shape, rng) if shape is not None else {}
+        params = random_value(shape, rng, ms=True) if shape is not None else {}
         body, headers = serialized(KMS, "json", action, params)
         assert headers["x-amz-target"] == f"TrentService.{action}"
         call = protocol.decode(WireRequest("POST", "/", "", headers, body), {action})
@@ -165,7 +108,7 @@ def test_json_render_is_read_back_by_botocore_for_every_kms_operation() -> None:
         shape = KMS.operation_model(action).output_shape
         if shape is None:
             continue
-        result = random_value(shape, rng)
+        result = random_value(shape, rng, ms=True)
         rendered = protocol.render(action, result, "req-1")
         assert rendered.content_type == "application/x-amz-json-1.1"
         parsed = JSONParser().parse(

@@ -4,69 +4,18 @@ parser reads. Random values for every EC2 operation, plus the shapes Kiln's acti
 from __future__ import annotations
 
 import random
-import string
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSRequest
-from botocore.model import Shape
 from botocore.parsers import EC2QueryParser
 from botocore.serialize import create_serializer
+from shape_values import random_value
 
 from kiln.ec2.protocol import decode_form, parse_query, render_error, render_result
 from kiln.ec2.shapes import service_model
 from kiln.errors import KilnError
-
-ALPHABET = string.ascii_letters + string.digits + " =&+.%/~*-_:,;?#[]@!$'()\"<>\\é日本\t\n"
-
-
-def random_value(shape: Shape, rng: random.Random, depth: int = 0, *, ms: bool = False) -> Any:
-    """A value botocore accepts for ``shape`` (never an empty list: EC2 drops those on the wire)."""
-    kind = shape.type_name
-    if kind == "structure":
-        out: dict[str, Any] = {}
-        for name, member in shape.members.items():
-            nested = member.type_name in ("structure", "list")
-            if name in shape.required_members or (
-                rng.random() < 0.6 and not (nested and depth > 4)
-            ):
-                out[name] = random_value(member, rng, depth + 1, ms=ms)
-        if not out and shape.members:  # an empty structure has no wire form at all
-            name = min(
-                shape.members, key=lambda n: shape.members[n].type_name in ("structure", "list")
-            )
-            out[name] = random_value(shape.members[name], rng, depth + 1, ms=ms)
-        return out
-    meta = shape.metadata  # stay inside the model's bounds: the edge refuses the rest
-    if kind == "list":
-        count = rng.randint(max(1, meta.get("min", 1)), max(1, min(3, meta.get("max", 3))))
-        return [random_value(shape.member, rng, depth + 1, ms=ms) for _ in range(count)]
-    if kind == "string":
-        if shape.enum:
-            return rng.choice(shape.enum)
-        length = rng.randint(
-            meta.get("min", 0), min(max(meta.get("min", 0), 12), meta.get("max", 12))
-        )
-        return "".join(rng.choice(ALPHABET) for _ in range(length))
-    if kind in ("integer", "long"):
-        bits = 31 if kind == "integer" else 40
-        return rng.randint(
-            max(-(2**bits), meta.get("min", -(2**bits))),
-            min(2**bits - 1, meta.get("max", 2**bits - 1)),
-        )
-    if kind == "boolean":
-        return rng.random() < 0.5
-    if kind in ("float", "double"):
-        return rng.uniform(meta.get("min", -1e6), meta.get("max", 1e6))
-    if kind == "timestamp":
-        stamp = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(
-            seconds=rng.randint(0, 10**9), microseconds=rng.randint(0, 999999)
-        )
-        return stamp.replace(microsecond=stamp.microsecond // 1000 * 1000) if ms else stamp
-    if kind == "blob":
-        return rng.randbytes(rng.randint(0, 40))
-    raise AssertionError(kind)
 
 
 def wire_form(action: str, params: dict[str, Any]) -> dict[str, list[str]]:
