@@ -5,26 +5,36 @@ against build_edge served by uvicorn."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 import string
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
+from urllib.request import urlopen
 
+import boto3
 import pytest
 from botocore.awsrequest import HeadersDict, create_request_object, prepare_request_dict
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
+from dateutil.tz import tzutc
 
+from kiln.aws.context import RequestContext
+from kiln.aws.edge import Service, build_edge
 from kiln.aws.model import load_model
 from kiln.aws.rest import split_header_list
 from kiln.aws.rest_json import RestJsonProtocol
 from kiln.aws.rest_xml import RestXmlProtocol, parse_xml
-from kiln.aws.wire import WireRequest
-from kiln.errors import KilnError
+from kiln.aws.sigv4 import S3_RULES, Credential
+from kiln.aws.wire import Params, WireRequest
+from kiln.errors import ErrorCode, KilnError
 from tests.aws.test_aws_protocols import random_value
+from tests.ec2.live import live_server
 
 RBIN = load_model("rbin", "2021-06-15")
 IMAGEBUILDER = load_model("imagebuilder", "2019-12-02")
@@ -374,3 +384,185 @@ def test_header_timestamps_render_as_http_dates() -> None:
     assert rendered.headers["Last-Modified"] == "Fri, 02 Jan 2026 03:04:05 GMT"
     assert rendered.headers["Content-Length"] == "3"
     assert rendered.body == b""
+
+
+# --- end to end: unmodified boto3 against build_edge served by uvicorn -----------------------
+KEY = Credential("AKIAKILNRESTTEST0001", "rest-secret/+=", "111122223333")
+NoSuchKey = ErrorCode("NoSuchKey", 404)
+DISK = b"\x00disk\xff" * 100
+
+
+def _lookup(access_key_id: str) -> Credential | None:
+    return KEY if access_key_id == KEY.access_key_id else None
+
+
+def _client(service: str, url: str, **config: Any) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name="eu-west-1",
+        aws_access_key_id=KEY.access_key_id,
+        aws_secret_access_key=KEY.secret_access_key,
+        config=Config(retries={"max_attempts": 1}, **config),
+    )
+
+
+def _rbin_service(rules: dict[str, dict[str, Any]]) -> Service:
+    def create_rule(context: RequestContext, params: Params) -> dict[str, object]:
+        identifier = f"r{len(rules):010d}"
+        rules[identifier] = {**params, "Identifier": identifier, "Status": "available"}
+        return rules[identifier]
+
+    def list_rules(context: RequestContext, params: Params) -> dict[str, object]:
+        kind = params["ResourceType"]
+        found = [r for r in rules.values() if r["ResourceType"] == kind]
+        return {
+            "Rules": [
+                {"Identifier": r["Identifier"], "Description": r.get("Description")} for r in found
+            ]
+        }
+
+    def delete_rule(context: RequestContext, params: Params) -> dict[str, object]:
+        rules.pop(str(params["Identifier"]))
+        return {}
+
+    actions = {"CreateRule": create_rule, "ListRules": list_rules, "DeleteRule": delete_rule}
+    return Service("rbin", RestJsonProtocol(RBIN), actions)
+
+
+def test_boto3_rbin_against_the_edge() -> None:
+    rules: dict[str, dict[str, Any]] = {}
+    app = build_edge([_rbin_service(rules)], _lookup, ["eu-west-1"], state=None)
+    with live_server(app) as url:
+        rbin = _client("rbin", url)
+        created = rbin.create_rule(
+            ResourceType="EC2_IMAGE",
+            Description="keep AMIs a week",
+            RetentionPeriod={"RetentionPeriodValue": 7, "RetentionPeriodUnit": "DAYS"},
+            Tags=[{"Key": "team", "Value": "a b/ü"}],
+        )
+        assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
+        assert created["RetentionPeriod"] == {
+            "RetentionPeriodValue": 7,
+            "RetentionPeriodUnit": "DAYS",
+        }
+        assert rules[created["Identifier"]]["Tags"] == [{"Key": "team", "Value": "a b/ü"}]
+        listed = rbin.list_rules(ResourceType="EC2_IMAGE")["Rules"]
+        assert listed == [{"Identifier": created["Identifier"], "Description": "keep AMIs a week"}]
+        deleted = rbin.delete_rule(Identifier=created["Identifier"])
+        assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204 and not rules
+        for call, code, status in [
+            (lambda: rbin.get_rule(Identifier="r0000000000"), "UnknownOperationException", 404),
+            (
+                lambda: rbin.list_rules(ResourceType="NOT_A_TYPE"),
+                "ValidationException",
+                400,
+            ),
+        ]:
+            with pytest.raises(ClientError) as e:
+                call()
+            error = e.value.response
+            assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == (
+                code,
+                status,
+            )
+        wrong = boto3.client(
+            "rbin",
+            endpoint_url=url,
+            region_name="eu-west-1",
+            aws_access_key_id=KEY.access_key_id,
+            aws_secret_access_key="nope",
+        )
+        with pytest.raises(ClientError) as e:
+            wrong.list_rules(ResourceType="EC2_IMAGE")
+        assert e.value.response["Error"]["Code"] == "AuthFailure"
+
+
+def _s3_service(buckets: dict[str, dict[str, dict[str, Any]]]) -> Service:
+    def list_buckets(context: RequestContext, params: Params) -> dict[str, object]:
+        return {
+            "Buckets": [{"Name": name} for name in sorted(buckets)],
+            "Owner": {"ID": context.account_id},
+        }
+
+    def create_bucket(context: RequestContext, params: Params) -> dict[str, object]:
+        buckets[str(params["Bucket"])] = {}
+        where = params.get("CreateBucketConfiguration", {})
+        assert where == {"LocationConstraint": context.region}  # the XML payload, parsed
+        return {"Location": f"/{params['Bucket']}"}
+
+    def put_object(context: RequestContext, params: Params) -> dict[str, object]:
+        body = params["Body"]
+        assert isinstance(body, bytes)
+        buckets[str(params["Bucket"])][str(params["Key"])] = {**params}
+        return {"ETag": f'"{hashlib.md5(body).hexdigest()}"'}
+
+    def get_object(context: RequestContext, params: Params) -> dict[str, object]:
+        found = buckets[str(params["Bucket"])].get(str(params["Key"]))
+        if found is None:
+            raise KilnError(NoSuchKey, "The specified key does not exist.")
+        return {
+            "Body": found["Body"],
+            "ContentLength": len(found["Body"]),
+            "ContentType": found.get("ContentType", "binary/octet-stream"),
+            "Metadata": found.get("Metadata", {}),
+            "LastModified": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        }
+
+    def head_object(context: RequestContext, params: Params) -> dict[str, object]:
+        result = get_object(context, params)
+        del result["Body"]
+        return result
+
+    actions = {
+        "ListBuckets": list_buckets,
+        "CreateBucket": create_bucket,
+        "PutObject": put_object,
+        "GetObject": get_object,
+        "HeadObject": head_object,
+    }
+    return Service("s3", RestXmlProtocol(S3), actions, signing=S3_RULES)
+
+
+def test_boto3_s3_against_the_edge_path_style() -> None:
+    buckets: dict[str, dict[str, dict[str, Any]]] = {}
+    services = [_rbin_service({}), _s3_service(buckets)]
+    app = build_edge(services, _lookup, ["eu-west-1"], state=None)
+    with live_server(app) as url:
+        s3 = _client("s3", url, s3={"addressing_style": "path"})
+        s3.create_bucket(
+            Bucket="images", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+        assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["images"]
+        key = "disks/a b+c%/ü..//x.raw"
+        put = s3.put_object(
+            Bucket="images",
+            Key=key,
+            Body=DISK,
+            ContentType="application/x-raw",
+            Metadata={"Owner": "team-a"},
+        )
+        assert put["ETag"] == f'"{hashlib.md5(DISK).hexdigest()}"'
+        assert key in buckets["images"]
+        got = s3.get_object(Bucket="images", Key=key)
+        assert got["Body"].read() == DISK
+        assert (got["ContentType"], got["ContentLength"], got["Metadata"]) == (
+            "application/x-raw",
+            len(DISK),
+            {"owner": "team-a"},
+        )
+        assert got["LastModified"] == datetime(2026, 1, 2, 3, 4, 5, tzinfo=tzutc())
+        head = s3.head_object(Bucket="images", Key=key)
+        assert head["ContentLength"] == len(DISK)
+        with pytest.raises(ClientError) as e:
+            s3.get_object(Bucket="images", Key="missing")
+        assert e.value.response["Error"]["Code"] == "NoSuchKey"
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+        with pytest.raises(ClientError) as e:
+            s3.head_object(Bucket="images", Key="missing")
+        assert e.value.response["Error"]["Code"] == "404"
+        with pytest.raises(ClientError) as e:
+            s3.get_bucket_tagging(Bucket="images")
+        assert e.value.response["Error"]["Code"] == "NotImplemented"
+        with urlopen(f"{url}/healthz") as health:  # unsigned: still the health check
+            assert health.read() == b"ok"
