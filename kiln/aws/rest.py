@@ -354,6 +354,20 @@ class Split:
     status: int | None
 
 
+def prepare_output(
+    model: ServiceModel, operation: str, result: Mapping[str, object]
+) -> tuple[OperationModel, Split, int]:
+    """The operation, its ``result`` split (:func:`split_output`) and the status to answer with
+    (a ``statusCode`` member, else the model's ``http.responseCode``, else 200).
+
+    :raises ValueError: not an operation of ``model``, or ``result`` does not fit its output."""
+    if operation not in operation_names(model):
+        raise ValueError(f"{operation} is not an operation of {model.service_name}")
+    op = model.operation_model(operation)
+    split = split_output(op.output_shape, result, operation)
+    return op, split, split.status or int(op.http.get("responseCode", 200))
+
+
 def split_output(shape: Shape | None, result: Mapping[str, object], path: str) -> Split:
     """``result`` (keyed by the output shape's members): header members as header text,
     ``statusCode`` as the status, the rest left for the body.

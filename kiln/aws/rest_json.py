@@ -28,7 +28,7 @@ from kiln import errors
 from kiln.aws import rest
 from kiln.aws.bounds import Limits
 from kiln.aws.json import JSON_LIMITS, JsonReader, error_body, load_document, render_value
-from kiln.aws.model import find_operation, operation_names
+from kiln.aws.model import operation_names
 from kiln.aws.wire import Call, Params, Rendered, WireRequest
 from kiln.errors import KilnError
 
@@ -63,12 +63,8 @@ class RestJsonProtocol:
         return self.reader.structure(shape, load_document(body), "", located=located)
 
     def render(self, operation: str, result: Mapping[str, object], request_id: str) -> Rendered:
-        op = find_operation(self.model, operation)
-        if op is None:
-            raise ValueError(f"{operation} is not an operation of {self.model.service_name}")
+        op, split, status = rest.prepare_output(self.model, operation, result)
         shape = op.output_shape
-        split = rest.split_output(shape, result, operation)
-        status = split.status or int(op.http.get("responseCode", 200))
         payload = shape.serialization.get("payload") if shape is not None else None
         content_type = CONTENT_TYPE
         if status in _NO_BODY:

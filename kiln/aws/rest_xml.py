@@ -38,7 +38,7 @@ from kiln import errors
 from kiln.aws import rest, xml
 from kiln.aws.bounds import Limits
 from kiln.aws.json import JsonReader
-from kiln.aws.model import find_operation, operation_names
+from kiln.aws.model import operation_names
 from kiln.aws.wire import Call, Params, Rendered, WireRequest
 from kiln.errors import KilnError
 
@@ -179,13 +179,8 @@ class RestXmlProtocol:
         return self.reader.structure(shape, document, "", located=located)
 
     def render(self, operation: str, result: Mapping[str, object], request_id: str) -> Rendered:
-        op = find_operation(self.model, operation)
-        if op is None:
-            raise ValueError(f"{operation} is not an operation of {self.model.service_name}")
-        shape = op.output_shape
-        split = rest.split_output(shape, result, operation)
+        op, split, status = rest.prepare_output(self.model, operation, result)
         headers = {"x-amz-request-id": request_id, **split.headers}
-        status = split.status or int(op.http.get("responseCode", 200))
         body, content_type = self._body_of(op, split.body)
         return Rendered(body, content_type, headers, status)
 
