@@ -125,3 +125,12 @@ InternalFailure = ErrorCode("InternalFailure", 500)
 
 # --- STS (kiln/sts) ----------------------------------------------------------------------------
 InvalidClientTokenId = ErrorCode("InvalidClientTokenId", 403)
+
+# --- The rest protocols (kiln/aws/rest_json.py, kiln/aws/rest_xml.py) -------------------------
+#: rest-json: no operation has this method and path (or the service does not serve it).
+UnknownRestOperation = ErrorCode("UnknownOperationException", 404)
+#: S3: no operation has this method and path; a known operation Kiln does not serve.
+MethodNotAllowed = ErrorCode("MethodNotAllowed", 405)
+S3NotImplemented = ErrorCode("NotImplemented", 501)
+MalformedXML = ErrorCode("MalformedXML", 400)
+InvalidArgument = ErrorCode("InvalidArgument", 400)

@@ -1,10 +1,13 @@
 """The AWS endpoint: one Starlette route that authenticates, dispatches by service and renders.
 
-Per request, in this order: read the body (bounded) -> pick the service the SigV4 credential
-scope names (``ec2``, ``sts``, ``kms``; it also picks the protocol errors are rendered in) ->
+Every path and method (GET, POST, PUT, DELETE, HEAD, PATCH) reaches the endpoint, as the rest
+protocols need; an unsigned ``GET /healthz`` is the health check. Per request, in this order:
+read the body (bounded) -> pick the service the SigV4 credential scope names (``ec2``, ``sts``,
+``kms``; it also picks the protocol errors are rendered in, and the service's signing rules) ->
 verify SigV4 -> check the scope's region -> the service's protocol decodes the call (``Action``
-for the Query protocols, ``X-Amz-Target`` for JSON) -> the handler runs in a worker thread -> the
-protocol renders the result. A ``KilnError`` is renamed by the service's ``spellings`` and
+for the Query protocols, ``X-Amz-Target`` for JSON, method and path for rest-json/rest-xml) ->
+the handler runs in a worker thread -> the protocol renders the result, with the headers and
+status a rest protocol gives it. A ``KilnError`` is renamed by the service's ``spellings`` and
 rendered by its protocol with the code's HTTP status; anything else is ``InternalError`` (500),
 logged once with its RequestId and traceback, never shown to the client. A scope naming a service
 Kiln does not serve gets the unknown-operation error of the protocol the request looks like
@@ -30,13 +33,20 @@ from kiln import errors
 from kiln.aws import json as aws_json
 from kiln.aws import xml
 from kiln.aws.context import Handler, RequestContext
-from kiln.aws.sigv4 import CredentialLookup, scope_service, verify_sigv4
+from kiln.aws.sigv4 import (
+    DEFAULT_RULES,
+    CredentialLookup,
+    SigningRules,
+    scope_service,
+    verify_sigv4,
+)
 from kiln.aws.wire import Rendered, WireProtocol, WireRequest
 from kiln.errors import ErrorCode, KilnError
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]
 INTERNAL_ERROR_MESSAGE = "An internal error has occurred"
 
 
@@ -45,12 +55,14 @@ class Service:
     """One AWS service Kiln serves: its SigV4 scope name, its protocol and its handlers.
 
     ``spellings`` renames Kiln's codes this service spells differently (KMS says
-    ``ValidationException`` where EC2 says ``InvalidParameterValue``), by code string."""
+    ``ValidationException`` where EC2 says ``InvalidParameterValue``), by code string;
+    ``signing`` how its requests are signed (``kiln.aws.sigv4.S3_RULES`` for S3)."""
 
     name: str
     protocol: WireProtocol
     actions: Mapping[str, Handler]
     spellings: Mapping[str, ErrorCode] = field(default_factory=dict)
+    signing: SigningRules = DEFAULT_RULES
 
     def spell(self, code: ErrorCode) -> ErrorCode:
         return self.spellings.get(code.code, code)
@@ -86,7 +98,8 @@ def build_edge(
     *,
     clock: Callable[[], datetime] = _utc_now,
 ) -> Starlette:
-    """The ASGI app serving ``services`` at ``/`` (GET and POST) and ``GET /healthz``.
+    """The ASGI app serving ``services`` at every path (:data:`METHODS`), and an unsigned
+    ``GET /healthz``.
 
     The first service answers requests that name no scope at all (unsigned ones). An action
     name a service's model does not know is a ValueError here (a wiring bug); an action the
@@ -105,18 +118,22 @@ def build_edge(
         state,
         clock,
     )
+
+    async def healthz(request: Request) -> Response:
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        if request.method == "GET" and scope_service(query, headers) is None:
+            return PlainTextResponse("ok")
+        return await endpoint.handle(request)  # a signed request, say for an S3 bucket "healthz"
+
     app = Starlette(
         routes=[
-            Route("/", endpoint.handle, methods=["GET", "POST"]),
-            Route("/healthz", _healthz, methods=["GET"]),
+            Route("/healthz", healthz, methods=METHODS),
+            Route("/{path:path}", endpoint.handle, methods=METHODS),
         ]
     )
     app.state.edge_state = state
     return app
-
-
-async def _healthz(request: Request) -> Response:
-    return PlainTextResponse("ok")
 
 
 class _Endpoint:
@@ -155,16 +172,18 @@ class _Endpoint:
         ).startswith("application/x-amz-json")
         service = self._service_for(query, header_list, looks_json)
         name = service.name if service is not None else "-"
+        raw_path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
         try:
             body = await _read_body(request)
             auth = verify_sigv4(
                 request.method,
-                (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1"),
+                raw_path,
                 query,
                 header_list,
                 body,
                 self._lookup,
                 self._clock(),
+                service.signing if service is not None else DEFAULT_RULES,
             )
             account = auth.account_id
             if auth.region not in self._regions:
@@ -177,9 +196,7 @@ class _Endpoint:
                     errors.InvalidAction,
                     f"The service {auth.service[:64]!r} is not served by this endpoint.",
                 )
-            wire = WireRequest(
-                request.method, request.url.path, query, _joined_headers(header_list), body
-            )
+            wire = WireRequest(request.method, raw_path, query, _joined_headers(header_list), body)
             call = service.protocol.decode(wire, service.actions)
             action = call.operation
             context = RequestContext(
@@ -190,7 +207,8 @@ class _Endpoint:
                 state=self._state,
             )
             result = await run_in_threadpool(service.actions[action], context, call.params)
-            rendered, status = service.protocol.render(action, result, request_id), 200
+            rendered = service.protocol.render(action, result, request_id)
+            status = rendered.status
         except KilnError as exc:
             rendered, status = self._error(service, looks_json, exc.code, exc.message, request_id)
         except Exception:
@@ -208,12 +226,7 @@ class _Endpoint:
             status,
             elapsed_ms,
         )
-        return Response(
-            rendered.body,
-            status_code=status,
-            media_type=rendered.content_type,
-            headers={"x-amzn-RequestId": request_id},
-        )
+        return _response(rendered, status, request_id, request.method == "HEAD")
 
     @staticmethod
     def _error(
@@ -239,6 +252,22 @@ class _Endpoint:
             _FallbackQuery().render_error(code.code, message, code.http_status, request_id),
             code.http_status,
         )
+
+
+def _response(rendered: Rendered, status: int, request_id: str, head: bool) -> Response:
+    """The HTTP response; a HEAD's has no body but keeps the Content-Length it was given."""
+    headers = {
+        name: value
+        for name, value in rendered.headers.items()
+        if head or name.lower() != "content-length"
+    }
+    headers["x-amzn-RequestId"] = request_id
+    return Response(
+        b"" if head else rendered.body,
+        status_code=status,
+        media_type=rendered.content_type,
+        headers=headers,
+    )
 
 
 def _joined_headers(headers: Sequence[tuple[str, str]]) -> dict[str, str]:

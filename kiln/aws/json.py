@@ -31,7 +31,7 @@ from kiln.aws import bounds
 from kiln.aws.bounds import Limits
 from kiln.aws.model import find_operation, operation_names
 from kiln.aws.wire import Call, Params, Rendered, WireRequest
-from kiln.errors import KilnError
+from kiln.errors import ErrorCode, KilnError
 
 JSON_LIMITS = Limits(invalid=errors.ValidationException, check_min=True)
 _MAX_ENUM_LISTED = 20
@@ -49,17 +49,42 @@ def error_body(code: str, message: str) -> bytes:
     return json.dumps({"__type": code, "message": message}).encode()
 
 
-def _serialization(path: str, expected: str, value: object) -> KilnError:
+def load_document(body: bytes) -> dict[str, object]:
+    """A JSON request body as an object (an empty body is ``{}``).
+
+    :raises KilnError: SerializationException: not UTF-8, not JSON, or not an object."""
+    try:
+        document: object = json.loads(body) if body.strip() else {}
+    except (UnicodeDecodeError, ValueError):
+        raise KilnError(
+            errors.SerializationException, "The request body is not valid JSON."
+        ) from None
+    if not isinstance(document, dict):
+        raise wrong_type(errors.SerializationException, "", "a JSON object", document)
+    return document
+
+
+def wrong_type(code: ErrorCode, path: str, expected: str, value: object) -> KilnError:
+    """A value of the wrong type (or text that does not parse as one)."""
     return KilnError(
-        errors.SerializationException,
+        code,
         f"Expected {expected} for {path or 'the request body'}, got "
         f"{type(value).__name__ if value is not None else 'null'}.",
     )
 
 
-def _validation(path: str, constraint: str) -> KilnError:
+def missing(code: ErrorCode, where: str) -> KilnError:
+    """A required member absent, in the JSON services' words."""
     return KilnError(
-        errors.ValidationException,
+        code,
+        f"1 validation error detected: Value null at '{where}' failed "
+        "to satisfy constraint: Member must not be null",
+    )
+
+
+def _validation(code: ErrorCode, path: str, constraint: str) -> KilnError:
+    return KilnError(
+        code,
         f"1 validation error detected: Value at "
         f"'{path}' failed to satisfy constraint: "
         f"{constraint}",
@@ -106,17 +131,10 @@ class JsonProtocol:
 
         :raises KilnError: SerializationException, ValidationException (see the module doc)."""
         op = self.operation(name)
-        try:
-            document: object = json.loads(body) if body.strip() else {}
-        except (UnicodeDecodeError, ValueError):
-            raise KilnError(
-                errors.SerializationException, "The request body is not valid JSON."
-            ) from None
-        if not isinstance(document, dict):
-            raise _serialization("", "a JSON object", document)
+        document = load_document(body)
         if op.input_shape is None:
             return {}
-        return self._structure(op.input_shape, document, "")
+        return JsonReader(self.limits).structure(op.input_shape, document, "")
 
     def render(self, operation: str, result: Mapping[str, object], request_id: str) -> Rendered:
         op = self.operation(operation)
@@ -124,50 +142,66 @@ class JsonProtocol:
             if any(value is not None for value in result.values()):
                 raise ValueError(f"{operation} has no output members, got {sorted(result)}")
             return Rendered(b"{}", self.content_type)
-        out = _render(op.output_shape, result, operation)
+        out = render_value(op.output_shape, result, operation)
         return Rendered(json.dumps(out, separators=(",", ":")).encode(), self.content_type)
 
     def render_error(self, code: str, message: str, status: int, request_id: str) -> Rendered:
         return Rendered(error_body(code, message), self.content_type)
 
-    # --- parsing ---------------------------------------------------------------------------
-    def _structure(self, shape: Shape, value: object, path: str) -> Params:
+
+@dataclass(frozen=True, slots=True)
+class JsonReader:
+    """Typed, validated members from JSON values (also from the values the rest protocols take
+    out of a URI, a header or XML text): wrong JSON types are ``malformed``, constraint
+    violations ``limits.invalid``."""
+
+    limits: Limits = JSON_LIMITS
+    malformed: ErrorCode = errors.SerializationException
+
+    def _malformed(self, path: str, expected: str, value: object) -> KilnError:
+        return wrong_type(self.malformed, path, expected, value)
+
+    def structure(
+        self, shape: Shape, value: object, path: str, located: Params | None = None
+    ) -> Params:
+        """``value`` (a JSON object) as the members of ``shape``.
+
+        ``located`` are the members a rest protocol already took from the URI, query string or
+        headers: members with a ``location`` are then not looked for in ``value``."""
         if not isinstance(value, dict):
-            raise _serialization(path, "an object", value)
-        out: Params = {}
+            raise self._malformed(path, "an object", value)
+        out: Params = dict(located or {})
         for name, member in shape.members.items():
+            if located is not None and "location" in member.serialization:
+                continue
             wire = str(member.serialization.get("name", name))
             item = value.get(wire)
             if item is not None:
-                out[name] = self._value(member, item, _join(path, _lower_first(name)))
+                out[name] = self.value(member, item, _join(path, _lower_first(name)))
         for required in shape.required_members:
             if required not in out:
                 where = _join(path, _lower_first(required))
-                raise KilnError(
-                    errors.ValidationException,
-                    f"1 validation error detected: Value null at '{where}' failed "
-                    "to satisfy constraint: Member must not be null",
-                )
+                raise missing(self.limits.invalid, where)
         return out
 
-    def _value(self, shape: Shape, value: object, path: str) -> object:
+    def value(self, shape: Shape, value: object, path: str) -> object:
         kind = shape.type_name
         if kind == "structure":
-            return self._structure(shape, value, path)
+            return self.structure(shape, value, path)
         if kind == "list":
             if not isinstance(value, list):
-                raise _serialization(path, "an array", value)
+                raise self._malformed(path, "an array", value)
             bounds.check_list(self.limits, shape, len(value), path)
             return [
-                self._value(shape.member, v, f"{path}.{i + 1}")
+                self.value(shape.member, v, f"{path}.{i + 1}")
                 for i, v in enumerate(value)
                 if v is not None
             ]
         if kind == "map":
             if not isinstance(value, dict):
-                raise _serialization(path, "an object", value)
+                raise self._malformed(path, "an object", value)
             return {
-                str(self._value(shape.key, k, f"{path}.key")): self._value(
+                str(self.value(shape.key, k, f"{path}.key")): self.value(
                     shape.value, v, f"{path}.{k}"
                 )
                 for k, v in value.items()
@@ -179,20 +213,22 @@ class JsonProtocol:
         kind = shape.type_name
         if kind == "string":
             if not isinstance(value, str):
-                raise _serialization(path, "a string", value)
+                raise self._malformed(path, "a string", value)
             enum = shape.enum
             if enum and value not in enum:
                 listed = f" [{', '.join(enum)}]" if len(enum) <= _MAX_ENUM_LISTED else ""
-                raise _validation(path, f"Member must satisfy enum value set{listed}")
+                raise _validation(
+                    self.limits.invalid, path, f"Member must satisfy enum value set{listed}"
+                )
             bounds.check_string(self.limits, shape, value, path)
             return value
         if kind == "boolean":
             if not isinstance(value, bool):
-                raise _serialization(path, "a boolean", value)
+                raise self._malformed(path, "a boolean", value)
             return value
         if kind in ("integer", "long"):
             if not isinstance(value, int) or isinstance(value, bool):
-                raise _serialization(path, "an integer", value)
+                raise self._malformed(path, "an integer", value)
             bounds.check_integer(self.limits, shape, value, path)
             return value
         if kind in ("float", "double"):
@@ -201,23 +237,25 @@ class JsonProtocol:
                 or isinstance(value, bool)
                 or not math.isfinite(value)
             ):
-                raise _serialization(path, "a number", value)
+                raise self._malformed(path, "a number", value)
             bounds.check_number(self.limits, shape, float(value), path)
             return float(value)
         if kind == "timestamp":
+            if isinstance(value, datetime):  # a rest protocol's header, query or XML text
+                return value
             if not isinstance(value, int | float) or isinstance(value, bool):
-                raise _serialization(path, "a timestamp (epoch seconds)", value)
+                raise self._malformed(path, "a timestamp (epoch seconds)", value)
             try:
                 return datetime.fromtimestamp(value, UTC)
             except (OverflowError, OSError, ValueError):
-                raise _serialization(path, "a timestamp (epoch seconds)", value) from None
+                raise self._malformed(path, "a timestamp (epoch seconds)", value) from None
         if kind == "blob":
             if not isinstance(value, str):
-                raise _serialization(path, "a base64 string", value)
+                raise self._malformed(path, "a base64 string", value)
             try:
                 return base64.b64decode(value, validate=True)
             except (binascii.Error, ValueError):
-                raise _serialization(path, "a base64 string", value) from None
+                raise self._malformed(path, "a base64 string", value) from None
         raise AssertionError(f"model type {kind!r} of {path} is not handled")
 
 
@@ -226,7 +264,10 @@ def _join(path: str, segment: str) -> str:
 
 
 # --- rendering -------------------------------------------------------------------------------
-def _render(shape: Shape, value: object, path: str) -> object:
+def render_value(shape: Shape, value: object, path: str) -> object:
+    """``value`` as the JSON value of ``shape`` (the inverse of :class:`JsonReader`).
+
+    :raises ValueError: ``value`` does not fit ``shape`` (a handler bug)."""
     kind = shape.type_name
     if kind == "structure":
         if not isinstance(value, Mapping):
@@ -239,19 +280,19 @@ def _render(shape: Shape, value: object, path: str) -> object:
             if member is None:
                 raise ValueError(f"{path}: {shape.name} has no member {name!r}")
             if item is not None:
-                out[str(member.serialization.get("name", name))] = _render(
+                out[str(member.serialization.get("name", name))] = render_value(
                     member, item, f"{path}.{name}"
                 )
         return out
     if kind == "list":
         if not isinstance(value, list | tuple):
             raise ValueError(f"{path}: expected a list, got {type(value).__name__}")
-        return [_render(shape.member, v, f"{path}[]") for v in value if v is not None]
+        return [render_value(shape.member, v, f"{path}[]") for v in value if v is not None]
     if kind == "map":
         if not isinstance(value, Mapping):
             raise ValueError(f"{path}: expected a mapping, got {type(value).__name__}")
         return {
-            str(k): _render(shape.value, v, f"{path}{{}}")
+            str(k): render_value(shape.value, v, f"{path}{{}}")
             for k, v in value.items()
             if v is not None
         }

@@ -4,7 +4,11 @@ Computed here with hmac/hashlib per AWS's specification, the same way botocore's
 signs: canonical request = method, canonical URI (path normalised, then URI-encoded — for every
 service but S3 that encodes an already-encoded path a second time), canonical query (decoded, then
 re-encoded with RFC 3986 unreserved characters, sorted), the signed headers lower-cased with
-whitespace collapsed, the signed header list, and the SHA-256 of the body. Every failure is
+whitespace collapsed, the signed header list, and the SHA-256 of the body. S3 differs
+(botocore's ``S3SigV4Auth``), as :data:`S3_RULES` says: the path is signed as sent (neither
+normalised nor encoded again), and the payload hash is whatever ``x-amz-content-sha256`` claims
+when that is ``UNSIGNED-PAYLOAD`` (and for a presigned URL); the streaming forms
+(``STREAMING-…``, aws-chunked bodies) are refused. Every failure is
 ``KilnError(AuthFailure)`` (HTTP 401), as EC2 reports them; each service renders it in its own
 spelling (kiln/aws/edge.py). Service-neutral: the caller checks the scope's service and region.
 See docs/ec2-protocol.md#auth.
@@ -45,6 +49,20 @@ class Credential:
 
     def __repr__(self) -> str:  # never print the secret by accident
         return f"Credential(access_key_id={self.access_key_id!r}, account_id={self.account_id!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class SigningRules:
+    """How one service's requests are signed: botocore's ``SigV4Auth`` by default."""
+
+    #: Normalise the path (``.``, ``..``, repeated ``/``) and URI-encode it again (all but S3).
+    normalize_path: bool = True
+    #: Accept ``x-amz-content-sha256: UNSIGNED-PAYLOAD`` and unsigned presigned URLs (S3).
+    unsigned_payload: bool = False
+
+
+DEFAULT_RULES = SigningRules()
+S3_RULES = SigningRules(normalize_path=False, unsigned_payload=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +120,13 @@ def verify_sigv4(
     body: bytes,
     lookup: CredentialLookup,
     now: datetime,
+    rules: SigningRules = DEFAULT_RULES,
 ) -> AuthResult:
     """Check the SigV4 signature of one HTTP request and return who signed it.
 
     ``path`` is the raw (still percent-encoded) request path, ``query_string`` the raw query
-    without ``?``, ``headers`` every header (repeats allowed), ``now`` an aware UTC datetime.
+    without ``?``, ``headers`` every header (repeats allowed), ``now`` an aware UTC datetime,
+    ``rules`` the service's signing rules (:data:`S3_RULES` for S3).
 
     :raises KilnError: AuthFailure when the signature is missing or garbled, the key is unknown,
         the signature does not match, or the request time is more than 5 minutes from ``now``
@@ -134,11 +154,11 @@ def verify_sigv4(
     canonical = "\n".join(
         [
             method.upper(),
-            _canonical_uri(path),
+            _canonical_uri(path) if rules.normalize_path else (path or "/"),
             canonical_query,
             _canonical_headers(signed.signed_headers, lowered),
             ";".join(signed.signed_headers),
-            _payload_hash(lowered, body),
+            _payload_hash(lowered, body, rules.unsigned_payload, signed.expires is not None),
         ]
     )
     scope = f"{signed.date}/{signed.region}/{signed.service}/aws4_request"
@@ -334,9 +354,15 @@ def _canonical_headers(names: tuple[str, ...], headers: list[tuple[str, str]]) -
     return "\n".join(lines) + "\n"
 
 
-def _payload_hash(headers: list[tuple[str, str]], body: bytes) -> str:
-    actual = hashlib.sha256(body).hexdigest()
+def _payload_hash(
+    headers: list[tuple[str, str]], body: bytes, unsigned_ok: bool, presigned: bool
+) -> str:
     claimed = next((v.strip() for n, v in headers if n == "x-amz-content-sha256"), None)
+    if unsigned_ok and (claimed == UNSIGNED_PAYLOAD or (claimed is None and presigned)):
+        return UNSIGNED_PAYLOAD
+    if unsigned_ok and claimed is not None and claimed.startswith("STREAMING-"):
+        raise _fail(f"x-amz-content-sha256 '{claimed[:64]}' (aws-chunked) is not supported.")
+    actual = hashlib.sha256(body).hexdigest()
     if claimed is not None and claimed != actual:
         # UNSIGNED-PAYLOAD lands here too: an EC2 body is the request itself and must be signed.
         raise _fail("The provided 'x-amz-content-sha256' header does not match the request body.")

@@ -4,13 +4,14 @@ The edge (kiln/aws/edge.py) knows nothing of forms, XML or JSON. It hands each p
 :class:`WireRequest` and gets a :class:`Call` (operation name and parsed params) back, then asks the
 protocol to render the handler's result or a ``KilnError``. One implementation per protocol:
 ``kiln.aws.query.QueryProtocol`` (EC2's flavour and plain AWS Query), ``kiln.aws.json.JsonProtocol``
-(JSON 1.0/1.1). rest-json and rest-xml slot in the same way (docs/ec2-protocol.md#next).
+(JSON 1.0/1.1), ``kiln.aws.rest_json.RestJsonProtocol`` and ``kiln.aws.rest_xml.RestXmlProtocol``
+(the rest protocols, which also answer with headers and a status of their own).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 Params = dict[str, object]
@@ -20,7 +21,8 @@ list | dict (nested the same way). Absent members are absent, never None."""
 
 @dataclass(frozen=True, slots=True)
 class WireRequest:
-    """One HTTP request as received: headers lower-cased (repeats joined with ``,``)."""
+    """One HTTP request as received: ``path`` as sent (still percent-encoded), the query string
+    without ``?``, headers lower-cased (repeats joined with ``,``)."""
 
     method: str
     path: str
@@ -39,10 +41,13 @@ class Call:
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """A response body and its content type."""
+    """A response body, its content type and — for the rest protocols — the headers and status
+    of a success (the edge sends an error with its code's status whatever ``status`` says)."""
 
     body: bytes
     content_type: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    status: int = 200
 
 
 class WireProtocol(Protocol):

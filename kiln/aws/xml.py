@@ -75,11 +75,11 @@ def render_result(
         if ec2:
             out.append("<return>true</return>")
     elif ec2:
-        _render_members(shape, result, out, action, ec2)
+        render_members(shape, result, out, action, ec2)
     else:
         wrapper = str(shape.serialization.get("resultWrapper", f"{action}Result"))
         out.append(f"<{wrapper}>")
-        _render_members(shape, result, out, action, ec2)
+        render_members(shape, result, out, action, ec2)
         out.append(f"</{wrapper}>")
     if not ec2:
         out.append(
@@ -120,7 +120,9 @@ def _output_members(shape: Shape) -> dict[str, tuple[int, str, Shape]]:
     }
 
 
-def _render_members(shape: Shape, value: object, out: list[str], path: str, ec2: bool) -> None:
+def render_members(shape: Shape, value: object, out: list[str], path: str, ec2: bool) -> None:
+    """The members of structure ``value`` as XML elements appended to ``out``, whose last item
+    is the structure's start tag (``xmlAttribute`` members are written into it)."""
     if not isinstance(value, Mapping):
         raise ValueError(f"{path}: expected a mapping for {shape.name}, got {type(value).__name__}")
     members = _output_members(shape)
@@ -132,7 +134,12 @@ def _render_members(shape: Shape, value: object, out: list[str], path: str, ec2:
         if item is not None:
             present.append((*found, name, item))
     present.sort(key=lambda entry: entry[0])  # the model's order, as AWS writes them
+    attributes = [entry for entry in present if entry[2].serialization.get("xmlAttribute")]
+    if attributes:
+        _render_attributes(shape, attributes, out, path)
     for _, tag, member, name, item in present:
+        if member.serialization.get("xmlAttribute"):
+            continue
         if (
             not ec2
             and member.type_name in ("list", "map")
@@ -143,6 +150,23 @@ def _render_members(shape: Shape, value: object, out: list[str], path: str, ec2:
         out.append(f"<{tag}>")
         _render_value(member, item, out, path, name, ec2)
         out.append(f"</{tag}>")
+
+
+def _render_attributes(
+    shape: Shape, attributes: list[tuple[int, str, Shape, str, object]], out: list[str], path: str
+) -> None:
+    """Write rest-xml's ``xmlAttribute`` members (S3's ``xsi:type`` of a ``Grantee``) into the
+    start tag ``out[-1]``, declaring the structure's namespace prefix."""
+    start = out[-1]
+    assert start.startswith("<") and start.endswith(">"), start
+    namespace = shape.serialization.get("xmlNamespace")
+    extra = ""
+    if isinstance(namespace, Mapping) and namespace.get("prefix"):
+        extra = f' xmlns:{namespace["prefix"]}="{text(str(namespace["uri"]))}"'
+    for _, tag, member, name, item in attributes:
+        value = text(_scalar_text(member.type_name, item, path, name)).replace('"', "&quot;")
+        extra += f' {tag}="{value}"'
+    out[-1] = f"{start[:-1]}{extra}>"
 
 
 def _elements(value: object, path: str, name: str) -> list[object]:
@@ -191,7 +215,7 @@ def _render_value(
     # ``path`` + ``name`` locate the value in error messages; joined only when one is raised.
     kind = shape.type_name
     if kind == "structure":
-        _render_members(shape, value, out, f"{path}.{name}", ec2)
+        render_members(shape, value, out, f"{path}.{name}", ec2)
     elif kind == "list":
         tag = EC2_LIST_ITEM if ec2 else str(shape.member.serialization.get("name", "member"))
         for element in _elements(value, path, name):

@@ -11,7 +11,14 @@ from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from kiln.aws.sigv4 import AuthResult, Credential, verify_sigv4
+from kiln.aws.sigv4 import (
+    DEFAULT_RULES,
+    S3_RULES,
+    AuthResult,
+    Credential,
+    SigningRules,
+    verify_sigv4,
+)
 from kiln.errors import KilnError
 
 KEY = Credential("AKIAKILNTEST0000001", "s3cr3t/with+chars=", "111122223333")
@@ -219,3 +226,67 @@ def test_scope_service_reads_the_claimed_service_of_both_forms() -> None:
     assert scope_service(presigned.query, presigned.headers) == "ec2"
     assert scope_service("", [("Host", "kiln")]) is None
     assert scope_service("", [("Authorization", "AWS4-HMAC-SHA256 Credential=garbled")]) is None
+
+
+def s3_signed(
+    path: str, *, body: bytes = b"", unsigned: bool = False, presign: bool = False
+) -> Signed:
+    """Sign like boto3's s3 client (S3SigV4Auth / S3SigV4QueryAuth): the path as sent."""
+    from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
+    from botocore.config import Config
+
+    request = AWSRequest(method="PUT", url=f"http://127.0.0.1:8787{path}", data=body)
+    request.context["client_config"] = Config(s3={"payload_signing_enabled": not unsigned})
+    credentials = Credentials(KEY.access_key_id, KEY.secret_access_key)
+    auth = S3SigV4QueryAuth if presign else S3SigV4Auth
+    auth(credentials, "s3", "us-east-1").add_auth(request)
+    prepared = request.prepare()
+    url = urlsplit(prepared.url)
+    headers = [(k, v) for k, v in prepared.headers.items()] + [("Host", url.netloc)]
+    return Signed("PUT", url.path, url.query, headers, body)
+
+
+def verify_s3(signed: Signed, body: bytes | None = None, rules: SigningRules = S3_RULES) -> str:
+    return verify_sigv4(
+        signed.method,
+        signed.path,
+        signed.query,
+        signed.headers,
+        signed.body if body is None else body,
+        lookup,
+        datetime.now(UTC),
+        rules,
+    ).service
+
+
+AWKWARD_KEY = "/bucket/a%20b/..//c%2Bd%3D/%C3%BC"
+
+
+def test_s3_signs_the_path_as_sent_and_other_services_do_not() -> None:
+    signed = s3_signed(AWKWARD_KEY, body=b"hello")
+    assert verify_s3(signed) == "s3"
+    with pytest.raises(KilnError):  # normalised and encoded twice, it is another path
+        verify_s3(signed, rules=DEFAULT_RULES)
+    with pytest.raises(KilnError):
+        verify_s3(signed, body=b"hellO")  # the hash S3 sends still covers the body
+
+
+def test_s3_accepts_unsigned_payload_and_presigned_urls_only_under_s3_rules() -> None:
+    unsigned = s3_signed("/bucket/key", body=b"anything", unsigned=True)
+    assert ("X-Amz-Content-SHA256", "UNSIGNED-PAYLOAD") in unsigned.headers
+    assert verify_s3(unsigned, body=b"something else") == "s3"
+    with pytest.raises(KilnError):
+        verify_s3(unsigned, rules=DEFAULT_RULES)
+    presigned = s3_signed("/bucket/key", presign=True)
+    assert verify_s3(presigned, body=b"") == "s3"
+
+
+def test_s3_refuses_streaming_payloads() -> None:
+    signed = s3_signed("/bucket/key")
+    headers = [
+        (k, "STREAMING-UNSIGNED-PAYLOAD-TRAILER" if k.lower() == "x-amz-content-sha256" else v)
+        for k, v in signed.headers
+    ]
+    with pytest.raises(KilnError) as e:
+        verify_s3(Signed(signed.method, signed.path, signed.query, headers, b""))
+    assert "aws-chunked" in e.value.message
