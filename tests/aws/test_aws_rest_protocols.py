@@ -23,6 +23,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
 from dateutil.tz import tzutc
+from shape_values import random_value
 
 from kiln.aws.context import RequestContext
 from kiln.aws.edge import Service, build_edge
@@ -33,7 +34,6 @@ from kiln.aws.rest_xml import RestXmlProtocol, parse_xml
 from kiln.aws.sigv4 import S3_RULES, Credential
 from kiln.aws.wire import Params, WireRequest
 from kiln.errors import ErrorCode, KilnError
-from tests.aws.test_aws_protocols import random_value
 from tests.ec2.live import live_server
 
 RBIN = load_model("rbin", "2021-06-15")
@@ -96,7 +96,7 @@ def random_params(op: OperationModel, rng: random.Random) -> dict[str, Any]:
     shape = op.input_shape
     if shape is None:
         return {}
-    params = random_value(shape, rng)
+    params = random_value(shape, rng, ms=True)
     out = {
         name: _fit_for_http(
             shape.members[name], value, rng, shape.members[name].serialization.get("location")
@@ -200,7 +200,9 @@ def test_render_is_read_back_by_botocore_for_every_operation(
     for name in sorted(set(model.operation_names) - AMBIGUOUS_XML - EVENT_STREAMS):
         op = model.operation_model(name)
         shape = op.output_shape
-        result = _fit_output(shape, random_value(shape, rng), rng) if shape is not None else {}
+        result = (
+            _fit_output(shape, random_value(shape, rng, ms=True), rng) if shape is not None else {}
+        )
         streamed = _streams(op)
         payload = result.pop(streamed, None) if streamed else None
         rendered = protocol.render(name, result, "req-1")
