@@ -95,11 +95,14 @@ class NetnsNetworkHost:
     """:class:`kiln.compute.network.types.NetworkHost` on network namespaces (root only).
 
     ``state_dir`` is ``kiln.runtime.layout.network_dir(data_dir)``; ``lookup`` tells the
-    metadata service who is at an address."""
+    metadata service who is at an address. Namespaces are named ``prefix + vpc_id``; this host
+    owns (and ``reconcile`` removes when unlisted) every ``prefix + "vpc-…"`` namespace, so
+    two servers on one machine need different prefixes (tests use their own)."""
 
-    def __init__(self, state_dir: Path, lookup: MetadataLookup) -> None:
+    def __init__(self, state_dir: Path, lookup: MetadataLookup, prefix: str = netns.PREFIX) -> None:
         self.state_dir = state_dir
         self.lookup = lookup
+        self.prefix = prefix
         self._lock = threading.RLock()
         self._vpcs: dict[str, VpcNet] = {}
         self._nics: dict[str, Nic] = {}
@@ -123,7 +126,7 @@ class NetnsNetworkHost:
             reason = self.probe()
             if reason is not None:
                 raise KilnError(errors.InsufficientInstanceCapacity, f"VPC networking: {reason}")
-            name = netns.ns_name(vpc.vpc_id)
+            name = self._ns(vpc.vpc_id)
             created = not netns.exists(name)
             try:
                 if created:
@@ -147,7 +150,7 @@ class NetnsNetworkHost:
             self._stop_in_process(vpc_id)
             vpc_dir = self._vpc_dir(vpc_id)
             dhcp.stop(vpc_dir)
-            name = netns.ns_name(vpc_id)
+            name = self._ns(vpc_id)
             if netns.exists(name):
                 netns.run(["ip", "netns", "del", name])
             shutil.rmtree(vpc_dir, ignore_errors=True)
@@ -156,7 +159,7 @@ class NetnsNetworkHost:
     def plug(self, nic: Nic, run_dir: str) -> Attachment:
         with self._lock:
             vpc = self._vpc(nic)
-            name = netns.ns_name(vpc.vpc_id)
+            name = self._ns(vpc.vpc_id)
             tap = tap_name(nic.instance_id)
             old = self._nics.get(nic.instance_id)
             self._ensure_tap(name, tap)
@@ -196,7 +199,7 @@ class NetnsNetworkHost:
                 self._forwarder.remove(instance_id)
             if nic is None:
                 return
-            name = netns.ns_name(nic.vpc_id)
+            name = self._ns(nic.vpc_id)
             if netns.exists(name):
                 netns.ip(name, "link", "del", tap_name(instance_id), check=False)
             if nic.vpc_id in self._vpcs:
@@ -205,7 +208,7 @@ class NetnsNetworkHost:
     def reconcile(self, vpcs: Sequence[VpcNet], nics: Sequence[Nic]) -> None:
         with self._lock:
             want = {v.vpc_id: v for v in vpcs}
-            stale = set(self._vpcs) | {n[len(netns.PREFIX) :] for n in netns.kiln_namespaces()}
+            stale = set(self._vpcs) | set(netns.vpc_namespaces(self.prefix))
             if self.state_dir.is_dir():
                 stale |= {p.name for p in self.state_dir.iterdir() if p.is_dir()}
             for vpc_id in sorted(stale - set(want)):
@@ -216,7 +219,7 @@ class NetnsNetworkHost:
             self._nics = dict(keep)
             for vpc in vpcs:
                 self.ensure_vpc(vpc)
-                name = netns.ns_name(vpc.vpc_id)
+                name = self._ns(vpc.vpc_id)
                 taps = {tap_name(n.instance_id) for n in keep.values() if n.vpc_id == vpc.vpc_id}
                 for tap in self._ports(name) - taps:
                     netns.ip(name, "link", "del", tap, check=False)
@@ -237,15 +240,22 @@ class NetnsNetworkHost:
     def forwarded_ports(self, instance_id: str) -> list[int]:
         return self._forwarder.ports(instance_id) if self._forwarder else []
 
+    def namespace(self, vpc_id: str) -> str:
+        """The name of the VPC's namespace."""
+        return self._ns(vpc_id)
+
     def netns_thread(self, vpc_id: str) -> NetnsThread:
         """The worker thread inside the VPC's namespace (sockets made there)."""
         with self._lock:
             t = self._threads.get(vpc_id)
             if t is None:
-                t = self._threads[vpc_id] = NetnsThread(netns.ns_name(vpc_id))
+                t = self._threads[vpc_id] = NetnsThread(self._ns(vpc_id))
             return t
 
     # --- helpers ----------------------------------------------------------------------------
+    def _ns(self, vpc_id: str) -> str:
+        return netns.ns_name(vpc_id, self.prefix)
+
     def _vpc_dir(self, vpc_id: str) -> Path:
         return self.state_dir / vpc_id
 
@@ -301,7 +311,7 @@ class NetnsNetworkHost:
     def _apply(self, vpc_id: str) -> None:
         """The namespace's nft ruleset and DHCP hosts for the VPC's NICs now."""
         vpc = self._vpcs[vpc_id]
-        name = netns.ns_name(vpc_id)
+        name = self._ns(vpc_id)
         nics = sorted(
             (n for n in self._nics.values() if n.vpc_id == vpc_id), key=lambda n: n.instance_id
         )

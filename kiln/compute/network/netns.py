@@ -34,9 +34,9 @@ COMMAND_TIMEOUT = 30.0
 T = TypeVar("T")
 
 
-def ns_name(vpc_id: str) -> str:
+def ns_name(vpc_id: str, prefix: str = PREFIX) -> str:
     """The namespace of a VPC."""
-    return PREFIX + vpc_id
+    return prefix + vpc_id
 
 
 def ns_path(name: str) -> Path:
@@ -47,12 +47,13 @@ def exists(name: str) -> bool:
     return ns_path(name).exists()
 
 
-def kiln_namespaces() -> list[str]:
-    """Every namespace Kiln made (``kiln-vpc-…``), sorted."""
+def vpc_namespaces(prefix: str = PREFIX) -> dict[str, str]:
+    """The VPC namespaces with this prefix that exist: vpc id -> namespace name."""
     try:
-        return sorted(p.name for p in NETNS_DIR.iterdir() if p.name.startswith(PREFIX + "vpc-"))
+        names = [p.name for p in NETNS_DIR.iterdir() if p.name.startswith(prefix + "vpc-")]
     except FileNotFoundError:
-        return []
+        return {}
+    return {n[len(prefix) :]: n for n in sorted(names)}
 
 
 def run(argv: Sequence[str], stdin: str | None = None, check: bool = True) -> str:
