@@ -16,12 +16,14 @@ relayed stay up (as EC2 keeps tracked connections when a rule is revoked) until 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import socket
 import struct
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -189,11 +191,17 @@ class Forwarder:
             task = self._loop.create_task(self._relay(f, lst.port, conn))
             f.conns.add(task)
             task.add_done_callback(f.conns.discard)
+            task.add_done_callback(functools.partial(_close_after, conn))
 
     async def _relay(self, f: _Forward, port: int, client: socket.socket) -> None:
         upstream: socket.socket | None = None
         try:
-            upstream = await asyncio.wrap_future(f.ns.submit(socket.socket))
+            made = f.ns.submit(socket.socket)
+            try:
+                upstream = await asyncio.wrap_future(made)
+            except asyncio.CancelledError:
+                made.add_done_callback(_close_result)
+                raise
             upstream.setblocking(False)
             try:
                 await asyncio.wait_for(
@@ -221,6 +229,15 @@ class Forwarder:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+
+def _close_after(sock: socket.socket, _task: asyncio.Task[None]) -> None:
+    sock.close()  # also when the relay task was cancelled before it ever ran
+
+
+def _close_result(made: Future[socket.socket]) -> None:
+    if not made.cancelled() and made.exception() is None:
+        made.result().close()
 
 
 def _reset(sock: socket.socket) -> None:

@@ -326,9 +326,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         headers = {k.lower(): v for k, v in self.headers.items()}
-        length = int(headers.get("content-length", "0") or 0)
-        if 0 < length <= 65536:
-            self.rfile.read(length)
+        length = headers.get("content-length", "0").strip()
+        if length.isdigit() and 0 < int(length) <= 65536:
+            self.rfile.read(int(length))  # a body is ignored, but read off the connection
         req = Request(self.command, self.path, headers, self.client_address[0])
         resp = self.server.imds.handle(req)
         if resp.ip_ttl is not None:
