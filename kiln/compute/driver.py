@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from kiln.compute.network.types import Attachment
+
 ACCELERATORS = ("tcg", "kvm")
 DISK_FORMATS = ("raw", "qcow2")
 
@@ -33,6 +35,11 @@ class VmSpec:
     ``ssh_host_port`` is the 127.0.0.1 port forwarded to the guest's port 22
     (kiln/compute/ports.py picks one). ``accel`` is ``"tcg"`` or ``"kvm"`` — resolve ``"auto"``
     with :func:`kiln.compute.accel.probe_accelerator` first.
+
+    ``net``: the NIC's attachment to its VPC (``NetworkHost.plug``); the hypervisor then runs
+    where the attachment says (``argv_prefix``) with its ``-netdev``/``-device`` arguments, and
+    ``ssh_host_port`` is not used (pass 0: the guest is reached at its public address). None:
+    QEMU user networking with ``ssh_host_port`` forwarded to the guest's port 22.
     """
 
     instance_id: str
@@ -43,6 +50,7 @@ class VmSpec:
     memory_mib: int
     ssh_host_port: int
     accel: str
+    net: Attachment | None = None
 
 
 @dataclass(frozen=True, slots=True)

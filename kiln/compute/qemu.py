@@ -57,7 +57,9 @@ class QemuDriver:
 
     # --- argv -----------------------------------------------------------------------------
     def command(self, spec: VmSpec, binary: str) -> list[str]:
-        """The QEMU command line for ``spec`` (QMP socket relative to ``spec.run_dir``)."""
+        """The QEMU command line for ``spec`` (QMP socket relative to ``spec.run_dir``),
+        behind ``spec.net.argv_prefix`` when it has one (``ip netns exec NS``: that execs QEMU,
+        so the running process's argv — what ``_is_ours`` reads — starts with QEMU itself)."""
         run = spec.run_dir.resolve()
         argv = [
             binary,
@@ -96,15 +98,17 @@ class QemuDriver:
             opts += ",readonly=on" if ro else ",discard=unmap"
             dev = f"virtio-blk-pci,drive=disk{i}" + (",bootindex=0" if i == 0 else "")
             argv += ["-drive", opts, "-device", dev]
-        argv += [
-            "-netdev",
-            f"user,id=net0,hostfwd=tcp:127.0.0.1:{spec.ssh_host_port}-:22",
-            "-device",
-            f"virtio-net-pci,netdev=net0,mac={_mac(spec.instance_id)}",
-            "-device",
-            "virtio-rng-pci",  # entropy for the guest's first host key
-        ]
-        return argv
+        if spec.net is None:
+            argv += [
+                "-netdev",
+                f"user,id=net0,hostfwd=tcp:127.0.0.1:{spec.ssh_host_port}-:22",
+                "-device",
+                f"virtio-net-pci,netdev=net0,mac={_mac(spec.instance_id)}",
+            ]
+        else:
+            argv += spec.net.qemu_args
+        argv += ["-device", "virtio-rng-pci"]  # entropy for the guest's first host key
+        return [*spec.net.argv_prefix, *argv] if spec.net is not None else argv
 
     def _check(self, spec: VmSpec) -> None:
         bad = errors.InvalidParameterValue
@@ -177,13 +181,11 @@ class QemuDriver:
                 errors.InsufficientInstanceCapacity,
                 f"cannot start {spec.instance_id}: QEMU failed: {detail}",
             )
-        log.info(
-            "%s: started QEMU pid %d (%s, ssh 127.0.0.1:%d)",
-            spec.instance_id,
-            pid,
-            spec.accel,
-            spec.ssh_host_port,
-        )
+        if spec.net is not None:
+            where = "network: " + (" ".join(spec.net.argv_prefix) or "attachment")
+        else:
+            where = f"ssh 127.0.0.1:{spec.ssh_host_port}"
+        log.info("%s: started QEMU pid %d (%s, %s)", spec.instance_id, pid, spec.accel, where)
         return VmHandle(spec.instance_id, pid, run, spec.ssh_host_port, spec.accel)
 
     def shutdown(self, handle: VmHandle, timeout: float) -> bool:

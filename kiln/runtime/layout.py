@@ -5,6 +5,8 @@ DATA_DIR                                  $KILN_DATA_DIR, else ~/.local/share/ki
   catalog.sqlite3                         the catalog (unless --database-url)
   catalog.key                             0600 master key sealing secrets in the catalog
   buckets/<bucket>/<key>                  Kiln's local S3 stand-in (imports, exports)
+  network/<vpc-id>/                       a VPC's host network state: its DHCP server's pid file,
+                                          hosts file, leases and log (kiln/compute/network)
   regions/<region>/
     store/                                the region's chunk store (docs/storage-format.md)
     store/scratch/                        the store's temporary files (opened by kiln.store)
@@ -41,6 +43,11 @@ def master_key_path(data_dir: Path) -> Path:
 
 def buckets_dir(data_dir: Path) -> Path:
     return data_dir / "buckets"
+
+
+def network_dir(data_dir: Path) -> Path:
+    """The state of the VPCs' host networks (one directory per VPC id inside)."""
+    return data_dir / "network"
 
 
 def regions_dir(data_dir: Path) -> Path:

@@ -114,6 +114,7 @@ class InstanceMetadata:
     public_keys: tuple[tuple[str, str], ...] = ()  # (key name, OpenSSH public key)
     user_data: bytes | None = None
     tags: tuple[tuple[str, str], ...] = ()
+    launch_time: str = ""  # ISO 8601 UTC ("2024-05-01T12:00:00Z"): the document's pendingTime
     options: MetadataOptions = field(default_factory=MetadataOptions)
 
 
