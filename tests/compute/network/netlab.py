@@ -50,6 +50,7 @@ class Guest:
 
     ns: str
     nic: Nic
+    scratch: Path
     _thread: NetnsThread | None = None
     _servers: list[socket.socket] = field(default_factory=list)
 
@@ -57,10 +58,19 @@ class Guest:
         return sh("ip", "netns", "exec", self.ns, *argv, check=check, timeout=timeout).stdout
 
     def dhcp(self) -> str:
-        """Run busybox udhcpc as the micro guest does; the address eth0 got."""
+        """Run busybox udhcpc with the micro guest's script; the address eth0 got.
+
+        A pseudo guest shares the host's files: the script's resolv.conf is redirected into
+        ``scratch`` so the host's own /etc/resolv.conf is never touched."""
+        scratch = self.scratch
+        script = scratch / f"udhcpc-{self.ns}.script"
+        script.write_text(
+            UDHCPC_SCRIPT.read_text().replace("/etc/resolv.conf", str(scratch / "resolv.conf"))
+        )
+        script.chmod(0o755)
         self.run(
             "busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-t", "5", "-T", "1",
-            "-s", str(UDHCPC_SCRIPT), check=False,
+            "-s", str(script), check=False,
         )  # fmt: skip
         out = self.run("ip", "-4", "-o", "addr", "show", "dev", "eth0")
         return out.split("inet ", 1)[1].split()[0] if "inet " in out else ""
@@ -135,6 +145,7 @@ class Lab:
         self.tag = secrets.token_hex(3)
         self.prefix = f"kt{self.tag}-"
         self.state_dir = tmp / "network"
+        self.scratch = tmp
         self.meta: dict[tuple[str, str], InstanceMetadata] = {}
         self.host = self.new_host()
         self.guests: list[Guest] = []
@@ -159,7 +170,7 @@ class Lab:
         h.plug(nic, "/nonexistent")
         vpc_ns = h.namespace(nic.vpc_id)
         tap = tap_name(nic.instance_id)
-        g = Guest(f"kt{self.tag}-g-{nic.instance_id}", nic)
+        g = Guest(f"kt{self.tag}-g-{nic.instance_id}", nic, self.scratch)
         self.guests.append(g)
         sh("ip", "netns", "add", g.ns)
         sh("ip", "-n", vpc_ns, "link", "del", tap)
