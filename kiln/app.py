@@ -22,6 +22,8 @@ from kiln.aws.edge import Service, build_edge
 from kiln.aws.sigv4 import Credential
 from kiln.catalog import Catalog, open_catalog
 from kiln.compute.accel import probe_accelerator
+from kiln.compute.network.host import NetnsNetworkHost
+from kiln.compute.network.types import NetworkHost
 from kiln.compute.qemu import QemuDriver
 from kiln.config import Settings
 from kiln.ec2.actions import ACTIONS as EC2_ACTIONS
@@ -33,8 +35,10 @@ from kiln.runtime.downloads import DownloadPolicy, parse_networks
 from kiln.runtime.instance_runtime import InstanceRuntime
 from kiln.runtime.jobs import DEFAULT_WORKERS as DEFAULT_JOB_WORKERS
 from kiln.runtime.jobs import JobRunner
+from kiln.runtime.layout import network_dir
 from kiln.services.accounts.accounts import lookup_access_key
 from kiln.services.context import JobKind, Services
+from kiln.services.instances import vm_network
 from kiln.services.instances.lifecycle import reconcile, watch_running
 from kiln.services.job_kinds import JOB_KINDS
 from kiln.services.tasks.buckets import adopt_bucket_dirs
@@ -67,6 +71,37 @@ def import_policy(settings: Settings) -> ImportPolicy:
     )
 
 
+NETWORK_MODES = ("auto", "netns", "user")
+
+
+def build_network_host(settings: Settings, catalog: Catalog) -> NetworkHost | None:
+    """The host side of VPCs for ``settings.network`` (docs/networks.md): ``user`` gives None
+    (QEMU user networking); ``netns`` gives network namespaces or fails with the reason they
+    cannot work here; ``auto`` takes namespaces when they can work (root, the tools present)
+    and falls back to user networking with one log line saying why."""
+    mode = settings.network
+    if mode not in NETWORK_MODES:
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"network mode {mode!r} is not one of {', '.join(NETWORK_MODES)}",
+        )
+    if mode == "user":
+        return None
+    reason = NetnsNetworkHost.probe()
+    if reason is None and os.geteuid() != 0:
+        reason = "network namespaces need root"
+    if reason is not None:
+        if mode == "netns":
+            raise KilnError(errors.InsufficientInstanceCapacity, f"--network netns: {reason}")
+        log.warning("instances use QEMU user networking (SSH at 127.0.0.1:PORT): %s", reason)
+        return None
+    return NetnsNetworkHost(
+        network_dir(settings.data_dir),
+        vm_network.metadata_lookup(catalog),
+        prefix=settings.netns_prefix(),
+    )
+
+
 def build_services(
     settings: Settings,
     *,
@@ -74,6 +109,7 @@ def build_services(
     catalog: Catalog | None = None,
     kinds: Mapping[str, JobKind] = JOB_KINDS,
     job_workers: int = DEFAULT_JOB_WORKERS,
+    network: bool = False,
 ) -> Services:
     """The one wiring of the rules' parts, used by the server, the CLI and the tests.
 
@@ -82,7 +118,8 @@ def build_services(
     UnsupportedOperation). ``catalog`` is an already open catalog to use instead of the one
     ``settings`` names (tests of both dialects). ``kinds`` is the registry of job kinds
     (kiln/services/job_kinds.py); tests of the queue pass their own. Nothing here falls back
-    to a part that was not asked for.
+    to a part that was not asked for. ``network``: wire the VPC host networks that
+    ``settings.network`` asks for (the server; the CLI and most tests run no guests).
     """
     policy = import_policy(settings)
     if catalog is None:
@@ -98,6 +135,7 @@ def build_services(
         regions=tuple(settings.regions),
         compute=compute,
         import_policy=policy,
+        networks=build_network_host(settings, catalog) if network else None,
     )
 
 
@@ -131,7 +169,9 @@ def mounted_services() -> list[Service]:
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
     """The ASGI app for ``kiln serve``. Unfinished jobs are resumed or failed at startup."""
-    svc = services if services is not None else build_services(settings, compute=build_runtime())
+    svc = services if services is not None else build_services(
+        settings, compute=build_runtime(), network=True
+    )
 
     def lookup(access_key_id: str) -> Credential | None:
         key = lookup_access_key(svc.catalog, access_key_id)
@@ -145,6 +185,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         resumed = svc.jobs.start(svc)
         log.info("kiln serving regions %s; %d job(s) resumed", ", ".join(svc.regions), resumed)
+        if svc.networks is not None:
+            svc.networks.reconcile(*vm_network.running_networks(svc))
         if svc.compute is not None:
             alive = reconcile(svc)
             svc.compute.watch(lambda: watch_running(svc))
@@ -152,6 +194,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         yield
         if svc.compute is not None:
             svc.compute.close()
+        if svc.networks is not None:
+            svc.networks.close()
         svc.jobs.stop()
         svc.catalog.close()
 

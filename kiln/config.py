@@ -34,6 +34,9 @@ class Settings:
     import_allow_nets: tuple[str, ...] = ()
     import_max_bytes: int = 1 << 40
     import_timeout_s: float = 6 * 3600.0
+    # Instance networking (docs/networks.md): "netns" (VPCs in network namespaces; root),
+    # "user" (QEMU user networking, SSH at 127.0.0.1:PORT), "auto" (netns where it can work).
+    network: str = "auto"
 
     def region_dir(self, region: str) -> Path:
         return layout.region_dir(self.data_dir, region)
@@ -47,6 +50,10 @@ class Settings:
     def store_url(self, region: str) -> str:
         """The region's store, as kiln.store.open_store takes it (``file:///…/store``)."""
         return self.store_dir(region).absolute().as_uri()
+
+    def netns_prefix(self) -> str:
+        """The prefix of this server's VPC namespaces (unique per data directory)."""
+        return layout.netns_prefix(self.data_dir)
 
     def catalog_url(self) -> str:
         return layout.catalog_url(self.data_dir, self.database_url)

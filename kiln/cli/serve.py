@@ -75,6 +75,14 @@ from kiln.runtime.downloads import parse_networks
     show_default=True,
     help="Longest URL download, in seconds.",
 )
+@click.option(
+    "--network",
+    type=click.Choice(["auto", "netns", "user"]),
+    default="auto",
+    show_default=True,
+    help="Instance networks: netns = VPCs in network namespaces (root; PublicIpAddress:22), "
+    "user = QEMU user networking (SSH at 127.0.0.1:PORT), auto = netns where it works.",
+)
 @json_option
 @cli_errors
 def serve(
@@ -88,6 +96,7 @@ def serve(
     import_allow_nets: tuple[str, ...],
     import_max_bytes: int,
     import_timeout_s: float,
+    network: str,
     as_json: bool,
 ) -> None:
     """Serve the EC2 Query API at http://HOST:PORT/ (region: the request's SigV4 scope).
@@ -107,6 +116,7 @@ def serve(
         import_allow_nets=import_allow_nets,
         import_max_bytes=import_max_bytes,
         import_timeout_s=import_timeout_s,
+        network=network,
     )
     try:
         parse_networks(import_allow_nets)

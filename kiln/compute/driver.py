@@ -51,6 +51,9 @@ class VmSpec:
     ssh_host_port: int
     accel: str
     net: Attachment | None = None
+    # ``-smbios`` values (e.g. ``type=1,manufacturer=Amazon EC2``): the identity cloud-init's
+    # ds-identify reads from DMI to pick its datasource (kiln/services/instances/vm_network.py).
+    smbios: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

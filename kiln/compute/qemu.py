@@ -108,6 +108,8 @@ class QemuDriver:
         else:
             argv += spec.net.qemu_args
         argv += ["-device", "virtio-rng-pci"]  # entropy for the guest's first host key
+        for value in spec.smbios:
+            argv += ["-smbios", value]
         return [*spec.net.argv_prefix, *argv] if spec.net is not None else argv
 
     def _check(self, spec: VmSpec) -> None:

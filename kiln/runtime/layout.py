@@ -21,6 +21,7 @@ Every function here only computes a path; none creates or reads anything.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 CATALOG_FILE = "catalog.sqlite3"
@@ -48,6 +49,15 @@ def buckets_dir(data_dir: Path) -> Path:
 def network_dir(data_dir: Path) -> Path:
     """The state of the VPCs' host networks (one directory per VPC id inside)."""
     return data_dir / "network"
+
+
+def netns_prefix(data_dir: Path) -> str:
+    """The prefix of the network namespaces of the server on ``data_dir``: ``k`` + 6 hex digits
+    of its absolute path + ``-``. A server removes the unlisted namespaces with its own prefix
+    only, so two servers with different data directories never touch each other's VPCs (and a
+    namespace name stays short: ``k1a2b3c-vpc-`` + 17 hex digits)."""
+    digest = hashlib.sha256(str(data_dir.absolute()).encode()).hexdigest()
+    return f"k{digest[:6]}-"
 
 
 def regions_dir(data_dir: Path) -> Path:

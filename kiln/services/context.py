@@ -15,6 +15,7 @@ from kiln.runtime.jobs import JobQueue
 from kiln.services.tasks.disk_sources import ImportPolicy
 
 if TYPE_CHECKING:  # the store is only handed through; rules call its methods
+    from kiln.compute.network.types import NetworkHost
     from kiln.runtime.instance_runtime import InstanceRuntime
     from kiln.store import SnapshotStore
 
@@ -38,6 +39,9 @@ class Services:
     compute: InstanceRuntime | None = None
     # What API imports may read besides buckets (kiln serve --import-dir / --import-allow-net).
     import_policy: ImportPolicy = field(default_factory=ImportPolicy)
+    # VPC networks on the host (kiln/compute/network); None: QEMU user networking, each guest's
+    # SSH forwarded from 127.0.0.1:PORT (kiln serve --network user, or no root).
+    networks: NetworkHost | None = None
 
     def bundles_dir(self, region: str) -> Path:
         """Where instance-store bundle manifests live (see docs/api.md#bundles)."""

@@ -20,6 +20,7 @@ from kiln.catalog.instances import InstanceRecord
 from kiln.catalog.records import VolumeRecord, ec2_time, utc_now
 from kiln.errors import KilnError
 from kiln.services.context import Services
+from kiln.services.instances import vm_network
 from kiln.services.instances.states import VM_STATES, InstanceState, change_instance
 from kiln.services.instances.vm_launch import (
     discard_disks,
@@ -206,6 +207,7 @@ def reboot(services: Services, instance_id: str) -> None:
 
 def _vm_gone(services: Services, inst: InstanceRecord, reason: tuple[str, str]) -> None:
     """A ``running`` instance whose VM is not running (call under its lock)."""
+    vm_network.unplug(services, inst)
     ephemeral = inst.root_device_type == "instance-store"
     if ephemeral or inst.shutdown_behavior == "terminate":
         if _set(services, inst.instance_id, [S.RUNNING], reason, state=S.SHUTTING_DOWN.value):

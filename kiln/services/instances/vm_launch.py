@@ -40,6 +40,7 @@ from kiln.runtime.volume_disks import (
     volume_path,
 )
 from kiln.services.context import Services
+from kiln.services.instances import vm_network
 from kiln.services.keys import kms
 
 log = logging.getLogger(__name__)
@@ -140,8 +141,10 @@ def _user_data(inst: InstanceRecord) -> bytes | None:
 
 
 def start_vm(services: Services, inst: InstanceRecord, disks: list[DiskSpec]) -> VmHandle:
-    """Write the NoCloud seed and start QEMU. The SSH port is the instance's own unless
-    another process took it meanwhile (then a new one is recorded)."""
+    """Write the NoCloud seed and start QEMU. On a VPC (``Services.networks``) the NIC is
+    plugged first and unplugged again if QEMU does not start; with user networking the SSH
+    port is the instance's own unless another process took it meanwhile (then a new one is
+    recorded)."""
     runtime = runtime_of(services)
     run_dir = instance_dir(services, inst.region, inst.instance_id)
     seed = make_nocloud_seed(
@@ -151,6 +154,25 @@ def start_vm(services: Services, inst: InstanceRecord, disks: list[DiskSpec]) ->
         [inst.public_key] if inst.public_key else [],
         _user_data(inst),
     )
+    net = vm_network.plug(services, inst, str(run_dir))
+    if net is not None:
+        spec = VmSpec(
+            inst.instance_id,
+            run_dir,
+            disks,
+            seed,
+            inst.vcpus,
+            inst.memory_mib,
+            0,
+            runtime.accel(),
+            net=net,
+            smbios=vm_network.ec2_identity(inst),
+        )
+        try:
+            return runtime.driver.start(spec)
+        except BaseException:
+            vm_network.unplug(services, inst)
+            raise
     port = inst.ssh_port
     for attempt in range(3):
         if port is None or not port_is_free(port):
@@ -179,13 +201,12 @@ def start_vm(services: Services, inst: InstanceRecord, disks: list[DiskSpec]) ->
 
 def stop_vm(services: Services, inst: InstanceRecord, timeout: float, force: bool) -> None:
     """Power the VM off: ACPI power button and up to ``timeout`` s, then pull the plug;
-    ``force`` pulls it at once. A no-op if no VM runs."""
+    ``force`` pulls it at once. Its NIC is unplugged once it is down (also when no VM ran)."""
     runtime = runtime_of(services)
     handle = runtime.driver.find(instance_dir(services, inst.region, inst.instance_id))
-    if handle is None:
-        return
-    if force or not runtime.driver.shutdown(handle, timeout):
+    if handle is not None and (force or not runtime.driver.shutdown(handle, timeout)):
         runtime.driver.kill(handle)
+    vm_network.unplug(services, inst)
 
 
 def vm_running(services: Services, inst: InstanceRecord) -> bool:
