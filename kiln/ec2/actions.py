@@ -51,6 +51,7 @@ ACTIONS: Mapping[str, Handler] = {
     "DeleteKeyPair": keypairs.delete_key_pair,
     # instances (kiln/ec2/instances.py)
     "RunInstances": instances.run_instances,
+    "ModifyInstanceMetadataOptions": instances.modify_instance_metadata_options,
     "DescribeInstances": instances.describe_instances,
     "DescribeInstanceStatus": instances.describe_instance_status,
     "StartInstances": instances.start_instances,

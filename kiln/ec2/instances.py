@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from kiln import errors
 from kiln.aws.context import RequestContext
+from kiln.catalog.instances import InstanceRecord
 from kiln.ec2.images import block_devices_in
 from kiln.ec2.keypairs import ec2_datetime
 from kiln.ec2.tags import (
@@ -31,6 +32,7 @@ from kiln.services.instances import instances as actions
 from kiln.services.instances import run_instances as rules
 from kiln.services.instances.access import InstanceView
 from kiln.services.instances.instances import StateChange
+from kiln.services.instances.placement import MetadataOptionsRequest, modify_metadata_options
 from kiln.services.instances.states import code
 
 
@@ -38,22 +40,42 @@ def _state(name: str) -> dict[str, object]:
     return {"Code": code(name), "Name": name}
 
 
+def metadata_options_out(i: InstanceRecord) -> dict[str, object]:
+    return {
+        "State": "applied",
+        "HttpTokens": i.metadata_http_tokens,
+        "HttpPutResponseHopLimit": i.metadata_hop_limit,
+        "HttpEndpoint": i.metadata_http_endpoint,
+        "HttpProtocolIpv6": "disabled",
+        "InstanceMetadataTags": i.metadata_tags,
+    }
+
+
 def instance_out(v: InstanceView) -> dict[str, object]:
     i = v.instance
-    running = describe.reachable(v)
+    public_ip = describe.public_ip(v)
     reason = (
         {"Code": i.state_reason_code, "Message": i.state_reason_message}
         if i.state_reason_code
+        else None
+    )
+    groups = [{"GroupId": g["GroupId"], "GroupName": g["GroupName"]} for g in i.security_groups]
+    private_dns = describe.private_dns(i)
+    association = (
+        {"PublicIp": public_ip, "PublicDnsName": describe.public_dns(v), "IpOwnerId": "amazon"}
+        if public_ip
         else None
     )
     return {
         "InstanceId": i.instance_id,
         "ImageId": i.image_id,
         "State": _state(i.state),
-        "PrivateDnsName": f"{i.instance_id}.{i.region}.compute.internal",
+        "PrivateDnsName": private_dns,
         "PublicDnsName": describe.public_dns(v),
-        "PublicIpAddress": describe.LOOPBACK if running else None,
+        "PublicIpAddress": public_ip,
         "PrivateIpAddress": i.private_ip,
+        "VpcId": i.vpc_id,
+        "SubnetId": i.subnet_id,
         "StateTransitionReason": i.state_transition_reason or "",
         "StateReason": reason,
         "KeyName": i.key_name,
@@ -86,27 +108,45 @@ def instance_out(v: InstanceView) -> dict[str, object]:
         "Hypervisor": "xen",
         "VirtualizationType": "hvm",
         "SourceDestCheck": True,
-        "SecurityGroups": i.security_groups,
+        "SecurityGroups": groups,
         "Tags": tags_out(i.tags),
         "PlatformDetails": "Linux/UNIX",
         "UsageOperation": "RunInstances",
         "CpuOptions": {"CoreCount": i.vcpus, "ThreadsPerCore": 1},
         "BootMode": "legacy-bios",
         "CurrentInstanceBootMode": "legacy-bios",
-        "MetadataOptions": {"State": "applied", "HttpEndpoint": "disabled"},
+        "MetadataOptions": metadata_options_out(i),
         "NetworkInterfaces": [
             {
+                "NetworkInterfaceId": describe.eni_id(i),
+                "Attachment": {
+                    "AttachmentId": "eni-attach-" + describe.eni_id(i).removeprefix("eni-"),
+                    "DeviceIndex": 0,
+                    "Status": "attached",
+                    "AttachTime": ec2_datetime(i.launch_time),
+                    "DeleteOnTermination": True,
+                    "NetworkCardIndex": 0,
+                },
+                "Description": "",
+                "Groups": groups,
                 "MacAddress": i.mac_address,
+                "OwnerId": i.owner_id,
+                "PrivateDnsName": private_dns,
                 "PrivateIpAddress": i.private_ip,
+                "PrivateIpAddresses": [
+                    {
+                        "Primary": True,
+                        "PrivateIpAddress": i.private_ip,
+                        "PrivateDnsName": private_dns,
+                        "Association": association,
+                    }
+                ],
                 "Status": "in-use",
                 "SourceDestCheck": True,
-                "Association": {
-                    "PublicIp": describe.LOOPBACK,
-                    "PublicDnsName": describe.public_dns(v),
-                    "IpOwnerId": "amazon",
-                }
-                if running
-                else None,
+                "SubnetId": i.subnet_id,
+                "VpcId": i.vpc_id,
+                "InterfaceType": "interface",
+                "Association": association,
             }
         ],
     }
@@ -134,6 +174,46 @@ def _ids(params: Params) -> tuple[str, ...]:
     return ids
 
 
+def _interface_in(n: Mapping[str, object]) -> rules.InterfaceRequest:
+    return rules.InterfaceRequest(
+        device_index=opt_int(n, "DeviceIndex"),
+        subnet_id=opt_str(n, "SubnetId"),
+        group_ids=strs(n.get("Groups")),
+        private_ip=opt_str(n, "PrivateIpAddress"),
+        associate_public_ip=opt_bool(n, "AssociatePublicIpAddress"),
+        network_interface_id=opt_str(n, "NetworkInterfaceId"),
+    )
+
+
+def metadata_options_in(value: object) -> MetadataOptionsRequest:
+    m: Mapping[str, object] = value if isinstance(value, Mapping) else {}
+    return MetadataOptionsRequest(
+        http_tokens=opt_str(m, "HttpTokens"),
+        hop_limit=opt_int(m, "HttpPutResponseHopLimit"),
+        http_endpoint=opt_str(m, "HttpEndpoint"),
+        instance_metadata_tags=opt_str(m, "InstanceMetadataTags"),
+        http_protocol_ipv6=opt_str(m, "HttpProtocolIpv6"),
+    )
+
+
+def modify_instance_metadata_options(ctx: RequestContext, params: Params) -> Mapping[str, object]:
+    instance_id = opt_str(params, "InstanceId")
+    if not instance_id:
+        raise KilnError(
+            errors.MissingParameter, "The request must contain the parameter InstanceId"
+        )
+    inst = modify_metadata_options(
+        services_of(ctx),
+        caller_of(ctx),
+        instance_id,
+        metadata_options_in(params),
+        flag(params, "DryRun"),
+    )
+    out = metadata_options_out(inst)
+    out["State"] = "pending"  # as on EC2: "applied" once the guest sees it (DescribeInstances)
+    return {"InstanceId": inst.instance_id, "InstanceMetadataOptions": out}
+
+
 def run_instances(ctx: RequestContext, params: Params) -> Mapping[str, object]:
     placement = params.get("Placement")
     shutdown = opt_str(params, "InstanceInitiatedShutdownBehavior")
@@ -148,6 +228,10 @@ def run_instances(ctx: RequestContext, params: Params) -> Mapping[str, object]:
         tag_specs=tag_specs(params),
         security_groups=strs(params.get("SecurityGroups")),
         security_group_ids=strs(params.get("SecurityGroupIds")),
+        subnet_id=opt_str(params, "SubnetId"),
+        private_ip=opt_str(params, "PrivateIpAddress"),
+        interfaces=tuple(_interface_in(n) for n in dicts(params.get("NetworkInterfaces"))),
+        metadata_options=metadata_options_in(params.get("MetadataOptions")),
         availability_zone=opt_str(placement, "AvailabilityZone")
         if isinstance(placement, Mapping)
         else None,

@@ -27,14 +27,42 @@ Get = Callable[[InstanceView], list[str | None]]
 
 
 def reachable(view: InstanceView) -> bool:
-    """Running: the SSH port forward answers (Kiln reports 127.0.0.1 and the port)."""
-    return view.instance.state == InstanceState.RUNNING and view.instance.ssh_port is not None
+    """Running with an address the host reaches: its own 127.x (VPC networking) or the
+    127.0.0.1 port forward of QEMU user networking."""
+    i = view.instance
+    return i.state == InstanceState.RUNNING and (i.public_ip is not None or i.ssh_port is not None)
+
+
+def public_ip(view: InstanceView) -> str | None:
+    """``PublicIpAddress``: the instance's own 127.x address while it runs on a VPC network
+    (its ports answer there at their own numbers); 127.0.0.1 with QEMU user networking; None
+    when stopped (EC2 releases the public address). See docs/networks.md."""
+    i = view.instance
+    if i.state not in (InstanceState.RUNNING, InstanceState.PENDING):
+        return None
+    if i.public_ip is not None:
+        return i.public_ip
+    return LOOPBACK if reachable(view) else None
 
 
 def public_dns(view: InstanceView) -> str:
-    """Where SSH listens, ``127.0.0.1:PORT``, while running; empty otherwise (as EC2 clears
-    the public name of a stopped instance). See docs/instances.md#networking."""
-    return f"{LOOPBACK}:{view.instance.ssh_port}" if reachable(view) else ""
+    """``PublicDnsName``: empty on a VPC network (as in a VPC without DNS hostnames: tools use
+    PublicIpAddress); ``127.0.0.1:PORT`` with QEMU user networking while running."""
+    i = view.instance
+    if i.public_ip is None and reachable(view):
+        return f"{LOOPBACK}:{i.ssh_port}"
+    return ""
+
+
+def private_dns(i: InstanceRecord) -> str:
+    """EC2's IP-based private name (``ip-172-31-0-5.ec2.internal`` in us-east-1)."""
+    domain = "ec2.internal" if i.region == "us-east-1" else f"{i.region}.compute.internal"
+    return f"ip-{i.private_ip.replace('.', '-')}.{domain}"
+
+
+def eni_id(i: InstanceRecord) -> str:
+    """The primary network interface's id: ``eni-`` + the instance id's digits."""
+    return "eni-" + i.instance_id.removeprefix("i-")
 
 
 def _i(get: Callable[[InstanceRecord], object]) -> Get:
@@ -58,7 +86,20 @@ INSTANCE_FILTERS: dict[str, Get] = {
     "client-token": _i(lambda i: i.client_token),
     "private-ip-address": _i(lambda i: i.private_ip),
     "ami-launch-index": _i(lambda i: i.ami_launch_index),
-    "ip-address": lambda v: [LOOPBACK if reachable(v) else None],
+    "ip-address": lambda v: [public_ip(v)],
+    "vpc-id": _i(lambda i: i.vpc_id),
+    "subnet-id": _i(lambda i: i.subnet_id),
+    "network-interface.vpc-id": _i(lambda i: i.vpc_id),
+    "network-interface.subnet-id": _i(lambda i: i.subnet_id),
+    "network-interface.addresses.private-ip-address": _i(lambda i: i.private_ip),
+    "network-interface.mac-address": _i(lambda i: i.mac_address),
+    "network-interface.network-interface-id": _i(eni_id),
+    "private-dns-name": _i(private_dns),
+    "placement-group-name": lambda v: [None],
+    "metadata-options.http-tokens": _i(lambda i: i.metadata_http_tokens),
+    "metadata-options.http-endpoint": _i(lambda i: i.metadata_http_endpoint),
+    "metadata-options.http-put-response-hop-limit": _i(lambda i: i.metadata_hop_limit),
+    "metadata-options.instance-metadata-tags": _i(lambda i: i.metadata_tags),
     "dns-name": lambda v: [public_dns(v) or None],
     "instance.group-id": lambda v: [g.get("GroupId") for g in v.instance.security_groups],
     "instance.group-name": lambda v: [g.get("GroupName") for g in v.instance.security_groups],

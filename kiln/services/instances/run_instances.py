@@ -31,6 +31,12 @@ from kiln.services.instances.access import InstanceView, views
 from kiln.services.instances.block_devices import PlannedVolume, plan_volumes
 from kiln.services.instances.instance_types import instance_type
 from kiln.services.instances.lifecycle import submit_converge
+from kiln.services.instances.placement import (
+    InterfaceRequest,
+    MetadataOptionsRequest,
+    launch_metadata,
+    place,
+)
 from kiln.services.instances.states import InstanceState
 from kiln.services.instances.vm_launch import runtime_of
 from kiln.services.keys.key_pairs import key_pair_for_launch
@@ -41,7 +47,6 @@ from kiln.types import new_id
 log = logging.getLogger(__name__)
 
 MAX_LIVE_INSTANCES = 32  # per account and region (EC2's answer beyond: InstanceLimitExceeded)
-GUEST_IP = "10.0.2.15"  # QEMU user-mode networking gives every guest this address
 ARCHITECTURES = ("x86_64", "i386")
 SHUTDOWN_BEHAVIOURS = ("stop", "terminate")
 
@@ -58,6 +63,10 @@ class RunInstancesRequest:
     tag_specs: tuple[TagSpec, ...] = ()
     security_groups: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
+    subnet_id: str | None = None
+    private_ip: str | None = None
+    interfaces: tuple[InterfaceRequest, ...] = ()
+    metadata_options: MetadataOptionsRequest = field(default_factory=MetadataOptionsRequest)
     availability_zone: str | None = None
     disable_api_termination: bool = False
     shutdown_behavior: str | None = None
@@ -95,31 +104,6 @@ def mac_address(instance_id: str) -> str:
     """The guest NIC's MAC (the same derivation as kiln/compute/qemu.py)."""
     h = hashlib.blake2b(instance_id.encode(), digest_size=3).hexdigest()
     return "52:54:00:" + ":".join(h[i : i + 2] for i in range(0, 6, 2))
-
-
-def default_group_id(account_id: str, region: str) -> str:
-    return (
-        "sg-" + hashlib.blake2b(f"{account_id}/{region}".encode(), digest_size=9).hexdigest()[:17]
-    )
-
-
-def _groups(req: RunInstancesRequest, caller: Caller) -> list[dict[str, str]]:
-    groups = [{"GroupId": gid, "GroupName": ""} for gid in req.security_group_ids]
-    groups += [
-        {
-            "GroupId": default_group_id(caller.account_id, caller.region)
-            if name == "default"
-            else "sg-"
-            + hashlib.blake2b(f"{caller.account_id}/{name}".encode(), digest_size=9).hexdigest()[
-                :17
-            ],
-            "GroupName": name,
-        }
-        for name in req.security_groups
-    ]
-    return groups or [
-        {"GroupId": default_group_id(caller.account_id, caller.region), "GroupName": "default"}
-    ]
 
 
 def launchable_image(tx: Tx, caller: Caller, image_id: str) -> ImageRecord:
@@ -221,8 +205,8 @@ def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) 
     itype = instance_type(req.instance_type)
     user_data = check_user_data(req.user_data)
     check_tag_specs(req.tag_specs, ("instance", "volume"))
-    zone = req.availability_zone or zones(caller.region)[0]
-    if zone not in zones(caller.region):
+    zone = req.availability_zone
+    if zone is not None and zone not in zones(caller.region):
         raise KilnError(
             errors.InvalidParameterValue, f"Invalid availability zone: [{req.availability_zone}]"
         )
@@ -232,7 +216,7 @@ def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) 
             errors.InvalidParameterValue,
             f"Invalid value '{behaviour}' for InstanceInitiatedShutdownBehavior.",
         )
-    groups = _groups(req, caller)
+    metadata = launch_metadata(req.metadata_options)
     with services.catalog.write() as tx:
         if req.client_token:
             again = _by_token(tx, caller, req.client_token)
@@ -261,6 +245,18 @@ def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) 
                 f"You have requested more instances ({lo}) than your current instance "
                 f"limit of {MAX_LIVE_INSTANCES} allows ({len(live)} in use).",
             )
+        where = place(
+            tx,
+            caller,
+            count=count,
+            zone=zone,
+            subnet_id=req.subnet_id,
+            private_ip=req.private_ip,
+            group_ids=req.security_group_ids,
+            group_names=req.security_groups,
+            interfaces=req.interfaces,
+        )
+        groups = where.groups
         dry_run(req.dry_run)
         runtime.check_available()
         reservation_id = new_id("r")
@@ -269,8 +265,11 @@ def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) 
         iids, vol_ids = [], []
         for index in range(count):
             iid = new_id("i")
-            port = pick_free_port(exclude=ports)
-            ports.add(port)
+            # VPC networking reaches the guest at its own address; user networking needs a
+            # host port for its SSH forward
+            port = None if services.networks is not None else pick_free_port(exclude=ports)
+            if port is not None:
+                ports.add(port)
             cat.insert_instance(
                 tx,
                 InstanceRecord(
@@ -284,11 +283,13 @@ def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) 
                     memory_mib=itype.memory_mib,
                     state=InstanceState.PENDING.value,
                     launch_time=now,
-                    availability_zone=zone,
+                    availability_zone=where.availability_zone,
                     architecture=image.architecture,
                     root_device_name=image.root_device_name or "/dev/sda1",
                     root_device_type=image.root_device_type,
-                    private_ip=GUEST_IP,
+                    private_ip=where.private_ips[index],
+                    vpc_id=where.vpc_id,
+                    subnet_id=where.subnet_id,
                     mac_address=mac_address(iid),
                     security_groups=groups,
                     ami_launch_index=index,
@@ -304,10 +305,14 @@ def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) 
                     client_token=req.client_token,
                     ebs_optimized=req.ebs_optimized,
                     state_transition_reason="",
+                    metadata_http_tokens=metadata.http_tokens,
+                    metadata_hop_limit=metadata.hop_limit,
+                    metadata_http_endpoint=metadata.http_endpoint,
+                    metadata_tags=metadata.tags,
                 ),
             )
             for plan in plans:
-                vol = _volume(caller, iid, zone, plan, now)
+                vol = _volume(caller, iid, where.availability_zone, plan, now)
                 cat_volumes.insert_volume(tx, vol)
                 vol_ids.append(vol.volume_id)
             iids.append(iid)
