@@ -196,7 +196,7 @@ def reboot(services: Services, instance_id: str) -> None:
     inst, vols = _read(services, instance_id)
     if inst is None or inst.state != S.RUNNING:
         return
-    stop_vm(services, inst, REBOOT_TIMEOUT_S, force=False)
+    stop_vm(services, inst, REBOOT_TIMEOUT_S, force=False, keep_address=True)
     try:
         start_vm(services, inst, prepare_disks(services, inst, vols))
         log.info("%s: rebooted", instance_id)

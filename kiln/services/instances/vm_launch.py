@@ -199,14 +199,21 @@ def start_vm(services: Services, inst: InstanceRecord, disks: list[DiskSpec]) ->
     raise AssertionError("unreachable")
 
 
-def stop_vm(services: Services, inst: InstanceRecord, timeout: float, force: bool) -> None:
+def stop_vm(
+    services: Services,
+    inst: InstanceRecord,
+    timeout: float,
+    force: bool,
+    keep_address: bool = False,
+) -> None:
     """Power the VM off: ACPI power button and up to ``timeout`` s, then pull the plug;
-    ``force`` pulls it at once. Its NIC is unplugged once it is down (also when no VM ran)."""
+    ``force`` pulls it at once. Its NIC is unplugged once it is down (also when no VM ran),
+    its public address released unless ``keep_address`` (a reboot keeps it, as on EC2)."""
     runtime = runtime_of(services)
     handle = runtime.driver.find(instance_dir(services, inst.region, inst.instance_id))
     if handle is not None and (force or not runtime.driver.shutdown(handle, timeout)):
         runtime.driver.kill(handle)
-    vm_network.unplug(services, inst)
+    vm_network.unplug(services, inst, keep_address)
 
 
 def vm_running(services: Services, inst: InstanceRecord) -> bool:

@@ -12,11 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
+from kiln import errors
 from kiln.catalog import Catalog
+from kiln.catalog import instances as cat
 from kiln.catalog.instances import InstanceRecord
 from kiln.compute.network.types import Attachment, InstanceMetadata, MetadataLookup, Nic, VpcNet
 from kiln.errors import KilnError
 from kiln.services.context import Services
+from kiln.services.instances.placement import allocate_public_ip
 from kiln.services.networks import host_view
 
 log = logging.getLogger(__name__)
@@ -28,22 +31,32 @@ def plug(services: Services, inst: InstanceRecord, run_dir: str) -> Attachment |
     host = services.networks
     if host is None or inst.vpc_id is None:
         return None
-    with services.catalog.read() as tx:
+    with services.catalog.write() as tx:
+        fresh = cat.get_instance(tx, inst.instance_id, inst.owner_id)
+        if fresh is None:
+            raise KilnError(errors.InvalidInstanceIDNotFound, f"{inst.instance_id} is gone")
+        if fresh.public_ip is None:  # a new address at each start, kept across reboots
+            cat.update_instance(tx, fresh.instance_id, {"public_ip": allocate_public_ip(tx)})
+            fresh = cat.get_instance(tx, inst.instance_id, inst.owner_id) or fresh
         vpc = host_view.vpc_net(tx, inst.vpc_id)
-        fresh = host_view.instance(tx, inst.instance_id)
-        nic = host_view.nic_of(tx, fresh if fresh is not None else inst)
+        nic = host_view.nic_of(tx, fresh)
     host.ensure_vpc(vpc)
     attachment = host.plug(nic, run_dir)
     refresh_vpc(services, inst.vpc_id, skip=inst.instance_id)
     return attachment
 
 
-def unplug(services: Services, inst: InstanceRecord) -> None:
-    """Undo ``plug`` once the VM is down (idempotent)."""
+def unplug(services: Services, inst: InstanceRecord, keep_address: bool = False) -> None:
+    """Undo ``plug`` once the VM is down (idempotent). The public address is released (EC2
+    gives a stopped instance a new one at its next start) unless ``keep_address`` (reboot)."""
     host = services.networks
     if host is None:
         return
     host.unplug(inst.instance_id)
+    if not keep_address:
+        with services.catalog.write() as tx:
+            if cat.get_instance(tx, inst.instance_id, inst.owner_id) is not None:
+                cat.update_instance(tx, inst.instance_id, {"public_ip": None})
     if inst.vpc_id is not None:
         refresh_vpc(services, inst.vpc_id, skip=inst.instance_id)
 
