@@ -21,6 +21,39 @@ AWS = str(Path(sys.executable).parent / "aws")
 REGIONS = ("us-east-1", "eu-west-1")
 
 
+def ssh_address(inst: dict[str, object]) -> tuple[str, int]:
+    """Where a running instance's SSH answers: ``PublicIpAddress:22`` on a VPC network, or the
+    ``127.0.0.1:PORT`` of QEMU user networking (``kiln serve --network user``)."""
+    dns = str(inst.get("PublicDnsName") or "")
+    if ":" in dns:
+        host, port = dns.rsplit(":", 1)
+        return host, int(port)
+    return str(inst["PublicIpAddress"]), 22
+
+
+def open_ssh(ec2: object, group_id: str | None = None) -> None:
+    """Allow tcp/22 from anywhere into ``group_id`` (default: the default VPC's default group),
+    as one does on EC2 before SSH works."""
+    if group_id is None:
+        groups = ec2.describe_security_groups(  # type: ignore[attr-defined]
+            Filters=[{"Name": "group-name", "Values": ["default"]}]
+        )["SecurityGroups"]
+        vpcs = {v["VpcId"] for v in ec2.describe_vpcs(  # type: ignore[attr-defined]
+            Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]}
+        group_id = next(g["GroupId"] for g in groups if g["VpcId"] in vpcs)
+    try:
+        ec2.authorize_security_group_ingress(  # type: ignore[attr-defined]
+            GroupId=group_id,
+            IpPermissions=[
+                {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                 "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+            ],
+        )
+    except Exception as e:  # already open
+        if "InvalidPermission.Duplicate" not in str(e):
+            raise
+
+
 @dataclass(frozen=True, slots=True)
 class Creds:
     account_id: str
@@ -90,6 +123,20 @@ class LiveKiln:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def release_networks(self) -> None:
+        """Remove the VPC namespaces the server made (after it stopped and its VMs are gone):
+        what ``kiln serve`` keeps across restarts on purpose, a test's data dir does not."""
+        if os.geteuid() != 0:
+            return
+        from kiln.compute.network.host import NetnsNetworkHost
+        from kiln.runtime.layout import netns_prefix, network_dir
+
+        host = NetnsNetworkHost(
+            network_dir(self.data_dir), lambda _vpc, _ip: None, netns_prefix(self.data_dir)
+        )
+        host.reconcile([], [])
+        host.close()
 
     def log(self) -> str:
         path = self.data_dir / "serve.log"

@@ -28,7 +28,7 @@ from typing import Any
 
 import paramiko
 import pytest
-from api_live import ApiWorld, Creds, LiveKiln
+from api_live import ApiWorld, Creds, LiveKiln, open_ssh, ssh_address
 from test_api_instances import describe, wait_ready, wait_state
 from test_api_snapshots_support import (
     MIB,
@@ -179,6 +179,7 @@ def vms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vms]:
         key = ec2.create_key_pair(KeyName="guest-key", KeyType="ed25519")
         key_file = data_dir / "guest-key.pem"
         key_file.write_text(key["KeyMaterial"])
+        open_ssh(ec2)
         yield Vms(kiln, owner, micro, "guest-key", key_file)
     finally:
         try:
@@ -198,6 +199,7 @@ def vms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vms]:
             kiln.stop()
             for pid in _qemu_pids(data_dir):  # never leave a VM behind, whatever failed
                 os.kill(pid, signal.SIGKILL)
+            kiln.release_networks()
             if saved is None:
                 os.environ.pop("KILN_ACCEL", None)
             else:
@@ -206,12 +208,12 @@ def vms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vms]:
 
 def guest_run(inst: dict[str, Any], key_file: Path, command: str, stdin: bytes = b"") -> str:
     """Run ``command`` in the guest over SSH, feeding it ``stdin``; asserts it exits 0."""
-    host, port = inst["PublicDnsName"].split(":")
+    host, port = ssh_address(inst)
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
     client.connect(
         host,
-        port=int(port),
+        port=port,
         username="root",
         pkey=paramiko.Ed25519Key.from_private_key_file(str(key_file)),
         look_for_keys=False,

@@ -21,7 +21,7 @@ from typing import Any
 
 import paramiko
 import pytest
-from api_live import Creds, LiveKiln, make_disk
+from api_live import Creds, LiveKiln, make_disk, open_ssh, ssh_address
 from botocore.exceptions import ClientError
 
 pytestmark = pytest.mark.slow
@@ -89,13 +89,13 @@ def wait_ready(ec2: Any, iid: str) -> str:
 
 
 def ssh(inst: dict[str, Any], key_file: Path, command: str) -> str:
-    host, port = inst["PublicDnsName"].split(":")  # docs/instances.md#networking
-    assert host == inst["PublicIpAddress"] == "127.0.0.1"
+    host, port = ssh_address(inst)  # docs/networks.md
+    assert host == inst["PublicIpAddress"] and host.startswith("127.")
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
     client.connect(
         host,
-        port=int(port),
+        port=port,
         username="root",
         pkey=paramiko.Ed25519Key.from_private_key_file(str(key_file)),
         look_for_keys=False,
@@ -159,6 +159,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmWorld]:
         key = ec2.create_key_pair(KeyName="vm-key", KeyType="ed25519")
         key_file = data_dir / "vm-key.pem"
         key_file.write_text(key["KeyMaterial"])
+        for creds in accounts[:2]:  # the accounts that launch and SSH in
+            open_ssh(kiln.client(creds))
         yield VmWorld(
             kiln,
             *accounts,
@@ -176,6 +178,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmWorld]:
             kiln.stop()
             for pid in _qemu_pids(data_dir):  # never leave a VM behind, whatever failed
                 os.kill(pid, signal.SIGKILL)
+            kiln.release_networks()
             if saved is None:
                 os.environ.pop("KILN_ACCEL", None)
             else:
@@ -345,7 +348,7 @@ def test_max_count_three_gives_independent_machines_with_the_imaged_file(
 ) -> None:
     ec2 = world.ec2()
     insts = [describe(ec2, iid) for iid in trio]
-    assert len({i["PublicDnsName"] for i in insts}) == 3
+    assert len({ssh_address(i) for i in insts}) == 3
     assert len({i["BlockDeviceMappings"][0]["Ebs"]["VolumeId"] for i in insts}) == 3
     for inst in insts:
         assert ssh(inst, world.key_file, "cat /root/marker.txt; hostname").split() == [
@@ -395,7 +398,7 @@ def test_stop_start_keeps_the_disk_and_type_changes_only_when_stopped(
 
 def test_instances_survive_a_server_restart(world: VmWorld, trio: list[str]) -> None:
     ec2 = world.ec2()
-    before = {iid: describe(ec2, iid)["PublicDnsName"] for iid in trio}
+    before = {iid: ssh_address(describe(ec2, iid)) for iid in trio}
     world.kiln.stop()
     victim = trio[2]
     pid = int((world.region_dir / "instances" / victim / "qemu.pid").read_text())
@@ -411,7 +414,7 @@ def test_instances_survive_a_server_restart(world: VmWorld, trio: list[str]) -> 
     ec2 = world.ec2()
     for iid in trio[:2]:
         inst = describe(ec2, iid)
-        assert inst["State"]["Name"] == "running" and inst["PublicDnsName"] == before[iid]
+        assert inst["State"]["Name"] == "running" and ssh_address(inst) == before[iid]
         assert ssh(inst, world.key_file, "hostname").strip() == iid
     dead = describe(ec2, victim)
     assert dead["State"]["Name"] == "stopped"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import paramiko
 import pytest
-from api_live import LiveKiln
+from api_live import LiveKiln, open_ssh, ssh_address
 
 pytestmark = [
     pytest.mark.slow,
@@ -56,6 +56,7 @@ def test_debian_boots_with_cloud_init_key_and_user_data(tmp_path: Path) -> None:
         key = ec2.create_key_pair(KeyName="deb", KeyType="ed25519")["KeyMaterial"]
         key_file = tmp_path / "deb.pem"
         key_file.write_text(key)
+        open_ssh(ec2)
         token = secrets.token_hex(8)
         iid = ec2.run_instances(
             ImageId=image_id,
@@ -73,12 +74,12 @@ def test_debian_boots_with_cloud_init_key_and_user_data(tmp_path: Path) -> None:
             ),
         )
         inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
-        host, port = inst["PublicDnsName"].split(":")
+        host, port = ssh_address(inst)
         client = paramiko.SSHClient()
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
         client.connect(
             host,
-            port=int(port),
+            port=port,
             username="admin",
             look_for_keys=False,
             allow_agent=False,
@@ -112,6 +113,7 @@ def test_debian_boots_with_cloud_init_key_and_user_data(tmp_path: Path) -> None:
                     os.kill(int(p.name), signal.SIGKILL)
             except OSError:
                 pass
+        kiln.release_networks()
         if saved is None:
             os.environ.pop("KILN_ACCEL", None)
         else:
