@@ -51,6 +51,13 @@ class InstanceRecord:
     ebs_optimized: bool = False
     boot_count: int = 0
     terminated_at: str | None = None
+    vpc_id: str | None = None
+    subnet_id: str | None = None
+    public_ip: str | None = None
+    metadata_http_tokens: str = "optional"
+    metadata_hop_limit: int = 1
+    metadata_http_endpoint: str = "enabled"
+    metadata_tags: str = "disabled"
     tags: tuple[TagRecord, ...] = ()
 
 

@@ -369,10 +369,87 @@ class Instance(Base):
     ebs_optimized: Mapped[bool] = mapped_column(Boolean, default=False)
     boot_count: Mapped[int] = mapped_column(Integer, default=0)  # successful VM starts
     terminated_at: Mapped[str | None] = mapped_column(TS)
+    # Networks (migration 0005; docs/networks.md). NULL vpc_id: launched before VPCs existed.
+    vpc_id: Mapped[str | None] = mapped_column(ID, index=True)
+    subnet_id: Mapped[str | None] = mapped_column(ID)
+    public_ip: Mapped[str | None] = mapped_column(String(45))  # 127.x while running
+    metadata_http_tokens: Mapped[str] = mapped_column(String(16), server_default="optional")
+    metadata_hop_limit: Mapped[int] = mapped_column(Integer, server_default="1")
+    metadata_http_endpoint: Mapped[str] = mapped_column(String(16), server_default="enabled")
+    metadata_tags: Mapped[str] = mapped_column(String(16), server_default="disabled")
     __table_args__ = (
         Index("ix_instances_region_owner", "region", "owner_id"),
         Index("ix_instances_state", "state"),
     )
+
+
+# --- Networks (kiln/catalog/networks.py; migration 0005) ------------------------------------
+class DefaultVpc(Base):
+    """Each account's default VPC per region, once made (``vpc_id`` NULL: the account deleted
+    it, and it is not made again). The primary key makes the lazy creation race-safe."""
+
+    __tablename__ = "default_vpcs"
+    owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), primary_key=True)
+    region: Mapped[str] = mapped_column(ForeignKey("regions.name"), primary_key=True)
+    vpc_id: Mapped[str | None] = mapped_column(ID)
+
+
+class Vpc(Base):
+    __tablename__ = "vpcs"
+    vpc_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    region: Mapped[str] = mapped_column(ForeignKey("regions.name"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
+    cidr_block: Mapped[str] = mapped_column(String(18))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16))
+    enable_dns_support: Mapped[bool] = mapped_column(Boolean, default=True)
+    enable_dns_hostnames: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[str] = mapped_column(TS)
+    __table_args__ = (Index("ix_vpcs_region_owner", "region", "owner_id"),)
+
+
+class Subnet(Base):
+    __tablename__ = "subnets"
+    subnet_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    vpc_id: Mapped[str] = mapped_column(ForeignKey("vpcs.vpc_id"), index=True)
+    region: Mapped[str] = mapped_column(ForeignKey("regions.name"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
+    availability_zone: Mapped[str] = mapped_column(String(64))
+    cidr_block: Mapped[str] = mapped_column(String(18))
+    default_for_az: Mapped[bool] = mapped_column(Boolean, default=False)
+    map_public_ip_on_launch: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16))
+    created: Mapped[str] = mapped_column(TS)
+
+
+class SecurityGroup(Base):
+    __tablename__ = "security_groups"
+    group_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    vpc_id: Mapped[str] = mapped_column(ForeignKey("vpcs.vpc_id"))
+    region: Mapped[str] = mapped_column(ForeignKey("regions.name"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
+    group_name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(String(255))
+    __table_args__ = (
+        Index("uq_security_groups_vpc_name", "vpc_id", "group_name", unique=True),
+    )
+
+
+class SecurityGroupRule(Base):
+    """One rule: IpProtocol "tcp"/"udp"/"icmp"/"-1" (or another protocol number), ports
+    (-1: all), and one peer: an IPv4 or IPv6 CIDR or a group."""
+
+    __tablename__ = "security_group_rules"
+    rule_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("security_groups.group_id"), index=True)
+    is_egress: Mapped[bool] = mapped_column(Boolean)
+    ip_protocol: Mapped[str] = mapped_column(String(8))
+    from_port: Mapped[int] = mapped_column(Integer)
+    to_port: Mapped[int] = mapped_column(Integer)
+    cidr_ipv4: Mapped[str | None] = mapped_column(String(18))
+    cidr_ipv6: Mapped[str | None] = mapped_column(String(49))
+    referenced_group_id: Mapped[str | None] = mapped_column(ID, index=True)
+    description: Mapped[str | None] = mapped_column(String(255))
 
 
 # --- Buckets (kiln/catalog/buckets.py; migration 0003) ---------------------------------------
