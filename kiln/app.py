@@ -169,8 +169,10 @@ def mounted_services() -> list[Service]:
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
     """The ASGI app for ``kiln serve``. Unfinished jobs are resumed or failed at startup."""
-    svc = services if services is not None else build_services(
-        settings, compute=build_runtime(), network=True
+    svc = (
+        services
+        if services is not None
+        else build_services(settings, compute=build_runtime(), network=True)
     )
 
     def lookup(access_key_id: str) -> Credential | None:

@@ -430,9 +430,7 @@ class SecurityGroup(Base):
     owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
     group_name: Mapped[str] = mapped_column(String(255))
     description: Mapped[str] = mapped_column(String(255))
-    __table_args__ = (
-        Index("uq_security_groups_vpc_name", "vpc_id", "group_name", unique=True),
-    )
+    __table_args__ = (Index("uq_security_groups_vpc_name", "vpc_id", "group_name", unique=True),)
 
 
 class SecurityGroupRule(Base):

@@ -32,7 +32,11 @@ from kiln.services.instances import instances as actions
 from kiln.services.instances import run_instances as rules
 from kiln.services.instances.access import InstanceView
 from kiln.services.instances.instances import StateChange
-from kiln.services.instances.placement import MetadataOptionsRequest, modify_metadata_options
+from kiln.services.instances.placement import (
+    InterfaceRequest,
+    MetadataOptionsRequest,
+    modify_metadata_options,
+)
 from kiln.services.instances.states import code
 
 
@@ -174,8 +178,8 @@ def _ids(params: Params) -> tuple[str, ...]:
     return ids
 
 
-def _interface_in(n: Mapping[str, object]) -> rules.InterfaceRequest:
-    return rules.InterfaceRequest(
+def _interface_in(n: Mapping[str, object]) -> InterfaceRequest:
+    return InterfaceRequest(
         device_index=opt_int(n, "DeviceIndex"),
         subnet_id=opt_str(n, "SubnetId"),
         group_ids=strs(n.get("Groups")),

@@ -132,11 +132,15 @@ def _subnet(tx: Tx, caller: Caller, subnet_id: str | None, zone: str | None) -> 
     vpc = cat_net.default_vpc(tx, caller.account_id, caller.region)
     if vpc is None:
         raise KilnError(
-            errors.VPCIdNotSpecified, "No default VPC for this user. GroupName is only supported "
-            "for EC2-Classic and default VPC."
+            errors.VPCIdNotSpecified,
+            "No default VPC for this user. GroupName is only supported "
+            "for EC2-Classic and default VPC.",
         )
-    subnets = [s for s in cat_net.list_subnets(tx, caller.account_id, caller.region)
-               if s.vpc_id == vpc.vpc_id and s.default_for_az]
+    subnets = [
+        s
+        for s in cat_net.list_subnets(tx, caller.account_id, caller.region)
+        if s.vpc_id == vpc.vpc_id and s.default_for_az
+    ]
     subnets.sort(key=lambda s: s.availability_zone)
     if zone:
         subnets = [s for s in subnets if s.availability_zone == zone]
@@ -162,8 +166,7 @@ def _groups(
         if g.vpc_id != subnet.vpc_id:
             raise KilnError(
                 errors.InvalidParameter,
-                f"Security group {gid} and subnet {subnet.subnet_id} belong to different "
-                "networks.",
+                f"Security group {gid} and subnet {subnet.subnet_id} belong to different networks.",
             )
         out.append({"GroupId": g.group_id, "GroupName": g.group_name})
     for name in dict.fromkeys(names):
@@ -215,9 +218,7 @@ def _private_ips(tx: Tx, subnet: SubnetRecord, wanted: str | None, count: int) -
                 "first four addresses and the last one).",
             )
         if wanted in used:
-            raise KilnError(
-                errors.InvalidIPAddressInUse, f"Address {wanted} is in use."
-            )
+            raise KilnError(errors.InvalidIPAddressInUse, f"Address {wanted} is in use.")
         return [wanted]
     out: list[str] = []
     for n in range(first, last + 1):

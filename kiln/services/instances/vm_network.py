@@ -122,7 +122,6 @@ def ec2_identity(inst: InstanceRecord) -> tuple[str, ...]:
     raw = ("ec2" + hexd + "0" * 32)[:32]
     uuid = f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:32]}"
     return (
-        f"type=1,manufacturer=Amazon EC2,product={inst.instance_type},"
-        f"serial={uuid},uuid={uuid}",
+        f"type=1,manufacturer=Amazon EC2,product={inst.instance_type},serial={uuid},uuid={uuid}",
         f"type=3,manufacturer=Amazon EC2,asset={inst.instance_id}",
     )

@@ -112,7 +112,7 @@ def metadata_of(tx: Tx, vpc_id: str, private_ip: str) -> InstanceMetadata | None
         mac=inst.mac_address,
         private_ip=inst.private_ip,
         public_ip=inst.public_ip,
-        subnet_id=inst.subnet_id,
+        subnet_id=subnet.subnet_id,
         vpc_id=vpc_id,
         subnet_cidr=subnet.cidr_block,
         vpc_cidr=vpc.cidr_block,

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from kiln import errors
 from kiln.catalog import Tx
 from kiln.catalog import jobs as cat_jobs
+from kiln.catalog import networks as cat_networks
 from kiln.catalog import snapshots as cat_snapshots
 from kiln.catalog import tags as cat_tags
 from kiln.catalog.records import Filter, TagRecord
-from kiln.errors import KilnError
+from kiln.errors import ErrorCode, KilnError
 from kiln.services.context import Caller, Services
 from kiln.services.images.access import visible_image
 from kiln.services.instances.access import owned_instances
@@ -76,6 +77,27 @@ def _key_pair(tx: Tx, caller: Caller, rid: str) -> str:
     return "key-pair"
 
 
+def _network(
+    kind: str, find: Callable[[Tx, str], object], missing: ErrorCode, what: str
+) -> Callable[[Tx, Caller, str], str]:
+    def resolve(tx: Tx, caller: Caller, rid: str) -> str:
+        rec = find(tx, rid)
+        if (
+            rec is None
+            or getattr(rec, "owner_id", caller.account_id) != caller.account_id
+            or getattr(rec, "region", caller.region) != caller.region
+        ):
+            raise KilnError(missing, f"The {what} ID '{rid}' does not exist")
+        return kind
+
+    return resolve
+
+
+def _rule(tx: Tx, rid: str) -> object:
+    found = cat_networks.rules_by_id(tx, [rid])
+    return cat_networks.get_group(tx, found[0].group_id) if found else None
+
+
 def _task(kind: str) -> Callable[[Tx, Caller, str], str]:
     def resolve(tx: Tx, caller: Caller, rid: str) -> str:
         job = cat_jobs.get_job(tx, rid)
@@ -98,6 +120,17 @@ RESOURCES: Mapping[str, Callable[[Tx, Caller, str], str]] = {
     "export-ami": _task("export-image-task"),
     "i": _instance,
     "key": _key_pair,
+    "vpc": _network("vpc", cat_networks.get_vpc, errors.InvalidVpcIDNotFound, "vpc"),
+    "subnet": _network("subnet", cat_networks.get_subnet, errors.InvalidSubnetIDNotFound, "subnet"),
+    "sg": _network(
+        "security-group", cat_networks.get_group, errors.InvalidGroupNotFound, "security group"
+    ),
+    "sgr": _network(
+        "security-group-rule",
+        _rule,
+        errors.InvalidSecurityGroupRuleIdNotFound,
+        "security group rule",
+    ),
 }
 
 
