@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kiln.aws.context import Handler
-from kiln.ec2 import copy_image, images, instances, keypairs, snapshots, tags, tasks, volumes
+from kiln.ec2 import (
+    copy_image,
+    images,
+    instances,
+    keypairs,
+    networks,
+    snapshots,
+    tags,
+    tasks,
+    volumes,
+)
 
 ACTIONS: Mapping[str, Handler] = {
     # images
@@ -52,6 +62,21 @@ ACTIONS: Mapping[str, Handler] = {
     # instances (kiln/ec2/instances.py)
     "RunInstances": instances.run_instances,
     "ModifyInstanceMetadataOptions": instances.modify_instance_metadata_options,
+    # VPCs, subnets, security groups (kiln/ec2/networks.py)
+    "CreateVpc": networks.create_vpc,
+    "DeleteVpc": networks.delete_vpc,
+    "DescribeVpcs": networks.describe_vpcs,
+    "CreateSubnet": networks.create_subnet,
+    "DeleteSubnet": networks.delete_subnet,
+    "DescribeSubnets": networks.describe_subnets,
+    "CreateSecurityGroup": networks.create_security_group,
+    "DeleteSecurityGroup": networks.delete_security_group,
+    "DescribeSecurityGroups": networks.describe_security_groups,
+    "AuthorizeSecurityGroupIngress": networks.authorize_security_group_ingress,
+    "AuthorizeSecurityGroupEgress": networks.authorize_security_group_egress,
+    "RevokeSecurityGroupIngress": networks.revoke_security_group_ingress,
+    "RevokeSecurityGroupEgress": networks.revoke_security_group_egress,
+    "DescribeSecurityGroupRules": networks.describe_security_group_rules,
     "DescribeInstances": instances.describe_instances,
     "DescribeInstanceStatus": instances.describe_instance_status,
     "StartInstances": instances.start_instances,
