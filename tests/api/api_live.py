@@ -38,15 +38,23 @@ def open_ssh(ec2: object, group_id: str | None = None) -> None:
         groups = ec2.describe_security_groups(  # type: ignore[attr-defined]
             Filters=[{"Name": "group-name", "Values": ["default"]}]
         )["SecurityGroups"]
-        vpcs = {v["VpcId"] for v in ec2.describe_vpcs(  # type: ignore[attr-defined]
-            Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]}
+        vpcs = {
+            v["VpcId"]
+            for v in ec2.describe_vpcs(  # type: ignore[attr-defined]
+                Filters=[{"Name": "is-default", "Values": ["true"]}]
+            )["Vpcs"]
+        }
         group_id = next(g["GroupId"] for g in groups if g["VpcId"] in vpcs)
     try:
         ec2.authorize_security_group_ingress(  # type: ignore[attr-defined]
             GroupId=group_id,
             IpPermissions=[
-                {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-                 "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 22,
+                    "ToPort": 22,
+                    "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+                }
             ],
         )
     except Exception as e:  # already open

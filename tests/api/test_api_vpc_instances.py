@@ -214,8 +214,9 @@ def test_instances_have_their_own_addresses_and_vpc_fields(vpcs: Vpcs) -> None:
         assert ipaddress.IPv4Address(inst["PrivateIpAddress"]) in net
         assert [g["GroupName"] for g in inst["SecurityGroups"]] == ["default"]
         nif = inst["NetworkInterfaces"][0]
-        assert nif["SubnetId"] == inst["SubnetId"] and nif["PrivateIpAddress"] == (
-            inst["PrivateIpAddress"]
+        assert (
+            nif["SubnetId"] == inst["SubnetId"]
+            and nif["PrivateIpAddress"] == (inst["PrivateIpAddress"])
         )
     assert vpcs.c["VpcId"] == vpcs.other_vpc and vpcs.c["SubnetId"] == vpcs.other_subnet
 
@@ -252,7 +253,7 @@ def test_ssh_follows_the_ingress_rules_of_a_running_instance(vpcs: Vpcs) -> None
         assert f"inet {vpcs.a['PrivateIpAddress']}/" in out  # DHCP gave the recorded address
     finally:
         revoked = vpcs.kiln.aws(
-            vpcs.owner, "ec2", "revoke-security-group-ingress",
+            vpcs.owner, "revoke-security-group-ingress",
             "--group-id", vpcs.default_group, "--security-group-rule-ids", rule_id,
         )  # fmt: skip
     assert revoked.returncode == 0, revoked.stderr
@@ -300,7 +301,9 @@ def test_metadata_v1_v2_and_http_tokens_required(vpcs: Vpcs) -> None:
         f'wget -q -O - --header "X-aws-ec2-metadata-token: $T" {MD}/public-ipv4; echo; '
         f"wget -q -O - {MD}/instance-id 2>&1; echo"
     )
-    got = vpcs.ec2.modify_instance_metadata_options(InstanceId=b["InstanceId"], HttpTokens="required")
+    got = vpcs.ec2.modify_instance_metadata_options(
+        InstanceId=b["InstanceId"], HttpTokens="required"
+    )
     assert got["InstanceMetadataOptions"]["HttpTokens"] == "required"
     out = _paramiko(b["PublicIpAddress"], vpcs.key_file, v2)
     first, rest = out.split("\n", 1)
