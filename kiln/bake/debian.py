@@ -3,12 +3,13 @@
 Unlike the micro image this one downloads its packages from a Debian mirror (the only network
 it needs; default ``http://deb.debian.org/debian``, or ``$KILN_DEBIAN_MIRROR``). The root
 filesystem comes from ``mmdebstrap --variant=minbase`` with the kernel, systemd, udev,
-OpenSSH, cloud-init, ifupdown + DHCP and sudo; Debian's own initramfs (built by the kernel
+OpenSSH, cloud-init, ifupdown + DHCP, sudo and Python 3; Debian's own initramfs (built by the kernel
 package) boots it. The disk is assembled like the micro image's (kiln/bake/disk.py): syslinux
 on a FAT boot partition holding the kernel and initramfs, the ext4 root written by ``mke2fs -d``.
 
-Contract with Kiln (docs/instances.md#debian): cloud-init reads the NoCloud seed
-(``datasource_list: [NoCloud, None]``), installs the key pair for the default user ``admin``
+Contract with Kiln (docs/instances.md#debian): cloud-init reads EC2's metadata service where
+the guest's DMI identity says EC2 (VPC networks), else the NoCloud seed
+(``datasource_list: [Ec2, NoCloud, None]``), installs the key pair for the default user ``admin``
 (as on EC2's Debian AMIs; passwordless sudo), runs user data, makes per-instance SSH host keys;
 a unit after ``cloud-final`` prints ``KILN-READY instance-id=<id>`` on the serial console.
 """
@@ -30,7 +31,7 @@ from kiln.errors import KilnError
 log = logging.getLogger(__name__)
 
 NAME = "debian"
-VERSION = "12.2026.11.0"  # Debian 12; bump when the recipe changes
+VERSION = "12.2026.12.0"  # Debian 12; bump when the recipe changes
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 PACKAGES = (
@@ -44,6 +45,7 @@ PACKAGES = (
     "isc-dhcp-client",
     "sudo",
     "iproute2",
+    "python3",  # Ansible manages the guest over SSH with it
 )
 LAYOUT = DiskLayout(size_mib=2048, boot_size_mib=120)
 KERNEL_ARGS = (
@@ -57,8 +59,9 @@ LABEL kiln
   INITRD /initrd.img
   APPEND {args}
 """
-CLOUD_CFG = """# Kiln: the NoCloud seed is the only datasource (docs/instances.md)
-datasource_list: [ NoCloud, None ]
+CLOUD_CFG = """# Kiln: EC2's metadata service on a VPC network (the guest's DMI says "Amazon EC2" there),
+# else the NoCloud seed Kiln attaches to every instance (docs/instances.md#debian)
+datasource_list: [ Ec2, NoCloud, None ]
 manage_etc_hosts: true
 locale: C.UTF-8
 system_info:

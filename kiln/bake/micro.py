@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 NAME = "micro"
 # The recipe's version: bump when anything in kiln/bake changes what the image contains.
-VERSION = "2026.11.0"
+VERSION = "2026.12.0"
 # console on the first serial port; the others trim boot time under TCG (see MACHINE-NOTES and
 # docs/bake.md): no crypto self-tests, no KASLR relocation, one 8250 UART probed, and two
 # initcalls that cost 0.1-0.4 s each under TCG and that a micro VM does not need (the tracefs

@@ -77,9 +77,22 @@ def _install_busybox(root: Path) -> None:
             link.symlink_to("/bin/busybox")
 
 
+#: The SSH server and what file-copying clients call on it: OpenSSH's ``scp`` (the remote end
+#: of a legacy ``scp -O``) and ``sftp-server`` (OpenSSH 9's scp, sftp, paramiko's SFTP, Packer's
+#: file provisioner) at the path dropbear runs for the ``sftp`` subsystem.
+SSH_TOOLS = (
+    ("dropbear", "usr/sbin/dropbear"),
+    ("dropbearkey", "usr/bin/dropbearkey"),
+    ("scp", "usr/bin/scp"),
+    ("/usr/lib/openssh/sftp-server", "usr/lib/sftp-server"),
+)
+
+
 def _install_dropbear(root: Path) -> None:
-    for tool, dest in (("dropbear", "usr/sbin/dropbear"), ("dropbearkey", "usr/bin/dropbearkey")):
-        binary = which(tool)
+    for tool, dest in SSH_TOOLS:
+        binary = Path(tool) if tool.startswith("/") else which(tool)
+        if not binary.exists():
+            raise FileNotFoundError(f"{tool} is missing (Debian package openssh-sftp-server)")
         _copy_file(binary, root / dest, 0o755)
         for lib in _shared_libraries(binary):
             target = root / str(lib).lstrip("/")

@@ -89,12 +89,18 @@ def test_debian_boots_with_cloud_init_key_and_user_data(tmp_path: Path) -> None:
         )
         try:
             _, out, _ = client.exec_command(
-                "sudo cat /root/from-user-data.txt; hostname; . /etc/os-release; echo $VERSION_ID",
+                "sudo cat /root/from-user-data.txt; hostname; . /etc/os-release; echo $VERSION_ID;"
+                " cloud-id; python3 -c 'import sys; print(sys.version_info[0])'",
                 timeout=120,
             )
-            assert out.read().decode().split() == [token, iid, "12"]
+            got = out.read().decode().split()
         finally:
             client.close()
+        if inst.get("PublicDnsName"):  # QEMU user networking: the NoCloud seed
+            assert got == [token, iid, "12", "nocloud", "3"], got
+        else:  # a VPC: cloud-init's Ec2 datasource read the key and user data from IMDS
+            short = inst["PrivateDnsName"].split(".")[0]
+            assert got == [token, short, "12", "aws", "3"], got
         ec2.terminate_instances(InstanceIds=[iid])
         _until(
             "terminated",

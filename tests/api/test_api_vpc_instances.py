@@ -310,3 +310,43 @@ def test_metadata_v1_v2_and_http_tokens_required(vpcs: Vpcs) -> None:
     assert first == b["PublicIpAddress"], out
     assert "401" in rest and b["InstanceId"] not in rest, out
     assert vpcs.fresh(b)["MetadataOptions"]["HttpTokens"] == "required"
+
+
+def test_file_uploads_and_rsa_host_keys_work_on_the_micro_guest(vpcs: Vpcs, tmp_path: Path) -> None:
+    """What provisioners do: connect asking for an RSA host key (Go's SSH, older OpenSSH
+    setups), copy a file with legacy scp, with SFTP-based scp, and with paramiko's SFTP."""
+    _ensure_ssh(vpcs)
+    ip = vpcs.a["PublicIpAddress"]
+    rsa = _openssh(ip, vpcs.key_file, "echo rsa-ok")
+    assert rsa.returncode == 0, rsa.stderr
+    only_rsa = subprocess.run(
+        ["ssh", "-i", str(vpcs.key_file), "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+         "-o", "HostKeyAlgorithms=rsa-sha2-256", "-o", "ConnectTimeout=60",
+         f"root@{ip}", "echo rsa-ok"],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert only_rsa.returncode == 0 and only_rsa.stdout.strip() == "rsa-ok", only_rsa.stderr
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(os.urandom(300_000))
+    digest = subprocess.run(["sha256sum", str(blob)], capture_output=True, text=True).stdout[:64]
+    common = ["-i", str(vpcs.key_file), "-o", "StrictHostKeyChecking=no",
+              "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"]  # fmt: skip
+    for flag, name in (("-O", "legacy"), ("-s", "sftp")):
+        done = subprocess.run(
+            ["scp", flag, *common, str(blob), f"root@{ip}:/root/{name}.bin"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, (name, done.stderr)
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    client.connect(ip, username="root", key_filename=str(vpcs.key_file), look_for_keys=False,
+                   allow_agent=False, timeout=30)  # fmt: skip
+    try:
+        sftp = client.open_sftp()
+        sftp.put(str(blob), "/root/paramiko.bin")
+        sftp.close()
+    finally:
+        client.close()
+    sums = _paramiko(ip, vpcs.key_file, "cd /root && sha256sum legacy.bin sftp.bin paramiko.bin")
+    assert [line.split()[0] for line in sums.splitlines()] == [digest] * 3, sums
