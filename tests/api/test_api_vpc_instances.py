@@ -163,7 +163,10 @@ def vpcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vpcs]:
 
         a = run()
         b = run()
-        c = run(SubnetId=other_subnet, SecurityGroupIds=[open_group])
+        # C's own address must not be A's (.4, the first free one) for the isolation probe
+        c = run(
+            SubnetId=other_subnet, SecurityGroupIds=[open_group], PrivateIpAddress="172.31.0.99"
+        )
         for inst in (a, b, c):
             iid = inst["InstanceId"]
             _until(
@@ -219,6 +222,7 @@ def test_instances_have_their_own_addresses_and_vpc_fields(vpcs: Vpcs) -> None:
             and nif["PrivateIpAddress"] == (inst["PrivateIpAddress"])
         )
     assert vpcs.c["VpcId"] == vpcs.other_vpc and vpcs.c["SubnetId"] == vpcs.other_subnet
+    assert vpcs.c["PrivateIpAddress"] == "172.31.0.99"
 
     def ids(**filters: str) -> set[str]:
         got = vpcs.ec2.describe_instances(
@@ -283,6 +287,7 @@ def test_one_vpc_reaches_itself_and_not_another(vpcs: Vpcs) -> None:
     _ensure_ssh(vpcs)
     assert _probe(vpcs, vpcs.a, vpcs.b)  # same VPC, across the default group
     assert _probe(vpcs, vpcs.b, vpcs.a)
+    assert vpcs.a["PrivateIpAddress"] != vpcs.c["PrivateIpAddress"]
     assert not _probe(vpcs, vpcs.c, vpcs.a)  # other VPC, same CIDR: not routed
 
 
