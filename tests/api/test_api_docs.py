@@ -52,7 +52,7 @@ def test_every_action_of_every_service_is_documented() -> None:
     from kiln.sts.actions import ACTIONS as STS_ACTIONS
 
     services = {
-        "ec2": (ACTIONS, ["api.md", "jobs.md", "instances.md"]),
+        "ec2": (ACTIONS, ["api.md", "jobs.md", "instances.md", "networks.md"]),
         "sts": (STS_ACTIONS, ["sts.md"]),
         "kms": (KMS_ACTIONS, ["kms.md"]),
     }

@@ -185,7 +185,7 @@ def test_auth_failures(api: ApiWorld) -> None:
 
 def test_unsupported_action_is_invalid_action(api: ApiWorld) -> None:
     ec2 = api.kiln.client(api.owner)
-    expect("InvalidAction", 400, lambda: ec2.describe_vpcs())
+    expect("InvalidAction", 400, lambda: ec2.describe_route_tables())
 
 
 def test_account_created_while_serving_works_at_once(api: ApiWorld) -> None:
