@@ -355,3 +355,29 @@ def test_file_uploads_and_rsa_host_keys_work_on_the_micro_guest(vpcs: Vpcs, tmp_
         client.close()
     sums = _paramiko(ip, vpcs.key_file, "cd /root && sha256sum legacy.bin sftp.bin paramiko.bin")
     assert [line.split()[0] for line in sums.splitlines()] == [digest] * 3, sums
+
+
+def test_a_terminated_instances_address_serves_the_next_one(vpcs: Vpcs) -> None:
+    """EC2 reuses private addresses; the DHCP lease of the old MAC must not keep the new
+    instance from getting it."""
+    _ensure_ssh(vpcs)
+    b = vpcs.b
+    vpcs.ec2.terminate_instances(InstanceIds=[b["InstanceId"]])
+    _until(f"{b['InstanceId']} terminated", lambda: vpcs.fresh(b)["State"]["Name"] == "terminated")
+    assert "PublicIpAddress" not in vpcs.fresh(b)
+    image = vpcs.fresh(vpcs.a)["ImageId"]
+    d = vpcs.ec2.run_instances(
+        ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.nano", KeyName="vpc-key"
+    )["Instances"][0]
+    assert d["PrivateIpAddress"] == b["PrivateIpAddress"]
+    iid = d["InstanceId"]
+    _until(
+        f"{iid} ready",
+        lambda: (
+            f"KILN-READY instance-id={iid}"
+            in (vpcs.ec2.get_console_output(InstanceId=iid).get("Output") or "")
+        ),
+    )
+    d = vpcs.fresh(d)
+    out = _paramiko(d["PublicIpAddress"], vpcs.key_file, "ip -4 -o addr show dev eth0; hostname")
+    assert f"inet {b['PrivateIpAddress']}/" in out and iid in out, out

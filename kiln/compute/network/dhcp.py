@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import shutil
 import signal
 from collections.abc import Sequence
 from pathlib import Path
@@ -101,6 +102,17 @@ def reload(state_dir: Path, nics: Sequence[Nic]) -> None:
     pid = running_pid(state_dir)
     if pid is not None:
         process.send_signal(pid, signal.SIGHUP)
+
+
+def release(ns: str, nic: Nic) -> None:
+    """Drop the NIC's lease now (``dhcp_release``, Debian ``dnsmasq-utils``, sends dnsmasq the
+    DHCPRELEASE the guest did not): dnsmasq refuses to give a configured address to a new MAC
+    while another MAC's lease on it lasts, and a terminated instance's address is reused."""
+    if shutil.which("dhcp_release") is None:
+        log.warning("dhcp_release is missing (dnsmasq-utils): %s stays leased", nic.private_ip)
+        return
+    netns.run([*netns.exec_argv(ns), "dhcp_release", BRIDGE, nic.private_ip, nic.mac.lower()],
+              check=False)  # fmt: skip
 
 
 def stop(state_dir: Path) -> None:

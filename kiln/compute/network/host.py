@@ -201,6 +201,7 @@ class NetnsNetworkHost:
                 return
             name = self._ns(nic.vpc_id)
             if netns.exists(name):
+                dhcp.release(name, nic)
                 netns.ip(name, "link", "del", tap_name(instance_id), check=False)
             if nic.vpc_id in self._vpcs:
                 self._apply(nic.vpc_id)
