@@ -29,14 +29,11 @@ from kiln.services.images import create_image as images_from
 from kiln.services.instances import describe_instances as describe
 from kiln.services.instances import instance_attributes as attrs
 from kiln.services.instances import instances as actions
+from kiln.services.instances import placement
 from kiln.services.instances import run_instances as rules
 from kiln.services.instances.access import InstanceView
 from kiln.services.instances.instances import StateChange
-from kiln.services.instances.placement import (
-    InterfaceRequest,
-    MetadataOptionsRequest,
-    modify_metadata_options,
-)
+from kiln.services.instances.placement import InterfaceRequest, MetadataOptionsRequest
 from kiln.services.instances.states import code
 
 
@@ -206,7 +203,7 @@ def modify_instance_metadata_options(ctx: RequestContext, params: Params) -> Map
         raise KilnError(
             errors.MissingParameter, "The request must contain the parameter InstanceId"
         )
-    inst = modify_metadata_options(
+    inst = placement.modify_instance_metadata_options(
         services_of(ctx),
         caller_of(ctx),
         instance_id,

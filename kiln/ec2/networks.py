@@ -276,13 +276,13 @@ def describe_security_groups(ctx: RequestContext, params: Params) -> Mapping[str
 
 def _authorize(ctx: RequestContext, params: Params, egress: bool) -> Mapping[str, object]:
     services, caller = services_of(ctx), caller_of(ctx)
-    made = sg.authorize(
+    rule = sg.authorize_security_group_egress if egress else sg.authorize_security_group_ingress
+    made = rule(
         services,
         caller,
         opt_str(params, "GroupId"),
         opt_str(params, "GroupName"),
         _permissions(params),
-        egress,
         tag_specs(params),
         flag(params, "DryRun"),
     )
@@ -292,14 +292,14 @@ def _authorize(ctx: RequestContext, params: Params, egress: bool) -> Mapping[str
 
 
 def _revoke(ctx: RequestContext, params: Params, egress: bool) -> Mapping[str, object]:
-    gone = sg.revoke(
+    rule = sg.revoke_security_group_egress if egress else sg.revoke_security_group_ingress
+    gone = rule(
         services_of(ctx),
         caller_of(ctx),
         opt_str(params, "GroupId"),
         opt_str(params, "GroupName"),
         _permissions(params),
         strs(params.get("SecurityGroupRuleIds")),
-        egress,
         flag(params, "DryRun"),
     )
     return {

@@ -286,7 +286,7 @@ def allocate_public_ip(tx: Tx) -> str:
     raise KilnError(errors.InsufficientInstanceCapacity, "No free public address on this host.")
 
 
-def modify_metadata_options(
+def modify_instance_metadata_options(
     services: Services,
     caller: Caller,
     instance_id: str,

@@ -346,6 +346,34 @@ def revoke(
     return doomed
 
 
+def authorize_security_group_ingress(
+    services: Services, caller: Caller, group_id: str | None, group_name: str | None,
+    perms: Sequence[Permission], tag_specs: Sequence[TagSpec], dry_run_flag: bool,
+) -> list[RuleRecord]:  # fmt: skip
+    return authorize(services, caller, group_id, group_name, perms, False, tag_specs, dry_run_flag)
+
+
+def authorize_security_group_egress(
+    services: Services, caller: Caller, group_id: str | None, group_name: str | None,
+    perms: Sequence[Permission], tag_specs: Sequence[TagSpec], dry_run_flag: bool,
+) -> list[RuleRecord]:  # fmt: skip
+    return authorize(services, caller, group_id, group_name, perms, True, tag_specs, dry_run_flag)
+
+
+def revoke_security_group_ingress(
+    services: Services, caller: Caller, group_id: str | None, group_name: str | None,
+    perms: Sequence[Permission], rule_ids: Sequence[str], dry_run_flag: bool,
+) -> list[RuleRecord]:  # fmt: skip
+    return revoke(services, caller, group_id, group_name, perms, rule_ids, False, dry_run_flag)
+
+
+def revoke_security_group_egress(
+    services: Services, caller: Caller, group_id: str | None, group_name: str | None,
+    perms: Sequence[Permission], rule_ids: Sequence[str], dry_run_flag: bool,
+) -> list[RuleRecord]:  # fmt: skip
+    return revoke(services, caller, group_id, group_name, perms, rule_ids, True, dry_run_flag)
+
+
 def _rules_changed(services: Services, group_id: str) -> None:
     from kiln.services.instances import vm_network  # the instance side depends on these rules
 
