@@ -185,10 +185,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if svc.networks is not None:  # before any job can start or stop a VM
+            svc.networks.reconcile(*vm_network.running_networks(svc))
         resumed = svc.jobs.start(svc)
         log.info("kiln serving regions %s; %d job(s) resumed", ", ".join(svc.regions), resumed)
-        if svc.networks is not None:
-            svc.networks.reconcile(*vm_network.running_networks(svc))
         if svc.compute is not None:
             alive = reconcile(svc)
             svc.compute.watch(lambda: watch_running(svc))
