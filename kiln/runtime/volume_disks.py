@@ -25,6 +25,7 @@ import fcntl
 import logging
 import os
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -141,7 +142,8 @@ def remove_bases(data_dir: Path, region: str, snapshot_id: str) -> None:
         return
     for p in bases.iterdir():
         if p.name.startswith((f"{snapshot_id}.", f"{snapshot_id}@")):
-            p.unlink(missing_ok=True)
+            # a base's direct-boot cache is a directory (kiln/compute/direct_boot.py)
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 def _grow(extents: list[Extent], margin: int, size: int) -> list[Extent]:

@@ -26,6 +26,7 @@ from kiln.catalog import instances as cat
 from kiln.catalog import snapshots as cat_snapshots
 from kiln.catalog.instances import InstanceRecord
 from kiln.catalog.records import VolumeRecord
+from kiln.compute import direct_boot
 from kiln.compute.driver import DiskSpec, VmHandle, VmSpec
 from kiln.compute.ports import pick_free_port, port_is_free
 from kiln.compute.seed import make_nocloud_seed
@@ -151,6 +152,7 @@ def start_vm(services: Services, inst: InstanceRecord, disks: list[DiskSpec]) ->
         [inst.public_key] if inst.public_key else [],
         _user_data(inst),
     )
+    direct = direct_boot.for_disk(disks[0].path, disks[0].format, run_dir / "direct-boot")
     port = inst.ssh_port
     for attempt in range(3):
         if port is None or not port_is_free(port):
@@ -166,6 +168,9 @@ def start_vm(services: Services, inst: InstanceRecord, disks: list[DiskSpec]) ->
             inst.memory_mib,
             port,
             runtime.accel(),
+            kernel=direct.kernel if direct else None,
+            initrd=direct.initrd if direct else None,
+            append=direct.append if direct else None,
         )
         try:
             return runtime.driver.start(spec)
