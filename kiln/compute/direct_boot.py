@@ -29,7 +29,6 @@ boot is remembered too (``boot.json`` with ``"direct": false``).
 from __future__ import annotations
 
 import fcntl
-import gzip
 import json
 import logging
 import lzma
@@ -212,13 +211,22 @@ def syslinux_cmdline(entry: BootEntry) -> str:
 
 
 # --- kernel and initrd ----------------------------------------------------------------------
-def _decompress(data: bytes, kind: str) -> bytes:
-    if kind == "xz":
-        return lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(data)
-    if kind == "gzip":
-        return gzip.decompress(data)
-    dec = zstandard.ZstdDecompressor().decompressobj()
-    return dec.decompress(data)
+def _decompress(data: bytes, kind: str) -> tuple[bytes, bytes] | None:
+    """(output, bytes after the stream) of the one stream at the start of ``data``; None if
+    the stream is cut short or corrupt."""
+    try:
+        if kind == "xz":
+            dec = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+            out, rest, done = dec.decompress(data), dec.unused_data, dec.eof
+        elif kind == "gzip":
+            gz = zlib.decompressobj(wbits=31)
+            out, rest, done = gz.decompress(data), gz.unused_data, gz.eof
+        else:
+            zd = zstandard.ZstdDecompressor().decompressobj()
+            out, rest, done = zd.decompress(data), zd.unused_data, zd.eof
+    except (lzma.LZMAError, OSError, EOFError, zstandard.ZstdError, ValueError, zlib.error):
+        return None
+    return (bytes(out), bytes(rest)) if done else None
 
 
 def _kind(data: bytes) -> str | None:
@@ -237,13 +245,10 @@ def bzimage_payload(image: bytes) -> bytes | None:
     start = (setup_sects + 1) * SECTOR + offset
     payload = image[start : start + length]
     kind = _kind(payload)
-    if kind is None:
+    got = _decompress(payload, kind) if kind is not None else None
+    if got is None or len(got[1]) > 4:  # after the stream: at most the size (a le32)
         return None
-    try:
-        elf = _decompress(payload, kind)
-    except (lzma.LZMAError, OSError, EOFError, zstandard.ZstdError):
-        return None
-    return elf if elf.startswith(b"\x7fELF") else None
+    return got[0] if got[0].startswith(b"\x7fELF") else None
 
 
 def has_pvh_note(elf: bytes) -> bool:
@@ -272,24 +277,10 @@ def plain_initrd(data: bytes) -> bytes | None:
     """The initrd as an uncompressed newc cpio when it is exactly one compressed cpio stream
     (trailing zero padding allowed); None otherwise (e.g. an early-microcode cpio in front)."""
     kind = _kind(data)
-    if kind is None:
+    got = _decompress(data, kind) if kind is not None else None
+    if got is None or got[1].strip(b"\0") or not got[0].startswith(b"070701"):
         return None
-    try:
-        if kind == "xz":
-            dec = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-            out, rest = dec.decompress(data), dec.unused_data
-            done = dec.eof
-        elif kind == "gzip":
-            gz = zlib.decompressobj(wbits=31)
-            out, rest, done = gz.decompress(data), gz.unused_data, gz.eof
-        else:
-            zd = zstandard.ZstdDecompressor().decompressobj()
-            out, rest, done = zd.decompress(data), zd.unused_data, zd.eof
-    except (lzma.LZMAError, OSError, EOFError, zstandard.ZstdError, ValueError, zlib.error):
-        return None
-    if not done or rest.strip(b"\0") or not out.startswith(b"070701"):
-        return None
-    return bytes(out)
+    return got[0]
 
 
 # --- extraction and cache -------------------------------------------------------------------
