@@ -5,6 +5,8 @@ Layout under ``DATA_DIR/regions/<region>/``::
     bases/<snap-id>.raw            the snapshot restored once (sparse), shared by its volumes
     bases/<snap-id>@<bytes>.raw    the same, extended to a larger volume size
     bases/empty-<bytes>.raw        a sparse all-zero base for volumes made without a snapshot
+    bases/<base>.raw.boot/         what the base's bootloader boots, for a direct kernel boot
+                                   (kiln/compute/direct_boot.py); removed with the base
     volumes/<vol-id>.qcow2         the volume: what its guest wrote since creation
 
 A base is written once under a lock (``flock``) to a temporary name and renamed, so concurrent
