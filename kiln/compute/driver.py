@@ -40,6 +40,10 @@ class VmSpec:
     where the attachment says (``argv_prefix``) with its ``-netdev``/``-device`` arguments, and
     ``ssh_host_port`` is not used (pass 0: the guest is reached at its public address). None:
     QEMU user networking with ``ssh_host_port`` forwarded to the guest's port 22.
+
+    ``kernel`` (with ``initrd`` and the command line ``append``): boot this kernel directly
+    instead of the firmware booting ``disks[0]`` (kiln/compute/direct_boot.py: what the disk's
+    own bootloader would load); None: the firmware boots the disk.
     """
 
     instance_id: str
@@ -54,6 +58,9 @@ class VmSpec:
     # ``-smbios`` values (e.g. ``type=1,manufacturer=Amazon EC2``): the identity cloud-init's
     # ds-identify reads from DMI to pick its datasource (kiln/services/instances/vm_network.py).
     smbios: tuple[str, ...] = ()
+    kernel: Path | None = None
+    initrd: Path | None = None
+    append: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

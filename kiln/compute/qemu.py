@@ -96,7 +96,8 @@ class QemuDriver:
         for i, (path, fmt, ro) in enumerate(drives):
             opts = f"file={_esc(Path(path).resolve())},format={fmt},if=none,id=disk{i}"
             opts += ",readonly=on" if ro else ",discard=unmap"
-            dev = f"virtio-blk-pci,drive=disk{i}" + (",bootindex=0" if i == 0 else "")
+            first = i == 0 and spec.kernel is None  # -kernel's option ROM takes bootindex 0
+            dev = f"virtio-blk-pci,drive=disk{i}" + (",bootindex=0" if first else "")
             argv += ["-drive", opts, "-device", dev]
         if spec.net is None:
             argv += [
@@ -110,6 +111,11 @@ class QemuDriver:
         argv += ["-device", "virtio-rng-pci"]  # entropy for the guest's first host key
         for value in spec.smbios:
             argv += ["-smbios", value]
+        if spec.kernel is not None:  # direct kernel boot (kiln/compute/direct_boot.py)
+            argv += ["-kernel", str(Path(spec.kernel).resolve())]
+            if spec.initrd is not None:
+                argv += ["-initrd", str(Path(spec.initrd).resolve())]
+            argv += ["-append", spec.append or ""]
         return [*spec.net.argv_prefix, *argv] if spec.net is not None else argv
 
     def _check(self, spec: VmSpec) -> None:
@@ -126,6 +132,9 @@ class QemuDriver:
         for path in [d.path for d in spec.disks] + ([spec.seed] if spec.seed else []):
             if not Path(path).is_file():
                 raise KilnError(bad, f"{spec.instance_id}: disk {path} does not exist")
+        for file in (spec.kernel, spec.initrd):
+            if file is not None and not Path(file).is_file():
+                raise KilnError(bad, f"{spec.instance_id}: kernel file {file} does not exist")
 
     # --- VmDriver ---------------------------------------------------------------------------
     def start(self, spec: VmSpec) -> VmHandle:
@@ -153,6 +162,7 @@ class QemuDriver:
             "instance_id": spec.instance_id,
             "ssh_host_port": spec.ssh_host_port,
             "accel": spec.accel,
+            "boot": "direct" if spec.kernel is not None else "firmware",
             "argv": argv,
         }
         tmp = run / f"{STATE}.tmp"

@@ -5,6 +5,8 @@ Layout under ``DATA_DIR/regions/<region>/``::
     bases/<snap-id>.raw            the snapshot restored once (sparse), shared by its volumes
     bases/<snap-id>@<bytes>.raw    the same, extended to a larger volume size
     bases/empty-<bytes>.raw        a sparse all-zero base for volumes made without a snapshot
+    bases/<base>.raw.boot/         what the base's bootloader boots, for a direct kernel boot
+                                   (kiln/compute/direct_boot.py); removed with the base
     volumes/<vol-id>.qcow2         the volume: what its guest wrote since creation
 
 A base is written once under a lock (``flock``) to a temporary name and renamed, so concurrent
@@ -25,6 +27,7 @@ import fcntl
 import logging
 import os
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -141,7 +144,8 @@ def remove_bases(data_dir: Path, region: str, snapshot_id: str) -> None:
         return
     for p in bases.iterdir():
         if p.name.startswith((f"{snapshot_id}.", f"{snapshot_id}@")):
-            p.unlink(missing_ok=True)
+            # a base's direct-boot cache is a directory (kiln/compute/direct_boot.py)
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 def _grow(extents: list[Extent], margin: int, size: int) -> list[Extent]:

@@ -230,6 +230,19 @@ def test_micro_boots_runs_user_data_and_takes_the_key_over_ssh(
         first.iid,
     ]
     assert inst["ImageId"] == world.micro and inst["InstanceType"] == TYPE
+    # the fast path (kiln/compute/direct_boot.py): the kernel syslinux.cfg names, booted by QEMU
+    # itself from the base's cache, with the command line syslinux would have passed
+    vm = json.loads((world.region_dir / "instances" / first.iid / "vm.json").read_text())
+    argv = vm["argv"]
+    assert vm["boot"] == "direct" and "-kernel" in argv
+    kernel = Path(argv[argv.index("-kernel") + 1])
+    assert kernel.parent.name == f"{world.micro_snapshot}.raw.boot" and kernel.read_bytes()[:4] == (
+        b"\x7fELF"
+    )
+    cmdline = ssh(inst, world.key_file, "cat /proc/cmdline").strip()
+    assert cmdline.startswith("BOOT_IMAGE=/vmlinuz root=LABEL=kiln-root ") and cmdline.endswith(
+        " initrd=/initrd.img"
+    )
     assert inst["KeyName"] == world.key_name and inst["RootDeviceType"] == "ebs"
     assert inst["Tags"] == [{"Key": "Name", "Value": "web-1"}]
     root = inst["BlockDeviceMappings"][0]

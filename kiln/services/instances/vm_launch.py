@@ -26,6 +26,7 @@ from kiln.catalog import instances as cat
 from kiln.catalog import snapshots as cat_snapshots
 from kiln.catalog.instances import InstanceRecord
 from kiln.catalog.records import VolumeRecord
+from kiln.compute import direct_boot
 from kiln.compute.driver import DiskSpec, VmHandle, VmSpec
 from kiln.compute.ports import pick_free_port, port_is_free
 from kiln.compute.seed import make_nocloud_seed
@@ -154,6 +155,7 @@ def start_vm(services: Services, inst: InstanceRecord, disks: list[DiskSpec]) ->
         [inst.public_key] if inst.public_key else [],
         _user_data(inst),
     )
+    direct = direct_boot.for_disk(disks[0].path, disks[0].format, run_dir / "direct-boot")
     net = vm_network.plug(services, inst, str(run_dir))
     if net is not None:
         spec = VmSpec(
@@ -167,6 +169,9 @@ def start_vm(services: Services, inst: InstanceRecord, disks: list[DiskSpec]) ->
             runtime.accel(),
             net=net,
             smbios=vm_network.ec2_identity(inst),
+            kernel=direct.kernel if direct else None,
+            initrd=direct.initrd if direct else None,
+            append=direct.append if direct else None,
         )
         try:
             return runtime.driver.start(spec)
@@ -188,6 +193,9 @@ def start_vm(services: Services, inst: InstanceRecord, disks: list[DiskSpec]) ->
             inst.memory_mib,
             port,
             runtime.accel(),
+            kernel=direct.kernel if direct else None,
+            initrd=direct.initrd if direct else None,
+            append=direct.append if direct else None,
         )
         try:
             return runtime.driver.start(spec)
