@@ -150,8 +150,9 @@ class LiveKiln:
         path = self.data_dir / "serve.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
-    def kiln(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*KILN, *args], capture_output=True, text=True, timeout=300)
+    def kiln(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """``kiln ARGS`` (``timeout``: a guard against hanging, not a speed requirement)."""
+        return subprocess.run([*KILN, *args], capture_output=True, text=True, timeout=timeout)
 
     def account(self, name: str, *extra: str) -> Creds:
         res = self.kiln(

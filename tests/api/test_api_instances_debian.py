@@ -45,7 +45,14 @@ def test_debian_boots_with_cloud_init_key_and_user_data(tmp_path: Path) -> None:
     kiln = LiveKiln(tmp_path, None)
     try:
         baked = kiln.kiln(
-            "bake", "debian", "--data-dir", str(tmp_path), "--region", REGION, "--json"
+            "bake",
+            "debian",
+            "--data-dir",
+            str(tmp_path),
+            "--region",
+            REGION,
+            "--json",
+            timeout=WAIT,
         )
         assert baked.returncode == 0, baked.stderr
         image_id = json.loads(baked.stdout)[0]["ImageId"]
