@@ -110,8 +110,15 @@ class Kiln:
     def start(self) -> None:
         log = open(self.data_dir / "serve.log", "ab")  # noqa: SIM115  # lives with the server
         self.proc = subprocess.Popen(
-            [*KILN, "serve", "--data-dir", str(self.data_dir), "--port", str(self.port),
-             *self._network_args()],  # fmt: skip
+            [
+                *KILN,
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.port),
+                *self._network_args(),
+            ],  # fmt: skip
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,
