@@ -106,6 +106,27 @@ def _as_dict(rec: object) -> dict[str, Any]:
     return {f: getattr(rec, f) for f in rec.__dataclass_fields__}  # type: ignore[attr-defined]
 
 
+def _list(
+    tx: Session,
+    cls: type[R],
+    model: type[models.Base],
+    key: str,
+    viewer: str | None,
+    ids: Collection[str] | None,
+    **equal: str | None,
+) -> list[R]:
+    """Rows of ``model`` as ``cls`` records, ordered by ``key``: those with these ``ids`` (if
+    given) and whose columns equal the non-None ``equal`` values; tags as ``viewer`` sees them."""
+    t = model.__table__
+    q = select(t).order_by(t.c[key])
+    if ids is not None:
+        q = q.where(t.c[key].in_(list(ids)))
+    for column, value in equal.items():
+        if value is not None:
+            q = q.where(t.c[column] == value)
+    return _with_tags(tx, cls, tx.execute(q).mappings().all(), key, viewer)
+
+
 # --- default VPCs -----------------------------------------------------------------------------
 def default_vpc_entry(tx: Session, owner_id: str, region: str) -> tuple[bool, str | None]:
     """(made, vpc_id): whether the account's default VPC in ``region`` was ever made, and its id
@@ -155,15 +176,7 @@ def list_vpcs(
     ids: Collection[str] | None = None,
     viewer: str | None = None,
 ) -> list[VpcRecord]:
-    t = models.Vpc.__table__
-    q = select(t).order_by(t.c.vpc_id)
-    if owner_id is not None:
-        q = q.where(t.c.owner_id == owner_id)
-    if region is not None:
-        q = q.where(t.c.region == region)
-    if ids is not None:
-        q = q.where(t.c.vpc_id.in_(list(ids)))
-    return _with_tags(tx, VpcRecord, tx.execute(q).mappings().all(), "vpc_id", viewer)
+    return _list(tx, VpcRecord, models.Vpc, "vpc_id", viewer, ids, owner_id=owner_id, region=region)
 
 
 def delete_vpc(tx: Session, vpc_id: str) -> None:
@@ -191,17 +204,8 @@ def list_subnets(
     vpc_id: str | None = None,
     viewer: str | None = None,
 ) -> list[SubnetRecord]:
-    t = models.Subnet.__table__
-    q = select(t).order_by(t.c.subnet_id)
-    if owner_id is not None:
-        q = q.where(t.c.owner_id == owner_id)
-    if region is not None:
-        q = q.where(t.c.region == region)
-    if ids is not None:
-        q = q.where(t.c.subnet_id.in_(list(ids)))
-    if vpc_id is not None:
-        q = q.where(t.c.vpc_id == vpc_id)
-    return _with_tags(tx, SubnetRecord, tx.execute(q).mappings().all(), "subnet_id", viewer)
+    return _list(tx, SubnetRecord, models.Subnet, "subnet_id", viewer, ids,
+                 owner_id=owner_id, region=region, vpc_id=vpc_id)  # fmt: skip
 
 
 def subnets_of_vpc(tx: Session, vpc_id: str) -> list[SubnetRecord]:
@@ -240,18 +244,8 @@ def list_groups(
     vpc_id: str | None = None,
     viewer: str | None = None,
 ) -> list[SecurityGroupRecord]:
-    t = models.SecurityGroup.__table__
-    q = select(t).order_by(t.c.group_id)
-    if owner_id is not None:
-        q = q.where(t.c.owner_id == owner_id)
-    if region is not None:
-        q = q.where(t.c.region == region)
-    if ids is not None:
-        q = q.where(t.c.group_id.in_(list(ids)))
-    if vpc_id is not None:
-        q = q.where(t.c.vpc_id == vpc_id)
-    rows = tx.execute(q).mappings().all()
-    return _with_tags(tx, SecurityGroupRecord, rows, "group_id", viewer)
+    return _list(tx, SecurityGroupRecord, models.SecurityGroup, "group_id", viewer, ids,
+                 owner_id=owner_id, region=region, vpc_id=vpc_id)  # fmt: skip
 
 
 def delete_group(tx: Session, group_id: str) -> None:
