@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from pathlib import Path
 
 from kiln import errors
 from kiln.bake.disk import DiskLayout, assemble_disk
 from kiln.bake.micro import BakeResult
-from kiln.bake.tools import run
+from kiln.bake.tools import remove_scratch, run
 from kiln.errors import KilnError
 
 log = logging.getLogger(__name__)
@@ -119,7 +118,7 @@ def build_debian_image(out: Path, work_dir: Path, mirror: str | None = None) -> 
     started = time.monotonic()
     mirror = mirror or os.environ.get("KILN_DEBIAN_MIRROR") or DEFAULT_MIRROR
     scratch = work_dir / f"bake-{NAME}-{VERSION}"
-    shutil.rmtree(scratch, ignore_errors=True)
+    remove_scratch(scratch)
     scratch.mkdir(parents=True)
     try:
         root = scratch / "rootfs"
@@ -147,7 +146,7 @@ def build_debian_image(out: Path, work_dir: Path, mirror: str | None = None) -> 
         out.parent.mkdir(parents=True, exist_ok=True)
         assemble_disk(out, LAYOUT, boot_files, root, scratch)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_scratch(scratch)
     log.info(
         "baked %s %s (kernel %s) in %.1f s",
         NAME,

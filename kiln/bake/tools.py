@@ -61,3 +61,36 @@ def run(
             f"{detail[-1] if detail else 'no output'}",
         )
     return proc.stdout
+
+
+def mounts_under(directory: Path) -> list[Path]:
+    """What is mounted at or below ``directory``, deepest first (from /proc/self/mounts)."""
+    base = directory.resolve()
+    found = []
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 2:
+            continue
+        point = Path(fields[1].replace("\\040", " "))
+        if point == base or base in point.parents:
+            found.append(point)
+    return sorted(set(found), key=lambda p: len(p.parts), reverse=True)
+
+
+def remove_scratch(directory: Path) -> None:
+    """Remove a bake's scratch directory, unmounting first what a killed mmdebstrap left
+    mounted in its root filesystem (``/proc``, ``/sys``, ``/dev`` binds): deleting through a
+    bind of the host's ``/dev/shm`` would delete the host's shared memory files."""
+    for point in mounts_under(directory):
+        subprocess.run(["umount", "--lazy", str(point)], capture_output=True, check=False)
+        log.warning("unmounted %s, left by an interrupted bake", point)
+    if mounts_under(directory):
+        raise KilnError(
+            errors.InternalError,
+            f"{directory} still has mounts below it; remove them before baking again",
+        )
+    shutil.rmtree(directory, ignore_errors=True)
