@@ -105,13 +105,15 @@ def query_instance_ids(
     return list(tx.scalars(select(I.instance_id).where(*conds).order_by(I.instance_id)))
 
 
-def instances_in_states(tx: Session, states: Collection[str]) -> list[InstanceRecord]:
-    """Every account's instances in any region whose state is one of ``states``."""
-    rows = (
-        tx.execute(select(I.__table__).where(I.state.in_(list(states))).order_by(I.instance_id))
-        .mappings()
-        .all()
-    )
+def instances_in_states(
+    tx: Session, states: Collection[str], vpc_id: str | None = None
+) -> list[InstanceRecord]:
+    """Every account's instances in any region whose state is one of ``states`` (and, with
+    ``vpc_id``, that are in that VPC)."""
+    q = select(I.__table__).where(I.state.in_(list(states)))
+    if vpc_id is not None:
+        q = q.where(I.vpc_id == vpc_id)
+    rows = tx.execute(q.order_by(I.instance_id)).mappings().all()
     return [InstanceRecord(**dict(r)) for r in rows]
 
 

@@ -228,12 +228,12 @@ def get_group(tx: Session, group_id: str, viewer: str | None = None) -> Security
     return found[0] if found else None
 
 
-def group_by_name(tx: Session, vpc_id: str, name: str) -> SecurityGroupRecord | None:
-    t = models.SecurityGroup.__table__
-    rows = (
-        tx.execute(select(t).where(t.c.vpc_id == vpc_id, t.c.group_name == name)).mappings().all()
-    )
-    return SecurityGroupRecord(**dict(rows[0])) if rows else None
+def group_by_name(
+    tx: Session, vpc_id: str, name: str, viewer: str | None = None
+) -> SecurityGroupRecord | None:
+    found = _list(tx, SecurityGroupRecord, models.SecurityGroup, "group_id", viewer, None,
+                  vpc_id=vpc_id, group_name=name)  # fmt: skip
+    return found[0] if found else None
 
 
 def list_groups(

@@ -136,11 +136,7 @@ def _subnet(tx: Tx, caller: Caller, subnet_id: str | None, zone: str | None) -> 
             "No default VPC for this user. GroupName is only supported "
             "for EC2-Classic and default VPC.",
         )
-    subnets = [
-        s
-        for s in cat_net.list_subnets(tx, caller.account_id, caller.region)
-        if s.vpc_id == vpc.vpc_id and s.default_for_az
-    ]
+    subnets = [s for s in cat_net.subnets_of_vpc(tx, vpc.vpc_id) if s.default_for_az]
     subnets.sort(key=lambda s: s.availability_zone)
     if zone:
         subnets = [s for s in subnets if s.availability_zone == zone]

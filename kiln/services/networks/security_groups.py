@@ -83,7 +83,7 @@ def find_group(
             errors.MissingParameter, "The request must contain the parameter groupName or groupId"
         )
     vpc_id = _default_vpc_id(tx, caller)
-    g = cat.group_by_name(tx, vpc_id, group_name)
+    g = cat.group_by_name(tx, vpc_id, group_name, caller.account_id)
     if g is None:
         raise KilnError(
             errors.InvalidGroupNotFound,
@@ -424,8 +424,7 @@ def describe_security_groups(
         if group_ids or group_names:
             picked = [own_group(tx, caller, g) for g in dict.fromkeys(group_ids)]
             picked += [find_group(tx, caller, None, n) for n in dict.fromkeys(group_names)]
-            groups = list({g.group_id: g for g in picked}.values())
-            groups = cat.list_groups(tx, ids=[g.group_id for g in groups], viewer=caller.account_id)
+            groups = list({g.group_id: g for g in picked}.values())  # with the caller's tags
         else:
             groups = cat.list_groups(tx, caller.account_id, caller.region, viewer=caller.account_id)
         rules = cat.rules_of(tx, [g.group_id for g in groups])
