@@ -192,6 +192,17 @@ class NetnsNetworkHost:
             self._apply(nic.vpc_id)
             self._forward(nic)
 
+    def update_plugged(self, nics: Sequence[Nic]) -> None:
+        with self._lock:
+            plugged = [n for n in nics if n.instance_id in self._nics]
+            for nic in plugged:
+                self._vpc(nic)
+                self._nics[nic.instance_id] = nic
+            for vpc_id in sorted({n.vpc_id for n in plugged}):
+                self._apply(vpc_id)
+            for nic in plugged:
+                self._forward(nic)
+
     def unplug(self, instance_id: str) -> None:
         with self._lock:
             nic = self._nics.pop(instance_id, None)

@@ -145,6 +145,11 @@ class NetworkHost(Protocol):
         """Apply a changed ``nic`` (rules added or revoked) to a plugged NIC at once."""
         ...
 
+    def update_plugged(self, nics: Sequence[Nic]) -> None:
+        """``update`` for those of ``nics`` that are plugged (the others are skipped: their
+        ``plug`` reads the rules then), each VPC's filter applied once."""
+        ...
+
     def unplug(self, instance_id: str) -> None:
         """Undo ``plug`` after the VM stopped (forwards closed, DHCP lease and filters gone)."""
         ...

@@ -10,7 +10,7 @@ networking (vm_launch.py).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from kiln import errors
 from kiln.catalog import Catalog
@@ -70,7 +70,7 @@ def refresh_vpc(services: Services, vpc_id: str, skip: str | None = None) -> Non
         return
     with services.catalog.read() as tx:
         nics = host_view.running_nics_in_vpc(tx, vpc_id)
-    update_nics(services, [n for n in nics if n.instance_id != skip])
+    host.update_plugged([n for n in nics if n.instance_id != skip])
 
 
 def refresh_groups(services: Services, group_ids: Iterable[str]) -> None:
@@ -82,17 +82,6 @@ def refresh_groups(services: Services, group_ids: Iterable[str]) -> None:
         vpcs = host_view.vpcs_of_groups(tx, list(group_ids))
     for vpc_id in vpcs:
         refresh_vpc(services, vpc_id)
-
-
-def update_nics(services: Services, nics: Sequence[Nic]) -> None:
-    host = services.networks
-    if host is None:
-        return
-    for nic in nics:
-        try:
-            host.update(nic)
-        except KilnError as e:  # not plugged (starting or stopping): its plug reads the rules
-            log.debug("%s: rules not applied now: %s", nic.instance_id, e.message)
 
 
 def running_networks(services: Services) -> tuple[list[VpcNet], list[Nic]]:
