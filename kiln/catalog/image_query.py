@@ -108,6 +108,9 @@ class ImageQuery:
     include_disabled: bool = False
     after: str | None = None
     limit: int | None = None
+    # Asked by id, the owner still sees an image deregistered after this time (EC2 describes
+    # a deregistered image, state ``deregistered``, for about an hour).
+    deregistered_after: str | None = None
 
 
 def _bool(v: str) -> bool:
@@ -178,6 +181,7 @@ class _Shape:
     include_deprecated: bool
     after: bool
     limit: bool
+    deregistered: bool
 
 
 def _in(
@@ -191,10 +195,19 @@ def _in(
 @lru_cache(maxsize=512)
 def _statement(shape: _Shape) -> Select[str]:
     caller = bindparam("caller", type_=IMG.owner_id.type)
-    conds: list[ColumnElement[bool]] = [
-        IMG.region == bindparam("region"),
-        IMG.state != "deregistered",
-    ]
+    conds: list[ColumnElement[bool]] = [IMG.region == bindparam("region")]
+    if shape.image_ids and shape.deregistered:
+        conds.append(
+            or_(
+                IMG.state != "deregistered",
+                and_(
+                    IMG.owner_id == caller,
+                    IMG.deregistered_at > bindparam("deregistered_after"),
+                ),
+            )
+        )
+    else:
+        conds.append(IMG.state != "deregistered")
     if shape.owners:
         conds.append(_in(IMG.owner_id, "owner", shape.owners))
         # Owned images are always visible: only add the visibility test for other owners.
@@ -248,6 +261,7 @@ def query_image_ids(tx: Session, q: ImageQuery, dialect: str) -> list[str]:
         include_deprecated=q.include_deprecated,
         after=q.after is not None,
         limit=q.limit is not None,
+        deregistered=q.deregistered_after is not None,
     )
     params: dict[str, object] = {
         "region": q.region,
@@ -255,6 +269,7 @@ def query_image_ids(tx: Session, q: ImageQuery, dialect: str) -> list[str]:
         "now": q.now,
         "after": q.after,
         "limit": q.limit,
+        "deregistered_after": q.deregistered_after,
     }
     params.update({f"owner{i}": v for i, v in enumerate(q.owners)})
     params.update({f"id{i}": v for i, v in enumerate(q.image_ids)})

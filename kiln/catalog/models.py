@@ -98,6 +98,7 @@ class Image(Base):
     creation_date: Mapped[str] = mapped_column(TS)
     deprecation_time: Mapped[str | None] = mapped_column(TS)
     deregistration_protection: Mapped[str] = mapped_column(String(64), default="disabled")
+    deregistered_at: Mapped[str | None] = mapped_column(TS)
     last_launched_time: Mapped[str | None] = mapped_column(TS)
     source_image_id: Mapped[str | None] = mapped_column(ID)
     source_image_region: Mapped[str | None] = mapped_column(String(32))

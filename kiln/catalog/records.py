@@ -118,6 +118,7 @@ class ImageRecord:
     is_public: bool = False
     deprecation_time: str | None = None
     deregistration_protection: str = "disabled"
+    deregistered_at: str | None = None
     last_launched_time: str | None = None
     source_image_id: str | None = None
     source_image_region: str | None = None

@@ -20,7 +20,7 @@ def copy_image(ctx: RequestContext, params: Params) -> Mapping[str, object]:
             name=required(params, "Name"),
             description=opt_str(params, "Description"),
             encrypted=opt_bool(params, "Encrypted"),
-            kms_key_id=opt_str(params, "KmsKeyId"),
+            kms_key_id=opt_str(params, "KmsKeyId") or None,
             copy_image_tags=flag(params, "CopyImageTags"),
             tag_specs=tag_specs(params),
             dry_run=flag(params, "DryRun"),

@@ -19,6 +19,7 @@ from kiln.ec2.tags import (
     dicts,
     filters,
     flag,
+    implied_operation,
     opt_bool,
     opt_int,
     opt_str,
@@ -50,7 +51,7 @@ def block_devices_in(value: object) -> tuple[BlockDeviceRecord, ...]:
                 throughput=opt_int(ebs_in, "Throughput"),
                 delete_on_termination=opt_bool(ebs_in, "DeleteOnTermination"),
                 encrypted=opt_bool(ebs_in, "Encrypted"),
-                kms_key_id=opt_str(ebs_in, "KmsKeyId"),
+                kms_key_id=opt_str(ebs_in, "KmsKeyId") or None,
                 outpost_arn=opt_str(ebs_in, "OutpostArn"),
                 availability_zone=opt_str(ebs_in, "AvailabilityZone"),
                 volume_initialization_rate=opt_int(ebs_in, "VolumeInitializationRate"),
@@ -347,12 +348,13 @@ def modify_image_attribute(ctx: RequestContext, params: Params) -> Mapping[str, 
             for a in strs(params.get("OrganizationalUnitArns"))
         ]
     )
-    op = opt_str(params, "OperationType")
+    op = opt_str(params, "OperationType") or implied_operation(add, remove)
     if legacy and op not in ("add", "remove"):
         raise KilnError(
             errors.MissingParameter, "The request must contain the parameter OperationType"
         )
     (add if op == "add" else remove).extend(legacy)
+    add, remove = list(dict.fromkeys(add)), list(dict.fromkeys(remove))
     description = opt_str(params, "Value") if attribute == "description" else None
     desc_in = params.get("Description")
     if isinstance(desc_in, Mapping):

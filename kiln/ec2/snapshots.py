@@ -15,6 +15,7 @@ from kiln.ec2.tags import (
     dicts,
     filters,
     flag,
+    implied_operation,
     opt_bool,
     opt_int,
     opt_str,
@@ -95,7 +96,7 @@ def copy_snapshot(ctx: RequestContext, params: Params) -> Mapping[str, object]:
         source_snapshot_id=required(params, "SourceSnapshotId"),
         description=opt_str(params, "Description"),
         encrypted=opt_bool(params, "Encrypted"),
-        kms_key_id=opt_str(params, "KmsKeyId"),
+        kms_key_id=opt_str(params, "KmsKeyId") or None,
         destination_region=opt_str(params, "DestinationRegion"),
         tag_specs=tag_specs(params),
         dry_run=flag(params, "DryRun"),
@@ -147,7 +148,7 @@ def modify_snapshot_attribute(ctx: RequestContext, params: Params) -> Mapping[st
     listed = tuple(
         SnapshotPermissionRecord(user_id=u) for u in strs(params.get("UserIds"))
     ) + tuple(SnapshotPermissionRecord(group=g) for g in strs(params.get("GroupNames")))
-    operation = opt_str(params, "OperationType")
+    operation = opt_str(params, "OperationType") or implied_operation(add, remove)
     if listed:
         if operation not in ("add", "remove"):
             raise KilnError(
@@ -157,6 +158,7 @@ def modify_snapshot_attribute(ctx: RequestContext, params: Params) -> Mapping[st
             add += listed
         else:
             remove += listed
+    add, remove = tuple(dict.fromkeys(add)), tuple(dict.fromkeys(remove))
     attrs.modify_snapshot_attribute(
         services_of(ctx),
         caller_of(ctx),

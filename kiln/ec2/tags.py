@@ -3,7 +3,7 @@ every resource family's handlers share: filters, tags, TagSpecifications, the se
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Sized
 
 from kiln.aws.context import RequestContext
 from kiln.catalog.records import Filter, TagRecord
@@ -126,3 +126,16 @@ def describe_tags(ctx: RequestContext, params: Params) -> Mapping[str, object]:
         ],
         "NextToken": res.next_token,
     }
+
+
+def implied_operation(add: Sized, remove: Sized) -> str | None:
+    """The operation the older lists (UserIds, UserGroups) join when OperationType is absent.
+
+    Packer sends ``LaunchPermission.Add`` and the same accounts again as ``UserIds`` without an
+    OperationType; EC2 accepts that, the lists naming the permissions ``Add`` or ``Remove`` names.
+    """
+    if add and not remove:
+        return "add"
+    if remove and not add:
+        return "remove"
+    return None

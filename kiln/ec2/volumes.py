@@ -69,7 +69,7 @@ def create_volume(ctx: RequestContext, params: Params) -> Mapping[str, object]:
             iops=opt_int(params, "Iops"),
             throughput=opt_int(params, "Throughput"),
             encrypted=opt_bool(params, "Encrypted"),
-            kms_key_id=opt_str(params, "KmsKeyId"),
+            kms_key_id=opt_str(params, "KmsKeyId") or None,
             multi_attach_enabled=flag(params, "MultiAttachEnabled"),
             tag_specs=tag_specs(params),
             dry_run=flag(params, "DryRun"),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from kiln import errors
 from kiln.catalog import Tx
 from kiln.catalog import images as cat
 from kiln.catalog.image_query import IMAGE_FILTERS, ImageQuery, query_image_ids
-from kiln.catalog.records import Filter, ImageRecord, utc_now
+from kiln.catalog.records import Filter, ImageRecord, ec2_time, utc_now
 from kiln.errors import KilnError
 from kiln.services.accounts.owners import resolve_owners
 from kiln.services.context import Caller, Services
@@ -22,6 +23,9 @@ from kiln.services.validate import (
     dry_run,
     encode_token,
 )
+
+# How long the owner still finds a deregistered image by its id (EC2: about an hour).
+DESCRIBED_AFTER_DEREGISTER = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,7 @@ def describe_images(
             include_disabled=req.include_disabled,
             after=str(after) if after is not None else None,
             limit=req.max_results + 1 if req.max_results else None,
+            deregistered_after=ec2_time(datetime.now(UTC) - DESCRIBED_AFTER_DEREGISTER),
         )
         ids = query_image_ids(tx, query, services.catalog.dialect)
         if req.image_ids:
@@ -117,6 +122,7 @@ def _check_ids_exist(tx: Tx, query: ImageQuery, found: list[str], dialect: str) 
         image_ids=tuple(missing),
         include_deprecated=True,
         include_disabled=True,
+        deregistered_after=query.deregistered_after,
     )
     seen = set(query_image_ids(tx, bare, dialect))
     unknown = [i for i in missing if i not in seen]

@@ -234,7 +234,7 @@ def deregister_image(
         image = owned_image(tx, caller, image_id, dry_run_flag)
         _check_protection(image)
         dry_run(dry_run_flag)
-        change_image(tx, image_id, ImageState.DEREGISTERED)
+        change_image(tx, image_id, ImageState.DEREGISTERED, {"deregistered_at": utc_now()})
         cat.reset_launch_permissions(tx, image_id)
         if delete_associated_snapshots:
             for bd in image.block_devices:

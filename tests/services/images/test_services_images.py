@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from services_fixtures import World
 
-from kiln.catalog.records import BlockDeviceRecord, EbsRecord, Filter, LaunchPermissionRecord
+from kiln.catalog.images import update_image
+from kiln.catalog.records import (
+    BlockDeviceRecord,
+    EbsRecord,
+    Filter,
+    LaunchPermissionRecord,
+    ec2_time,
+)
 from kiln.errors import KilnError
 from kiln.services.images import images as rules
 from kiln.services.images.describe_images import DescribeImagesRequest, describe_images
@@ -343,3 +350,30 @@ def test_dry_run_answers_by_permission(world: World) -> None:
         rules.disable_image(world.svc, world.grantee, image_id, True)
     assert code(e) == "UnauthorizedOperation"
     assert ids(world, world.owner) == [image_id]  # nothing changed
+
+
+def test_deregistered_image_is_described_by_id_for_an_hour(world: World) -> None:
+    """As EC2: right after DeregisterImage the owner still finds the image by its id, in state
+    ``deregistered`` with its block devices (Ansible's ec2_ami reads them to delete the
+    snapshots); listings, other accounts and, after the hour, the owner no longer see it."""
+    snap = world.snapshot(world.owner)
+    image_id = world.register(world.owner, "going", snapshot_id=snap)
+    share(world, image_id, add=[LaunchPermissionRecord(group="all")])
+    rules.deregister_image(world.svc, world.owner, image_id)
+    (img,) = describe_images(
+        world.svc, world.owner, DescribeImagesRequest(image_ids=(image_id,))
+    ).images
+    assert img.state == "deregistered"
+    assert [bd.ebs.snapshot_id for bd in img.block_devices if bd.ebs] == [snap]
+    assert ids(world, world.owner) == []
+    assert ids(world, world.owner, filters=(Filter("image-id", (image_id,)),)) == []
+    with pytest.raises(KilnError) as e:
+        ids(world, world.stranger, image_ids=(image_id,))
+    assert code(e) == "InvalidAMIID.NotFound"
+    assert world.register(world.owner, "going", snapshot_id=snap) != image_id  # name is free
+    long_ago = ec2_time(datetime.now(UTC) - timedelta(hours=1, minutes=1))
+    with world.svc.catalog.write() as tx:
+        update_image(tx, image_id, {"deregistered_at": long_ago})
+    with pytest.raises(KilnError) as e:
+        ids(world, world.owner, image_ids=(image_id,))
+    assert code(e) == "InvalidAMIID.NotFound"
