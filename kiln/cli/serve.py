@@ -167,7 +167,7 @@ def serve(
         else:
             click.echo(
                 f"kiln: serving EC2 API on {url} "
-                f"(regions: {', '.join(settings.regions)}; data: {settings.data_dir})",
+                f"(regions: {_regions_text(settings.regions)}; data: {settings.data_dir})",
                 err=True,
             )
 
@@ -184,6 +184,12 @@ def served_regions(lists: tuple[str, ...], single: tuple[str, ...]) -> tuple[str
             f"not regions botocore knows for EC2: {', '.join(unknown)}", param_hint="--regions"
         )
     return tuple(dict.fromkeys(names)) or all_regions()
+
+
+def _regions_text(regions: tuple[str, ...]) -> str:
+    if set(regions) == set(all_regions()):
+        return f"all {len(regions)} that botocore knows"
+    return ", ".join(regions)
 
 
 def _url_host(host: str) -> str:

@@ -327,8 +327,9 @@ def test_test_keys_sign_and_unserved_regions_are_opt_in_required(
     assert ident["Account"] == creds.account_id
     res = kiln.aws(creds, "describe-regions", region="us-west-2")
     assert res.returncode != 0 and "OptInRequired" in res.stderr
-    # the stores of the served regions are made when first used, not before
-    assert not (kiln.data_dir / "regions" / "us-west-2").exists()
+    # a served region's store is made when first used, not before
+    assert not (kiln.data_dir / "regions" / "us-east-1" / "store").exists()
+    assert not (kiln.data_dir / "regions" / "ap-south-1" / "store").exists()
     snap = kiln.snapshot(creds, make_disk(tmp_path / "d.raw"), region="ap-south-1")
     assert (kiln.data_dir / "regions" / "ap-south-1" / "store").is_dir()
     assert ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["SnapshotId"] == snap
