@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import AsyncIterator, Mapping
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -39,11 +40,12 @@ from kiln.runtime.layout import network_dir
 from kiln.services.accounts.accounts import lookup_access_key
 from kiln.services.context import JobKind, Services
 from kiln.services.instances import vm_network
+from kiln.services.instances.instance_types import InstanceCaps
 from kiln.services.instances.lifecycle import reconcile, watch_running
 from kiln.services.job_kinds import JOB_KINDS
 from kiln.services.tasks.buckets import adopt_bucket_dirs
 from kiln.services.tasks.disk_sources import ImportPolicy
-from kiln.store import open_store
+from kiln.store import SnapshotStore, open_store
 from kiln.sts.actions import ACTIONS as STS_ACTIONS
 from kiln.sts.service import sts_service
 
@@ -69,6 +71,57 @@ def import_policy(settings: Settings) -> ImportPolicy:
             deadline_s=settings.import_timeout_s,
         ),
     )
+
+
+class RegionStores(Mapping[str, SnapshotStore]):
+    """The store of each served region, opened (and so created, docs/storage-format.md) the
+    first time a rule asks for it: serving every region costs nothing until one is used. A
+    region not served is a KeyError, as in any mapping."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._regions = tuple(settings.regions)
+        self._open: dict[str, SnapshotStore] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, region: str) -> SnapshotStore:
+        found = self._open.get(region)
+        if found is not None:
+            return found
+        if region not in self._regions:
+            raise KeyError(region)
+        with self._lock:
+            if region not in self._open:
+                self._open[region] = open_store(self._settings.store_url(region))
+                log.info("region %s: store opened", region)
+            return self._open[region]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._regions)
+
+    def __len__(self) -> int:
+        return len(self._regions)
+
+
+def _host_memory_mib() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return None
+
+
+def instance_caps(settings: Settings) -> InstanceCaps:
+    """What one instance may get (docs/regions.md#instance-types): the host's CPUs and half
+    its memory, lowered by the operator's --instance-max-vcpus / --instance-max-memory-mib."""
+    host_cpus = os.cpu_count() or 1
+    host_mib = max(256, (_host_memory_mib() or 2048) // 2)
+    vcpus = min(host_cpus, settings.instance_max_vcpus or host_cpus)
+    memory = min(host_mib, settings.instance_max_memory_mib or host_mib)
+    return InstanceCaps(vcpus=vcpus, memory_mib=memory)
 
 
 NETWORK_MODES = ("auto", "netns", "user")
@@ -125,7 +178,7 @@ def build_services(
     if catalog is None:
         catalog = open_settings_catalog(settings)
     adopt_bucket_dirs(catalog, settings.data_dir)
-    stores = {region: open_store(settings.store_url(region)) for region in settings.regions}
+    stores = RegionStores(settings)
     jobs: JobRunner[Services] = JobRunner(kinds, workers=job_workers)
     return Services(
         catalog=catalog,
@@ -136,6 +189,7 @@ def build_services(
         compute=compute,
         import_policy=policy,
         networks=build_network_host(settings, catalog) if network else None,
+        instance_caps=instance_caps(settings),
     )
 
 
@@ -188,7 +242,15 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         if svc.networks is not None:  # before any job can start or stop a VM
             svc.networks.reconcile(*vm_network.running_networks(svc))
         resumed = svc.jobs.start(svc)
-        log.info("kiln serving regions %s; %d job(s) resumed", ", ".join(svc.regions), resumed)
+        log.info(
+            "kiln serving %d region(s) (%s); %d job(s) resumed; an instance gets at most "
+            "%d vCPUs and %d MiB",
+            len(svc.regions),
+            ", ".join(svc.regions),
+            resumed,
+            svc.instance_caps.vcpus,
+            svc.instance_caps.memory_mib,
+        )
         if svc.compute is not None:
             alive = reconcile(svc)
             svc.compute.watch(lambda: watch_running(svc))

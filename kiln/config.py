@@ -6,11 +6,20 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kiln.aws.regions import known_regions
 from kiln.runtime import layout
 
-DEFAULT_REGIONS = ("us-east-1", "eu-west-1")
+#: The region the CLI's store commands use when given none.
+DEFAULT_REGION = "us-east-1"
+#: Where ``kiln bake`` publishes its base images when given no --region.
+BAKE_REGIONS = ("us-east-1", "eu-west-1")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
+
+
+def all_regions() -> tuple[str, ...]:
+    """Every region the installed botocore has an EC2 endpoint for (kiln/aws/regions.py)."""
+    return tuple(r.name for r in known_regions())
 
 
 def default_data_dir() -> Path:
@@ -23,7 +32,9 @@ def default_data_dir() -> Path:
 @dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path
-    regions: tuple[str, ...] = DEFAULT_REGIONS
+    # The regions served (kiln serve --regions): every region botocore knows for EC2 unless
+    # the operator lists fewer (docs/regions.md); a region's store is made on first use.
+    regions: tuple[str, ...] = field(default_factory=all_regions)
     database_url: str | None = None
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
@@ -37,6 +48,10 @@ class Settings:
     # Instance networking (docs/networks.md): "netns" (VPCs in network namespaces; root),
     # "user" (QEMU user networking, SSH at 127.0.0.1:PORT), "auto" (netns where it can work).
     network: str = "auto"
+    # The most vCPUs and memory one instance gets, whatever its type says (docs/regions.md
+    # #instance-types); None: the host's (its CPU count, half its memory).
+    instance_max_vcpus: int | None = None
+    instance_max_memory_mib: int | None = None
 
     def region_dir(self, region: str) -> Path:
         return layout.region_dir(self.data_dir, region)

@@ -68,6 +68,10 @@ UnsupportedOperation = ErrorCode("UnsupportedOperation", 400)
 InvalidInstanceType = ErrorCode("InvalidInstanceType", 400)
 InsufficientInstanceCapacity = ErrorCode("InsufficientInstanceCapacity", 500)
 InvalidRegion = ErrorCode("InvalidRegion", 400)
+#: A real region this endpoint does not serve (kiln serve --regions), as AWS answers for a
+#: region the account has not opted in to.
+OptInRequired = ErrorCode("OptInRequired", 401)
+InvalidZoneNotFound = ErrorCode("InvalidZone.NotFound", 400)
 InvalidConversionTaskIdMalformed = ErrorCode("InvalidConversionTaskId.Malformed", 400)
 InvalidConversionTaskIdNotFound = ErrorCode("InvalidConversionTaskId", 400)
 InvalidExportTaskIDNotFound = ErrorCode("InvalidExportTaskID.NotFound", 400)

@@ -4,7 +4,8 @@ Every path and method (GET, POST, PUT, DELETE, HEAD, PATCH) reaches the endpoint
 protocols need; an unsigned ``GET /healthz`` is the health check. Per request, in this order:
 read the body (bounded) -> pick the service the SigV4 credential scope names (``ec2``, ``sts``,
 ``kms``; it also picks the protocol errors are rendered in, and the service's signing rules) ->
-verify SigV4 -> check the scope's region -> the service's protocol decodes the call (``Action``
+verify SigV4 -> check the scope's region (AuthFailure for a name AWS does not have,
+OptInRequired for one this endpoint does not serve) -> the service's protocol decodes the call (``Action``
 for the Query protocols, ``X-Amz-Target`` for JSON, method and path for rest-json/rest-xml) ->
 the handler runs in a worker thread -> the protocol renders the result, with the headers and
 status a rest protocol gives it. A ``KilnError`` is renamed by the service's ``spellings`` and
@@ -33,6 +34,7 @@ from kiln import errors
 from kiln.aws import json as aws_json
 from kiln.aws import xml
 from kiln.aws.context import Handler, RequestContext
+from kiln.aws.regions import known_region_names
 from kiln.aws.sigv4 import (
     DEFAULT_RULES,
     CredentialLookup,
@@ -187,10 +189,7 @@ class _Endpoint:
             )
             account = auth.account_id
             if auth.region not in self._regions:
-                raise KilnError(
-                    errors.AuthFailure,
-                    f"Credential should be scoped to a valid region, not '{auth.region}'.",
-                )
+                raise _region_error(auth.region, self._regions)
             if service is None or service.name != auth.service:
                 raise KilnError(
                     errors.InvalidAction,
@@ -252,6 +251,22 @@ class _Endpoint:
             _FallbackQuery().render_error(code.code, message, code.http_status, request_id),
             code.http_status,
         )
+
+
+def _region_error(region: str, served: frozenset[str]) -> KilnError:
+    """A scope naming a region no AWS partition has is AuthFailure, as on AWS; a real region
+    this endpoint does not serve (``kiln serve --regions``) is OptInRequired, as a region the
+    account has not opted in to (docs/regions.md)."""
+    if region in known_region_names():
+        return KilnError(
+            errors.OptInRequired,
+            f"The region '{region}' is not enabled on this endpoint (it serves "
+            f"{len(served)} region(s); kiln serve --regions chooses them).",
+        )
+    return KilnError(
+        errors.AuthFailure,
+        f"Credential should be scoped to a valid region, not '{region[:64]}'.",
+    )
 
 
 def _response(rendered: Rendered, status: int, request_id: str, head: bool) -> Response:

@@ -19,7 +19,7 @@ from kiln.cli.common import (
     json_option,
     resolve_data_dir,
 )
-from kiln.config import DEFAULT_REGIONS, Settings
+from kiln.config import BAKE_REGIONS, Settings
 
 if TYPE_CHECKING:
     from kiln.bake.micro import BakeResult
@@ -49,7 +49,7 @@ def _options(fn: F) -> F:
                 "--region",
                 "regions",
                 multiple=True,
-                help=f"Region to publish in (repeatable; default: {', '.join(DEFAULT_REGIONS)}).",
+                help=f"Region to publish in (repeatable; default: {', '.join(BAKE_REGIONS)}).",
             ),
             click.option(
                 "--database-url",
@@ -83,7 +83,7 @@ def _bake(
     started = time.monotonic()
     settings = Settings(
         data_dir=resolve_data_dir(data_dir),
-        regions=tuple(dict.fromkeys(regions)) or DEFAULT_REGIONS,
+        regions=tuple(dict.fromkeys(regions)) or BAKE_REGIONS,
         database_url=database_url,
     )
     name = image_name(recipe, version)

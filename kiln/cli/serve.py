@@ -17,8 +17,9 @@ from typing import Any
 
 import click
 
+from kiln.aws.regions import known_region_names
 from kiln.cli.common import cli_errors, data_dir_option, fail, json_option, resolve_data_dir
-from kiln.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGIONS, Settings
+from kiln.config import DEFAULT_HOST, DEFAULT_PORT, Settings, all_regions
 from kiln.runtime.downloads import parse_networks
 
 
@@ -33,11 +34,14 @@ from kiln.runtime.downloads import parse_networks
     "PostgreSQL: postgresql+psycopg://USER@HOST/DB).",
 )
 @click.option(
-    "--region",
-    "regions",
+    "--regions",
+    "region_lists",
     multiple=True,
-    help=f"A region to serve (repeatable; default: {', '.join(DEFAULT_REGIONS)}).",
+    metavar="R1,R2,...",
+    help="Serve only these regions (comma-separated; default: every region botocore knows "
+    "for EC2).",
 )
+@click.option("--region", "regions", multiple=True, help="A region to serve (repeatable).")
 @click.option(
     "--log-level",
     default="info",
@@ -83,6 +87,19 @@ from kiln.runtime.downloads import parse_networks
     help="Instance networks: netns = VPCs in network namespaces (root; PublicIpAddress:22), "
     "user = QEMU user networking (SSH at 127.0.0.1:PORT), auto = netns where it works.",
 )
+@click.option(
+    "--instance-max-vcpus",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Most vCPUs one instance gets, whatever its type (default and ceiling: the host's).",
+)
+@click.option(
+    "--instance-max-memory-mib",
+    type=click.IntRange(min=64),
+    default=None,
+    help="Most memory (MiB) one instance gets, whatever its type (default and ceiling: half "
+    "the host's).",
+)
 @json_option
 @cli_errors
 def serve(
@@ -90,6 +107,7 @@ def serve(
     host: str,
     port: int,
     database_url: str | None,
+    region_lists: tuple[str, ...],
     regions: tuple[str, ...],
     log_level: str,
     import_dirs: tuple[Path, ...],
@@ -97,6 +115,8 @@ def serve(
     import_max_bytes: int,
     import_timeout_s: float,
     network: str,
+    instance_max_vcpus: int | None,
+    instance_max_memory_mib: int | None,
     as_json: bool,
 ) -> None:
     """Serve the EC2 Query API at http://HOST:PORT/ (region: the request's SigV4 scope).
@@ -106,9 +126,10 @@ def serve(
 
     from kiln.app import create_app
 
+    served = served_regions(region_lists, regions)
     settings = Settings(
         data_dir=resolve_data_dir(data_dir),
-        regions=tuple(dict.fromkeys(regions)) or DEFAULT_REGIONS,
+        regions=served,
         database_url=database_url,
         host=host,
         port=port,
@@ -117,6 +138,8 @@ def serve(
         import_max_bytes=import_max_bytes,
         import_timeout_s=import_timeout_s,
         network=network,
+        instance_max_vcpus=instance_max_vcpus,
+        instance_max_memory_mib=instance_max_memory_mib,
     )
     try:
         parse_networks(import_allow_nets)
@@ -144,11 +167,29 @@ def serve(
         else:
             click.echo(
                 f"kiln: serving EC2 API on {url} "
-                f"(regions: {', '.join(settings.regions)}; data: {settings.data_dir})",
+                f"(regions: {_regions_text(settings.regions)}; data: {settings.data_dir})",
                 err=True,
             )
 
     _run_uvicorn(app, host, port, log_level, listening)
+
+
+def served_regions(lists: tuple[str, ...], single: tuple[str, ...]) -> tuple[str, ...]:
+    """The regions of ``--regions a,b`` and ``--region a`` together (every region botocore
+    knows when neither is given); a name botocore does not know is a usage error."""
+    names = [n.strip() for text in lists for n in text.split(",") if n.strip()] + list(single)
+    unknown = [n for n in names if n not in known_region_names()]
+    if unknown:
+        raise click.BadParameter(
+            f"not regions botocore knows for EC2: {', '.join(unknown)}", param_hint="--regions"
+        )
+    return tuple(dict.fromkeys(names)) or all_regions()
+
+
+def _regions_text(regions: tuple[str, ...]) -> str:
+    if set(regions) == set(all_regions()):
+        return f"all {len(regions)} that botocore knows"
+    return ", ".join(regions)
 
 
 def _url_host(host: str) -> str:

@@ -19,14 +19,14 @@ from kiln.cli.common import (
 )
 from kiln.cli.keys import load_kek
 from kiln.cli.progress import progress_bar
-from kiln.config import DEFAULT_REGIONS, Settings
+from kiln.config import DEFAULT_REGION, Settings
 from kiln.disks import EXPORT_FORMATS, inspect_disk
 from kiln.errors import KilnError
 from kiln.store import open_store
 from kiln.types import Extent, is_id, new_id
 
 region_option = click.option(
-    "--region", default=DEFAULT_REGIONS[0], show_default=True, help="Region whose store to use."
+    "--region", default=DEFAULT_REGION, show_default=True, help="Region whose store to use."
 )
 key_options = [
     click.option(

@@ -8,9 +8,11 @@ from kiln.aws.context import Handler
 from kiln.ec2 import (
     copy_image,
     images,
+    instance_types,
     instances,
     keypairs,
     networks,
+    regions,
     snapshots,
     tags,
     tasks,
@@ -87,4 +89,11 @@ ACTIONS: Mapping[str, Handler] = {
     "DescribeInstanceAttribute": instances.describe_instance_attribute,
     "ModifyInstanceAttribute": instances.modify_instance_attribute,
     "CreateImage": instances.create_image,
+    # instance types (kiln/ec2/instance_types.py)
+    "DescribeInstanceTypes": instance_types.describe_instance_types,
+    "DescribeInstanceTypeOfferings": instance_types.describe_instance_type_offerings,
+    # regions, zones, account attributes (kiln/ec2/regions.py)
+    "DescribeRegions": regions.describe_regions,
+    "DescribeAvailabilityZones": regions.describe_availability_zones,
+    "DescribeAccountAttributes": regions.describe_account_attributes,
 }

@@ -23,6 +23,7 @@ from kiln.ec2.tags import (
 from kiln.services.networks import security_groups as sg
 from kiln.services.networks import vpcs as rules
 from kiln.services.networks.vpcs import SubnetView
+from kiln.services.regions.availability_zones import zone_id
 
 
 def _arn(region: str, owner: str, kind: str, rid: str) -> str:
@@ -60,9 +61,7 @@ def subnet_out(view: SubnetView) -> dict[str, object]:
         "State": s.state,
         "CidrBlock": s.cidr_block,
         "AvailabilityZone": s.availability_zone,
-        "AvailabilityZoneId": s.availability_zone.replace(s.region, "use1-az")
-        if s.region == "us-east-1"
-        else s.availability_zone,
+        "AvailabilityZoneId": zone_id(s.region, s.availability_zone),
         "AvailableIpAddressCount": view.available_ips,
         "DefaultForAz": s.default_for_az,
         "MapPublicIpOnLaunch": s.map_public_ip_on_launch,

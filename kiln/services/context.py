@@ -12,6 +12,7 @@ from kiln.runtime import layout
 from kiln.runtime.jobs import JobContext as _JobContext
 from kiln.runtime.jobs import JobKind as _JobKind
 from kiln.runtime.jobs import JobQueue
+from kiln.services.instances.instance_types import InstanceCaps
 from kiln.services.tasks.disk_sources import ImportPolicy
 
 if TYPE_CHECKING:  # the store is only handed through; rules call its methods
@@ -42,6 +43,9 @@ class Services:
     # VPC networks on the host (kiln/compute/network); None: QEMU user networking, each guest's
     # SSH forwarded from 127.0.0.1:PORT (kiln serve --network user, or no root).
     networks: NetworkHost | None = None
+    # The most one instance gets, whatever its type (kiln serve --instance-max-vcpus/-memory-mib
+    # and the host's size; docs/regions.md#instance-types).
+    instance_caps: InstanceCaps = field(default_factory=lambda: InstanceCaps(2, 2048))
 
     def bundles_dir(self, region: str) -> Path:
         """Where instance-store bundle manifests live (see docs/api.md#bundles)."""

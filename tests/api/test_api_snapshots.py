@@ -267,7 +267,7 @@ def test_volumes_and_snapshot_of_a_changed_volume(api: ApiWorld, snap: str, tmp_
     empty = ec2.create_volume(Size=2, AvailabilityZone=f"{US}b")
     assert wait_volume(ec2, empty["VolumeId"])["Size"] == 2
     for bad, expected_code in [
-        ({"Size": 1, "AvailabilityZone": f"{EU}a"}, "InvalidParameterValue"),
+        ({"Size": 1, "AvailabilityZone": f"{EU}a"}, "InvalidZone.NotFound"),  # as EC2 says
         ({"AvailabilityZone": f"{US}a"}, "MissingParameter"),
         ({"Size": 10, "AvailabilityZone": f"{US}a", "VolumeType": "io2"}, "MissingParameter"),
         (

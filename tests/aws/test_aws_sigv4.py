@@ -290,3 +290,36 @@ def test_s3_refuses_streaming_payloads() -> None:
     with pytest.raises(KilnError) as e:
         verify_s3(Signed(signed.method, signed.path, signed.query, headers, b""))
     assert "aws-chunked" in e.value.message
+
+
+@pytest.mark.parametrize("presign", [False, True])
+def test_sigv4_accepts_short_test_keys(presign: bool) -> None:
+    """What test suites use (``test``/``test``): any 1-128 printable characters."""
+    for key, secret in (("test", "test"), ("FOOBARKEY", "FOOBARSECRET"), ("k", "s")):
+        cred = Credential(key, secret, "000000000000")
+
+        def found(k: str, c: Credential = cred) -> Credential | None:
+            return c if k == c.access_key_id else None
+
+        signed = sign(key=key, secret=secret, presign=presign, region="ap-south-1")
+        got = verify_sigv4(
+            signed.method,
+            signed.path,
+            signed.query,
+            signed.headers,
+            signed.body,
+            found,
+            datetime.now(UTC),
+        )
+        assert (got.access_key_id, got.region) == (key, "ap-south-1")
+        wrong = sign(key=key, secret=secret + "x", presign=presign)
+        with pytest.raises(KilnError):
+            verify_sigv4(
+                wrong.method,
+                wrong.path,
+                wrong.query,
+                wrong.headers,
+                wrong.body,
+                found,
+                datetime.now(UTC),
+            )

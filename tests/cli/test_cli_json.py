@@ -151,3 +151,13 @@ def test_instance_console_json(tmp_path: Path) -> None:
         "Region": "eu-west-1",
         "Output": "KILN-READY\n",
     }
+
+
+def test_serve_refuses_a_region_botocore_does_not_know(tmp_path: Path) -> None:
+    res = CliRunner().invoke(
+        cli,
+        ["serve", "--data-dir", str(tmp_path), "--regions", "us-east-1,mars-north-1"],
+        prog_name="kiln",
+    )
+    assert res.exit_code == 2 and "mars-north-1" in res.output
+    assert not (tmp_path / "catalog.sqlite3").exists()

@@ -15,8 +15,12 @@ from kiln.services.validate import ACCOUNT_RE
 
 log = logging.getLogger(__name__)
 
-KEY_ID_RE = re.compile(r"^[A-Z0-9]{16,128}$")
-SECRET_RE = re.compile(r"^[\x21-\x7e]{16,128}$")
+#: What an operator may choose (docs/regions.md#test-credentials): any 1-128 printable ASCII
+#: characters, so test suites' ``test``/``test`` work; an access key id has no ``/`` or ``,``,
+#: which delimit SigV4's ``Credential=KEY/date/region/service/aws4_request``. Keys Kiln makes
+#: keep AWS's shape (``AKIA`` + 16, a 40-character secret).
+KEY_ID_RE = re.compile(r"^[\x21-\x2b\x2d\x2e\x30-\x7e]{1,128}$")
+SECRET_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +50,12 @@ def create_account(
     if access_key_id is not None and not KEY_ID_RE.match(access_key_id):
         raise KilnError(
             errors.InvalidParameterValue,
-            "access key id must be 16-128 upper-case letters or digits",
+            "access key id must be 1-128 printable ASCII characters, without '/' or ','",
         )
     if secret_access_key is not None and not SECRET_RE.match(secret_access_key):
         raise KilnError(
             errors.InvalidParameterValue,
-            "secret access key must be 16-128 printable ASCII characters",
+            "secret access key must be 1-128 printable ASCII characters",
         )
     key_id = access_key_id or cat.new_access_key_id()
     secret = secret_access_key or cat.new_secret_access_key()

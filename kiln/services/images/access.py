@@ -12,8 +12,14 @@ from kiln.services.validate import check_image_id
 
 
 def not_found(image_ids: list[str]) -> KilnError:
+    """EC2's words: ``The image id '[ami-1]' does not exist``, ``The image ids '[ami-1,
+    ami-2]' do not exist``."""
+    if len(image_ids) == 1:
+        return KilnError(
+            errors.InvalidAMIIDNotFound, f"The image id '[{image_ids[0]}]' does not exist"
+        )
     return KilnError(
-        errors.InvalidAMIIDNotFound, f"The image id '[{', '.join(image_ids)}]' does not exist"
+        errors.InvalidAMIIDNotFound, f"The image ids '[{', '.join(image_ids)}]' do not exist"
     )
 
 

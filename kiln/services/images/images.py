@@ -22,6 +22,7 @@ from kiln.services.images import bundles
 from kiln.services.images.access import owned_image, visible_image
 from kiln.services.images.block_devices import check_block_devices, check_device_name
 from kiln.services.images.states import ImageState, change_image
+from kiln.services.regions.availability_zones import zones
 from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import dry_run
 from kiln.types import new_id
@@ -36,10 +37,6 @@ NAME_RULE = (
 MAX_UEFI_DATA = 64 * 1024
 DEPRECATION_CAP = timedelta(days=365 * 10)
 COOLDOWN = timedelta(hours=24)
-
-
-def zones(region: str) -> tuple[str, ...]:
-    return (f"{region}a", f"{region}b", f"{region}c")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from kiln.catalog import snapshots as cat_volumes
 from kiln.errors import KilnError
 from kiln.services.context import Caller, Services
 from kiln.services.instances.access import InstanceView, owned_instances, views
-from kiln.services.instances.instance_types import instance_type
+from kiln.services.instances.instance_types import check_architecture, instance_type
 from kiln.services.instances.lifecycle import hidden_before
 from kiln.services.instances.run_instances import SHUTDOWN_BEHAVIOURS, check_user_data
 from kiln.services.instances.states import InstanceState
@@ -98,6 +98,7 @@ def modify_instance_attribute(
     stopped_only = []
     if req.instance_type is not None:
         t = instance_type(req.instance_type)
+        check_architecture(t, inst.architecture)
         changes.update(instance_type=t.name, vcpus=t.vcpus, memory_mib=t.memory_mib)
         stopped_only.append("instanceType")
     if req.user_data is not None:

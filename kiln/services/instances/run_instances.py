@@ -26,10 +26,9 @@ from kiln.compute.seed import USER_DATA_LIMIT
 from kiln.errors import KilnError
 from kiln.services.context import Caller, Services
 from kiln.services.images.access import visible_image
-from kiln.services.images.images import zones
 from kiln.services.instances.access import InstanceView, views
 from kiln.services.instances.block_devices import PlannedVolume, plan_volumes
-from kiln.services.instances.instance_types import instance_type
+from kiln.services.instances.instance_types import check_architecture, instance_type
 from kiln.services.instances.lifecycle import submit_converge
 from kiln.services.instances.placement import (
     InterfaceRequest,
@@ -40,6 +39,7 @@ from kiln.services.instances.placement import (
 from kiln.services.instances.states import InstanceState
 from kiln.services.instances.vm_launch import runtime_of
 from kiln.services.keys.key_pairs import key_pair_for_launch
+from kiln.services.regions.availability_zones import check_zone
 from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import dry_run
 from kiln.types import new_id
@@ -47,7 +47,6 @@ from kiln.types import new_id
 log = logging.getLogger(__name__)
 
 MAX_LIVE_INSTANCES = 32  # per account and region (EC2's answer beyond: InstanceLimitExceeded)
-ARCHITECTURES = ("x86_64", "i386")
 SHUTDOWN_BEHAVIOURS = ("stop", "terminate")
 
 
@@ -120,12 +119,6 @@ def launchable_image(tx: Tx, caller: Caller, image_id: str) -> ImageRecord:
         raise KilnError(
             errors.InvalidAMIIDUnavailable,
             f"The image id '[{image_id}]' is {image.state} and cannot be launched.",
-        )
-    if image.architecture not in ARCHITECTURES:
-        raise KilnError(
-            errors.InvalidParameterValue,
-            f"The architecture 'x86_64' of the specified instance type does not match "
-            f"the architecture '{image.architecture}' of the specified AMI.",
         )
     if image.root_device_type == "instance-store":
         if not image.bundle or not image.bundle.get("image", {}).get("snapshot_id"):
@@ -206,10 +199,8 @@ def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) 
     user_data = check_user_data(req.user_data)
     check_tag_specs(req.tag_specs, ("instance", "volume"))
     zone = req.availability_zone
-    if zone is not None and zone not in zones(caller.region):
-        raise KilnError(
-            errors.InvalidParameterValue, f"Invalid availability zone: [{req.availability_zone}]"
-        )
+    if zone is not None:
+        check_zone(caller.region, zone)
     behaviour = req.shutdown_behavior or "stop"
     if behaviour not in SHUTDOWN_BEHAVIOURS:
         raise KilnError(
@@ -223,6 +214,7 @@ def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) 
             if again is not None:
                 return again
         image = launchable_image(tx, caller, req.image_id)
+        check_architecture(itype, image.architecture)
         key = key_pair_for_launch(tx, caller, req.key_name) if req.key_name else None
         plans = plan_volumes(tx, caller, image, req.block_devices)
         store_root = image.root_device_type == "instance-store"

@@ -141,6 +141,24 @@ def _user_data(inst: InstanceRecord) -> bytes | None:
     return base64.b64decode(inst.user_data) if inst.user_data else None
 
 
+def vm_size(services: Services, inst: InstanceRecord) -> tuple[int, int]:
+    """The vCPUs and MiB the VM gets: its type's, capped by ``Services.instance_caps``
+    (docs/regions.md#instance-types); a cap that bites is logged once per start."""
+    vcpus, memory = services.instance_caps.apply(inst.vcpus, inst.memory_mib)
+    if (vcpus, memory) != (inst.vcpus, inst.memory_mib):
+        log.info(
+            "%s: %s has %d vCPUs and %d MiB; the VM gets %d vCPUs and %d MiB (the host's and "
+            "the operator's limit per instance)",
+            inst.instance_id,
+            inst.instance_type,
+            inst.vcpus,
+            inst.memory_mib,
+            vcpus,
+            memory,
+        )
+    return vcpus, memory
+
+
 def start_vm(services: Services, inst: InstanceRecord, disks: list[DiskSpec]) -> VmHandle:
     """Write the NoCloud seed and start QEMU. On a VPC (``Services.networks``) the NIC is
     plugged first and unplugged again if QEMU does not start; with user networking the SSH
@@ -156,6 +174,7 @@ def start_vm(services: Services, inst: InstanceRecord, disks: list[DiskSpec]) ->
         _user_data(inst),
     )
     direct = direct_boot.for_disk(disks[0].path, disks[0].format, run_dir / "direct-boot")
+    vcpus, memory_mib = vm_size(services, inst)
     net = vm_network.plug(services, inst, str(run_dir))
     if net is not None:
         spec = VmSpec(
@@ -163,8 +182,8 @@ def start_vm(services: Services, inst: InstanceRecord, disks: list[DiskSpec]) ->
             run_dir,
             disks,
             seed,
-            inst.vcpus,
-            inst.memory_mib,
+            vcpus,
+            memory_mib,
             0,
             runtime.accel(),
             net=net,
@@ -189,8 +208,8 @@ def start_vm(services: Services, inst: InstanceRecord, disks: list[DiskSpec]) ->
             run_dir,
             disks,
             seed,
-            inst.vcpus,
-            inst.memory_mib,
+            vcpus,
+            memory_mib,
             port,
             runtime.accel(),
             kernel=direct.kernel if direct else None,

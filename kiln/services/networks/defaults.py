@@ -11,7 +11,7 @@ from kiln.catalog import networks as cat
 from kiln.catalog.networks import RuleRecord, SecurityGroupRecord, SubnetRecord, VpcRecord
 from kiln.catalog.records import utc_now
 from kiln.services.context import Caller, Services
-from kiln.services.images.images import zones
+from kiln.services.regions.availability_zones import zones
 from kiln.types import new_id
 
 DEFAULT_VPC_CIDR = "172.31.0.0/16"

@@ -14,8 +14,8 @@ from kiln.catalog.networks import SubnetRecord, VpcRecord
 from kiln.catalog.records import Filter, utc_now
 from kiln.errors import KilnError
 from kiln.services.context import Caller, Services
-from kiln.services.images.images import zones
 from kiln.services.networks.defaults import add_default_group, ensure_for
+from kiln.services.regions.availability_zones import zones
 from kiln.services.row_filters import check_names, matches
 from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import dry_run

@@ -34,8 +34,8 @@ from kiln.services.images.block_devices import (
     THROUGHPUT_LIMITS,
     VOLUME_TYPES,
 )
-from kiln.services.images.images import zones
 from kiln.services.keys import kms
+from kiln.services.regions.availability_zones import check_zone
 from kiln.services.snapshots.access import GIB, completed_snapshot
 from kiln.services.snapshots.states import VolumeState, change_volume
 from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
@@ -144,10 +144,7 @@ def create_volume(services: Services, caller: Caller, req: CreateVolumeRequest) 
         raise KilnError(
             errors.MissingParameter, "The request must contain the parameter AvailabilityZone"
         )
-    if req.availability_zone not in zones(caller.region):
-        raise KilnError(
-            errors.InvalidParameterValue, f"Invalid availability zone: [{req.availability_zone}]"
-        )
+    check_zone(caller.region, req.availability_zone, errors.InvalidZoneNotFound)
     if req.size is None and req.snapshot_id is None:
         raise KilnError(
             errors.MissingParameter, "The request must contain the parameter size or snapshotId"

@@ -377,3 +377,23 @@ def test_deregistered_image_is_described_by_id_for_an_hour(world: World) -> None
     with pytest.raises(KilnError) as e:
         ids(world, world.owner, image_ids=(image_id,))
     assert code(e) == "InvalidAMIID.NotFound"
+
+
+def test_eight_digit_ids_are_well_formed_and_missing_ones_are_named_as_ec2_does(
+    world: World,
+) -> None:
+    from kiln.errors import KilnError
+
+    for ids, message in (
+        (("ami-1234abcd",), "The image id '[ami-1234abcd]' does not exist"),
+        (
+            ("ami-1234abcd", "ami-0123456789abcdef0"),
+            "The image ids '[ami-1234abcd, ami-0123456789abcdef0]' do not exist",
+        ),
+    ):
+        with pytest.raises(KilnError) as e:
+            describe_images(world.svc, world.owner, DescribeImagesRequest(image_ids=ids))
+        assert (e.value.code.code, e.value.message) == ("InvalidAMIID.NotFound", message)
+    with pytest.raises(KilnError) as e:
+        describe_images(world.svc, world.owner, DescribeImagesRequest(image_ids=("ami-12345",)))
+    assert e.value.code.code == "InvalidAMIID.Malformed"
