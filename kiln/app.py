@@ -138,6 +138,7 @@ def build_services(
         compute=compute,
         import_policy=policy,
         networks=build_network_host(settings, catalog) if network else None,
+        amazon_images=settings.amazon_images,
     )
 
 

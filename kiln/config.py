@@ -37,6 +37,9 @@ class Settings:
     # Instance networking (docs/networks.md): "netns" (VPCs in network namespaces; root),
     # "user" (QEMU user networking, SSH at 127.0.0.1:PORT), "auto" (netns where it can work).
     network: str = "auto"
+    # DescribeImages Owners=["amazon"] (DescribeSnapshots OwnerIds) matches the kiln account's
+    # base images (kiln serve --amazon-images; docs/aliases.md#owners-amazon).
+    amazon_images: bool = False
 
     def region_dir(self, region: str) -> Path:
         return layout.region_dir(self.data_dir, region)

@@ -83,6 +83,12 @@ from kiln.runtime.downloads import parse_networks
     help="Instance networks: netns = VPCs in network namespaces (root; PublicIpAddress:22), "
     "user = QEMU user networking (SSH at 127.0.0.1:PORT), auto = netns where it works.",
 )
+@click.option(
+    "--amazon-images",
+    is_flag=True,
+    help="DescribeImages Owners=amazon (DescribeSnapshots OwnerIds=amazon) matches the base "
+    "images of the kiln account (default: amazon matches nothing).",
+)
 @json_option
 @cli_errors
 def serve(
@@ -97,6 +103,7 @@ def serve(
     import_max_bytes: int,
     import_timeout_s: float,
     network: str,
+    amazon_images: bool,
     as_json: bool,
 ) -> None:
     """Serve the EC2 Query API at http://HOST:PORT/ (region: the request's SigV4 scope).
@@ -117,6 +124,7 @@ def serve(
         import_max_bytes=import_max_bytes,
         import_timeout_s=import_timeout_s,
         network=network,
+        amazon_images=amazon_images,
     )
     try:
         parse_networks(import_allow_nets)

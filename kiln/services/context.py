@@ -42,6 +42,8 @@ class Services:
     # VPC networks on the host (kiln/compute/network); None: QEMU user networking, each guest's
     # SSH forwarded from 127.0.0.1:PORT (kiln serve --network user, or no root).
     networks: NetworkHost | None = None
+    # Owners=["amazon"] names the system account kiln (kiln serve --amazon-images).
+    amazon_images: bool = False
 
     def bundles_dir(self, region: str) -> Path:
         """Where instance-store bundle manifests live (see docs/api.md#bundles)."""

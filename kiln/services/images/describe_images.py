@@ -89,7 +89,9 @@ def describe_images(
             caller=caller.account_id,
             now=utc_now(),
             image_ids=tuple(dict.fromkeys(asked.values())),
-            owners=resolve_owners(tx, caller, req.owners) if req.owners else (),
+            owners=resolve_owners(tx, caller, req.owners, services.amazon_images)
+            if req.owners
+            else (),
             executable_users=_users(caller, req.executable_users),
             filters=filters,
             include_deprecated=req.include_deprecated,
