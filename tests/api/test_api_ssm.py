@@ -225,6 +225,16 @@ def test_other_errors_are_ssm_codes_never_500(world: SsmWorld) -> None:
     with pytest.raises(ClientError) as e:
         ssm.get_parameters_by_path(Path="/x", MaxResults=11)
     assert code(e) == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        ssm.get_parameter(Name="/bad name")
+    assert code(e) == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        ssm.get_parameter(Name="/x:label")
+    assert code(e) == "ValidationException"
+    with pytest.raises(ClientError) as e:  # an SSM action Kiln does not serve
+        ssm.label_parameter_version(Name="/x", Labels=["prod"])
+    assert code(e) == "UnknownOperationException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
 def test_the_aws_cli_drives_parameters(world: SsmWorld) -> None:
@@ -304,12 +314,16 @@ def test_a_dangling_alias_fails_naming_the_alias(world: SsmWorld) -> None:
     world.cli("alias", "set", DANGLING, "ghost-family", "--region", REGION)
     with pytest.raises(ClientError) as e:
         world.ec2().describe_images(ImageIds=[DANGLING])
-    assert code(e) == "InvalidAMIID.NotFound" and DANGLING in str(e.value)
+    # the message names the alias and what it points at (an unknown id alone names no family)
+    assert code(e) == "InvalidAMIID.NotFound"
+    assert DANGLING in str(e.value) and "ghost-family" in str(e.value)
     with pytest.raises(ClientError) as e:
         launch(world, DANGLING)
-    assert code(e) == "InvalidAMIID.NotFound" and DANGLING in str(e.value)
+    assert code(e) == "InvalidAMIID.NotFound"
+    assert DANGLING in str(e.value) and "ghost-family" in str(e.value)
     res = world.kiln.aws(world.owner, "run-instances", "--image-id", DANGLING, "--count", "1")
-    assert res.returncode != 0 and DANGLING in res.stderr and "InvalidAMIID.NotFound" in res.stderr
+    assert res.returncode != 0 and "InvalidAMIID.NotFound" in res.stderr
+    assert DANGLING in res.stderr and "ghost-family" in res.stderr
 
 
 def test_base_images_are_amazon_and_public_parameters_name_them(world: SsmWorld) -> None:
