@@ -2,7 +2,7 @@
 
 Catalog (SQLite or PostgreSQL), one store per region, the job queue with the one registry of job
 kinds, the instance runtime, and the AWS edge (kiln/aws/edge.py) with its services mounted:
-EC2, STS and KMS, each with its ACTIONS table. Nothing else imports the concrete
+EC2, STS, KMS and SSM, each with its ACTIONS table. Nothing else imports the concrete
 implementations.
 """
 
@@ -45,6 +45,8 @@ from kiln.services.instances.lifecycle import reconcile, watch_running
 from kiln.services.job_kinds import JOB_KINDS
 from kiln.services.tasks.buckets import adopt_bucket_dirs
 from kiln.services.tasks.disk_sources import ImportPolicy
+from kiln.ssm.actions import ACTIONS as SSM_ACTIONS
+from kiln.ssm.service import ssm_service
 from kiln.store import SnapshotStore, open_store
 from kiln.sts.actions import ACTIONS as STS_ACTIONS
 from kiln.sts.service import sts_service
@@ -190,6 +192,7 @@ def build_services(
         import_policy=policy,
         networks=build_network_host(settings, catalog) if network else None,
         instance_caps=instance_caps(settings),
+        amazon_images=settings.amazon_images,
     )
 
 
@@ -218,7 +221,12 @@ def build_runtime() -> InstanceRuntime:
 def mounted_services() -> list[Service]:
     """The services the edge serves, by SigV4 scope name; the first (EC2) answers unsigned
     requests."""
-    return [ec2_service(EC2_ACTIONS), sts_service(STS_ACTIONS), kms_service(KMS_ACTIONS)]
+    return [
+        ec2_service(EC2_ACTIONS),
+        sts_service(STS_ACTIONS),
+        kms_service(KMS_ACTIONS),
+        ssm_service(SSM_ACTIONS),
+    ]
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:

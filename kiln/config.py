@@ -52,6 +52,9 @@ class Settings:
     # #instance-types); None: the host's (its CPU count, half its memory).
     instance_max_vcpus: int | None = None
     instance_max_memory_mib: int | None = None
+    # DescribeImages Owners=["amazon"] (DescribeSnapshots OwnerIds) matches the kiln account's
+    # base images (kiln serve --amazon-images; docs/aliases.md#owners-amazon).
+    amazon_images: bool = False
 
     def region_dir(self, region: str) -> Path:
         return layout.region_dir(self.data_dir, region)

@@ -460,3 +460,51 @@ class Bucket(Base):
     name: Mapped[str] = mapped_column(String(63), primary_key=True)
     owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
     created: Mapped[str] = mapped_column(TS)
+
+
+# --- Image aliases and SSM parameters (kiln/catalog/aliases.py, parameters.py; migration 0006) --
+class ImageAlias(Base):
+    """An image id the operator made stand for another image or a family's newest image
+    (``kiln alias set``; docs/aliases.md). Per region, like image ids; for every account."""
+
+    __tablename__ = "image_aliases"
+    region: Mapped[str] = mapped_column(ForeignKey("regions.name"), primary_key=True)
+    alias: Mapped[str] = mapped_column(ID, primary_key=True)
+    # an image id (ami-…) or a family (kiln/debian): see kiln/services/images/families.py
+    target: Mapped[str] = mapped_column(String(128))
+    created: Mapped[str] = mapped_column(TS)
+
+
+class PublicParameter(Base):
+    """A public SSM parameter name under /aws/ that the operator maps to an image family
+    (``kiln parameter map``; docs/ssm.md#public-parameters). Answers in every region."""
+
+    __tablename__ = "public_parameters"
+    name: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    family: Mapped[str] = mapped_column(String(128))
+    created: Mapped[str] = mapped_column(TS)
+
+
+class ParameterVersion(Base):
+    """One version of an account's SSM parameter. ``latest`` marks the current one; a
+    SecureString's value is sealed with the server master key (``value_sealed``)."""
+
+    __tablename__ = "parameter_versions"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), primary_key=True)
+    region: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    latest: Mapped[bool] = mapped_column(Boolean)
+    type: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str | None] = mapped_column(Text)
+    value_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    description: Mapped[str | None] = mapped_column(String(1024))
+    key_id: Mapped[str | None] = mapped_column(String(2048))
+    allowed_pattern: Mapped[str | None] = mapped_column(String(1024))
+    tier: Mapped[str] = mapped_column(String(32))
+    data_type: Mapped[str] = mapped_column(String(128))
+    modified: Mapped[str] = mapped_column(TS)
+    modified_user: Mapped[str] = mapped_column(String(256))
+    __table_args__ = (
+        Index("ix_parameter_versions_current", "account_id", "region", "latest", "name"),
+    )

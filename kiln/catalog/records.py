@@ -223,3 +223,41 @@ class Filter:
 
     name: str
     values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageAliasRecord:
+    """An operator's alias: ``alias`` (an image id) stands for ``target`` in ``region``."""
+
+    region: str
+    alias: str
+    target: str
+    created: str
+
+
+@dataclass(frozen=True, slots=True)
+class PublicParameterRecord:
+    name: str
+    family: str
+    created: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterRecord:
+    """One version of an SSM parameter; ``value`` is the plain text (a SecureString's is
+    unsealed by the catalog), ``sealed`` the SecureString's sealed bytes (else None)."""
+
+    account_id: str
+    region: str
+    name: str
+    version: int
+    type: str
+    value: str
+    sealed: bytes | None
+    description: str | None
+    key_id: str | None
+    allowed_pattern: str | None
+    tier: str
+    data_type: str
+    modified: str
+    modified_user: str

@@ -20,6 +20,8 @@ COMMANDS = [
     ("kiln.cli.bake", "bake"),
     ("kiln.cli.image", "image"),
     ("kiln.cli.instance", "instance"),
+    ("kiln.cli.alias", "alias"),
+    ("kiln.cli.alias", "parameter"),
 ]
 
 

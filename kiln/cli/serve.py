@@ -100,6 +100,12 @@ from kiln.runtime.downloads import parse_networks
     help="Most memory (MiB) one instance gets, whatever its type (default and ceiling: half "
     "the host's).",
 )
+@click.option(
+    "--amazon-images",
+    is_flag=True,
+    help="DescribeImages Owners=amazon (DescribeSnapshots OwnerIds=amazon) matches the base "
+    "images of the kiln account (default: amazon matches nothing).",
+)
 @json_option
 @cli_errors
 def serve(
@@ -117,6 +123,7 @@ def serve(
     network: str,
     instance_max_vcpus: int | None,
     instance_max_memory_mib: int | None,
+    amazon_images: bool,
     as_json: bool,
 ) -> None:
     """Serve the EC2 Query API at http://HOST:PORT/ (region: the request's SigV4 scope).
@@ -140,6 +147,7 @@ def serve(
         network=network,
         instance_max_vcpus=instance_max_vcpus,
         instance_max_memory_mib=instance_max_memory_mib,
+        amazon_images=amazon_images,
     )
     try:
         parse_networks(import_allow_nets)

@@ -46,6 +46,8 @@ class Services:
     # The most one instance gets, whatever its type (kiln serve --instance-max-vcpus/-memory-mib
     # and the host's size; docs/regions.md#instance-types).
     instance_caps: InstanceCaps = field(default_factory=lambda: InstanceCaps(2, 2048))
+    # Owners=["amazon"] names the system account kiln (kiln serve --amazon-images).
+    amazon_images: bool = False
 
     def bundles_dir(self, region: str) -> Path:
         """Where instance-store bundle manifests live (see docs/api.md#bundles)."""

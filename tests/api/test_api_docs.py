@@ -49,12 +49,14 @@ def test_every_error_code_the_image_rules_raise_is_documented() -> None:
 def test_every_action_of_every_service_is_documented() -> None:
     """Each service's ACTIONS (kiln/<service>/actions.py) appear in that service's docs."""
     from kiln.kms.actions import ACTIONS as KMS_ACTIONS
+    from kiln.ssm.actions import ACTIONS as SSM_ACTIONS
     from kiln.sts.actions import ACTIONS as STS_ACTIONS
 
     services = {
         "ec2": (ACTIONS, ["api.md", "jobs.md", "instances.md", "networks.md"]),
         "sts": (STS_ACTIONS, ["sts.md"]),
         "kms": (KMS_ACTIONS, ["kms.md"]),
+        "ssm": (SSM_ACTIONS, ["ssm.md"]),
     }
     for name, (actions, docs) in services.items():
         doc = "\n".join((ROOT / "docs" / d).read_text() for d in docs)
@@ -77,3 +79,24 @@ def test_every_error_code_the_kms_rules_raise_is_documented() -> None:
     }
     assert len(codes) >= 8
     assert sorted(c for c in codes if c not in doc) == []
+
+
+def test_every_error_code_the_parameter_and_alias_rules_raise_is_documented() -> None:
+    import kiln.errors as errors
+
+    docs = {
+        "ssm.md": sorted((ROOT / "kiln" / "services" / "parameters").glob("*.py")),
+        "aliases.md": [ROOT / "kiln" / "services" / "images" / n for n in ("aliases.py",)],
+    }
+    for doc_name, files in docs.items():
+        doc = (ROOT / "docs" / doc_name).read_text()
+        used: set[str] = set()
+        for path in files:
+            used |= set(re.findall(r"errors\.([A-Za-z]+)", path.read_text()))
+        codes = {
+            getattr(errors, n).code
+            for n in used
+            if isinstance(getattr(errors, n, None), errors.ErrorCode)
+        }
+        assert len(codes) >= 3, doc_name
+        assert sorted(c for c in codes if c not in doc) == [], doc_name

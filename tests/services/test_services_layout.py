@@ -33,6 +33,15 @@ def test_every_action_has_one_rule_named_after_it_in_a_family_package() -> None:
         assert family != SERVICES and (family / "__init__.py").exists(), (action, found)
 
 
+def test_every_ssm_action_has_one_rule_in_the_parameters_family() -> None:
+    from kiln.ssm.actions import ACTIONS as SSM_ACTIONS
+
+    for action in SSM_ACTIONS:
+        found = rule_modules(snake(action))
+        assert len(found) == 1, (action, found)
+        assert found[0].parent == SERVICES / "parameters", (action, found)
+
+
 def test_the_job_kinds_are_registered_once() -> None:
     from kiln.services.job_kinds import JOB_KINDS
 

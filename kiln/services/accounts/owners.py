@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kiln import errors
-from kiln.catalog import SYSTEM_ACCOUNT_ALIAS, Tx
+from kiln.catalog import SYSTEM_ACCOUNT_ALIAS, SYSTEM_ACCOUNT_ID, Tx
 from kiln.catalog import accounts as cat_accounts
 from kiln.errors import KilnError
 from kiln.services.context import Caller
@@ -15,13 +15,18 @@ WELL_KNOWN_ALIASES = frozenset(
 )
 
 
-def resolve_owners(tx: Tx, caller: Caller, owners: tuple[str, ...]) -> tuple[str, ...]:
+def resolve_owners(
+    tx: Tx, caller: Caller, owners: tuple[str, ...], amazon_images: bool = False
+) -> tuple[str, ...]:
     """``self``, 12-digit ids and account aliases as account ids. An alias no account has is
     ``InvalidUserID.Malformed`` unless EC2 knows it; owners that resolve to nobody give
-    ``("",)``, which matches nothing."""
+    ``("",)``, which matches nothing. With ``amazon_images`` (kiln serve --amazon-images),
+    ``amazon`` is the system account ``kiln``, whose images are the operator's base images."""
     out: list[str] = []
     for o in owners:
-        if o == "self":
+        if o == "amazon" and amazon_images:
+            out.append(SYSTEM_ACCOUNT_ID)
+        elif o == "self":
             out.append(caller.account_id)
         elif ACCOUNT_RE.match(o):
             out.append(o)

@@ -33,6 +33,7 @@ from kiln.errors import KilnError
 from kiln.runtime.jobs import from_json, to_json
 from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.images.access import visible_image
+from kiln.services.images.aliases import resolve_image_id
 from kiln.services.images.images import check_name
 from kiln.services.images.states import ImageState, change_image
 from kiln.services.keys import kms
@@ -93,7 +94,9 @@ def copy_image(services: Services, caller: Caller, req: CopyImageRequest) -> str
     check_tag_specs(req.tag_specs, ("image", "snapshot"))
     source_caller = Caller(caller.account_id, req.source_region)
     with services.catalog.read() as tx:
-        src = visible_image(tx, source_caller, req.source_image_id)
+        src = visible_image(
+            tx, source_caller, resolve_image_id(tx, source_caller, req.source_image_id)
+        )
         if src.state != "available":
             raise KilnError(
                 errors.InvalidAMIIDUnavailable,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from kiln import errors
@@ -14,6 +14,7 @@ from kiln.errors import KilnError
 from kiln.services.accounts.owners import resolve_owners
 from kiln.services.context import Caller, Services
 from kiln.services.images.access import not_found
+from kiln.services.images.aliases import resolve_image_id
 from kiln.services.validate import (
     ACCOUNT_RE,
     check_filters,
@@ -85,12 +86,16 @@ def describe_images(
     ]
     after = decode_token(req.next_token, fingerprint)
     with services.catalog.read() as tx:
+        # aliases (docs/aliases.md): asked by alias, an image answers with the alias as ImageId
+        asked = {i: resolve_image_id(tx, caller, i) for i in dict.fromkeys(req.image_ids)}
         query = ImageQuery(
             region=caller.region,
             caller=caller.account_id,
             now=utc_now(),
-            image_ids=tuple(dict.fromkeys(req.image_ids)),
-            owners=resolve_owners(tx, caller, req.owners) if req.owners else (),
+            image_ids=tuple(dict.fromkeys(asked.values())),
+            owners=resolve_owners(tx, caller, req.owners, services.amazon_images)
+            if req.owners
+            else (),
             executable_users=_users(caller, req.executable_users),
             filters=filters,
             include_deprecated=req.include_deprecated,
@@ -107,6 +112,13 @@ def describe_images(
             ids = ids[: req.max_results]
             token = encode_token(ids[-1], fingerprint)
         images = cat.get_images(tx, ids, caller.account_id)
+    if any(a != r for a, r in asked.items()):
+        images = [
+            replace(image, image_id=a)
+            for image in images
+            for a, r in asked.items()
+            if r == image.image_id
+        ]
     return DescribeImagesResult(tuple(images), token)
 
 

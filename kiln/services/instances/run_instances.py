@@ -39,6 +39,7 @@ from kiln.services.instances.placement import (
 from kiln.services.instances.states import InstanceState
 from kiln.services.instances.vm_launch import runtime_of
 from kiln.services.keys.key_pairs import key_pair_for_launch
+from kiln.services.parameters.resolve import launch_image_id
 from kiln.services.regions.availability_zones import check_zone
 from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import dry_run
@@ -213,7 +214,8 @@ def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) 
             again = _by_token(tx, caller, req.client_token)
             if again is not None:
                 return again
-        image = launchable_image(tx, caller, req.image_id)
+        image_id = launch_image_id(tx, services.catalog.sealer, caller, req.image_id)
+        image = launchable_image(tx, caller, image_id)
         check_architecture(itype, image.architecture)
         key = key_pair_for_launch(tx, caller, req.key_name) if req.key_name else None
         plans = plan_volumes(tx, caller, image, req.block_devices)

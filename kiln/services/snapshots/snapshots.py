@@ -120,7 +120,9 @@ def describe_snapshots(
             caller.account_id,
             dialect,
             snapshot_ids=ids_wanted,
-            owners=resolve_owners(tx, caller, req.owner_ids) if req.owner_ids else (),
+            owners=resolve_owners(tx, caller, req.owner_ids, services.amazon_images)
+            if req.owner_ids
+            else (),
             restorable_by=_restorable_by(caller, req.restorable_by),
             filters=_alias_filters(tx, checked),
             after=str(after) if after is not None else None,

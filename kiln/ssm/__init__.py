@@ -1,0 +1,1 @@
+"""SSM Parameter Store over JSON 1.1."""
