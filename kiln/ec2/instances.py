@@ -178,9 +178,9 @@ def _ids(params: Params) -> tuple[str, ...]:
 def _interface_in(n: Mapping[str, object]) -> InterfaceRequest:
     return InterfaceRequest(
         device_index=opt_int(n, "DeviceIndex"),
-        subnet_id=opt_str(n, "SubnetId"),
+        subnet_id=opt_str(n, "SubnetId") or None,
         group_ids=strs(n.get("Groups")),
-        private_ip=opt_str(n, "PrivateIpAddress"),
+        private_ip=opt_str(n, "PrivateIpAddress") or None,
         associate_public_ip=opt_bool(n, "AssociatePublicIpAddress"),
         network_interface_id=opt_str(n, "NetworkInterfaceId"),
     )
@@ -229,11 +229,13 @@ def run_instances(ctx: RequestContext, params: Params) -> Mapping[str, object]:
         tag_specs=tag_specs(params),
         security_groups=strs(params.get("SecurityGroups")),
         security_group_ids=strs(params.get("SecurityGroupIds")),
-        subnet_id=opt_str(params, "SubnetId"),
-        private_ip=opt_str(params, "PrivateIpAddress"),
+        subnet_id=opt_str(params, "SubnetId") or None,
+        private_ip=opt_str(params, "PrivateIpAddress") or None,
         interfaces=tuple(_interface_in(n) for n in dicts(params.get("NetworkInterfaces"))),
         metadata_options=metadata_options_in(params.get("MetadataOptions")),
-        availability_zone=opt_str(placement, "AvailabilityZone")
+        # Go's SDK (Packer) sends the empty strings of fields it set to nothing: EC2 takes
+        # them as absent.
+        availability_zone=(opt_str(placement, "AvailabilityZone") or None)
         if isinstance(placement, Mapping)
         else None,
         disable_api_termination=flag(params, "DisableApiTermination"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -145,6 +146,16 @@ class LiveKiln:
         )
         host.reconcile([], [])
         host.close()
+
+    def kill_vms(self) -> None:
+        """SIGKILL every QEMU still running on this server's data dir (a test's teardown, after
+        the server stopped)."""
+        for p in Path("/proc").iterdir():
+            try:
+                if p.name.isdigit() and str(self.data_dir).encode() in (p / "cmdline").read_bytes():
+                    os.kill(int(p.name), signal.SIGKILL)
+            except OSError:
+                continue
 
     def log(self) -> str:
         path = self.data_dir / "serve.log"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -101,17 +100,6 @@ def _port_open(ip: str, port: int = 22) -> bool:
         return False
 
 
-def _qemu_pids(data_dir: Path) -> list[int]:
-    pids = []
-    for p in Path("/proc").iterdir():
-        try:
-            if p.name.isdigit() and str(data_dir).encode() in (p / "cmdline").read_bytes():
-                pids.append(int(p.name))
-        except OSError:
-            continue
-    return pids
-
-
 def _ssh_rule(cidr: str = "0.0.0.0/0") -> list[dict[str, Any]]:
     return [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": cidr}]}]
 
@@ -193,8 +181,7 @@ def vpcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vpcs]:
                     ec2.terminate_instances(InstanceIds=ids)
         finally:
             kiln.stop()
-            for pid in _qemu_pids(data_dir):
-                os.kill(pid, signal.SIGKILL)
+            kiln.kill_vms()
             kiln.release_networks()
             if saved is None:
                 os.environ.pop("KILN_ACCEL", None)
