@@ -141,7 +141,6 @@ def _packer_template(t: Tools, payload: Path) -> dict[str, Any]:
                 "tags": {"Builder": "packer", "Base": "{{ .SourceAMI }}"},
                 "snapshot_tags": {"Builder": "packer"},
                 "run_tags": {"Name": "packer-builder"},
-                **({"skip_region_validation": True} if os.environ.get("TMP_SKIP_REGION") else {}),
             }
         ],
         "provisioners": [
@@ -243,14 +242,13 @@ ANSIBLE_PLAYBOOK = """\
 - name: An instance in the default VPC, managed over SSH, imaged, image removed
   hosts: localhost
   gather_facts: false
-  vars:
-    aws: &aws
+  module_defaults:
+    group/amazon.aws.aws:
       endpoint_url: "{endpoint}"
       region: "{region}"
   tasks:
     - name: a key pair
       amazon.aws.ec2_key:
-        <<: *aws
         name: ansible-key
         key_type: ed25519
       register: key
@@ -263,7 +261,6 @@ ANSIBLE_PLAYBOOK = """\
 
     - name: ssh into the default group
       amazon.aws.ec2_security_group:
-        <<: *aws
         name: default
         description: default VPC security group
         purge_rules: false
@@ -274,7 +271,6 @@ ANSIBLE_PLAYBOOK = """\
 
     - name: launch
       amazon.aws.ec2_instance:
-        <<: *aws
         name: ansible-managed
         image_id: "{image}"
         instance_type: t3.nano
@@ -314,14 +310,13 @@ ANSIBLE_PLAYBOOK = """\
 - name: Image it, then remove the image and its snapshot
   hosts: localhost
   gather_facts: false
-  vars:
-    aws: &aws
+  module_defaults:
+    group/amazon.aws.aws:
       endpoint_url: "{endpoint}"
       region: "{region}"
   tasks:
     - name: make an image
       amazon.aws.ec2_ami:
-        <<: *aws
         instance_id: "{{{{ hostvars['managed'].instance_id }}}}"
         name: ansible-made
         wait: true
@@ -335,14 +330,12 @@ ANSIBLE_PLAYBOOK = """\
 
     - name: terminate the instance
       amazon.aws.ec2_instance:
-        <<: *aws
         instance_ids: ["{{{{ hostvars['managed'].instance_id }}}}"]
         state: absent
         wait: true
 
     - name: remove image and snapshot
       amazon.aws.ec2_ami:
-        <<: *aws
         image_id: "{{{{ ami.image_id }}}}"
         state: absent
         delete_snapshot: true

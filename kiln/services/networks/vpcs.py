@@ -103,6 +103,7 @@ VPC_FILTERS: dict[str, Callable[[VpcRecord], Iterable[str | None]]] = {
     "cidr": lambda v: [v.cidr_block],
     "cidr-block-association.cidr-block": lambda v: [v.cidr_block],
     "is-default": lambda v: [_flag(v.is_default)],
+    "isDefault": lambda v: [_flag(v.is_default)],  # EC2's older spelling (Ansible sends it)
     "state": lambda v: [v.state],
     "owner-id": lambda v: [v.owner_id],
     "dhcp-options-id": lambda v: ["default"],
