@@ -206,7 +206,8 @@ def test_render_is_read_back_by_botocore_for_every_operation(
         streamed = _streams(op)
         payload = result.pop(streamed, None) if streamed else None
         rendered = protocol.render(name, result, "req-1")
-        assert rendered.status == op.http.get("responseCode", 200), name
+        ranged = model.protocol == "rest-xml" and "ContentRange" in result
+        assert rendered.status == (206 if ranged else op.http.get("responseCode", 200)), name
         if streamed is not None and payload is not None:
             assert protocol.render(name, {streamed: payload}, "r").body == (
                 payload if isinstance(payload, bytes) else payload.encode()
