@@ -45,6 +45,10 @@ from kiln.errors import KilnError
 
 S3_LIMITS = Limits(invalid=errors.InvalidArgument, check_min=True)
 CONTENT_TYPE = "application/xml"
+#: Outputs the model cannot describe: the member's text is the root element's (S3's
+#: ``<LocationConstraint xmlns=…>eu-west-1</LocationConstraint>``, which botocore reads by hand
+#: in ``parse_get_bucket_location``).
+ROOT_TEXT = {"GetBucketLocation": "LocationConstraint"}
 _MALFORMED = (
     "The XML you provided was not well-formed or did not validate against our published schema."
 )
@@ -225,6 +229,11 @@ class RestXmlProtocol:
 
     def _body_of(self, op: OperationModel, members: dict[str, object]) -> tuple[bytes, str]:
         shape = op.output_shape
+        if op.name in ROOT_TEXT:
+            root, value = ROOT_TEXT[op.name], members.get(ROOT_TEXT[op.name])
+            text = xml.text(str(value)) if value is not None else ""
+            document = f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{self.namespace}">'
+            return f"{document}{text}</{root}>".encode(), CONTENT_TYPE
         if shape is None or not members:
             return b"", CONTENT_TYPE
         payload = shape.serialization.get("payload")

@@ -109,7 +109,7 @@ def parse_range(text: str | None, size: int) -> ByteRange | None:
         return ByteRange(start, size - start, size)
     start = int(first)
     end = size - 1 if last == "" else int(last)
-    if end < start:
+    if last != "" and end < start:
         return None  # not a valid range: S3 ignores it
     if start >= size:
         raise _unsatisfiable(size)
