@@ -143,7 +143,7 @@ def serve(
             sys.stdout.flush()
         else:
             click.echo(
-                f"kiln: serving EC2 API on {url} "
+                f"kiln: serving the AWS API (EC2, STS, KMS, S3) on {url} "
                 f"(regions: {', '.join(settings.regions)}; data: {settings.data_dir})",
                 err=True,
             )
