@@ -2,7 +2,7 @@
 
 Catalog (SQLite or PostgreSQL), one store per region, the job queue with the one registry of job
 kinds, the instance runtime, and the AWS edge (kiln/aws/edge.py) with its services mounted:
-EC2, STS, KMS and SSM, each with its ACTIONS table. Nothing else imports the concrete
+EC2, STS, KMS, SSM and S3, each with its ACTIONS table. Nothing else imports the concrete
 implementations.
 """
 
@@ -36,7 +36,9 @@ from kiln.runtime.downloads import DownloadPolicy, parse_networks
 from kiln.runtime.instance_runtime import InstanceRuntime
 from kiln.runtime.jobs import DEFAULT_WORKERS as DEFAULT_JOB_WORKERS
 from kiln.runtime.jobs import JobRunner
-from kiln.runtime.layout import network_dir
+from kiln.runtime.layout import network_dir, s3_spool_dir
+from kiln.s3.actions import ACTIONS as S3_ACTIONS
+from kiln.s3.service import s3_service
 from kiln.services.accounts.accounts import lookup_access_key
 from kiln.services.context import JobKind, Services
 from kiln.services.instances import vm_network
@@ -226,6 +228,7 @@ def mounted_services() -> list[Service]:
         sts_service(STS_ACTIONS),
         kms_service(KMS_ACTIONS),
         ssm_service(SSM_ACTIONS),
+        s3_service(S3_ACTIONS),
     ]
 
 
@@ -243,7 +246,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             return None
         return Credential(key.access_key_id, key.secret_access_key, key.account_id)
 
-    app = build_edge(mounted_services(), lookup, svc.regions, svc)
+    spool = s3_spool_dir(svc.data_dir)
+    shutil.rmtree(spool, ignore_errors=True)  # bodies a stopped server was still receiving
+    app = build_edge(mounted_services(), lookup, svc.regions, svc, spool_dir=spool)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -20,20 +20,22 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from kiln import errors
 from kiln.aws import json as aws_json
 from kiln.aws import xml
 from kiln.aws.context import Handler, RequestContext
+from kiln.aws.payload import spool_body
 from kiln.aws.regions import known_region_names
 from kiln.aws.sigv4 import (
     DEFAULT_RULES,
@@ -42,12 +44,14 @@ from kiln.aws.sigv4 import (
     scope_service,
     verify_sigv4,
 )
-from kiln.aws.wire import Rendered, WireProtocol, WireRequest
+from kiln.aws.wire import Call, FileBody, Rendered, SpooledBody, WireProtocol, WireRequest
 from kiln.errors import ErrorCode, KilnError
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_STREAMED_BYTES = 5 * 1024**3  # S3's largest single PUT (and part)
+STREAM_READ_BYTES = 1024 * 1024
 METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]
 INTERNAL_ERROR_MESSAGE = "An internal error has occurred"
 
@@ -58,13 +62,17 @@ class Service:
 
     ``spellings`` renames Kiln's codes this service spells differently (KMS says
     ``ValidationException`` where EC2 says ``InvalidParameterValue``), by code string;
-    ``signing`` how its requests are signed (``kiln.aws.sigv4.S3_RULES`` for S3)."""
+    ``signing`` how its requests are signed (``kiln.aws.sigv4.S3_RULES`` for S3);
+    ``streams`` names, for a request whose body is a streaming payload (S3's ``PutObject``,
+    ``UploadPart``), the input member the edge puts the body in as a
+    :class:`~kiln.aws.wire.SpooledBody` instead of reading it into memory (None: read it)."""
 
     name: str
     protocol: WireProtocol
     actions: Mapping[str, Handler]
     spellings: Mapping[str, ErrorCode] = field(default_factory=dict)
     signing: SigningRules = DEFAULT_RULES
+    streams: Callable[[WireRequest], str | None] | None = None
 
     def spell(self, code: ErrorCode) -> ErrorCode:
         return self.spellings.get(code.code, code)
@@ -99,6 +107,8 @@ def build_edge(
     state: object,
     *,
     clock: Callable[[], datetime] = _utc_now,
+    spool_dir: Path | None = None,
+    max_streamed_bytes: int = MAX_STREAMED_BYTES,
 ) -> Starlette:
     """The ASGI app serving ``services`` at every path (:data:`METHODS`), and an unsigned
     ``GET /healthz``.
@@ -106,7 +116,8 @@ def build_edge(
     The first service answers requests that name no scope at all (unsigned ones). An action
     name a service's model does not know is a ValueError here (a wiring bug); an action the
     model knows but ``actions`` lacks answers the protocol's unknown-operation error.
-    ``regions`` are the regions a credential scope may name.
+    ``regions`` are the regions a credential scope may name. ``spool_dir`` is where streamed
+    payloads are written (kiln/aws/payload.py); without it every body is read into memory.
     """
     for service in services:
         unknown = sorted(set(service.actions) - service.protocol.operation_names())
@@ -119,6 +130,7 @@ def build_edge(
         frozenset(regions),
         state,
         clock,
+        _Spool(spool_dir, max_streamed_bytes) if spool_dir is not None else None,
     )
 
     async def healthz(request: Request) -> Response:
@@ -138,6 +150,12 @@ def build_edge(
     return app
 
 
+@dataclass(frozen=True, slots=True)
+class _Spool:
+    directory: Path
+    max_bytes: int
+
+
 class _Endpoint:
     def __init__(
         self,
@@ -147,6 +165,7 @@ class _Endpoint:
         regions: frozenset[str],
         state: object,
         clock: Callable[[], datetime],
+        spool: _Spool | None,
     ) -> None:
         self._services = services
         self._default = default
@@ -154,6 +173,7 @@ class _Endpoint:
         self._regions = regions
         self._state = state
         self._clock = clock
+        self._spool = spool
 
     def _service_for(
         self, query: str, headers: Sequence[tuple[str, str]], looks_json: bool
@@ -175,8 +195,16 @@ class _Endpoint:
         service = self._service_for(query, header_list, looks_json)
         name = service.name if service is not None else "-"
         raw_path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
+        headers = _joined_headers(header_list)
+        head = WireRequest(request.method, raw_path, query, headers, b"")
+        streamed = (
+            service.streams(head)
+            if service is not None and service.streams is not None and self._spool is not None
+            else None
+        )
+        spooled: SpooledBody | None = None
         try:
-            body = await _read_body(request)
+            body = await _read_body(request) if streamed is None else None
             auth = verify_sigv4(
                 request.method,
                 raw_path,
@@ -195,8 +223,20 @@ class _Endpoint:
                     errors.InvalidAction,
                     f"The service {auth.service[:64]!r} is not served by this endpoint.",
                 )
-            wire = WireRequest(request.method, raw_path, query, _joined_headers(header_list), body)
-            call = service.protocol.decode(wire, service.actions)
+            if streamed is None:
+                assert body is not None
+                call = service.protocol.decode(
+                    WireRequest(request.method, raw_path, query, headers, body), service.actions
+                )
+            else:
+                call = service.protocol.decode(head, service.actions)
+                action = call.operation
+                spool, claim = self._spool, auth.payload
+                assert spool is not None and claim is not None  # asked for and streamed
+                spooled = await spool_body(
+                    request.stream(), spool.directory, claim, headers, spool.max_bytes
+                )
+                call = Call(call.operation, {**call.params, streamed: spooled})
             action = call.operation
             context = RequestContext(
                 account_id=auth.account_id,
@@ -205,8 +245,12 @@ class _Endpoint:
                 request_id=request_id,
                 state=self._state,
             )
-            result = await run_in_threadpool(service.actions[action], context, call.params)
-            rendered = service.protocol.render(action, result, request_id)
+            try:
+                result = await run_in_threadpool(service.actions[action], context, call.params)
+            finally:
+                if spooled is not None:  # the handler moved it where it belongs, or it goes
+                    spooled.path.unlink(missing_ok=True)
+            rendered = _rendered(service, action, result, request_id)
             status = rendered.status
         except KilnError as exc:
             rendered, status = self._error(service, looks_json, exc.code, exc.message, request_id)
@@ -269,14 +313,41 @@ def _region_error(region: str, served: frozenset[str]) -> KilnError:
     )
 
 
+def _rendered(
+    service: Service, action: str, result: Mapping[str, object], request_id: str
+) -> Rendered:
+    """The protocol's rendering of ``result``; a file the result would have streamed is closed
+    when rendering fails."""
+    try:
+        return service.protocol.render(action, result, request_id)
+    except BaseException:
+        for value in result.values():
+            if isinstance(value, FileBody):
+                value.file.close()
+        raise
+
+
 def _response(rendered: Rendered, status: int, request_id: str, head: bool) -> Response:
-    """The HTTP response; a HEAD's has no body but keeps the Content-Length it was given."""
+    """The HTTP response; a HEAD's has no body but keeps the Content-Length it was given, and
+    so does a streamed one."""
+    stream = rendered.stream
+    if stream is not None and head:
+        stream.file.close()
+        stream = None
     headers = {
         name: value
         for name, value in rendered.headers.items()
-        if head or name.lower() != "content-length"
+        if head or stream is not None or name.lower() != "content-length"
     }
     headers["x-amzn-RequestId"] = request_id
+    if stream is not None:
+        headers["Content-Length"] = str(stream.length)
+        return StreamingResponse(
+            _file_chunks(stream),
+            status_code=status,
+            media_type=rendered.content_type,
+            headers=headers,
+        )
     return Response(
         b"" if head else rendered.body,
         status_code=status,
@@ -291,6 +362,22 @@ def _joined_headers(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
         key = name.lower()
         joined[key] = f"{joined[key]},{value}" if key in joined else value
     return joined
+
+
+async def _file_chunks(body: FileBody) -> AsyncIterator[bytes]:
+    """``body``'s bytes in pieces read off the event loop; the file is closed at the end (or
+    when the client goes away)."""
+    try:
+        await run_in_threadpool(body.file.seek, body.offset)
+        left = body.length
+        while left > 0:
+            piece = await run_in_threadpool(body.file.read, min(left, STREAM_READ_BYTES))
+            if not piece:
+                raise OSError(f"{body.file.name}: shorter than the {body.length} bytes promised")
+            left -= len(piece)
+            yield piece
+    finally:
+        body.file.close()
 
 
 async def _read_body(request: Request) -> bytes:

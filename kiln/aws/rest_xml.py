@@ -39,11 +39,16 @@ from kiln.aws import rest, xml
 from kiln.aws.bounds import Limits
 from kiln.aws.json import JsonReader
 from kiln.aws.model import operation_names
-from kiln.aws.wire import Call, Params, Rendered, WireRequest
+from kiln.aws.query import decode_form
+from kiln.aws.wire import Call, FileBody, Params, Rendered, WireRequest
 from kiln.errors import KilnError
 
 S3_LIMITS = Limits(invalid=errors.InvalidArgument, check_min=True)
 CONTENT_TYPE = "application/xml"
+#: Outputs the model cannot describe: the member's text is the root element's (S3's
+#: ``<LocationConstraint xmlns=…>eu-west-1</LocationConstraint>``, which botocore reads by hand
+#: in ``parse_get_bucket_location``).
+ROOT_TEXT = {"GetBucketLocation": "LocationConstraint"}
 _MALFORMED = (
     "The XML you provided was not well-formed or did not validate against our published schema."
 )
@@ -169,6 +174,26 @@ class RestXmlProtocol:
     def decode(self, request: WireRequest, served: Collection[str]) -> Call:
         return rest.decode(self.model, request, served, self.reader, self._body, unknown_route)
 
+    def streaming_member(self, request: WireRequest, served: Collection[str]) -> str | None:
+        """The input member a request's body is, when the served operation it routes to takes
+        its body as a streaming blob payload (``PutObject``, ``UploadPart``: ``Body``); else
+        None. Only the method, path, query and headers are looked at."""
+        route = rest.match(self.model, request, decode_form(request.query_string), served)
+        if route is None or route.operation not in served:
+            return None
+        shape = self.model.operation_model(route.operation).input_shape
+        payload = shape.serialization.get("payload") if shape is not None else None
+        if payload is None:
+            return None
+        member = shape.members[payload] if shape is not None else None
+        if (
+            member is None
+            or member.type_name != "blob"
+            or not member.serialization.get("streaming")
+        ):
+            return None
+        return str(payload)
+
     def _body(self, shape: Shape, body: bytes, located: Params | None) -> Params:
         document: dict[str, object] = {}
         if body.strip():
@@ -181,11 +206,34 @@ class RestXmlProtocol:
     def render(self, operation: str, result: Mapping[str, object], request_id: str) -> Rendered:
         op, split, status = rest.prepare_output(self.model, operation, result)
         headers = {"x-amz-request-id": request_id, **split.headers}
+        if status == 200 and "Content-Range" in headers:
+            status = 206  # HTTP: a success that sends a range is Partial Content (GetObject)
+        stream = self._streamed(op, split.body)
+        if stream is not None:
+            return Rendered(b"", "application/octet-stream", headers, status, stream)
         body, content_type = self._body_of(op, split.body)
         return Rendered(body, content_type, headers, status)
 
+    @staticmethod
+    def _streamed(op: OperationModel, members: dict[str, object]) -> FileBody | None:
+        """A blob payload the handler gave as an open file (``GetObject``'s ``Body``)."""
+        shape = op.output_shape
+        payload = shape.serialization.get("payload") if shape is not None else None
+        value = members.get(payload) if payload is not None else None
+        if isinstance(value, FileBody):
+            assert shape is not None
+            if shape.members[payload].type_name != "blob":
+                raise ValueError(f"{op.name}.{payload}: a file for a non-blob payload")
+            return value
+        return None
+
     def _body_of(self, op: OperationModel, members: dict[str, object]) -> tuple[bytes, str]:
         shape = op.output_shape
+        if op.name in ROOT_TEXT:
+            root, value = ROOT_TEXT[op.name], members.get(ROOT_TEXT[op.name])
+            text = xml.text(str(value)) if value is not None else ""
+            document = f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{self.namespace}">'
+            return f"{document}{text}</{root}>".encode(), CONTENT_TYPE
         if shape is None or not members:
             return b"", CONTENT_TYPE
         payload = shape.serialization.get("payload")
@@ -211,6 +259,8 @@ class RestXmlProtocol:
         return "".join(out).encode("utf-8")
 
     def render_error(self, code: str, message: str, status: int, request_id: str) -> Rendered:
+        if status == 304:  # NotModified: HTTP allows no body
+            return Rendered(b"", CONTENT_TYPE, {"x-amz-request-id": request_id})
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
             f"<Error><Code>{xml.text(code)}</Code><Message>{xml.text(message)}</Message>"

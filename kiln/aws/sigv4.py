@@ -7,8 +7,11 @@ re-encoded with RFC 3986 unreserved characters, sorted), the signed headers lowe
 whitespace collapsed, the signed header list, and the SHA-256 of the body. S3 differs
 (botocore's ``S3SigV4Auth``), as :data:`S3_RULES` says: the path is signed as sent (neither
 normalised nor encoded again), and the payload hash is whatever ``x-amz-content-sha256`` claims
-when that is ``UNSIGNED-PAYLOAD`` (and for a presigned URL); the streaming forms
-(``STREAMING-…``, aws-chunked bodies) are refused. Every failure is
+when that is ``UNSIGNED-PAYLOAD`` (and for a presigned URL). The streaming forms
+(``STREAMING-…``, aws-chunked bodies) are accepted only when the caller streams the body itself
+(``body=None``): the header's signature is then checked against the claimed payload hash, and
+:class:`AuthResult` carries what the body must be checked against afterwards (the claimed
+SHA-256, or the seed of the chunk signatures, kiln/aws/chunked.py). Every failure is
 ``KilnError(AuthFailure)`` (HTTP 401), as EC2 reports them; each service renders it in its own
 spelling (kiln/aws/edge.py). Service-neutral: the caller checks the scope's service and region.
 See docs/ec2-protocol.md#auth.
@@ -19,8 +22,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote_plus
@@ -34,6 +38,13 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW = timedelta(minutes=5)
 AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+STREAMING_FORMS = frozenset(
+    {STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER}
+)
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 MSG_MISSING = "AWS was not able to authenticate the request: access credentials are missing"
 MSG_INVALID = "AWS was not able to validate the provided access credentials"
@@ -66,13 +77,37 @@ S3_RULES = SigningRules(normalize_path=False, unsigned_payload=True)
 
 
 @dataclass(frozen=True, slots=True)
+class StreamSeed:
+    """What the chunk signatures of a ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD…`` body chain from:
+    the request's signing key, time and scope, and its (verified) seed signature."""
+
+    key: bytes = field(repr=False)
+    amz_date: str
+    scope: str
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadClaim:
+    """What a body streamed after verification (``verify_sigv4(body=None)``) must match:
+    ``content_sha256`` is the ``x-amz-content-sha256`` value (a hex SHA-256,
+    ``UNSIGNED-PAYLOAD`` or one of :data:`STREAMING_FORMS`); ``seed`` is set for the signed
+    streaming forms."""
+
+    content_sha256: str
+    seed: StreamSeed | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AuthResult:
-    """Who signed a request and for which region and service (from the credential scope)."""
+    """Who signed a request and for which region and service (from the credential scope);
+    ``payload`` only when the body was left to the caller (``body=None``)."""
 
     access_key_id: str
     account_id: str
     region: str
     service: str
+    payload: PayloadClaim | None = None
 
 
 CredentialLookup = Callable[[str], Credential | None]
@@ -117,7 +152,7 @@ def verify_sigv4(
     path: str,
     query_string: str,
     headers: Sequence[tuple[str, str]] | Mapping[str, str],
-    body: bytes,
+    body: bytes | None,
     lookup: CredentialLookup,
     now: datetime,
     rules: SigningRules = DEFAULT_RULES,
@@ -126,7 +161,10 @@ def verify_sigv4(
 
     ``path`` is the raw (still percent-encoded) request path, ``query_string`` the raw query
     without ``?``, ``headers`` every header (repeats allowed), ``now`` an aware UTC datetime,
-    ``rules`` the service's signing rules (:data:`S3_RULES` for S3).
+    ``rules`` the service's signing rules (:data:`S3_RULES` for S3). ``body=None`` (S3 only,
+    under rules with ``unsigned_payload``): the caller streams the body and checks it against
+    the returned ``AuthResult.payload``; the request must then say ``x-amz-content-sha256``
+    (a presigned URL means ``UNSIGNED-PAYLOAD``).
 
     :raises KilnError: AuthFailure when the signature is missing or garbled, the key is unknown,
         the signature does not match, or the request time is more than 5 minutes from ``now``
@@ -151,6 +189,11 @@ def verify_sigv4(
         log.debug("SigV4: unknown access key %s", signed.access_key_id)
         raise _fail(MSG_INVALID)
 
+    presigned = signed.expires is not None
+    if body is None:
+        payload_hash = _claimed_payload(lowered, rules.unsigned_payload, presigned)
+    else:
+        payload_hash = _payload_hash(lowered, body, rules.unsigned_payload, presigned)
     canonical = "\n".join(
         [
             method.upper(),
@@ -158,7 +201,7 @@ def verify_sigv4(
             canonical_query,
             _canonical_headers(signed.signed_headers, lowered),
             ";".join(signed.signed_headers),
-            _payload_hash(lowered, body, rules.unsigned_payload, signed.expires is not None),
+            payload_hash,
         ]
     )
     scope = f"{signed.date}/{signed.region}/{signed.service}/aws4_request"
@@ -171,11 +214,18 @@ def verify_sigv4(
         log.debug("SigV4: signature mismatch for access key %s", signed.access_key_id)
         raise _fail(MSG_INVALID)
     log.debug("SigV4 ok: key %s, request time %s", signed.access_key_id, request_time)
+    claim = None
+    if body is None:
+        seed = None
+        if payload_hash in (STREAMING_SIGNED, STREAMING_SIGNED_TRAILER):
+            seed = StreamSeed(key, signed.amz_date, scope, signed.signature)
+        claim = PayloadClaim(payload_hash, seed)
     return AuthResult(
         access_key_id=credential.access_key_id,
         account_id=credential.account_id,
         region=signed.region,
         service=signed.service,
+        payload=claim,
     )
 
 
@@ -352,6 +402,20 @@ def _canonical_headers(names: tuple[str, ...], headers: list[tuple[str, str]]) -
             raise _fail(f"Header '{name}' is listed in SignedHeaders but missing.")
         lines.append(f"{name}:{','.join(values)}")
     return "\n".join(lines) + "\n"
+
+
+def _claimed_payload(headers: list[tuple[str, str]], unsigned_ok: bool, presigned: bool) -> str:
+    """The payload hash a streamed body is signed with: the claim itself, checked later."""
+    claimed = next((v.strip() for n, v in headers if n == "x-amz-content-sha256"), None)
+    if not unsigned_ok:
+        raise ValueError("only a service with unsigned_payload rules (S3) streams its bodies")
+    if claimed is None and presigned:
+        return UNSIGNED_PAYLOAD
+    if claimed is None:
+        raise _fail("Missing required header for this request: x-amz-content-sha256")
+    if claimed == UNSIGNED_PAYLOAD or claimed in STREAMING_FORMS or _HEX64.fullmatch(claimed):
+        return claimed
+    raise _fail(f"x-amz-content-sha256 '{claimed[:80]}' is not a SHA-256 or a payload form.")
 
 
 def _payload_hash(

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import BinaryIO, Protocol
 
 Params = dict[str, object]
 """Parsed request parameters: member name -> str | int | float | bool | datetime | bytes |
@@ -40,14 +41,39 @@ class Call:
 
 
 @dataclass(frozen=True, slots=True)
+class SpooledBody:
+    """A request payload the edge streamed to a file instead of memory (S3's ``PutObject`` and
+    ``UploadPart`` ``Body``): the file (removed after the handler unless it moved it), the
+    decoded size, its MD5 (hex) and the ``x-amz-checksum-*`` values it was verified against
+    (algorithm, lower-case -> base64)."""
+
+    path: Path
+    size: int
+    md5: str
+    checksums: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FileBody:
+    """A response payload sent from an open file: ``length`` bytes from ``offset``. The edge
+    streams it and closes the file (S3's ``GetObject`` ``Body``)."""
+
+    file: BinaryIO
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
 class Rendered:
     """A response body, its content type and — for the rest protocols — the headers and status
-    of a success (the edge sends an error with its code's status whatever ``status`` says)."""
+    of a success (the edge sends an error with its code's status whatever ``status`` says);
+    ``stream`` instead of ``body`` for a payload sent from a file."""
 
     body: bytes
     content_type: str
     headers: Mapping[str, str] = field(default_factory=dict)
     status: int = 200
+    stream: FileBody | None = None
 
 
 class WireProtocol(Protocol):

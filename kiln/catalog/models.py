@@ -460,9 +460,25 @@ class Bucket(Base):
     name: Mapped[str] = mapped_column(String(63), primary_key=True)
     owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
     created: Mapped[str] = mapped_column(TS)
+    # Its LocationConstraint (the region of the CreateBucket request); us-east-1 before 0008.
+    region: Mapped[str] = mapped_column(String(32), server_default=text("'us-east-1'"))
 
 
-# --- Image aliases and SSM parameters (kiln/catalog/aliases.py, parameters.py; migration 0006) --
+class MultipartUpload(Base):
+    """An S3 multipart upload in progress (CreateMultipartUpload until Complete or Abort). Its
+    parts are files under ``DATA_DIR/s3/uploads/<upload id>/`` (kiln/runtime/layout.py)."""
+
+    __tablename__ = "multipart_uploads"
+    upload_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[str] = mapped_column(ForeignKey("buckets.name"), index=True)
+    key: Mapped[str] = mapped_column(Text)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
+    initiated: Mapped[str] = mapped_column(TS)
+    # What the object gets when the upload completes: Content-Type, x-amz-meta-*, ...
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+# --- Image aliases and SSM parameters (kiln/catalog/aliases.py, parameters.py; migration 0007) --
 class ImageAlias(Base):
     """An image id the operator made stand for another image or a family's newest image
     (``kiln alias set``; docs/aliases.md). Per region, like image ids; for every account."""

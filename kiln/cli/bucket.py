@@ -36,7 +36,7 @@ def create(
     from kiln.app import open_settings_catalog
     from kiln.catalog.accounts import get_account
     from kiln.errors import KilnError
-    from kiln.services.tasks.buckets import create_bucket
+    from kiln.services.tasks.buckets import make_bucket
 
     settings = _settings(data_dir, database_url)
     catalog = open_settings_catalog(settings)
@@ -44,7 +44,7 @@ def create(
         with catalog.read() as tx:
             if get_account(tx, account_id) is None:
                 raise KilnError(errors.InvalidParameterValue, f"no account {account_id}")
-        record = create_bucket(catalog, settings.data_dir, account_id, name)
+        record = make_bucket(catalog, settings.data_dir, account_id, name)
     finally:
         catalog.close()
     out = {

@@ -174,7 +174,7 @@ def serve(
             sys.stdout.flush()
         else:
             click.echo(
-                f"kiln: serving EC2 API on {url} "
+                f"kiln: serving the AWS API (EC2, STS, KMS, SSM, S3) on {url} "
                 f"(regions: {_regions_text(settings.regions)}; data: {settings.data_dir})",
                 err=True,
             )

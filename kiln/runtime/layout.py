@@ -4,7 +4,10 @@
 DATA_DIR                                  $KILN_DATA_DIR, else ~/.local/share/kiln
   catalog.sqlite3                         the catalog (unless --database-url)
   catalog.key                             0600 master key sealing secrets in the catalog
-  buckets/<bucket>/<key>                  Kiln's local S3 stand-in (imports, exports)
+  buckets/<bucket>/<key>                  the objects of S3 buckets (imports read, exports write)
+  s3/meta/<bucket>/<key>                  an object's ETag, Content-Type and x-amz-meta-* (JSON)
+  s3/uploads/<upload id>/<part number>    the parts of a multipart upload in progress
+  s3/spool/                               request bodies being received (kiln/aws/payload.py)
   network/<vpc-id>/                       a VPC's host network state: its DHCP server's pid file,
                                           hosts file, leases and log (kiln/compute/network)
   regions/<region>/
@@ -44,6 +47,29 @@ def master_key_path(data_dir: Path) -> Path:
 
 def buckets_dir(data_dir: Path) -> Path:
     return data_dir / "buckets"
+
+
+def s3_dir(data_dir: Path) -> Path:
+    return data_dir / "s3"
+
+
+def s3_meta_dir(data_dir: Path, bucket: str) -> Path:
+    """The objects' metadata of ``bucket``: one JSON file per object, at the object's key."""
+    return s3_dir(data_dir) / "meta" / bucket
+
+
+def s3_uploads_dir(data_dir: Path) -> Path:
+    return s3_dir(data_dir) / "uploads"
+
+
+def s3_upload_dir(data_dir: Path, upload_id: str) -> Path:
+    return s3_uploads_dir(data_dir) / upload_id
+
+
+def s3_spool_dir(data_dir: Path) -> Path:
+    """Where the edge writes request bodies as they arrive (on the data dir's file system, so
+    an object is renamed into its bucket, not copied)."""
+    return s3_dir(data_dir) / "spool"
 
 
 def network_dir(data_dir: Path) -> Path:

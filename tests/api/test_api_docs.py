@@ -49,6 +49,7 @@ def test_every_error_code_the_image_rules_raise_is_documented() -> None:
 def test_every_action_of_every_service_is_documented() -> None:
     """Each service's ACTIONS (kiln/<service>/actions.py) appear in that service's docs."""
     from kiln.kms.actions import ACTIONS as KMS_ACTIONS
+    from kiln.s3.actions import ACTIONS as S3_ACTIONS
     from kiln.ssm.actions import ACTIONS as SSM_ACTIONS
     from kiln.sts.actions import ACTIONS as STS_ACTIONS
 
@@ -57,6 +58,7 @@ def test_every_action_of_every_service_is_documented() -> None:
         "sts": (STS_ACTIONS, ["sts.md"]),
         "kms": (KMS_ACTIONS, ["kms.md"]),
         "ssm": (SSM_ACTIONS, ["ssm.md"]),
+        "s3": (S3_ACTIONS, ["s3.md"]),
     }
     for name, (actions, docs) in services.items():
         doc = "\n".join((ROOT / "docs" / d).read_text() for d in docs)
@@ -100,3 +102,24 @@ def test_every_error_code_the_parameter_and_alias_rules_raise_is_documented() ->
         }
         assert len(codes) >= 3, doc_name
         assert sorted(c for c in codes if c not in doc) == [], doc_name
+
+
+def test_every_error_code_the_s3_rules_raise_is_documented() -> None:
+    import kiln.errors as errors
+
+    doc = (ROOT / "docs" / "s3.md").read_text()
+    used: set[str] = set()
+    paths = [*(ROOT / "kiln" / "services" / "buckets").glob("*.py")]
+    paths += [ROOT / "kiln" / "aws" / name for name in ("payload.py", "chunked.py")]
+    paths += [ROOT / "kiln" / "runtime" / "bucket_files.py"]
+    paths += [p for p in (ROOT / "kiln" / "s3").glob("*.py") if p.name != "service.py"]
+    for path in paths:
+        used |= set(re.findall(r"errors\.([A-Za-z]+)", path.read_text()))
+    codes = {
+        getattr(errors, n).code
+        for n in used
+        if isinstance(getattr(errors, n, None), errors.ErrorCode)
+    }
+    spelled = {"AuthFailure", "InvalidRequest"}  # SignatureDoesNotMatch; documented as is
+    assert len(codes) >= 15
+    assert sorted(c for c in codes - spelled if c not in doc) == []

@@ -16,9 +16,15 @@ from urllib.request import urlopen
 
 import boto3
 import pytest
-from botocore.awsrequest import HeadersDict, create_request_object, prepare_request_dict
+from botocore.awsrequest import (
+    AWSResponse,
+    HeadersDict,
+    create_request_object,
+    prepare_request_dict,
+)
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from botocore.handlers import parse_get_bucket_location
 from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
@@ -35,6 +41,17 @@ from kiln.aws.sigv4 import S3_RULES, Credential
 from kiln.aws.wire import Params, WireRequest
 from kiln.errors import ErrorCode, KilnError
 from tests.ec2.live import live_server
+
+
+class _Raw:
+    """Just enough of a urllib3 response for botocore's AWSResponse.content."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, *_: Any, **__: Any) -> Any:
+        yield self._body
+
 
 RBIN = load_model("rbin", "2021-06-15")
 IMAGEBUILDER = load_model("imagebuilder", "2019-12-02")
@@ -206,7 +223,8 @@ def test_render_is_read_back_by_botocore_for_every_operation(
         streamed = _streams(op)
         payload = result.pop(streamed, None) if streamed else None
         rendered = protocol.render(name, result, "req-1")
-        assert rendered.status == op.http.get("responseCode", 200), name
+        ranged = model.protocol == "rest-xml" and "ContentRange" in result
+        assert rendered.status == (206 if ranged else op.http.get("responseCode", 200)), name
         if streamed is not None and payload is not None:
             assert protocol.render(name, {streamed: payload}, "r").body == (
                 payload if isinstance(payload, bytes) else payload.encode()
@@ -214,6 +232,8 @@ def test_render_is_read_back_by_botocore_for_every_operation(
         response = {"body": rendered.body, "headers": HeadersDict(rendered.headers)}
         parsed = parser.parse({**response, "status_code": rendered.status}, shape)
         parsed.pop("ResponseMetadata", None)
+        if name == "GetBucketLocation":  # botocore's handler reads it, not its parser
+            parse_get_bucket_location(parsed, AWSResponse("", 200, {}, _Raw(rendered.body)))
         if streamed:
             parsed.pop(streamed, None)
         payload_member = shape.serialization.get("payload") if shape is not None else None

@@ -75,7 +75,7 @@ def bucket_for_write(
         found = cat_buckets.get_bucket(tx, bucket)
     if found is None:
         try:
-            return create_bucket(catalog, data_dir, account_id, bucket)
+            return make_bucket(catalog, data_dir, account_id, bucket)
         except KilnError:
             pass  # another request took the name first: answer as for any foreign bucket
         with catalog.read() as tx:
@@ -85,8 +85,9 @@ def bucket_for_write(
     return found
 
 
-def create_bucket(catalog: Catalog, data_dir: Path, account_id: str, bucket: str) -> BucketRecord:
-    """A new bucket for ``account_id``. A name already taken (by anyone) is refused."""
+def make_bucket(catalog: Catalog, data_dir: Path, account_id: str, bucket: str) -> BucketRecord:
+    """A new bucket for ``account_id`` in us-east-1 (``kiln bucket create``, a first export;
+    S3's CreateBucket is kiln/services/buckets/buckets.py). A name already taken is refused."""
     check_bucket_name(bucket)
     try:
         with catalog.write() as tx:
