@@ -27,17 +27,29 @@ DRY_RUN_MESSAGE = "Request would have succeeded, but DryRun flag is set."
 
 
 def check_dry_run(params: Params) -> None:
-    """Raise DryRunOperation when the request carries ``DryRun=true``.
-
-    Call it after the permission checks a real call would make (EC2 answers
-    UnauthorizedOperation to a dry run the caller may not perform)."""
+    """Raise DryRunOperation when the request carries ``DryRun=true``."""
     if params.get("DryRun") is True:
         raise KilnError(errors.DryRunOperation, DRY_RUN_MESSAGE)
 
 
+def _dry_run_first(handler: Handler) -> Handler:
+    def answer(ctx: RequestContext, params: Params) -> Mapping[str, object]:
+        check_dry_run(params)
+        return handler(ctx, params)
+
+    return answer
+
+
 def ec2_service(actions: Mapping[str, Handler]) -> Service:
-    """EC2 with ``actions`` (kiln/ec2/actions.py ``ACTIONS`` in the server)."""
-    return Service(SERVICE, ec2_query(), actions)
+    """EC2 with ``actions`` (kiln/ec2/actions.py ``ACTIONS`` in the server).
+
+    A dry run is answered before any other check, as EC2 answers its root user: once the
+    request has parsed against the action's input shape (a missing required member is still
+    ``MissingParameter``), is signed by a known key and names a served region, ``DryRun=true``
+    is ``DryRunOperation`` whatever the ids, their existence or their state. Kiln has no IAM;
+    every account acts as its root user, whom EC2 never answers ``UnauthorizedOperation``
+    (docs/api.md#dry-runs)."""
+    return Service(SERVICE, ec2_query(), {name: _dry_run_first(h) for name, h in actions.items()})
 
 
 def _utc_now() -> datetime:

@@ -135,11 +135,19 @@ def test_image_error_codes(api: ApiWorld) -> None:
     ec2.modify_image_attribute(
         ImageId=image_id, LaunchPermission={"Add": [{"UserId": api.grantee.account_id}]}
     )
-    expect(
-        "UnauthorizedOperation",
-        403,
+    # A dry run is answered before any other check, as EC2 answers an account's root user:
+    # whose the image is, whether it exists and whether the id is well formed do not matter.
+    for dry in (
         lambda: grantee.deregister_image(ImageId=image_id, DryRun=True),
-    )
+        lambda: ec2.deregister_image(ImageId="ami-0123456789abcdef0", DryRun=True),
+        lambda: ec2.enable_image(ImageId="ami-nothex", DryRun=True),
+        lambda: ec2.run_instances(
+            ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1, DryRun=True
+        ),
+        lambda: ec2.terminate_instances(InstanceIds=["i-0123456789abcdef0"], DryRun=True),
+    ):
+        expect("DryRunOperation", 412, dry)
+    assert ec2.describe_images(ImageIds=[image_id])["Images"][0]["State"] == "available"
     expect("AuthFailure", 400, lambda: grantee.deregister_image(ImageId=image_id))
     ec2.deregister_image(ImageId=image_id)
     expect(
