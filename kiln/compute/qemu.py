@@ -11,7 +11,6 @@ survives the exit of the server that started it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -26,6 +25,7 @@ from kiln.compute import process
 from kiln.compute.driver import ACCELERATORS, DISK_FORMATS, VmHandle, VmSpec
 from kiln.compute.qmp import QMP_SOCKET, Qmp, QmpError
 from kiln.errors import KilnError
+from kiln.types import mac_address
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +39,6 @@ POWERDOWN_REPEAT = 3.0  # re-press the power button: a guest still booting may m
 def _esc(value: str | Path) -> str:
     """Escape a value for QEMU's comma-separated option syntax."""
     return str(value).replace(",", ",,")
-
-
-def _mac(instance_id: str) -> str:
-    h = hashlib.blake2b(instance_id.encode(), digest_size=3).hexdigest()
-    return "52:54:00:" + ":".join(h[i : i + 2] for i in range(0, 6, 2))
 
 
 class QemuDriver:
@@ -104,7 +99,7 @@ class QemuDriver:
                 "-netdev",
                 f"user,id=net0,hostfwd=tcp:127.0.0.1:{spec.ssh_host_port}-:22",
                 "-device",
-                f"virtio-net-pci,netdev=net0,mac={_mac(spec.instance_id)}",
+                f"virtio-net-pci,netdev=net0,mac={mac_address(spec.instance_id)}",
             ]
         else:
             argv += spec.net.qemu_args

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import logging
 from dataclasses import dataclass, field
 
@@ -43,7 +42,7 @@ from kiln.services.parameters.resolve import launch_image_id
 from kiln.services.regions.availability_zones import check_zone
 from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import dry_run
-from kiln.types import new_id
+from kiln.types import mac_address, new_id
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +97,6 @@ def check_user_data(value: str | None) -> str | None:
             errors.InvalidParameterValue, f"User data is limited to {USER_DATA_LIMIT} bytes."
         )
     return base64.b64encode(raw).decode()
-
-
-def mac_address(instance_id: str) -> str:
-    """The guest NIC's MAC (the same derivation as kiln/compute/qemu.py)."""
-    h = hashlib.blake2b(instance_id.encode(), digest_size=3).hexdigest()
-    return "52:54:00:" + ":".join(h[i : i + 2] for i in range(0, 6, 2))
 
 
 def launchable_image(tx: Tx, caller: Caller, image_id: str) -> ImageRecord:
