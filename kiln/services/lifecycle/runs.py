@@ -120,9 +120,8 @@ def _natural(text: str) -> tuple[tuple[int, int | str], ...]:
 def _selected(selection: Selection, image: ImageRecord) -> bool:
     names = selection.families or selection.name_prefixes
     if names:
-        in_family = any(
-            image.name.startswith(f + "/") and image.name[len(f) + 1 :] for f in selection.families
-        )
+        family, _, version = image.name.rpartition("/")
+        in_family = bool(version) and family in selection.families
         if not in_family and not any(image.name.startswith(p) for p in selection.name_prefixes):
             return False
     if selection.tags:

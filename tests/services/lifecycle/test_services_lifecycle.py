@@ -69,7 +69,7 @@ def image(world: World, image_id: str) -> ImageRecord:
 
 
 def test_count_deprecates_then_deletes_all_but_the_newest(world: World) -> None:
-    ids = images(world, "app/1", "app/2", "app/3", "app/4", "app/5", "other/1")
+    ids = images(world, "app/1", "app/2", "app/3", "app/4", "app/5", "other/1", "app/x/1")
     apply(world, policy())
     (run,) = run_lifecycle_policies(world.svc)
     done = [(a.action, a.image_id, a.result) for a in run.actions]
@@ -88,8 +88,10 @@ def test_count_deprecates_then_deletes_all_but_the_newest(world: World) -> None:
         "available",
         "available",
         "available",
+        "available",
     ]
     assert image(world, ids[2]).deprecation_time is not None
+    assert image(world, ids[6]).deprecation_time is None  # of the family app/x
     assert image(world, ids[3]).deprecation_time is None
     assert image(world, ids[5]).deprecation_time is None  # another family
     snap = image(world, ids[0]).block_devices[0].ebs
