@@ -5,9 +5,11 @@ doing it on its own."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from api_live import TEST_IMPORT_ARGS, Creds, LiveKiln, make_disk
@@ -157,3 +159,51 @@ def test_kiln_serve_runs_the_policies_on_its_own(tmp_path: Path) -> None:
         while sorted(_live(kiln, owner)) != ["app/4", "app/5"]:
             assert time.monotonic() < deadline, kiln.log()
             time.sleep(0.5)
+
+
+def _run_starts(log: str, policy: str) -> list[datetime]:
+    """When each run of ``policy`` started, from the server's log lines."""
+    found = re.findall(rf"lifecycle {re.escape(policy)} \([^)]*\): run started (\S+),", log)
+    return [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in found]
+
+
+def test_a_restarted_server_keeps_the_policy_clock(tmp_path: Path) -> None:
+    """The next run after a restart starts one interval after the last run before it, as the
+    catalog recorded it: not earlier, and it does happen."""
+    interval = 10  # longer than a restart takes, so running at startup would show
+    kiln = LiveKiln(
+        tmp_path, None, serve_args=(*TEST_IMPORT_ARGS, "--lifecycle-interval", str(interval))
+    )
+    kiln.start()
+    try:
+        owner = kiln.account("owner")
+        made = _images(kiln, owner, ["app/1", "app/2", "app/3", "app/4"])
+        good = tmp_path / "policy.yaml"
+        good.write_text(POLICY)
+        code, _, err = _cli(kiln, "apply", str(good), "--account", owner.account_id)
+        assert code == 0, err
+        deadline = time.monotonic() + 120  # a guard against hanging, not a speed requirement
+        while sorted(_live(kiln, owner)) != ["app/3", "app/4"]:
+            assert time.monotonic() < deadline, kiln.log()
+            time.sleep(0.5)
+    finally:
+        kiln.stop()
+    code, out, _ = _cli(kiln, "list", "--json")
+    (before,) = json.loads(out)
+    last = datetime.fromisoformat(before["LastRunAt"].replace("Z", "+00:00"))
+    (kiln.data_dir / "serve.log").rename(kiln.data_dir / "serve-1.log")
+
+    kiln.start()
+    try:
+        _images(kiln, owner, ["app/5"])
+        deadline = time.monotonic() + 120
+        while sorted(_live(kiln, owner)) != ["app/4", "app/5"]:
+            assert time.monotonic() < deadline, kiln.log()
+            time.sleep(0.5)
+        starts = _run_starts((kiln.data_dir / "serve.log").read_text(), "app-keep-two")
+        assert starts and starts[0] >= last + timedelta(seconds=interval)
+        assert (
+            f"DELETE {made['app/3'][0]} (app/3) done" in (kiln.data_dir / "serve.log").read_text()
+        )
+    finally:
+        kiln.stop()

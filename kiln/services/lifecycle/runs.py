@@ -290,6 +290,14 @@ def run_policy(
             cat.finish_lifecycle_run(
                 tx, policy.account_id, policy.region, policy.name, started, summary
             )
+    log.info(
+        "lifecycle %s (%s, %s): run started %s, %d action(s)",
+        policy.name,
+        policy.account_id,
+        policy.region,
+        started,
+        len(actions),
+    )
     for a in actions:
         log.info(
             "lifecycle %s: %s %s (%s) %s%s",
@@ -332,8 +340,12 @@ def run_due_lifecycle_policies(
     due_before = ec2_time(moment - interval)
     with services.catalog.read() as tx:
         policies = cat.list_lifecycle_policies(tx)
-    return [
-        run_policy(services, p, now=moment, dry_run=False)
-        for p in policies
-        if p.status == "ENABLED" and (p.last_run_at is None or p.last_run_at <= due_before)
-    ]
+    runs: list[PolicyRun] = []
+    for p in policies:
+        if p.status != "ENABLED" or (p.last_run_at is not None and p.last_run_at > due_before):
+            continue
+        try:
+            runs.append(run_policy(services, p, now=moment, dry_run=False))
+        except KilnError as e:  # one policy's failure does not stop the others
+            log.warning("lifecycle %s (%s, %s): %s", p.name, p.account_id, p.region, e.message)
+    return runs

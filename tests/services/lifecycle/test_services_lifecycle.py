@@ -357,3 +357,39 @@ def test_one_run_at_a_time(world: World) -> None:
     # A claim older than STALE_CLAIM is a dead run's: it is taken over.
     (late,) = run_lifecycle_policies(world.svc, now=now + STALE_CLAIM + timedelta(seconds=1))
     assert late.not_run is None and len(late.actions) == 1
+
+
+def test_an_unknown_account_or_region_is_refused(world: World) -> None:
+    from kiln.services.context import Caller
+
+    for caller in (Caller("999999999999", REGION), Caller(world.owner.account_id, "mars-1")):
+        with pytest.raises(KilnError) as e:
+            apply_lifecycle_policy(world.svc, caller, json.dumps(policy()))
+        assert e.value.code.code == "InvalidParameterValueException"
+    assert list_lifecycle_policies(world.svc) == []
+
+
+def test_a_policy_that_no_longer_parses_does_not_stop_the_others(world: World) -> None:
+    ids = images(world, "app/1", "app/2")
+    apply(world, policy(name="a-broken"))
+    apply(
+        world,
+        policy(
+            name="b-good",
+            policyDetails=[{"action": {"type": "DELETE"}, "filter": {"type": "COUNT", "value": 1}}],
+        ),
+    )
+    with world.svc.catalog.write() as tx:  # a stored document an older Kiln accepted
+        cat.put_lifecycle_policy(
+            tx,
+            world.owner.account_id,
+            REGION,
+            "a-broken",
+            arn="arn",
+            status="ENABLED",
+            document={**policy(name="a-broken"), "resourceType": "CONTAINER_IMAGE"},
+            selection={},
+            now=ec2_time(datetime.now(UTC)),
+        )
+    (run,) = run_due_lifecycle_policies(world.svc, timedelta(hours=1))
+    assert run.policy == "b-good" and [a.image_id for a in run.actions] == [ids[0]]
