@@ -42,11 +42,9 @@ def put_lifecycle_policy(
     document: dict[str, Any],
     selection: dict[str, Any],
     now: str,
-) -> tuple[LifecyclePolicyRecord, bool]:
-    """Create the policy, or replace the one of that name (its run times are kept). True if
-    it was created."""
+) -> LifecyclePolicyRecord:
+    """Create the policy, or replace the one of that name (its run times are kept)."""
     row = tx.get(_P, (account_id, region, name))
-    created = row is None
     if row is None:
         row = _P(
             account_id=account_id,
@@ -64,7 +62,7 @@ def put_lifecycle_policy(
         row.arn, row.status, row.document, row.selection = arn, status, document, selection
         row.updated = now
     tx.flush()
-    return _record(row), created
+    return _record(row)
 
 
 def get_lifecycle_policy(

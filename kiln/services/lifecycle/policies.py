@@ -56,7 +56,8 @@ def apply_lifecycle_policy(
     doc = parse_policy(load_text(text))
     _check_caller(services, caller)
     with services.catalog.write() as tx:
-        record, created = cat.put_lifecycle_policy(
+        created = cat.get_lifecycle_policy(tx, caller.account_id, caller.region, doc.name) is None
+        record = cat.put_lifecycle_policy(
             tx,
             caller.account_id,
             caller.region,
