@@ -14,6 +14,7 @@ import shutil
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -37,6 +38,7 @@ from kiln.runtime.instance_runtime import InstanceRuntime
 from kiln.runtime.jobs import DEFAULT_WORKERS as DEFAULT_JOB_WORKERS
 from kiln.runtime.jobs import JobRunner
 from kiln.runtime.layout import network_dir, s3_spool_dir
+from kiln.runtime.ticker import Ticker
 from kiln.s3.actions import ACTIONS as S3_ACTIONS
 from kiln.s3.service import s3_service
 from kiln.services.accounts.accounts import lookup_access_key
@@ -45,6 +47,7 @@ from kiln.services.instances import vm_network
 from kiln.services.instances.instance_types import InstanceCaps
 from kiln.services.instances.lifecycle import reconcile, watch_running
 from kiln.services.job_kinds import JOB_KINDS
+from kiln.services.lifecycle.runs import run_due_lifecycle_policies
 from kiln.services.tasks.buckets import adopt_bucket_dirs
 from kiln.services.tasks.disk_sources import ImportPolicy
 from kiln.ssm.actions import ACTIONS as SSM_ACTIONS
@@ -249,12 +252,15 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     spool = s3_spool_dir(svc.data_dir)
     shutil.rmtree(spool, ignore_errors=True)  # bodies a stopped server was still receiving
     app = build_edge(mounted_services(), lookup, svc.regions, svc, spool_dir=spool)
+    scheduler = lifecycle_scheduler(settings, svc)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if svc.networks is not None:  # before any job can start or stop a VM
             svc.networks.reconcile(*vm_network.running_networks(svc))
         resumed = svc.jobs.start(svc)
+        if scheduler is not None:
+            scheduler.start()
         log.info(
             "kiln serving %d region(s) (%s); %d job(s) resumed; an instance gets at most "
             "%d vCPUs and %d MiB",
@@ -269,6 +275,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             svc.compute.watch(lambda: watch_running(svc))
             log.info("instances: %d VM(s) re-attached", alive)
         yield
+        if scheduler is not None:
+            scheduler.stop()
         if svc.compute is not None:
             svc.compute.close()
         if svc.networks is not None:
@@ -279,3 +287,22 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     app.router.lifespan_context = lifespan
     app.state.services = svc
     return app
+
+
+#: The lifecycle scheduler looks for due policies at least this often (seconds).
+LIFECYCLE_CHECK_S = 30.0
+
+
+def lifecycle_scheduler(settings: Settings, svc: Services) -> Ticker | None:
+    """kiln serve's lifecycle scheduler (docs/lifecycle.md#the-scheduler): runs each enabled
+    policy once per ``settings.lifecycle_interval_s``, measured from the last run's start as
+    the catalog records it; None when the interval is 0."""
+    interval = settings.lifecycle_interval_s
+    if interval <= 0:
+        return None
+    every = timedelta(seconds=interval)
+    return Ticker(
+        min(interval, LIFECYCLE_CHECK_S),
+        lambda: run_due_lifecycle_policies(svc, every),
+        "kiln-lifecycle",
+    )

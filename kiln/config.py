@@ -55,6 +55,9 @@ class Settings:
     # DescribeImages Owners=["amazon"] (DescribeSnapshots OwnerIds) matches the kiln account's
     # base images (kiln serve --amazon-images; docs/aliases.md#owners-amazon).
     amazon_images: bool = False
+    # How often kiln serve runs each lifecycle policy (kiln serve --lifecycle-interval, seconds;
+    # docs/lifecycle.md#the-scheduler); 0: never (only `kiln lifecycle run`).
+    lifecycle_interval_s: float = 3600.0
 
     def region_dir(self, region: str) -> Path:
         return layout.region_dir(self.data_dir, region)

@@ -197,3 +197,8 @@ ParameterPatternMismatch = ErrorCode("ParameterPatternMismatchException", 400)
 SsmAccessDenied = ErrorCode("AccessDeniedException", 400)
 SsmInternalServerError = ErrorCode("InternalServerError", 500)
 TooManyUpdates = ErrorCode("TooManyUpdates", 400)
+
+# --- Image Builder lifecycle policies (kiln/services/lifecycle; docs/lifecycle.md) -----------
+ImagebuilderInvalidParameterValue = ErrorCode("InvalidParameterValueException", 400)
+ImagebuilderInvalidRequest = ErrorCode("InvalidRequestException", 400)
+ImagebuilderResourceNotFound = ErrorCode("ResourceNotFoundException", 404)

@@ -524,3 +524,27 @@ class ParameterVersion(Base):
     __table_args__ = (
         Index("ix_parameter_versions_current", "account_id", "region", "latest", "name"),
     )
+
+
+# --- Lifecycle policies (kiln/catalog/lifecycle.py; migration 0009_lifecycle) ----------------
+class LifecyclePolicy(Base):
+    """An account's lifecycle policy in a region (``kiln lifecycle apply``; docs/lifecycle.md).
+    ``document`` holds the members of Image Builder's CreateLifecyclePolicy request as given
+    (botocore's shape, so an Image Builder API can answer with it unchanged); ``selection`` is
+    Kiln's extension (image families and name prefixes). ``last_run_at`` is when the last run
+    started (the scheduler's clock, kept across restarts); ``run_started_at`` is set while a
+    run holds the policy (one run at a time, across processes)."""
+
+    __tablename__ = "lifecycle_policies"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), primary_key=True)
+    region: Mapped[str] = mapped_column(ForeignKey("regions.name"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    arn: Mapped[str] = mapped_column(String(1024))
+    status: Mapped[str] = mapped_column(String(16))
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    selection: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created: Mapped[str] = mapped_column(TS)
+    updated: Mapped[str] = mapped_column(TS)
+    last_run_at: Mapped[str | None] = mapped_column(TS)
+    run_started_at: Mapped[str | None] = mapped_column(TS)
+    last_run: Mapped[dict[str, Any] | None] = mapped_column(JSON)

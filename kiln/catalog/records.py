@@ -261,3 +261,21 @@ class ParameterRecord:
     data_type: str
     modified: str
     modified_user: str
+
+
+@dataclass(frozen=True, slots=True)
+class LifecyclePolicyRecord:
+    """A stored lifecycle policy (kiln/services/lifecycle/; docs/lifecycle.md)."""
+
+    account_id: str
+    region: str
+    name: str
+    arn: str
+    status: str
+    document: dict[str, Any]
+    selection: dict[str, Any]
+    created: str
+    updated: str
+    last_run_at: str | None = None
+    run_started_at: str | None = None
+    last_run: dict[str, Any] | None = None

@@ -22,6 +22,7 @@ COMMANDS = [
     ("kiln.cli.instance", "instance"),
     ("kiln.cli.alias", "alias"),
     ("kiln.cli.alias", "parameter"),
+    ("kiln.cli.lifecycle", "lifecycle"),
 ]
 
 

@@ -106,6 +106,14 @@ from kiln.runtime.downloads import parse_networks
     help="DescribeImages Owners=amazon (DescribeSnapshots OwnerIds=amazon) matches the base "
     "images of the kiln account (default: amazon matches nothing).",
 )
+@click.option(
+    "--lifecycle-interval",
+    "lifecycle_interval_s",
+    type=click.FloatRange(min=0),
+    default=3600.0,
+    show_default=True,
+    help="Run each lifecycle policy once per this many seconds (0: never; docs/lifecycle.md).",
+)
 @json_option
 @cli_errors
 def serve(
@@ -124,6 +132,7 @@ def serve(
     instance_max_vcpus: int | None,
     instance_max_memory_mib: int | None,
     amazon_images: bool,
+    lifecycle_interval_s: float,
     as_json: bool,
 ) -> None:
     """Serve the EC2 Query API at http://HOST:PORT/ (region: the request's SigV4 scope).
@@ -148,6 +157,7 @@ def serve(
         instance_max_vcpus=instance_max_vcpus,
         instance_max_memory_mib=instance_max_memory_mib,
         amazon_images=amazon_images,
+        lifecycle_interval_s=lifecycle_interval_s,
     )
     try:
         parse_networks(import_allow_nets)

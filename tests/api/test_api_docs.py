@@ -123,3 +123,20 @@ def test_every_error_code_the_s3_rules_raise_is_documented() -> None:
     spelled = {"AuthFailure", "InvalidRequest"}  # SignatureDoesNotMatch; documented as is
     assert len(codes) >= 15
     assert sorted(c for c in codes - spelled if c not in doc) == []
+
+
+def test_every_error_code_the_lifecycle_rules_raise_is_documented() -> None:
+    import kiln.errors as errors
+
+    doc = (ROOT / "docs" / "lifecycle.md").read_text()
+    used: set[str] = set()
+    for path in sorted((ROOT / "kiln" / "services" / "lifecycle").glob("*.py")):
+        used |= set(re.findall(r"errors\.([A-Za-z]+)", path.read_text()))
+    codes = {
+        getattr(errors, n).code
+        for n in used
+        if isinstance(getattr(errors, n, None), errors.ErrorCode)
+    }
+    assert len(codes) >= 2
+    assert sorted(c for c in codes if c not in doc) == []
+    assert "## Differences from AWS" in doc

@@ -1,0 +1,1 @@
+"""Lifecycle policies: Image Builder's rules for images (docs/lifecycle.md)."""
