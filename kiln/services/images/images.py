@@ -229,7 +229,7 @@ def deregister_image(
     deleted: list[str] = []
     with services.catalog.write() as tx:
         image = owned_image(tx, caller, image_id, dry_run_flag)
-        _check_protection(image)
+        check_deregistration_protection(image)
         dry_run(dry_run_flag)
         change_image(tx, image_id, ImageState.DEREGISTERED, {"deregistered_at": utc_now()})
         cat.reset_launch_permissions(tx, image_id)
@@ -255,7 +255,7 @@ def deregister_image(
     return results
 
 
-def _check_protection(image: ImageRecord) -> None:
+def check_deregistration_protection(image: ImageRecord) -> None:
     state = image.deregistration_protection
     if state.startswith("enabled"):
         raise KilnError(

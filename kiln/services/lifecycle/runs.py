@@ -34,7 +34,7 @@ from kiln.catalog.records import ImageRecord, LifecyclePolicyRecord, ec2_time
 from kiln.errors import KilnError
 from kiln.services.context import Caller, Services
 from kiln.services.images.images import (
-    _check_protection,
+    check_deregistration_protection,
     deregister_image,
     disable_image,
     enable_image_deprecation,
@@ -201,7 +201,7 @@ def plan_policy(
             skip = None
             if detail.action == "DELETE":
                 try:
-                    _check_protection(image)
+                    check_deregistration_protection(image)
                 except KilnError as e:
                     skip = f"{e.code.code}: {e.message}"
                 if skip is None:
