@@ -55,6 +55,11 @@ class Settings:
     # DescribeImages Owners=["amazon"] (DescribeSnapshots OwnerIds) matches the kiln account's
     # base images (kiln serve --amazon-images; docs/aliases.md#owners-amazon).
     amazon_images: bool = False
+    # The Recycle Bin (docs/recycle-bin.md): how often kiln serve purges images whose retention
+    # ended, and how far its clock is ahead of the real one (an operator/test setting,
+    # kiln serve --recycle-bin-clock-offset; 0 on a real deployment).
+    recycle_bin_sweep_s: float = 60.0
+    recycle_bin_clock_offset_s: float = 0.0
 
     def region_dir(self, region: str) -> Path:
         return layout.region_dir(self.data_dir, region)
