@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from kiln.aws.context import RequestContext
 from kiln.ec2.snapshots import required
@@ -25,6 +26,11 @@ from kiln.services.images import usage_reports as reports
 from kiln.services.recyclebin import images as recycle_bin
 
 
+def _time(text: str) -> datetime:
+    """A catalog timestamp as the ``MillisecondDateTime`` these shapes render."""
+    return datetime.fromisoformat(text)
+
+
 def list_images_in_recycle_bin(ctx: RequestContext, params: Params) -> Mapping[str, object]:
     page = recycle_bin.list_images_in_recycle_bin(
         services_of(ctx),
@@ -40,8 +46,8 @@ def list_images_in_recycle_bin(ctx: RequestContext, params: Params) -> Mapping[s
                 "ImageId": b.image.image_id,
                 "Name": b.image.name,
                 "Description": b.image.description,
-                "RecycleBinEnterTime": b.entry.enter_time,
-                "RecycleBinExitTime": b.entry.exit_time,
+                "RecycleBinEnterTime": _time(b.entry.enter_time),
+                "RecycleBinExitTime": _time(b.entry.exit_time),
             }
             for b in page.images
         ],
@@ -63,7 +69,7 @@ def get_image_ancestry(ctx: RequestContext, params: Params) -> Mapping[str, obje
     return {
         "ImageAncestryEntries": [
             {
-                "CreationDate": i.creation_date,
+                "CreationDate": _time(i.creation_date),
                 "ImageId": i.image_id,
                 "ImageOwnerAlias": i.owner_alias,
                 "SourceImageId": i.source_image_id,
@@ -139,8 +145,8 @@ def describe_image_usage_reports(ctx: RequestContext, params: Params) -> Mapping
                 "ResourceTypes": [{"ResourceType": t} for t in u.report.resource_types],
                 "AccountIds": list(u.report.account_ids) or None,
                 "State": "available",
-                "CreationTime": u.report.creation_time,
-                "ExpirationTime": u.report.expiration_time,
+                "CreationTime": _time(u.report.creation_time),
+                "ExpirationTime": _time(u.report.expiration_time),
                 "Tags": tags_out(u.tags),
             }
             for u in page.reports
@@ -163,7 +169,7 @@ def describe_image_usage_report_entries(
                 "UsageCount": e.entry.usage_count,
                 "AccountId": e.entry.account_id,
                 "ImageId": e.report.image_id,
-                "ReportCreationTime": e.report.creation_time,
+                "ReportCreationTime": _time(e.report.creation_time),
             }
             for e in page.entries
         ],

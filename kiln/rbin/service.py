@@ -52,7 +52,7 @@ class RbinProtocol(RestJsonProtocol):
     """rest-json with rbin's ``Message`` and ``Reason`` in error bodies."""
 
     def render_error(self, code: str, message: str, status: int, request_id: str) -> Rendered:
-        rendered = super().render_error(code, message, status, request_id)
+        rendered = RestJsonProtocol.render_error(self, code, message, status, request_id)
         why = reason(code, message)
         if why is None:
             return rendered
