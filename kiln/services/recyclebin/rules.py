@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 RETENTION_DAYS = {"EBS_VOLUME": (1, 7), "EBS_SNAPSHOT": (1, 365), "EC2_IMAGE": (1, 365)}
 MAX_TAGS = 50
 _ID_ALPHABET = string.ascii_letters + string.digits
+_IDENTIFIER = re.compile(r"^[0-9a-zA-Z]{11}$")
+_DESCRIPTION = re.compile(r"^[\S ]{0,255}$")
+_TAG_CHARS = frozenset("_.:/=+-@")
 _ARN = re.compile(r"^arn:aws[a-z-]*:rbin:([a-z0-9-]+):(\d{12}):rule/([0-9a-zA-Z]{11})$")
 
 TagPair = tuple[str, str | None]
@@ -108,17 +111,41 @@ def _check_tag_choice(resource_tags: tuple[TagPair, ...], exclude: tuple[TagPair
         )
 
 
+def _tag_text(text: str) -> bool:
+    """rbin's TagKey/TagValue pattern: letters, separators, digits and ``_.:/=+-@``."""
+    return all(c.isalnum() or c.isspace() or c in _TAG_CHARS for c in text)
+
+
 def _check_rule_tags(tags: tuple[tuple[str, str], ...]) -> None:
     if len(tags) > MAX_TAGS:
         raise KilnError(
             errors.RbinQuotaExceeded, f"A retention rule can have at most {MAX_TAGS} tags."
         )
-    for key, _ in tags:
+    for key, value in tags:
         if key.lower().startswith("aws:"):
             raise _invalid(f"Tags.Key {key!r}: keys starting with 'aws:' are reserved.")
+        if not 1 <= len(key) <= 128 or not _tag_text(key):
+            raise _invalid(f"Tags.Key {key[:140]!r} is not a valid tag key.")
+        if len(value) > 256 or not _tag_text(value):
+            raise _invalid(f"Tags.Value {value[:260]!r} is not a valid tag value.")
+
+
+def _check_resource_tags(field: str, pairs: tuple[TagPair, ...]) -> None:
+    for key, value in pairs:
+        if not 1 <= len(key) <= 128:
+            raise _invalid(f"{field}.ResourceTagKey must be 1 to 128 characters: {key[:140]!r}")
+        if value is not None and len(value) > 256:
+            raise _invalid(f"{field}.ResourceTagValue must be at most 256 characters.")
+
+
+def _check_description(text: str | None) -> None:
+    if text is not None and _DESCRIPTION.match(text) is None:
+        raise _invalid("Description must be at most 255 characters with no line breaks or tabs.")
 
 
 def _owned(tx: Tx, caller: Caller, rule_id: str) -> RetentionRuleRecord:
+    if _IDENTIFIER.match(rule_id) is None:
+        raise _invalid(f"Identifier {rule_id[:80]!r} is not a rule id (11 letters and digits).")
     rule = cat.get_rule(tx, caller.region, caller.account_id, rule_id)
     if rule is None:
         raise _not_found(rule_id)
@@ -137,6 +164,9 @@ def _check_changeable(rule: RetentionRuleRecord, now: datetime, what: str) -> No
 
 def create_rule(services: Services, caller: Caller, req: CreateRuleRequest) -> RetentionRuleRecord:
     _check_retention(req.resource_type, req.retention_days)
+    _check_description(req.description)
+    _check_resource_tags("ResourceTags", req.resource_tags)
+    _check_resource_tags("ExcludeResourceTags", req.exclude_tags)
     _check_tag_choice(req.resource_tags, req.exclude_tags)
     _check_rule_tags(req.tags)
     if req.unlock_delay_days is not None and req.resource_tags:
@@ -204,6 +234,9 @@ def update_rule(services: Services, caller: Caller, req: UpdateRuleRequest) -> R
                 f"(rule {rule.rule_id} retains {rule.resource_type})."
             )
         _check_changeable(rule, now, "modified")
+        _check_description(req.description)
+        _check_resource_tags("ResourceTags", req.resource_tags or ())
+        _check_resource_tags("ExcludeResourceTags", req.exclude_tags or ())
         tags = req.resource_tags if req.resource_tags is not None else rule.resource_tags
         exclude = req.exclude_tags if req.exclude_tags is not None else rule.exclude_tags
         _check_tag_choice(tags, exclude)

@@ -158,6 +158,12 @@ def test_lock_states_follow_the_bin_clock(world: World) -> None:
             "LockConfiguration",
         ),
         (rules.CreateRuleRequest("EC2_IMAGE", 1, tags=(("aws:x", "y"),)), "aws:"),
+        (rules.CreateRuleRequest("EC2_IMAGE", 1, tags=(("a", "b;c"),)), "Tags.Value"),
+        (rules.CreateRuleRequest("EC2_IMAGE", 1, description="two\nlines"), "Description"),
+        (
+            rules.CreateRuleRequest("EC2_IMAGE", 1, resource_tags=(("k" * 129, None),)),
+            "ResourceTags.ResourceTagKey",
+        ),
     ],
 )
 def test_a_rule_that_does_not_parse_is_refused_with_the_field_named(
@@ -168,3 +174,14 @@ def test_a_rule_that_does_not_parse_is_refused_with_the_field_named(
     assert code(e) == "ValidationException" and named in e.value.message
     page = rules.list_rules(world.svc, world.owner, rules.ListRulesRequest("EC2_IMAGE"))
     assert page.rules == ()
+
+
+def test_a_malformed_identifier_is_a_validation_error_and_an_unknown_one_not_found(
+    world: World,
+) -> None:
+    with pytest.raises(KilnError) as e:
+        rules.get_rule(world.svc, world.owner, "short")
+    assert code(e) == "ValidationException" and "Identifier" in e.value.message
+    with pytest.raises(KilnError) as e:
+        rules.get_rule(world.svc, world.owner, "abcdefghijk")
+    assert code(e) == "ResourceNotFoundException"
