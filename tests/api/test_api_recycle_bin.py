@@ -321,6 +321,10 @@ def test_get_image_ancestry_follows_copies_across_regions(world: BinWorld) -> No
         (copy, root, EAST),
         (root, None, None),
     ]
+    cli = world.kiln.aws(world.owner, "get-image-ancestry", "--image-id", copy2)
+    assert cli.returncode == 0, cli.stderr
+    entries = json.loads(cli.stdout)["ImageAncestryEntries"]
+    assert [e["ImageId"] for e in entries] == [copy2, copy, root]
     assert _error(lambda: east.get_image_ancestry(ImageId="ami-0123456789abcdef0"))["Error"][
         "Code"
     ] == ("InvalidAMIID.NotFound")
