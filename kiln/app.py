@@ -12,9 +12,9 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -33,6 +33,8 @@ from kiln.ec2.server import ec2_service
 from kiln.errors import KilnError
 from kiln.kms.actions import ACTIONS as KMS_ACTIONS
 from kiln.kms.service import kms_service
+from kiln.rbin.actions import ACTIONS as RBIN_ACTIONS
+from kiln.rbin.service import rbin_service
 from kiln.runtime.downloads import DownloadPolicy, parse_networks
 from kiln.runtime.instance_runtime import InstanceRuntime
 from kiln.runtime.jobs import DEFAULT_WORKERS as DEFAULT_JOB_WORKERS
@@ -48,6 +50,7 @@ from kiln.services.instances.instance_types import InstanceCaps
 from kiln.services.instances.lifecycle import reconcile, watch_running
 from kiln.services.job_kinds import JOB_KINDS
 from kiln.services.lifecycle.runs import run_due_lifecycle_policies
+from kiln.services.recyclebin.images import purge_recycle_bin
 from kiln.services.tasks.buckets import adopt_bucket_dirs
 from kiln.services.tasks.disk_sources import ImportPolicy
 from kiln.ssm.actions import ACTIONS as SSM_ACTIONS
@@ -198,7 +201,14 @@ def build_services(
         networks=build_network_host(settings, catalog) if network else None,
         instance_caps=instance_caps(settings),
         amazon_images=settings.amazon_images,
+        recycle_bin_clock=recycle_bin_clock(settings),
     )
+
+
+def recycle_bin_clock(settings: Settings) -> Callable[[], datetime]:
+    """The Recycle Bin's clock: the real one plus ``settings.recycle_bin_clock_offset_s``."""
+    offset = timedelta(seconds=settings.recycle_bin_clock_offset_s)
+    return lambda: datetime.now(UTC) + offset
 
 
 def build_runtime() -> InstanceRuntime:
@@ -232,7 +242,14 @@ def mounted_services() -> list[Service]:
         kms_service(KMS_ACTIONS),
         ssm_service(SSM_ACTIONS),
         s3_service(S3_ACTIONS),
+        rbin_service(RBIN_ACTIONS),
     ]
+
+
+def _sweep_recycle_bin(svc: Services) -> None:
+    purged = purge_recycle_bin(svc, svc.recycle_bin_clock())
+    if purged:
+        log.info("recycle bin: purged %d image(s): %s", len(purged), ", ".join(purged))
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
@@ -270,6 +287,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             svc.instance_caps.vcpus,
             svc.instance_caps.memory_mib,
         )
+        sweep = Ticker(
+            settings.recycle_bin_sweep_s, lambda: _sweep_recycle_bin(svc), "kiln-recycle-bin"
+        )
+        sweep.start()  # its first purge now: what came due while the server was down
         if svc.compute is not None:
             alive = reconcile(svc)
             svc.compute.watch(lambda: watch_running(svc))
@@ -277,6 +298,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         yield
         if scheduler is not None:
             scheduler.stop()
+        sweep.stop()
         if svc.compute is not None:
             svc.compute.close()
         if svc.networks is not None:

@@ -58,6 +58,11 @@ class Settings:
     # How often kiln serve runs each lifecycle policy (kiln serve --lifecycle-interval, seconds;
     # docs/lifecycle.md#the-scheduler); 0: never (only `kiln lifecycle run`).
     lifecycle_interval_s: float = 3600.0
+    # The Recycle Bin (docs/recycle-bin.md): how often kiln serve purges images whose retention
+    # ended, and how far its clock is ahead of the real one (an operator/test setting,
+    # kiln serve --recycle-bin-clock-offset; 0 on a real deployment).
+    recycle_bin_sweep_s: float = 60.0
+    recycle_bin_clock_offset_s: float = 0.0
 
     def region_dir(self, region: str) -> Path:
         return layout.region_dir(self.data_dir, region)

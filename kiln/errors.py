@@ -127,6 +127,16 @@ ValidationException = ErrorCode("ValidationException", 400)
 UnrecognizedClient = ErrorCode("UnrecognizedClientException", 400)
 InternalFailure = ErrorCode("InternalFailure", 500)
 
+# --- Image usage reports (kiln/services/images/usage_reports.py) -------------------------------
+InvalidImageUsageReportIdNotFound = ErrorCode("InvalidImageUsageReportId.NotFound", 400)
+InvalidImageUsageReportIdMalformed = ErrorCode("InvalidImageUsageReportId.Malformed", 400)
+
+# --- Recycle Bin (kiln/rbin, kiln/services/recyclebin); the Reason each carries: kiln/rbin/service.py
+RbinResourceNotFound = ErrorCode("ResourceNotFoundException", 404)
+RbinConflict = ErrorCode("ConflictException", 409)
+RbinQuotaExceeded = ErrorCode("ServiceQuotaExceededException", 402)
+RbinInternalServer = ErrorCode("InternalServerException", 500)
+
 # --- STS (kiln/sts) ----------------------------------------------------------------------------
 InvalidClientTokenId = ErrorCode("InvalidClientTokenId", 403)
 

@@ -238,13 +238,18 @@ def has_launch_permission(tx: Session, image_id: str, account_id: str) -> bool:
 
 
 def images_using_snapshot(tx: Session, snapshot_id: str) -> list[str]:
-    """Ids of not-deregistered images whose block devices reference ``snapshot_id``."""
+    """Ids of images whose block devices reference ``snapshot_id``: those not deregistered and
+    those the Recycle Bin keeps (docs/recycle-bin.md: a binned image holds its snapshots)."""
     bdm = models.BlockDeviceMapping
+    binned = select(models.RecycleBinImage.image_id)
     return list(
         tx.scalars(
             select(bdm.image_id)
             .join(models.Image, models.Image.image_id == bdm.image_id)
-            .where(bdm.snapshot_id == snapshot_id, models.Image.state != "deregistered")
+            .where(
+                bdm.snapshot_id == snapshot_id,
+                or_(models.Image.state != "deregistered", models.Image.image_id.in_(binned)),
+            )
             .distinct()
         )
     )

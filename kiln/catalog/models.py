@@ -548,3 +548,63 @@ class LifecyclePolicy(Base):
     last_run_at: Mapped[str | None] = mapped_column(TS)
     run_started_at: Mapped[str | None] = mapped_column(TS)
     last_run: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class RecycleBinRule(Base):
+    """A Recycle Bin retention rule (the rbin API; docs/recycle-bin.md). ``resource_tags`` and
+    ``exclude_tags`` are lists of ``{"ResourceTagKey", "ResourceTagValue"}``; ``tags`` the
+    rule's own tags as ``{"Key", "Value"}``. ``lock_state`` is None (never locked), ``locked``
+    or ``unlocked`` (``pending_unlock`` until ``lock_end_time``, read at the time of asking)."""
+
+    __tablename__ = "recycle_bin_rules"
+    rule_id: Mapped[str] = mapped_column(String(11), primary_key=True)
+    region: Mapped[str] = mapped_column(ForeignKey("regions.name"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
+    resource_type: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str | None] = mapped_column(String(255))
+    retention_days: Mapped[int] = mapped_column(Integer)
+    resource_tags: Mapped[list[Any]] = mapped_column(JSON)
+    exclude_tags: Mapped[list[Any]] = mapped_column(JSON)
+    tags: Mapped[list[Any]] = mapped_column(JSON)
+    unlock_delay_days: Mapped[int | None] = mapped_column(Integer)
+    lock_state: Mapped[str | None] = mapped_column(String(16))
+    lock_end_time: Mapped[str | None] = mapped_column(TS)
+    created: Mapped[str] = mapped_column(TS)
+
+    __table_args__ = (Index("ix_recycle_bin_rules_region_owner", "region", "owner_id"),)
+
+
+class RecycleBinImage(Base):
+    """A deregistered image a retention rule keeps (its row in ``images`` stays, state
+    ``deregistered``) until ``exit_time``; its snapshots are held with it, and deleted at the
+    purge when DeregisterImage asked for ``delete_snapshots``."""
+
+    __tablename__ = "recycle_bin_images"
+    image_id: Mapped[str] = mapped_column(
+        ForeignKey("images.image_id", ondelete="CASCADE"), primary_key=True
+    )
+    region: Mapped[str] = mapped_column(ForeignKey("regions.name"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
+    enter_time: Mapped[str] = mapped_column(TS)
+    exit_time: Mapped[str] = mapped_column(TS, index=True)
+    delete_snapshots: Mapped[bool] = mapped_column(Boolean)
+    prior_state: Mapped[str] = mapped_column(String(16))
+
+
+class ImageUsageReport(Base):
+    """CreateImageUsageReport: who launched an image, counted when the report is made.
+    ``entries`` are ``{"ResourceType", "AccountId", "UsageCount"}``; its tags are EC2 tags."""
+
+    __tablename__ = "image_usage_reports"
+    report_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    region: Mapped[str] = mapped_column(ForeignKey("regions.name"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
+    image_id: Mapped[str] = mapped_column(ID)
+    resource_types: Mapped[list[Any]] = mapped_column(JSON)
+    account_ids: Mapped[list[Any]] = mapped_column(JSON)
+    entries: Mapped[list[Any]] = mapped_column(JSON)
+    client_token: Mapped[str | None] = mapped_column(String(128))
+    creation_time: Mapped[str] = mapped_column(TS)
+    expiration_time: Mapped[str] = mapped_column(TS)
+
+    __table_args__ = (Index("ix_image_usage_reports_region_owner", "region", "owner_id"),)

@@ -279,3 +279,57 @@ class LifecyclePolicyRecord:
     last_run_at: str | None = None
     run_started_at: str | None = None
     last_run: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionRuleRecord:
+    """A Recycle Bin retention rule (docs/recycle-bin.md). Tags are ``(key, value)`` pairs;
+    a resource tag's value None matches any value of its key."""
+
+    rule_id: str
+    region: str
+    owner_id: str
+    resource_type: str
+    retention_days: int
+    created: str
+    description: str | None = None
+    resource_tags: tuple[tuple[str, str | None], ...] = ()
+    exclude_tags: tuple[tuple[str, str | None], ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+    unlock_delay_days: int | None = None
+    lock_state: str | None = None  # None, "locked" or "unlocked" (pending until lock_end_time)
+    lock_end_time: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BinnedImageRecord:
+    """A deregistered image the Recycle Bin keeps until ``exit_time``."""
+
+    image_id: str
+    region: str
+    owner_id: str
+    enter_time: str
+    exit_time: str
+    delete_snapshots: bool
+    prior_state: str
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEntryRecord:
+    resource_type: str
+    account_id: str
+    usage_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImageUsageReportRecord:
+    report_id: str
+    region: str
+    owner_id: str
+    image_id: str
+    creation_time: str
+    expiration_time: str
+    resource_types: tuple[str, ...] = ()
+    account_ids: tuple[str, ...] = ()
+    entries: tuple[UsageEntryRecord, ...] = ()
+    client_token: str | None = None

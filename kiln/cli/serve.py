@@ -114,6 +114,23 @@ from kiln.runtime.downloads import parse_networks
     show_default=True,
     help="Run each lifecycle policy once per this many seconds (0: never; docs/lifecycle.md).",
 )
+@click.option(
+    "--recycle-bin-sweep-seconds",
+    "recycle_bin_sweep_s",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="How often images whose Recycle Bin retention ended are purged.",
+)
+@click.option(
+    "--recycle-bin-clock-offset",
+    "recycle_bin_clock_offset_s",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Seconds the Recycle Bin's clock runs ahead of the real one (retention ends, unlock "
+    "delays). An operator/test setting: leave 0 on a real deployment.",
+)
 @json_option
 @cli_errors
 def serve(
@@ -133,6 +150,8 @@ def serve(
     instance_max_memory_mib: int | None,
     amazon_images: bool,
     lifecycle_interval_s: float,
+    recycle_bin_sweep_s: float,
+    recycle_bin_clock_offset_s: float,
     as_json: bool,
 ) -> None:
     """Serve the EC2 Query API at http://HOST:PORT/ (region: the request's SigV4 scope).
@@ -158,6 +177,8 @@ def serve(
         instance_max_memory_mib=instance_max_memory_mib,
         amazon_images=amazon_images,
         lifecycle_interval_s=lifecycle_interval_s,
+        recycle_bin_sweep_s=recycle_bin_sweep_s,
+        recycle_bin_clock_offset_s=recycle_bin_clock_offset_s,
     )
     try:
         parse_networks(import_allow_nets)
@@ -184,7 +205,7 @@ def serve(
             sys.stdout.flush()
         else:
             click.echo(
-                f"kiln: serving the AWS API (EC2, STS, KMS, SSM, S3) on {url} "
+                f"kiln: serving the AWS API (EC2, STS, KMS, SSM, S3, Recycle Bin) on {url} "
                 f"(regions: {_regions_text(settings.regions)}; data: {settings.data_dir})",
                 err=True,
             )

@@ -11,6 +11,7 @@ from kiln.ec2 import (
     instance_types,
     instances,
     keypairs,
+    lineage,
     networks,
     regions,
     snapshots,
@@ -33,6 +34,15 @@ ACTIONS: Mapping[str, Handler] = {
     "DescribeImageAttribute": images.describe_image_attribute,
     "ModifyImageAttribute": images.modify_image_attribute,
     "ResetImageAttribute": images.reset_image_attribute,
+    # Recycle Bin, lineage, references, usage reports (kiln/ec2/lineage.py)
+    "ListImagesInRecycleBin": lineage.list_images_in_recycle_bin,
+    "RestoreImageFromRecycleBin": lineage.restore_image_from_recycle_bin,
+    "GetImageAncestry": lineage.get_image_ancestry,
+    "DescribeImageReferences": lineage.describe_image_references,
+    "CreateImageUsageReport": lineage.create_image_usage_report,
+    "DescribeImageUsageReports": lineage.describe_image_usage_reports,
+    "DescribeImageUsageReportEntries": lineage.describe_image_usage_report_entries,
+    "DeleteImageUsageReport": lineage.delete_image_usage_report,
     # tags (every resource type)
     "CreateTags": tags.create_tags,
     "DeleteTags": tags.delete_tags,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,9 @@ class Services:
     instance_caps: InstanceCaps = field(default_factory=lambda: InstanceCaps(2, 2048))
     # Owners=["amazon"] names the system account kiln (kiln serve --amazon-images).
     amazon_images: bool = False
+    # The time the Recycle Bin reads (retention ends, unlock delays; docs/recycle-bin.md):
+    # the real clock, shifted by kiln serve --recycle-bin-clock-offset (an operator/test setting).
+    recycle_bin_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def bundles_dir(self, region: str) -> Path:
         """Where instance-store bundle manifests live (see docs/api.md#bundles)."""

@@ -49,12 +49,17 @@ def test_every_error_code_the_image_rules_raise_is_documented() -> None:
 def test_every_action_of_every_service_is_documented() -> None:
     """Each service's ACTIONS (kiln/<service>/actions.py) appear in that service's docs."""
     from kiln.kms.actions import ACTIONS as KMS_ACTIONS
+    from kiln.rbin.actions import ACTIONS as RBIN_ACTIONS
     from kiln.s3.actions import ACTIONS as S3_ACTIONS
     from kiln.ssm.actions import ACTIONS as SSM_ACTIONS
     from kiln.sts.actions import ACTIONS as STS_ACTIONS
 
     services = {
-        "ec2": (ACTIONS, ["api.md", "jobs.md", "instances.md", "networks.md"]),
+        "ec2": (
+            ACTIONS,
+            ["api.md", "jobs.md", "instances.md", "networks.md", "recycle-bin.md", "lineage.md"],
+        ),
+        "rbin": (RBIN_ACTIONS, ["recycle-bin.md"]),
         "sts": (STS_ACTIONS, ["sts.md"]),
         "kms": (KMS_ACTIONS, ["kms.md"]),
         "ssm": (SSM_ACTIONS, ["ssm.md"]),
@@ -140,3 +145,30 @@ def test_every_error_code_the_lifecycle_rules_raise_is_documented() -> None:
     assert len(codes) >= 2
     assert sorted(c for c in codes if c not in doc) == []
     assert "## Differences from AWS" in doc
+
+
+def test_every_error_code_the_recycle_bin_and_lineage_rules_raise_is_documented() -> None:
+    import kiln.errors as errors
+
+    pages = {
+        "recycle-bin.md": [
+            *(ROOT / "kiln" / "services" / "recyclebin").glob("*.py"),
+            ROOT / "kiln" / "rbin" / "rules.py",
+        ],
+        "lineage.md": [
+            ROOT / "kiln" / "services" / "images" / "lineage.py",
+            ROOT / "kiln" / "services" / "images" / "usage_reports.py",
+        ],
+    }
+    for doc_name, paths in pages.items():
+        doc = (ROOT / "docs" / doc_name).read_text()
+        used: set[str] = set()
+        for path in paths:
+            used |= set(re.findall(r"errors\.([A-Za-z]+)", path.read_text()))
+        codes = {
+            getattr(errors, n).code
+            for n in used
+            if isinstance(getattr(errors, n, None), errors.ErrorCode)
+        }
+        assert len(codes) >= 4, doc_name
+        assert sorted(c for c in codes if c not in doc) == [], doc_name

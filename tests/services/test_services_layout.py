@@ -42,6 +42,14 @@ def test_every_ssm_action_has_one_rule_in_the_parameters_family() -> None:
         assert found[0].parent == SERVICES / "parameters", (action, found)
 
 
+def test_every_rbin_action_has_one_rule_in_the_recyclebin_family() -> None:
+    from kiln.rbin.actions import ACTIONS as RBIN_ACTIONS
+
+    for action in RBIN_ACTIONS:  # KMS has its own TagResource/UntagResource in keys/
+        found = [p for p in rule_modules(snake(action)) if p.parent == SERVICES / "recyclebin"]
+        assert len(found) == 1, (action, found)
+
+
 def test_the_job_kinds_are_registered_once() -> None:
     from kiln.services.job_kinds import JOB_KINDS
 

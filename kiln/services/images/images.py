@@ -22,6 +22,7 @@ from kiln.services.images import bundles
 from kiln.services.images.access import owned_image, visible_image
 from kiln.services.images.block_devices import check_block_devices, check_device_name
 from kiln.services.images.states import ImageState, change_image
+from kiln.services.recyclebin.images import retain_image
 from kiln.services.regions.availability_zones import zones
 from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import dry_run
@@ -233,7 +234,9 @@ def deregister_image(
         dry_run(dry_run_flag)
         change_image(tx, image_id, ImageState.DEREGISTERED, {"deregistered_at": utc_now()})
         cat.reset_launch_permissions(tx, image_id)
-        if delete_associated_snapshots:
+        # A retention rule keeps the image and its snapshots (deleted at the purge if asked).
+        binned = retain_image(services, tx, image, delete_associated_snapshots)
+        if delete_associated_snapshots and binned is None:
             for bd in image.block_devices:
                 sid = bd.ebs.snapshot_id if bd.ebs else None
                 if sid is None:

@@ -31,7 +31,8 @@ TRANSITIONS: dict[ImageState, frozenset[ImageState]] = {
     S.INVALID: frozenset({S.DEREGISTERED}),
     S.FAILED: frozenset({S.DEREGISTERED}),
     S.ERROR: frozenset({S.DEREGISTERED}),
-    S.DEREGISTERED: frozenset(),
+    # RestoreImageFromRecycleBin: back to the state it was deregistered from (docs/recycle-bin.md)
+    S.DEREGISTERED: frozenset({S.AVAILABLE, S.DISABLED}),
 }
 
 
