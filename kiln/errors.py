@@ -105,6 +105,10 @@ InvalidVolumeZoneMismatch = ErrorCode("InvalidVolume.ZoneMismatch", 400)
 # --- Added by instances (kiln/services/instances/run_instances.py, instance_actions.py) ----------------------
 OperationNotPermitted = ErrorCode("OperationNotPermitted", 400)
 InstanceLimitExceeded = ErrorCode("InstanceLimitExceeded", 400)
+# Operator quotas (kiln/services/accounts/quotas.py; docs/quotas.md)
+AMIQuotaExceeded = ErrorCode("AMIQuotaExceeded", 400)
+SnapshotLimitExceeded = ErrorCode("SnapshotLimitExceeded", 400)
+ResourceLimitExceeded = ErrorCode("ResourceLimitExceeded", 400)
 InvalidInstanceAttributeValue = ErrorCode("InvalidInstanceAttributeValue", 400)
 
 # --- KMS (kiln/services/keys/kms_keys.py, kiln/services/keys/kms_state.py) --------------------------------
@@ -112,6 +116,7 @@ InvalidInstanceAttributeValue = ErrorCode("InvalidInstanceAttributeValue", 400)
 #: (the code of the state reason EC2 gives an instance it cannot launch, docs/kms.md).
 InvalidKMSKeyInvalidState = ErrorCode("InvalidKMSKey.InvalidState", 400)
 KmsNotFound = ErrorCode("NotFoundException", 400)
+KmsInvalidGrantId = ErrorCode("InvalidGrantIdException", 400)
 KmsInvalidState = ErrorCode("KMSInvalidStateException", 400)
 KmsAlreadyExists = ErrorCode("AlreadyExistsException", 400)
 KmsInvalidAliasName = ErrorCode("InvalidAliasNameException", 400)

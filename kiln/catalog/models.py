@@ -608,3 +608,46 @@ class ImageUsageReport(Base):
     expiration_time: Mapped[str] = mapped_column(TS)
 
     __table_args__ = (Index("ix_image_usage_reports_region_owner", "region", "owner_id"),)
+
+
+# --- Governance (kiln/catalog/governance.py, kms_grants.py; migration 0011_govern) -------------------
+class KmsGrant(Base):
+    """A KMS grant (CreateGrant): lets ``grantee_principal`` (an account id or an IAM ARN of
+    that account) use the key for ``operations``; RevokeGrant deletes the row."""
+
+    __tablename__ = "kms_grants"
+    grant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(ForeignKey("kms_keys.key_id"), index=True)
+    grantee_principal: Mapped[str] = mapped_column(String(256))
+    grantee_account: Mapped[str] = mapped_column(ACCOUNT, index=True)
+    retiring_principal: Mapped[str | None] = mapped_column(String(256))
+    operations: Mapped[list[str]] = mapped_column(JSON)
+    name: Mapped[str | None] = mapped_column(String(256))
+    issuing_account: Mapped[str] = mapped_column(ACCOUNT)
+    created: Mapped[str] = mapped_column(TS)
+
+
+class AccountSettings(Base):
+    """An account's per-region EC2 settings: EBS encryption by default and its key, block
+    public access for AMIs, Allowed AMIs (state and criteria). No row: every default."""
+
+    __tablename__ = "account_settings"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), primary_key=True)
+    region: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ebs_encryption_by_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    ebs_default_kms_key_id: Mapped[str | None] = mapped_column(String(64))
+    image_block_public_access: Mapped[str] = mapped_column(String(32), default="unblocked")
+    allowed_images_state: Mapped[str] = mapped_column(String(16), default="disabled")
+    allowed_images_criteria: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+
+
+class AccountQuota(Base):
+    """The operator's limits for one account (``kiln account quota``), applied in each region;
+    NULL: no limit."""
+
+    __tablename__ = "account_quotas"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), primary_key=True)
+    images: Mapped[int | None] = mapped_column(Integer)
+    snapshots: Mapped[int | None] = mapped_column(Integer)
+    public_images: Mapped[int | None] = mapped_column(Integer)
+    shares_per_image: Mapped[int | None] = mapped_column(Integer)

@@ -128,6 +128,8 @@ class ImageRecord:
     block_devices: tuple[BlockDeviceRecord, ...] = ()
     product_codes: tuple[ProductCodeRecord, ...] = ()
     tags: tuple[TagRecord, ...] = ()
+    # DescribeImages' ImageAllowed for the caller (Allowed AMIs; None when the setting is off)
+    image_allowed: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,3 +335,39 @@ class ImageUsageReportRecord:
     account_ids: tuple[str, ...] = ()
     entries: tuple[UsageEntryRecord, ...] = ()
     client_token: str | None = None
+
+
+class KmsGrantRecord:
+    grant_id: str
+    key_id: str
+    grantee_principal: str
+    grantee_account: str
+    retiring_principal: str | None
+    operations: tuple[str, ...]
+    name: str | None
+    issuing_account: str
+    created: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSettingsRecord:
+    """An account's per-region settings (kiln/catalog/governance.py); the defaults if unset."""
+
+    account_id: str
+    region: str
+    ebs_encryption_by_default: bool = False
+    ebs_default_kms_key_id: str | None = None
+    image_block_public_access: str = "unblocked"
+    allowed_images_state: str = "disabled"
+    allowed_images_criteria: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AccountQuotaRecord:
+    """The operator's limits for an account (None: no limit)."""
+
+    account_id: str
+    images: int | None = None
+    snapshots: int | None = None
+    public_images: int | None = None
+    shares_per_image: int | None = None

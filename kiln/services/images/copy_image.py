@@ -31,6 +31,7 @@ from kiln.catalog.records import (
 )
 from kiln.errors import KilnError
 from kiln.runtime.jobs import from_json, to_json
+from kiln.services.accounts.quotas import check_image_quota, check_snapshot_quota
 from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.images.access import visible_image
 from kiln.services.images.aliases import resolve_image_id
@@ -142,6 +143,8 @@ def copy_image(services: Services, caller: Caller, req: CopyImageRequest) -> str
                 errors.InvalidAMINameDuplicate,
                 f"AMI name {req.name} is already in use by AMI {taken}",
             )
+        check_image_quota(tx, caller.account_id, caller.region)  # docs/quotas.md
+        check_snapshot_quota(tx, caller.account_id, caller.region, len(planned))
         dry_run(req.dry_run)
         for p in planned.values():
             cat_snapshots.insert_snapshot(tx, _new_snapshot(p, caller, image_id, src.image_id, now))

@@ -44,6 +44,7 @@ from kiln.disks import raw_disk
 from kiln.errors import KilnError
 from kiln.runtime.jobs import from_json, to_json
 from kiln.runtime.volume_disks import base_of, volume_path, volume_source
+from kiln.services.accounts.quotas import check_image_quota, check_snapshot_quota
 from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.images.images import check_name
 from kiln.services.images.states import ImageState, change_image
@@ -117,6 +118,8 @@ def create_image(services: Services, caller: Caller, req: CreateImageRequest) ->
                     errors.InvalidAMINameDuplicate,
                     f"AMI name {req.name} is already in use by AMI {taken}",
                 )
+            check_image_quota(tx, caller.account_id, caller.region)  # docs/quotas.md
+            check_snapshot_quota(tx, caller.account_id, caller.region, len(view.volumes))
             dry_run(req.dry_run)
             snaps = _record(tx, caller, inst.instance_id, image_id, view.volumes)
             source = cat_images.get_image(tx, inst.image_id, caller.account_id)

@@ -17,6 +17,7 @@ from kiln.catalog import images as cat
 from kiln.catalog import snapshots as cat_snapshots
 from kiln.catalog.records import BlockDeviceRecord, ImageRecord, ec2_time, utc_now
 from kiln.errors import KilnError
+from kiln.services.accounts.quotas import check_image_quota
 from kiln.services.context import Caller, Services
 from kiln.services.images import bundles
 from kiln.services.images.access import owned_image, visible_image
@@ -135,6 +136,7 @@ def register_image(services: Services, caller: Caller, req: RegisterImageRequest
                 errors.InvalidAMINameDuplicate,
                 f"AMI name {req.name} is already in use by AMI {taken}",
             )
+        check_image_quota(tx, caller.account_id, caller.region)  # docs/quotas.md
         dry_run(req.dry_run)
         try:
             cat.register_image(tx, image)

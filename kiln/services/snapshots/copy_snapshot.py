@@ -13,6 +13,7 @@ from kiln.catalog import snapshots as cat
 from kiln.catalog.records import JobRecord, SnapshotRecord, utc_now
 from kiln.errors import KilnError
 from kiln.runtime.jobs import from_json, to_json
+from kiln.services.accounts.quotas import check_snapshot_quota
 from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.keys import kms, kms_state
 from kiln.services.snapshots.access import (
@@ -94,6 +95,7 @@ def copy_snapshot(services: Services, caller: Caller, req: CopySnapshotRequest) 
     snapshot_id = new_id("snap")
     job_id = new_id("copy-snap")
     with services.catalog.write() as tx:
+        check_snapshot_quota(tx, caller.account_id, caller.region)  # docs/quotas.md
         dry_run(req.dry_run)
         cat.insert_snapshot(
             tx,

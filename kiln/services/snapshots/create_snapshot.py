@@ -19,6 +19,7 @@ from kiln.disks import raw_disk
 from kiln.errors import KilnError
 from kiln.runtime.jobs import from_json, to_json
 from kiln.runtime.volume_disks import base_of, volume_path, volume_source
+from kiln.services.accounts.quotas import check_snapshot_quota
 from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.keys import kms, kms_state
 from kiln.services.snapshots.states import SnapshotState, change_snapshot
@@ -63,6 +64,7 @@ def create_snapshot(
         vol = owned_volume(tx, caller, volume_id)
         if vol.state not in ("available", "in-use"):
             raise KilnError(errors.IncorrectState, f"The volume '{volume_id}' is '{vol.state}'.")
+        check_snapshot_quota(tx, caller.account_id, caller.region)  # docs/quotas.md
         dry_run(dry_run_flag)
         key_id = vol.kms_key_id.rsplit("/", 1)[-1] if vol.kms_key_id else None
         kms_state.require_usable_id(tx, services.catalog, key_id)  # KMS key states (docs/kms.md)

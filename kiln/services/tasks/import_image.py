@@ -31,6 +31,7 @@ from kiln.catalog.records import (
 from kiln.disks import inspect_disk
 from kiln.errors import KilnError
 from kiln.runtime.jobs import from_json, to_json
+from kiln.services.accounts.quotas import check_image_quota, check_snapshot_quota
 from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.keys import kms
 from kiln.services.snapshots.access import NO_VOLUME, completed_snapshot, size_gib
@@ -177,6 +178,8 @@ def import_snapshot(services: Services, caller: Caller, req: ImportSnapshotReque
     params = ImportSnapshotParams(
         _new_disk(services, caller, req.disk), req.description, key_id, kms_arn
     )
+    with services.catalog.read() as tx:  # docs/quotas.md
+        check_snapshot_quota(tx, caller.account_id, caller.region)
     dry_run(req.dry_run)
     task_id = new_id("import-snap")
     with services.catalog.write() as tx:
@@ -257,6 +260,9 @@ def import_image(services: Services, caller: Caller, req: ImportImageRequest) ->
         key_id=key_id,
         kms_arn=kms_arn,
     )
+    with services.catalog.read() as tx:  # docs/quotas.md: ImportImage is an image path too
+        check_image_quota(tx, caller.account_id, caller.region)
+        check_snapshot_quota(tx, caller.account_id, caller.region)
     dry_run(req.dry_run)
     task_id = new_id("import-ami")
     with services.catalog.write() as tx:
