@@ -337,6 +337,7 @@ class ImageUsageReportRecord:
     client_token: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
 class KmsGrantRecord:
     grant_id: str
     key_id: str
