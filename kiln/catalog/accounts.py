@@ -5,11 +5,16 @@ from __future__ import annotations
 import secrets
 import string
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, case, select, update
 from sqlalchemy.orm import Session
 
 from kiln.catalog import models
-from kiln.catalog.records import AccessKeyRecord, AccountRecord, utc_now
+from kiln.catalog.records import (
+    VERIFIED_PROVIDER_ALIAS,
+    AccessKeyRecord,
+    AccountRecord,
+    utc_now,
+)
 from kiln.catalog.sealing import Sealer
 
 _KEY_ALPHABET = string.ascii_uppercase + string.digits
@@ -29,7 +34,7 @@ def new_secret_access_key() -> str:
 
 
 def _account(row: models.Account) -> AccountRecord:
-    return AccountRecord(row.account_id, row.name, row.alias, row.created)
+    return AccountRecord(row.account_id, row.name, row.alias, row.created, row.verified)
 
 
 def create_account(
@@ -51,16 +56,43 @@ def account_by_alias(tx: Session, alias: str) -> AccountRecord | None:
     return _account(row) if row else None
 
 
+def owner_alias_column() -> ColumnElement[str | None]:
+    """An account's shown owner alias in SQL (what :attr:`AccountRecord.owner_alias` says)."""
+    a = models.Account
+    return case((a.verified, VERIFIED_PROVIDER_ALIAS), else_=a.alias)
+
+
 def aliases_of(tx: Session, account_ids: set[str]) -> dict[str, str]:
-    """``{account_id: alias}`` for those of ``account_ids`` that have an alias."""
+    """``{account_id: owner alias}`` for those of ``account_ids`` that show one (verified
+    providers show ``aws-marketplace``, others their alias; docs/community.md)."""
     if not account_ids:
         return {}
+    a = models.Account
     rows = tx.execute(
-        select(models.Account.account_id, models.Account.alias).where(
-            models.Account.account_id.in_(account_ids), models.Account.alias.is_not(None)
+        select(a.account_id, a.alias, a.verified).where(
+            a.account_id.in_(account_ids), (a.alias.is_not(None)) | a.verified
         )
     )
-    return {r.account_id: r.alias for r in rows}
+    return {r.account_id: VERIFIED_PROVIDER_ALIAS if r.verified else r.alias for r in rows}
+
+
+def verified_account_ids(tx: Session) -> list[str]:
+    a = models.Account
+    return list(tx.scalars(select(a.account_id).where(a.verified).order_by(a.account_id)))
+
+
+def set_verified(tx: Session, account_id: str, verified: bool) -> None:
+    tx.execute(
+        update(models.Account)
+        .where(models.Account.account_id == account_id)
+        .values(verified=verified)
+    )
+
+
+def set_alias(tx: Session, account_id: str, alias: str | None) -> None:
+    tx.execute(
+        update(models.Account).where(models.Account.account_id == account_id).values(alias=alias)
+    )
 
 
 def list_accounts(tx: Session) -> list[AccountRecord]:

@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from kiln.catalog import models
+from kiln.catalog.accounts import owner_alias_column
 from kiln.catalog.records import Filter
 from kiln.catalog.wildcard import match_any
 
@@ -102,7 +103,9 @@ class ImageQuery:
     now: str
     image_ids: tuple[str, ...] = ()
     owners: tuple[str, ...] = ()
-    executable_users: tuple[str, ...] = ()  # account ids, or "all"
+    # account ids, or "all": the caller's own id finds images shared with it; another id finds
+    # the caller's images shared with that account (no one learns whom others share with)
+    executable_users: tuple[str, ...] = ()
     filters: tuple[Filter, ...] = ()
     include_deprecated: bool = False
     include_disabled: bool = False
@@ -135,7 +138,9 @@ def _filter_cond(f: Filter, caller: BindParameter[str], dialect: str) -> ColumnE
         return exists().where(BDM.image_id == IMG.image_id, cond)
     if f.name == "owner-alias":
         a = models.Account
-        return exists().where(a.account_id == IMG.owner_id, match_any(a.alias, f.values, dialect))
+        return exists().where(
+            a.account_id == IMG.owner_id, match_any(owner_alias_column(), f.values, dialect)
+        )
     if f.name in ("product-code", "product-code.type"):
         pc = models.ProductCode
         col = pc.product_code_id if f.name == "product-code" else pc.product_code_type
@@ -174,7 +179,8 @@ class _Shape:
     owners: int
     only_own: bool  # owners == {caller}: no visibility test needed
     image_ids: int
-    users: int
+    users: int  # account ids other than the caller's
+    users_self: bool
     users_all: bool
     filters: tuple[Filter, ...]
     include_disabled: bool
@@ -217,13 +223,20 @@ def _statement(shape: _Shape) -> Select[str]:
         conds.append(_visible(caller))
     if shape.image_ids:
         conds.append(_in(IMG.image_id, "id", shape.image_ids))
-    if shape.users or shape.users_all:
+    if shape.users or shape.users_self or shape.users_all:
         alts: list[ColumnElement[bool]] = []
         if shape.users_all:
             alts.append(IMG.is_public.expression)
+        if shape.users_self:
+            alts.append(exists().where(LP.image_id == IMG.image_id, LP.user_id == caller))
         if shape.users:
             alts.append(
-                exists().where(LP.image_id == IMG.image_id, _in(LP.user_id, "user", shape.users))
+                and_(
+                    IMG.owner_id == caller,
+                    exists().where(
+                        LP.image_id == IMG.image_id, _in(LP.user_id, "user", shape.users)
+                    ),
+                )
             )
         conds.append(or_(*alts))
     for f in shape.filters:
@@ -248,13 +261,14 @@ def _statement(shape: _Shape) -> Select[str]:
 
 def query_image_ids(tx: Session, q: ImageQuery, dialect: str) -> list[str]:
     """Ids of the images ``q.caller`` may see that match ``q``, ordered by id (one page)."""
-    users = [u for u in q.executable_users if u != "all"]
+    users = [u for u in dict.fromkeys(q.executable_users) if u not in ("all", q.caller)]
     shape = _Shape(
         dialect=dialect,
         owners=len(q.owners),
         only_own=set(q.owners) == {q.caller},
         image_ids=len(q.image_ids),
         users=len(users),
+        users_self=q.caller in q.executable_users,
         users_all="all" in q.executable_users,
         filters=q.filters,
         include_disabled=q.include_disabled,

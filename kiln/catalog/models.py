@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -47,6 +48,8 @@ class Account(Base):
     name: Mapped[str] = mapped_column(String(128))
     alias: Mapped[str | None] = mapped_column(String(64), unique=True)
     created: Mapped[str] = mapped_column(TS)
+    # The operator's "verified provider" mark (0013; docs/community.md).
+    verified: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class AccessKey(Base):

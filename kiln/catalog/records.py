@@ -11,6 +11,9 @@ from typing import Any
 
 SYSTEM_ACCOUNT_ID = "000000000000"
 SYSTEM_ACCOUNT_ALIAS = "kiln"
+#: The owner alias of a verified provider's images, as EC2 shows verified partners' AMIs
+#: (docs/community.md).
+VERIFIED_PROVIDER_ALIAS = "aws-marketplace"
 
 
 def ec2_time(moment: datetime) -> str:
@@ -29,6 +32,12 @@ class AccountRecord:
     name: str
     alias: str | None
     created: str
+    verified: bool = False
+
+    @property
+    def owner_alias(self) -> str | None:
+        """What its images and snapshots show as ImageOwnerAlias / OwnerAlias."""
+        return VERIFIED_PROVIDER_ALIAS if self.verified else self.alias
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,8 @@
-"""``kiln account create|ls``: accounts and access keys (works while the server runs).
+"""``kiln account create|ls|verify|unverify|alias``: accounts, access keys, verified providers
+and owner aliases (works while the server runs; docs/community.md).
 
-Both print JSON whether or not ``--json`` is given (it is accepted, as by every command).
+Every command prints JSON whether or not ``--json`` is given (it is accepted, as by every
+command).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from kiln.catalog.records import AccountRecord
 from kiln.cli.common import (
     cli_errors,
     data_dir_option,
@@ -86,7 +89,77 @@ def ls(data_dir: Path | None, database_url: str | None, as_json: bool) -> None:
             rows = list_accounts(tx)
     finally:
         catalog.close()
-    emit_json([{"AccountId": a.account_id, "Name": a.name, "Alias": a.alias} for a in rows])
+    emit_json([_account_doc(a) for a in rows])
+
+
+def _account_doc(a: AccountRecord) -> dict[str, object]:
+    return {"AccountId": a.account_id, "Name": a.name, "Alias": a.alias, "Verified": a.verified}
+
+
+def _set_verified(account_id: str, verified: bool, data_dir: Path | None, url: str | None) -> None:
+    from kiln.services.accounts.accounts import set_account_verified
+
+    catalog = _catalog(data_dir, url)
+    try:
+        acct = set_account_verified(catalog, account_id, verified)
+    finally:
+        catalog.close()
+    emit_json(_account_doc(acct))
+
+
+@account.command("verify")
+@click.argument("account_id")
+@data_dir_option
+@database_option
+@json_option
+@cli_errors
+def verify(account_id: str, data_dir: Path | None, database_url: str | None, as_json: bool) -> None:
+    """Mark ACCOUNT_ID a verified provider: its images show ImageOwnerAlias aws-marketplace and
+    answer Owners=aws-marketplace (docs/community.md)."""
+    _set_verified(account_id, True, data_dir, database_url)
+
+
+@account.command("unverify")
+@click.argument("account_id")
+@data_dir_option
+@database_option
+@json_option
+@cli_errors
+def unverify(
+    account_id: str, data_dir: Path | None, database_url: str | None, as_json: bool
+) -> None:
+    """Take the verified-provider mark off ACCOUNT_ID."""
+    _set_verified(account_id, False, data_dir, database_url)
+
+
+@account.command("alias")
+@click.argument("account_id")
+@click.argument("alias", required=False)
+@click.option("--clear", is_flag=True, help="Remove the account's alias.")
+@data_dir_option
+@database_option
+@json_option
+@cli_errors
+def alias(
+    account_id: str,
+    alias: str | None,
+    clear: bool,
+    data_dir: Path | None,
+    database_url: str | None,
+    as_json: bool,
+) -> None:
+    """Give ACCOUNT_ID the owner alias ALIAS (or --clear it): DescribeImages Owners=ALIAS then
+    finds its images, which show it as ImageOwnerAlias."""
+    from kiln.services.accounts.accounts import set_account_alias
+
+    if (alias is None) == (not clear):
+        raise click.UsageError("give an ALIAS or --clear, not both")
+    catalog = _catalog(data_dir, database_url)
+    try:
+        acct = set_account_alias(catalog, account_id, None if clear else alias)
+    finally:
+        catalog.close()
+    emit_json(_account_doc(acct))
 
 
 @account.command("quota")

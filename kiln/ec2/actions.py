@@ -45,6 +45,7 @@ ACTIONS: Mapping[str, Handler] = {
     "DescribeImageAttribute": images.describe_image_attribute,
     "ModifyImageAttribute": images.modify_image_attribute,
     "ResetImageAttribute": images.reset_image_attribute,
+    "CancelImageLaunchPermission": images.cancel_image_launch_permission,
     # Recycle Bin, lineage, references, usage reports (kiln/ec2/lineage.py)
     "ListImagesInRecycleBin": lineage.list_images_in_recycle_bin,
     "RestoreImageFromRecycleBin": lineage.restore_image_from_recycle_bin,

@@ -29,6 +29,7 @@ from kiln.ec2.tags import (
     tags_out,
 )
 from kiln.errors import KilnError
+from kiln.services.images import cancel_image_launch_permission as cancel
 from kiln.services.images import image_attributes as attrs
 from kiln.services.images import images as rules
 from kiln.services.images.describe_images import DescribeImagesRequest
@@ -389,3 +390,9 @@ def reset_image_attribute(ctx: RequestContext, params: Params) -> Mapping[str, o
         flag(params, "DryRun"),
     )
     return {}
+
+
+def cancel_image_launch_permission(ctx: RequestContext, params: Params) -> Mapping[str, object]:
+    req = cancel.CancelImageLaunchPermissionRequest(_image_id(params), flag(params, "DryRun"))
+    cancel.cancel_image_launch_permission(services_of(ctx), caller_of(ctx), req)
+    return {"Return": True}

@@ -13,6 +13,7 @@ RULES = [
     "services/images/images.py",
     "services/images/describe_images.py",
     "services/images/image_attributes.py",
+    "services/images/cancel_image_launch_permission.py",
     "services/images/access.py",
     "services/images/states.py",
     "services/tags/tags.py",

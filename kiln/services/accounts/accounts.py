@@ -7,10 +7,11 @@ import re
 from dataclasses import dataclass
 
 from kiln import errors
-from kiln.catalog import Catalog, Conflict
+from kiln.catalog import Catalog, Conflict, Tx
 from kiln.catalog import accounts as cat
-from kiln.catalog.records import AccessKeyRecord
+from kiln.catalog.records import AccessKeyRecord, AccountRecord
 from kiln.errors import KilnError
+from kiln.services.accounts.owners import WELL_KNOWN_ALIASES
 from kiln.services.validate import ACCOUNT_RE
 
 log = logging.getLogger(__name__)
@@ -86,3 +87,55 @@ def _free_account_id(catalog: Catalog) -> str:
 def lookup_access_key(catalog: Catalog, access_key_id: str) -> AccessKeyRecord | None:
     with catalog.read() as tx:
         return cat.lookup_access_key(tx, catalog.sealer, access_key_id)
+
+
+#: An owner alias (docs/community.md): 3-63 of lowercase letters, digits and single hyphens,
+#: starting and ending with a letter or digit, not only digits (Owners reads 12 digits as an id).
+ALIAS_RE = re.compile(r"^(?!\d+$)[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$")
+#: Words Owners / ExecutableUsers already give a meaning to.
+RESERVED_ALIASES = frozenset({"self", "all", "none", *WELL_KNOWN_ALIASES})
+
+
+def _known_account(tx: Tx, account_id: str) -> AccountRecord:
+    if not ACCOUNT_RE.match(account_id):
+        raise KilnError(errors.InvalidParameterValue, f"account id must be 12 digits: {account_id}")
+    acct = cat.get_account(tx, account_id)
+    if acct is None:
+        raise KilnError(errors.InvalidParameterValue, f"no account {account_id}")
+    return acct
+
+
+def set_account_verified(catalog: Catalog, account_id: str, verified: bool) -> AccountRecord:
+    """Mark ``account_id`` a verified provider, or no longer one (``kiln account verify`` /
+    ``unverify``; docs/community.md). Idempotent."""
+    with catalog.write() as tx:
+        _known_account(tx, account_id)
+        cat.set_verified(tx, account_id, verified)
+        acct = _known_account(tx, account_id)
+    log.info("account %s is %s", account_id, "verified" if verified else "not verified")
+    return acct
+
+
+def set_account_alias(catalog: Catalog, account_id: str, alias: str | None) -> AccountRecord:
+    """Give ``account_id`` the owner alias ``alias`` (None: remove it; ``kiln account alias``)."""
+    if alias is not None and (not ALIAS_RE.match(alias) or alias in RESERVED_ALIASES):
+        raise KilnError(
+            errors.InvalidParameterValue,
+            f"alias {alias!r} must be 3-63 lowercase letters, digits and single hyphens, not "
+            f"only digits, and none of {', '.join(sorted(RESERVED_ALIASES))}",
+        )
+    try:
+        with catalog.write() as tx:
+            _known_account(tx, account_id)
+            holder = cat.account_by_alias(tx, alias) if alias is not None else None
+            if holder is not None and holder.account_id != account_id:
+                raise KilnError(
+                    errors.InvalidParameterValue,
+                    f"alias {alias} is taken by account {holder.account_id}",
+                )
+            cat.set_alias(tx, account_id, alias)
+            acct = _known_account(tx, account_id)
+    except Conflict as e:
+        raise KilnError(errors.InvalidParameterValue, f"alias {alias} is taken") from e
+    log.info("account %s alias %s", account_id, alias)
+    return acct

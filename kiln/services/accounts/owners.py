@@ -5,6 +5,7 @@ from __future__ import annotations
 from kiln import errors
 from kiln.catalog import SYSTEM_ACCOUNT_ALIAS, SYSTEM_ACCOUNT_ID, Tx
 from kiln.catalog import accounts as cat_accounts
+from kiln.catalog.records import VERIFIED_PROVIDER_ALIAS
 from kiln.errors import KilnError
 from kiln.services.context import Caller
 from kiln.services.validate import ACCOUNT_RE
@@ -21,11 +22,14 @@ def resolve_owners(
     """``self``, 12-digit ids and account aliases as account ids. An alias no account has is
     ``InvalidUserID.Malformed`` unless EC2 knows it; owners that resolve to nobody give
     ``("",)``, which matches nothing. With ``amazon_images`` (kiln serve --amazon-images),
-    ``amazon`` is the system account ``kiln``, whose images are the operator's base images."""
+    ``amazon`` is the system account ``kiln``, whose images are the operator's base images.
+    ``aws-marketplace`` is every account the operator verified (docs/community.md)."""
     out: list[str] = []
     for o in owners:
         if o == "amazon" and amazon_images:
             out.append(SYSTEM_ACCOUNT_ID)
+        elif o == VERIFIED_PROVIDER_ALIAS:
+            out.extend(cat_accounts.verified_account_ids(tx))
         elif o == "self":
             out.append(caller.account_id)
         elif ACCOUNT_RE.match(o):

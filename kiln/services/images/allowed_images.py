@@ -227,13 +227,8 @@ class Matcher:
 
 def matcher(tx: Tx, caller: Caller, settings: AllowedImagesSettings) -> Matcher:
     verified = {SYSTEM_ACCOUNT_ID}
-    verified |= {a.account_id for a in cat_accounts.list_accounts(tx) if _is_verified(a)}
+    verified |= {a.account_id for a in cat_accounts.list_accounts(tx) if a.verified}
     return Matcher(caller.account_id, settings.criteria, frozenset(verified), datetime.now(UTC))
-
-
-def _is_verified(account: object) -> bool:
-    """Accounts the operator verified (``kiln account verify``), when the catalog knows."""
-    return bool(getattr(account, "verified", False))
 
 
 def check_launch_allowed(tx: Tx, caller: Caller, image: ImageRecord) -> None:

@@ -80,7 +80,7 @@ def _alias_filters(tx: Tx, filters: tuple[Filter, ...]) -> tuple[Filter, ...]:
             ids = [
                 a.account_id
                 for a in cat_accounts.list_accounts(tx)
-                if a.alias and any(matches_text(a.alias, v) for v in f.values)
+                if a.owner_alias and any(matches_text(a.owner_alias, v) for v in f.values)
             ]
             out.append(Filter("owner-id", tuple(ids) or ("",)))
         else:
