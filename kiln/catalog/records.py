@@ -337,7 +337,10 @@ class ImageUsageReportRecord:
     client_token: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
 class KmsGrantRecord:
+    """A KMS grant (kiln/catalog/kms_grants.py): who besides the key's owner may use it."""
+
     grant_id: str
     key_id: str
     grantee_principal: str
