@@ -62,7 +62,9 @@ def test_a_grant_lets_the_grantee_decrypt_until_it_is_revoked(
     fails("NotFoundException", kms_grants.revoke_grant, catalog, owner, key.key_id, made.grant_id)
 
 
-def test_a_grant_without_decrypt_is_not_enough(catalog: Catalog, two: tuple[Caller, Caller]) -> None:
+def test_a_grant_without_decrypt_is_not_enough(
+    catalog: Catalog, two: tuple[Caller, Caller]
+) -> None:
     owner, grantee = two
     key = kms_keys.create_key(catalog, owner, kms_keys.CreateKeyRequest())
     kms_grants.create_grant(
