@@ -11,7 +11,9 @@ one:
   ``terminated`` (or back to ``stopped``) with the state reason
   ``Client.InternalError: Client error on launch``;
 * CopyImage, CopySnapshot and CreateVolume fail in their job: the copy's snapshots go
-  ``error`` (the image ``failed``), the volume ``error``, with the message below.
+  ``error`` (the image ``failed``), the volume ``error``, with the message below;
+* so do CreateSnapshot and CreateImage of the grantee's volumes that are still under the
+  source's key (a launched instance's volumes keep it).
 """
 
 from __future__ import annotations
