@@ -211,6 +211,9 @@ def test_ebs_encryption_by_default(api: ApiWorld) -> None:
 
     assert ec2.enable_ebs_encryption_by_default()["EbsEncryptionByDefault"] is True
     assert ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"] is True
+    cli = api.kiln.aws(me, "get-ebs-encryption-by-default")  # the AWS CLI reads it the same
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["EbsEncryptionByDefault"] is True
     managed = kms.describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]["Arn"]
     vol = ec2.create_volume(AvailabilityZone=ZONE, Size=1)
     assert (vol["Encrypted"], vol["KmsKeyId"]) == (True, managed)
