@@ -87,3 +87,68 @@ def ls(data_dir: Path | None, database_url: str | None, as_json: bool) -> None:
     finally:
         catalog.close()
     emit_json([{"AccountId": a.account_id, "Name": a.name, "Alias": a.alias} for a in rows])
+
+
+@account.command("quota")
+@click.argument("account_id")
+@click.option("--images", metavar="N", help="Most images per region (a whole number or 'none').")
+@click.option("--snapshots", metavar="N", help="Most snapshots per region ('none': no limit).")
+@click.option(
+    "--public-images", metavar="N", help="Most public images per region ('none': no limit)."
+)
+@click.option(
+    "--shares-per-image",
+    metavar="N",
+    help="Most accounts one image is shared with ('none': no limit).",
+)
+@data_dir_option
+@database_option
+@json_option
+@cli_errors
+def quota(
+    account_id: str,
+    images: str | None,
+    snapshots: str | None,
+    public_images: str | None,
+    shares_per_image: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    as_json: bool,
+) -> None:
+    """Show or set ACCOUNT_ID's quotas (docs/quotas.md): with no option, print them; each
+    option sets one limit (applied in every region), 'none' lifts it. A refused value changes
+    nothing."""
+    from kiln.services.accounts.quotas import QuotaChange, account_quota, set_account_quota
+
+    given = {
+        "images": images,
+        "snapshots": snapshots,
+        "public-images": public_images,
+        "shares-per-image": shares_per_image,
+    }
+    changes = tuple(QuotaChange(k, v) for k, v in given.items() if v is not None)
+    catalog = _catalog(data_dir, database_url)
+    try:
+        record = (
+            set_account_quota(catalog, account_id, changes)
+            if changes
+            else account_quota(catalog, account_id)
+        )
+    finally:
+        catalog.close()
+    limits = {
+        "images": record.images,
+        "snapshots": record.snapshots,
+        "public-images": record.public_images,
+        "shares-per-image": record.shares_per_image,
+    }
+    if as_json:
+        emit_json({"AccountId": account_id, "Quotas": limits})
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("quota", "limit", title=f"account {account_id}")
+    for name, limit in limits.items():
+        table.add_row(name, "none" if limit is None else str(limit))
+    Console().print(table)

@@ -8,6 +8,7 @@ from kiln.aws.context import Handler
 from kiln.ec2 import (
     copy_image,
     ebs_encryption,
+    image_governance,
     images,
     instance_types,
     instances,
@@ -31,6 +32,16 @@ ACTIONS: Mapping[str, Handler] = {
     "EnableImageDeprecation": images.enable_image_deprecation,
     "DisableImageDeprecation": images.disable_image_deprecation,
     "EnableImageDeregistrationProtection": images.enable_image_deregistration_protection,
+    # account-level image controls (docs/governance.md)
+    "EnableImageBlockPublicAccess": image_governance.enable_image_block_public_access,
+    "DisableImageBlockPublicAccess": image_governance.disable_image_block_public_access,
+    "GetImageBlockPublicAccessState": image_governance.get_image_block_public_access_state,
+    "EnableAllowedImagesSettings": image_governance.enable_allowed_images_settings,
+    "DisableAllowedImagesSettings": image_governance.disable_allowed_images_settings,
+    "GetAllowedImagesSettings": image_governance.get_allowed_images_settings,
+    "ReplaceImageCriteriaInAllowedImagesSettings": (
+        image_governance.replace_image_criteria_in_allowed_images_settings
+    ),
     "DisableImageDeregistrationProtection": images.disable_image_deregistration_protection,
     "DescribeImageAttribute": images.describe_image_attribute,
     "ModifyImageAttribute": images.modify_image_attribute,

@@ -162,6 +162,7 @@ def image_out(i: ImageRecord) -> dict[str, object]:
         "LastLaunchedTime": i.last_launched_time,
         "SourceImageId": i.source_image_id,
         "SourceImageRegion": i.source_image_region,
+        "ImageAllowed": i.image_allowed,
     }
 
 

@@ -57,7 +57,15 @@ def test_every_action_of_every_service_is_documented() -> None:
     services = {
         "ec2": (
             ACTIONS,
-            ["api.md", "jobs.md", "instances.md", "networks.md", "recycle-bin.md", "lineage.md"],
+            [
+                "api.md",
+                "jobs.md",
+                "instances.md",
+                "networks.md",
+                "recycle-bin.md",
+                "lineage.md",
+                "governance.md",
+            ],
         ),
         "rbin": (RBIN_ACTIONS, ["recycle-bin.md"]),
         "sts": (STS_ACTIONS, ["sts.md"]),
@@ -172,3 +180,28 @@ def test_every_error_code_the_recycle_bin_and_lineage_rules_raise_is_documented(
         }
         assert len(codes) >= 4, doc_name
         assert sorted(c for c in codes if c not in doc) == [], doc_name
+
+
+def test_every_error_code_the_governance_and_quota_rules_raise_is_documented() -> None:
+    import kiln.errors as errors
+
+    pages = {
+        "governance.md": [
+            ROOT / "kiln" / "services" / "images" / "block_public_access.py",
+            ROOT / "kiln" / "services" / "images" / "allowed_images.py",
+        ],
+        "quotas.md": [ROOT / "kiln" / "services" / "accounts" / "quotas.py"],
+    }
+    for doc_name, paths in pages.items():
+        doc = (ROOT / "docs" / doc_name).read_text()
+        used: set[str] = set()
+        for path in paths:
+            used |= set(re.findall(r"errors\.([A-Za-z]+)", path.read_text()))
+        codes = {
+            getattr(errors, n).code
+            for n in used
+            if isinstance(getattr(errors, n, None), errors.ErrorCode)
+        }
+        assert len(codes) >= 2, doc_name
+        assert sorted(c for c in codes if c not in doc) == [], doc_name
+        assert "## Differences from AWS" in doc, doc_name

@@ -59,7 +59,7 @@ def set_account_quota(
         parsed[FIELDS[change.field]] = parse_quota(change.field, change.value)
     with catalog.write() as tx:
         if cat_accounts.get_account(tx, account_id) is None:
-            raise KilnError(errors.InvalidParameterValue, f"no account {account_id}")
+            raise KilnError(errors.InvalidParameterValue, f"There is no account {account_id}.")
         quota = cat.get_quota(tx, account_id)
         merged = AccountQuotaRecord(
             account_id,
@@ -75,7 +75,7 @@ def set_account_quota(
 def account_quota(catalog: Catalog, account_id: str) -> AccountQuotaRecord:
     with catalog.read() as tx:
         if cat_accounts.get_account(tx, account_id) is None:
-            raise KilnError(errors.InvalidParameterValue, f"no account {account_id}")
+            raise KilnError(errors.InvalidParameterValue, f"There is no account {account_id}.")
         return cat.get_quota(tx, account_id)
 
 
@@ -87,9 +87,8 @@ def check_image_quota(tx: Tx, account_id: str, region: str, adding: int = 1) -> 
     used = cat.count_images(tx, account_id, region)
     if used + adding > limit:
         raise KilnError(
-            errors.AMIQuotaExceeded,
-            f"AMI quota exceeded: account {account_id} may have at most {limit} AMIs in "
-            f"{region} ({used} in use).",
+            errors.ResourceLimitExceeded,
+            f"You have reached your quota of {limit} AMIs in {region} ({used} in use).",
         )
 
 

@@ -13,6 +13,7 @@ from kiln.catalog.records import Filter, ImageRecord, ec2_time, utc_now
 from kiln.errors import KilnError
 from kiln.services.accounts.owners import resolve_owners
 from kiln.services.context import Caller, Services
+from kiln.services.images import allowed_images
 from kiln.services.images.access import not_found
 from kiln.services.images.aliases import resolve_image_id
 from kiln.services.validate import (
@@ -107,11 +108,17 @@ def describe_images(
         ids = query_image_ids(tx, query, services.catalog.dialect)
         if req.image_ids:
             _check_ids_exist(tx, query, ids, services.catalog.dialect)
-        token = None
-        if req.max_results and len(ids) > req.max_results:
-            ids = ids[: req.max_results]
-            token = encode_token(ids[-1], fingerprint)
-        images = cat.get_images(tx, ids, caller.account_id)
+        allowed = allowed_images.settings_of(tx, caller)
+        if allowed.state == "disabled":
+            token = None
+            if req.max_results and len(ids) > req.max_results:
+                ids = ids[: req.max_results]
+                token = encode_token(ids[-1], fingerprint)
+            images = cat.get_images(tx, ids, caller.account_id)
+        else:
+            images, token = _with_allowed(
+                tx, services, caller, query, ids, req.max_results, allowed, fingerprint
+            )
     if any(a != r for a, r in asked.items()):
         images = [
             replace(image, image_id=a)
@@ -120,6 +127,41 @@ def describe_images(
             if r == image.image_id
         ]
     return DescribeImagesResult(tuple(images), token)
+
+
+def _with_allowed(
+    tx: Tx,
+    services: Services,
+    caller: Caller,
+    query: ImageQuery,
+    ids: list[str],
+    max_results: int | None,
+    settings: allowed_images.AllowedImagesSettings,
+    fingerprint: list[object],
+) -> tuple[list[ImageRecord], str | None]:
+    """Allowed AMIs (docs/governance.md#allowed-amis): every image marked ``ImageAllowed``;
+    in ``enabled`` state the others are left out, and a page is filled from further rows."""
+    match = allowed_images.matcher(tx, caller, settings)
+    hide = settings.state == "enabled"
+    out: list[ImageRecord] = []
+    batch = ids
+    while True:
+        for image in cat.get_images(tx, batch, caller.account_id):
+            ok = match.allowed(image)
+            if ok or not hide:
+                out.append(replace(image, image_allowed=ok))
+        if not hide or not max_results or len(out) > max_results or len(batch) <= max_results:
+            break
+        # a full page of rows was read but some were hidden: read on after the last row
+        more = replace(query, after=batch[-1])
+        batch = query_image_ids(tx, more, services.catalog.dialect)
+        if not batch:
+            break
+    token = None
+    if max_results and len(out) > max_results:
+        out = out[:max_results]
+        token = encode_token(out[-1].image_id, fingerprint)
+    return out, token
 
 
 def _check_ids_exist(tx: Tx, query: ImageQuery, found: list[str], dialect: str) -> None:

@@ -21,8 +21,10 @@ from kiln.catalog.records import (
     ProductCodeRecord,
 )
 from kiln.errors import KilnError
+from kiln.services.accounts.quotas import check_public_image_quota, check_share_quota
 from kiln.services.context import Caller, Services
 from kiln.services.images.access import owned_image, visible_image
+from kiln.services.images.block_public_access import check_public_share_allowed
 from kiln.services.validate import ACCOUNT_RE, dry_run
 
 ATTRIBUTES = (
@@ -173,6 +175,12 @@ def modify_image_attribute(
                 errors.InvalidParameterValue,
                 "Images with encrypted snapshots cannot be made public.",
             )
+        if any(p.group == "all" for p in req.add) and not image.is_public:
+            check_public_share_allowed(tx, caller)  # docs/governance.md#block-public-access
+            check_public_image_quota(tx, caller.account_id, caller.region)  # docs/quotas.md
+        shares = {p.user_id for p in req.add if p.user_id is not None}
+        if shares:
+            check_share_quota(tx, caller.account_id, image.image_id, shares)
         if req.product_codes and image.is_public:
             raise KilnError(
                 errors.InvalidParameterValue, "Product codes cannot be added to a public image."
