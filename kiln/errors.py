@@ -123,6 +123,10 @@ KmsInvalidArn = ErrorCode("InvalidArnException", 400)
 KmsInvalidMarker = ErrorCode("InvalidMarkerException", 400)
 KmsTagException = ErrorCode("TagException", 400)
 KmsUnsupportedOperation = ErrorCode("UnsupportedOperationException", 400)
+# KMS grants (kiln/services/keys/kms_grants.py)
+KmsInvalidGrantToken = ErrorCode("InvalidGrantTokenException", 400)
+KmsDryRun = ErrorCode("DryRunOperationException", 412)
+KmsAccessDenied = ErrorCode("AccessDeniedException", 400)
 
 # --- The JSON protocols' own codes (kiln/aws/json.py) -------------------------------------------
 UnknownOperation = ErrorCode("UnknownOperationException", 400)

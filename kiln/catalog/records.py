@@ -348,6 +348,8 @@ class ImageUsageReportRecord:
 
 @dataclass(frozen=True, slots=True)
 class KmsGrantRecord:
+    """A KMS grant (kiln/catalog/kms_grants.py): who besides the key's owner may use it."""
+
     grant_id: str
     key_id: str
     grantee_principal: str

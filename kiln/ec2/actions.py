@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from kiln.aws.context import Handler
 from kiln.ec2 import (
     copy_image,
+    ebs_encryption,
     image_governance,
     images,
     instance_types,
@@ -71,6 +72,13 @@ ACTIONS: Mapping[str, Handler] = {
     "CreateVolume": volumes.create_volume,
     "DescribeVolumes": volumes.describe_volumes,
     "DeleteVolume": volumes.delete_volume,
+    # EBS encryption by default (docs/ebs-encryption.md)
+    "EnableEbsEncryptionByDefault": ebs_encryption.enable_ebs_encryption_by_default,
+    "DisableEbsEncryptionByDefault": ebs_encryption.disable_ebs_encryption_by_default,
+    "GetEbsEncryptionByDefault": ebs_encryption.get_ebs_encryption_by_default,
+    "GetEbsDefaultKmsKeyId": ebs_encryption.get_ebs_default_kms_key_id,
+    "ModifyEbsDefaultKmsKeyId": ebs_encryption.modify_ebs_default_kms_key_id,
+    "ResetEbsDefaultKmsKeyId": ebs_encryption.reset_ebs_default_kms_key_id,
     "ImportSnapshot": tasks.import_snapshot,
     "DescribeImportSnapshotTasks": tasks.describe_import_snapshot_tasks,
     "ImportImage": tasks.import_image,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kiln.aws.context import Handler
-from kiln.kms import keys
+from kiln.kms import grants, keys
 
 ACTIONS: Mapping[str, Handler] = {
     "CreateKey": keys.create_key,
@@ -20,4 +20,8 @@ ACTIONS: Mapping[str, Handler] = {
     "DeleteAlias": keys.delete_alias,
     "TagResource": keys.tag_resource,
     "ListResourceTags": keys.list_resource_tags,
+    "CreateGrant": grants.create_grant,
+    "ListGrants": grants.list_grants,
+    "RevokeGrant": grants.revoke_grant,
+    "RetireGrant": grants.retire_grant,
 }

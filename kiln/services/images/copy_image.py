@@ -73,14 +73,14 @@ def _key_for(
 ) -> KmsKeyRecord | None:
     if forced is not None:
         return forced
-    if not src.encrypted:
-        return None
+    if not src.encrypted:  # encrypted only under EBS encryption by default
+        return kms.by_default_key(services.catalog, caller.account_id, caller.region)
     if src.owner_id == caller.account_id and src.region == caller.region and src.data_key_id:
         with services.catalog.read() as tx:
             same = cat_kms.get_kms_key(tx, services.catalog.sealer, src.data_key_id)
         if same is not None and same.account_id == caller.account_id:
             return same
-    return kms.default_key(services.catalog, caller.account_id, caller.region)
+    return kms.ebs_default_key(services.catalog, caller.account_id, caller.region)
 
 
 def copy_image(services: Services, caller: Caller, req: CopyImageRequest) -> str:
@@ -117,12 +117,11 @@ def copy_image(services: Services, caller: Caller, req: CopyImageRequest) -> str
             if bd.ebs is not None and bd.ebs.snapshot_id
         }
         source_tags = src.tags if req.copy_image_tags else ()
+    kms.check_key_args(req.encrypted, req.kms_key_id, False)
     forced = (
         kms.choose_key(services.catalog, caller.account_id, caller.region, True, req.kms_key_id)
         if req.encrypted
-        else kms.choose_key(
-            services.catalog, caller.account_id, caller.region, None, req.kms_key_id
-        )
+        else None
     )
     planned: dict[str, _Planned] = {}
     for sid, snap in source_snaps.items():

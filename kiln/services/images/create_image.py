@@ -58,7 +58,7 @@ from kiln.services.instances.vm_launch import (
     stop_vm,
     vm_running,
 )
-from kiln.services.keys import kms
+from kiln.services.keys import kms, kms_access
 from kiln.services.snapshots.states import SnapshotState, change_snapshot
 from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
 from kiln.services.validate import dry_run
@@ -266,7 +266,8 @@ def _store_volume(ctx: JobContext, volume: ImagedVolume, lo: int, hi: int) -> No
         parent = None  # a volume grown beyond its snapshot: stored whole
     key = None
     if volume.key_id:
-        with services.catalog.read() as tx:
+        with services.catalog.read() as tx:  # another account's key needs a grant (docs/kms.md)
+            kms_access.require_access(tx, services.catalog, ctx.job.account_id, volume.key_id)
             key = kms.key_by_id(tx, services.catalog, volume.key_id)
     margin = store.chunker_config.max_chunk if parent else None
     with volume_source(overlay, base, store.scratch, margin) as (source, changed):

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from kiln import errors
 from kiln.catalog import Tx
 from kiln.catalog import snapshots as cat_snapshots
-from kiln.catalog.records import BlockDeviceRecord, ImageRecord, SnapshotRecord
+from kiln.catalog.records import BlockDeviceRecord, ImageRecord, KmsKeyRecord, SnapshotRecord
 from kiln.errors import KilnError
 from kiln.services.context import Caller
 from kiln.services.images.block_devices import DEFAULT_VOLUME_TYPE, SIZE_LIMITS, check_device_name
+from kiln.services.keys.kms_state import key_arn
 from kiln.services.validate import id_prefix
 
 MAX_VOLUMES = 8
@@ -86,9 +87,15 @@ def _size(device: str, vtype: str, size: int, snap: SnapshotRecord | None) -> in
 
 
 def plan_volumes(
-    tx: Tx, caller: Caller, image: ImageRecord, overrides: Sequence[BlockDeviceRecord]
+    tx: Tx,
+    caller: Caller,
+    image: ImageRecord,
+    overrides: Sequence[BlockDeviceRecord],
+    by_default: KmsKeyRecord | None = None,
 ) -> list[PlannedVolume]:
-    """The EBS volumes to create for one instance, root first."""
+    """The EBS volumes to create for one instance, root first. ``by_default``: the account's
+    key under EBS encryption by default (kiln/services/keys/kms.py ``by_default_key``), which
+    encrypts every volume whose snapshot does not."""
     root = _norm(image.root_device_name or "")
     mapped: dict[str, BlockDeviceRecord] = {
         _norm(bd.device_name): bd
@@ -156,8 +163,10 @@ def plan_volumes(
                 size_gib=_size(dev, vtype, size, snap),
                 volume_type=vtype,
                 delete_on_termination=dot,
-                encrypted=bool(snap and snap.encrypted),
-                kms_key_id=snap.kms_key_id if snap else None,
+                encrypted=bool(snap and snap.encrypted) or by_default is not None,
+                kms_key_id=snap.kms_key_id
+                if snap and snap.encrypted
+                else (key_arn(by_default) if by_default else None),
                 iops=3000 if vtype == "gp3" else None,
                 throughput=125 if vtype == "gp3" else None,
             )

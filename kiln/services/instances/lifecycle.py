@@ -32,7 +32,7 @@ from kiln.services.instances.vm_launch import (
     stop_vm,
     vm_running,
 )
-from kiln.services.keys import kms_state
+from kiln.services.keys import kms_access, kms_state
 from kiln.services.snapshots.states import VolumeState, change_volume
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,7 @@ def _boot(services: Services, inst: InstanceRecord, vols: list[VolumeRecord]) ->
     try:
         if not vm_running(services, inst):
             kms_state.require_usable_volumes(services.catalog, vols)  # issue 9: key states
+            kms_access.require_volume_access(services.catalog, vols)  # grants (docs/kms.md)
             disks = prepare_disks(services, inst, vols)
             start_vm(services, inst, disks)
     except Exception as e:
@@ -122,7 +123,11 @@ def _boot(services: Services, inst: InstanceRecord, vols: list[VolumeRecord]) ->
             log.exception("%s: boot failed", iid)
         else:
             log.warning("%s: boot failed: %s", iid, message)
-        reason = kms_state.boot_failure_reason(e) or internal_error(message)
+        reason = (
+            kms_state.boot_failure_reason(e)
+            or kms_access.boot_failure_reason(e)
+            or internal_error(message)
+        )
         if inst.boot_count == 0:  # a launch that never ran: EC2 terminates it
             if _set(services, iid, [S.PENDING], reason, state=S.SHUTTING_DOWN.value):
                 fresh, vols = _read(services, iid)

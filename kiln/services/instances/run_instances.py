@@ -38,6 +38,7 @@ from kiln.services.instances.placement import (
 )
 from kiln.services.instances.states import InstanceState
 from kiln.services.instances.vm_launch import runtime_of
+from kiln.services.keys import kms
 from kiln.services.keys.key_pairs import key_pair_for_launch
 from kiln.services.parameters.resolve import launch_image_id
 from kiln.services.regions.availability_zones import check_zone
@@ -203,6 +204,7 @@ def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) 
             f"Invalid value '{behaviour}' for InstanceInitiatedShutdownBehavior.",
         )
     metadata = launch_metadata(req.metadata_options)
+    by_default = kms.by_default_key(services.catalog, caller.account_id, caller.region)
     with services.catalog.write() as tx:
         if req.client_token:
             again = _by_token(tx, caller, req.client_token)
@@ -213,7 +215,7 @@ def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) 
         check_launch_allowed(tx, caller, image)  # Allowed AMIs (docs/governance.md)
         check_architecture(itype, image.architecture)
         key = key_pair_for_launch(tx, caller, req.key_name) if req.key_name else None
-        plans = plan_volumes(tx, caller, image, req.block_devices)
+        plans = plan_volumes(tx, caller, image, req.block_devices, by_default)
         store_root = image.root_device_type == "instance-store"
         if store_root and req.shutdown_behavior == "stop":
             raise KilnError(

@@ -17,6 +17,7 @@ import uuid
 
 from kiln import errors
 from kiln.catalog import Catalog, Conflict, Tx
+from kiln.catalog import governance as cat_settings
 from kiln.catalog import kms as cat
 from kiln.catalog.records import KmsKeyRecord
 from kiln.errors import KilnError
@@ -86,17 +87,29 @@ def key_by_id(tx: Tx, catalog: Catalog, key_id: str) -> KeyEncryptionKey:
     return kek(found)
 
 
-def choose_key(
-    catalog: Catalog,
-    account_id: str,
-    region: str,
-    encrypted: bool | None,
-    kms_key_id: str | None,
-    source_encrypted: bool = False,
-) -> KmsKeyRecord | None:
-    """The key a new snapshot or volume is encrypted with, by EC2's rules: KmsKeyId needs
-    Encrypted=true; an encrypted source stays encrypted (with the default key if none is
-    named); Encrypted=true alone means the default key; otherwise no encryption."""
+def ebs_default_key(catalog: Catalog, account_id: str, region: str) -> KmsKeyRecord:
+    """The account's default key for EBS encryption in ``region``: the customer key
+    ModifyEbsDefaultKmsKeyId chose (kiln/services/keys/ebs_encryption.py), else
+    ``alias/aws/ebs``. What every encryption without a KmsKeyId uses."""
+    with catalog.read() as tx:
+        chosen = cat_settings.get_settings(tx, account_id, region).ebs_default_kms_key_id
+        key = cat.get_kms_key(tx, catalog.sealer, chosen) if chosen else None
+    if key is not None and key.account_id == account_id and key.region == region:
+        require_usable(key)  # kiln/services/keys/kms_state.py
+        return key
+    return default_key(catalog, account_id, region)
+
+
+def by_default_key(catalog: Catalog, account_id: str, region: str) -> KmsKeyRecord | None:
+    """The key new volumes and copies get when the account enabled EBS encryption by default
+    in ``region`` (EnableEbsEncryptionByDefault), else None."""
+    with catalog.read() as tx:
+        on = cat_settings.get_settings(tx, account_id, region).ebs_encryption_by_default
+    return ebs_default_key(catalog, account_id, region) if on else None
+
+
+def check_key_args(encrypted: bool | None, kms_key_id: str | None, source_encrypted: bool) -> None:
+    """EC2's refusals of the encryption parameters themselves."""
     if kms_key_id is not None and not encrypted:
         raise KilnError(
             errors.InvalidParameterCombination,
@@ -107,14 +120,29 @@ def choose_key(
             errors.InvalidParameterCombination,
             "An encrypted snapshot cannot be copied or restored unencrypted.",
         )
+
+
+def choose_key(
+    catalog: Catalog,
+    account_id: str,
+    region: str,
+    encrypted: bool | None,
+    kms_key_id: str | None,
+    source_encrypted: bool = False,
+) -> KmsKeyRecord | None:
+    """The key a new snapshot or volume is encrypted with, by EC2's rules: KmsKeyId needs
+    Encrypted=true; an encrypted source stays encrypted (with the default key if none is
+    named); Encrypted=true alone means the default key (``ebs_default_key``); otherwise the
+    default key when encryption by default is on, else no encryption."""
+    check_key_args(encrypted, kms_key_id, source_encrypted)
     if kms_key_id is not None:
         if kms_key_id in (DEFAULT_ALIAS, f"arn:aws:kms:{region}:{account_id}:{DEFAULT_ALIAS}"):
             return default_key(catalog, account_id, region)  # made on first use, like AWS
         with catalog.read() as tx:
             return resolve_key(tx, catalog, account_id, region, kms_key_id)
     if encrypted or source_encrypted:
-        return default_key(catalog, account_id, region)
-    return None
+        return ebs_default_key(catalog, account_id, region)
+    return by_default_key(catalog, account_id, region)
 
 
 def _unknown(kms_key_id: str, region: str) -> KilnError:

@@ -15,7 +15,7 @@ from kiln.errors import KilnError
 from kiln.runtime.jobs import from_json, to_json
 from kiln.services.accounts.quotas import check_snapshot_quota
 from kiln.services.context import Caller, JobContext, JobKind, Services
-from kiln.services.keys import kms, kms_state
+from kiln.services.keys import kms, kms_access, kms_state
 from kiln.services.snapshots.access import (
     NO_VOLUME,
     check_snapshot_id,
@@ -169,6 +169,8 @@ def copy_store_snapshot(
             f"The source snapshot {source_snapshot_id} no longer exists.",
         )
     with services.catalog.read() as tx:
+        # the caller needs a grant on another account's source key (docs/kms.md)
+        kms_access.require_access(tx, services.catalog, ctx.job.account_id, source_key_id)
         src_key = kms.key_by_id(tx, services.catalog, source_key_id) if source_key_id else None
         dst_key = kms.key_by_id(tx, services.catalog, key_id) if key_id else None
     res = store_copy_snapshot(

@@ -21,7 +21,7 @@ from kiln.runtime.jobs import from_json, to_json
 from kiln.runtime.volume_disks import base_of, volume_path, volume_source
 from kiln.services.accounts.quotas import check_snapshot_quota
 from kiln.services.context import Caller, JobContext, JobKind, Services
-from kiln.services.keys import kms, kms_state
+from kiln.services.keys import kms, kms_access, kms_state
 from kiln.services.snapshots.states import SnapshotState, change_snapshot
 from kiln.services.snapshots.volumes import owned_volume
 from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
@@ -129,7 +129,8 @@ def _run_create_snapshot(ctx: JobContext) -> None:
             parent = None  # a larger volume than its snapshot: stored whole
         key = None
         if p.key_id:
-            with services.catalog.read() as tx:
+            with services.catalog.read() as tx:  # another account's key needs a grant
+                kms_access.require_access(tx, services.catalog, ctx.job.account_id, p.key_id)
                 key = kms.key_by_id(tx, services.catalog, p.key_id)
         margin = store.chunker_config.max_chunk if parent else None
         ctx.set_progress(1, "reading changed blocks")

@@ -11,6 +11,7 @@ from kiln.catalog import snapshots as cat
 from kiln.catalog.snapshots import SnapshotPermissionRecord
 from kiln.errors import KilnError
 from kiln.services.context import Caller, Services
+from kiln.services.keys.kms_access import is_aws_managed_key
 from kiln.services.snapshots.access import (
     owned_snapshot,
 )
@@ -96,6 +97,12 @@ def modify_snapshot_attribute(
         if any(p.group == "all" for p in req.add) and snap.encrypted:
             raise KilnError(
                 errors.InvalidParameterValue, "Encrypted snapshots cannot be shared publicly."
+            )
+        if req.add and is_aws_managed_key(tx, services.catalog, snap.data_key_id):
+            raise KilnError(
+                errors.InvalidParameter,
+                "Snapshots encrypted with the AWS Managed CMK can't be shared. "
+                "Specify another snapshot.",
             )
         dry_run(req.dry_run)
         if req.add:

@@ -34,7 +34,7 @@ from kiln.services.images.block_devices import (
     THROUGHPUT_LIMITS,
     VOLUME_TYPES,
 )
-from kiln.services.keys import kms
+from kiln.services.keys import kms, kms_access
 from kiln.services.regions.availability_zones import check_zone
 from kiln.services.snapshots.access import GIB, completed_snapshot
 from kiln.services.snapshots.states import VolumeState, change_volume
@@ -228,7 +228,10 @@ def _run_create_volume(ctx: JobContext) -> None:
     if not overlay.exists():
         key = None
         if p.snapshot_key_id:
-            with services.catalog.read() as tx:
+            with services.catalog.read() as tx:  # a grant for another account's key
+                kms_access.require_access(
+                    tx, services.catalog, ctx.job.account_id, p.snapshot_key_id
+                )
                 key = kms.key_by_id(tx, services.catalog, p.snapshot_key_id)
         base = base_path(services.data_dir, region, p.snapshot_id, p.disk_bytes, p.natural_size)
         if (
