@@ -173,6 +173,12 @@ def modify_image_attribute(
                 errors.InvalidParameterValue,
                 "Images with encrypted snapshots cannot be made public.",
             )
+        if any(p.group == "all" for p in req.add) and any(
+            c.product_code_type == "marketplace" for c in image.product_codes
+        ):
+            raise KilnError(
+                errors.InvalidParameter, "AMIs with a product code can not be made public."
+            )
         if req.product_codes and image.is_public:
             raise KilnError(
                 errors.InvalidParameterValue, "Product codes cannot be added to a public image."
