@@ -149,7 +149,7 @@ def add_instance_product_codes(
         for c in {c.product_code_id: c for c in codes}.values()
     ]
     if rows:
-        tx.execute(insert(_CODES.__table__), rows)
+        tx.execute(insert(_CODES), rows)
 
 
 def instance_product_codes(

@@ -115,4 +115,3 @@ def marketplace_usage(
             )
         )
     return out
-

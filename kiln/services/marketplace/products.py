@@ -113,16 +113,14 @@ def publish_product(services: Services, caller: Caller, req: PublishProductReque
         if cat_accounts.get_account(tx, caller.account_id) is None:
             raise KilnError(
                 errors.InvalidParameterValue,
-                f"Value ({caller.account_id}) for parameter account is invalid. "
-                "No such account.",
+                f"Value ({caller.account_id}) for parameter account is invalid. No such account.",
             )
         images = [owned_image(tx, caller, i) for i in dict.fromkeys(req.image_ids)]
         for image in images:
             if image.is_public:
                 raise KilnError(
                     errors.InvalidParameter,
-                    f"AMIs with a product code can not be made public: {image.image_id} "
-                    "is public.",
+                    f"AMIs with a product code can not be made public: {image.image_id} is public.",
                 )
         product = ProductRecord(
             product_id=f"prod-{_token(13)}",

@@ -55,7 +55,9 @@ def upgrade() -> None:
             ["accounts.account_id"],
             name=op.f("fk_marketplace_subscriptions_buyer_id_accounts"),
         ),
-        sa.PrimaryKeyConstraint("product_id", "buyer_id", name=op.f("pk_marketplace_subscriptions")),
+        sa.PrimaryKeyConstraint(
+            "product_id", "buyer_id", name=op.f("pk_marketplace_subscriptions")
+        ),
     )
     op.create_table(
         "instance_product_codes",
