@@ -166,6 +166,9 @@ def test_vendor_publishes_buyer_subscribes_and_usage_is_metered(world: World) ->
     started = _running_since(buyer, iid)
     inst = buyer.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
     assert inst["ProductCodes"] == pcs
+    for name, value in (("product-code", code), ("product-code.type", "marketplace")):
+        found = buyer.describe_instances(Filters=[{"Name": name, "Values": [value]}])
+        assert [i["InstanceId"] for r in found["Reservations"] for i in r["Instances"]] == [iid]
     time.sleep(2)
     periods.append((started, _timed(lambda: buyer.stop_instances(InstanceIds=[iid]))))
     wait_state(buyer, iid, "stopped")
