@@ -226,3 +226,45 @@ def usage_periods(tx: Session, account_id: str | None = None) -> list[UsagePerio
         )
         for r in tx.scalars(q)
     ]
+
+
+LINEAGE_DEPTH = 64  # parents followed at most (a cycle cannot happen; this bounds a bad row)
+
+
+def snapshot_product_codes(tx: Session, snapshot_ids: Iterable[str]) -> tuple[str, ...]:
+    """The marketplace product codes a snapshot carries: those of the images that map it, or a
+    snapshot it was made from (``parent_snapshot_id``: CreateSnapshot, CreateImage,
+    CopySnapshot), and that are owned by that snapshot's owner (no one can mark another
+    account's snapshot). Sorted, without repeats."""
+    S = models.Snapshot  # noqa: N806
+    owners: dict[str, str] = {}
+    frontier = {s for s in snapshot_ids if s}
+    for _ in range(LINEAGE_DEPTH):
+        frontier -= set(owners)
+        if not frontier:
+            break
+        rows = tx.execute(
+            select(S.snapshot_id, S.owner_id, S.parent_snapshot_id).where(
+                S.snapshot_id.in_(sorted(frontier))
+            )
+        ).all()
+        owners.update({r.snapshot_id: r.owner_id for r in rows})
+        frontier = {r.parent_snapshot_id for r in rows if r.parent_snapshot_id}
+    if not owners:
+        return ()
+    B, Img, P = models.BlockDeviceMapping, models.Image, models.ProductCode  # noqa: N806
+    mapped = tx.execute(
+        select(B.snapshot_id, Img.owner_id, P.product_code_id)
+        .join(Img, Img.image_id == B.image_id)
+        .join(P, P.image_id == B.image_id)
+        .where(B.snapshot_id.in_(sorted(owners)), P.product_code_type == "marketplace")
+    ).all()
+    return tuple(
+        sorted(
+            {
+                r.product_code_id
+                for r in mapped
+                if r.snapshot_id is not None and owners.get(r.snapshot_id) == r.owner_id
+            }
+        )
+    )

@@ -16,7 +16,9 @@ from kiln.catalog import Catalog
 from kiln.catalog import images as cat_images
 from kiln.catalog import instances as cat_instances
 from kiln.catalog import marketplace as cat
+from kiln.catalog import snapshots as cat_snapshots
 from kiln.catalog.records import LaunchPermissionRecord, ProductCodeRecord
+from kiln.catalog.snapshots import SnapshotPermissionRecord
 from kiln.compute.fake import FakeDriver
 from kiln.disks import raw_disk
 from kiln.errors import KilnError
@@ -40,7 +42,9 @@ from kiln.services.marketplace.subscriptions import (
     subscribe,
     unsubscribe,
 )
+from kiln.services.snapshots.create_snapshot import create_snapshot
 from kiln.services.snapshots.records import record_snapshot
+from kiln.services.snapshots.snapshot_attributes import describe_snapshot_attribute
 from kiln.types import new_id
 
 MIB = 1024**2
@@ -291,3 +295,43 @@ def test_product_codes_are_inherited_and_stay(vms: World, tmp_path: Path) -> Non
     with pytest.raises(KilnError) as e:
         run_instances(vms.svc, vms.grantee, RunInstancesRequest(made, 1, 1, "t3.micro"))
     assert e.value.code == errors.OptInRequired
+
+
+def test_a_snapshot_of_a_buyers_volume_keeps_the_product_code(vms: World, tmp_path: Path) -> None:
+    """CreateSnapshot of the instance's root volume, then RegisterImage: the code stays."""
+    image_id = _image(vms, tmp_path)
+    code = _publish(vms, image_id)
+    subscribe(vms.svc, vms.grantee.account_id, code)
+    res = run_instances(vms.svc, vms.grantee, RunInstancesRequest(image_id, 1, 1, "t3.micro"))
+    vol = res.instances[0].volumes[0].volume_id
+    _wait(vms)
+    snap = create_snapshot(vms.svc, vms.grantee, vol, None, (), False).snapshot_id
+    assert vms.svc.jobs.wait_idle(WAIT_S)
+    got = describe_snapshot_attribute(vms.svc, vms.grantee, snap, "productCodes", False)
+    assert got.product_codes == (code,)
+    made = vms.register(vms.grantee, "from-the-snapshot", snapshot_id=snap)
+    with vms.svc.catalog.read() as tx:
+        image = cat_images.get_image(tx, made, "")
+    assert image is not None and image.product_codes == (ProductCodeRecord(code, "marketplace"),)
+    unsubscribe(vms.svc, vms.grantee.account_id, code)
+    with pytest.raises(KilnError) as e:
+        run_instances(vms.svc, vms.grantee, RunInstancesRequest(made, 1, 1, "t3.micro"))
+    assert e.value.code == errors.OptInRequired
+
+
+def test_a_vendor_cannot_mark_another_accounts_snapshot(vms: World) -> None:
+    """An image the vendor registers from a snapshot it does not own marks only that image."""
+    theirs = vms.snapshot(vms.grantee)
+    with vms.svc.catalog.write() as tx:  # the grantee lets the vendor use its snapshot
+        cat_snapshots.add_snapshot_permissions(
+            tx, theirs, [SnapshotPermissionRecord(user_id=vms.owner.account_id)]
+        )
+    vendors = vms.register(vms.owner, "on-a-borrowed-snapshot", snapshot_id=theirs)
+    code = _publish(vms, vendors)
+    with vms.svc.catalog.read() as tx:
+        vendor_image = cat_images.get_image(tx, vendors, "")
+    assert vendor_image is not None and vendor_image.product_codes[0].product_code_id == code
+    again = vms.register(vms.grantee, "the-owners-own", snapshot_id=theirs)
+    with vms.svc.catalog.read() as tx:
+        own = cat_images.get_image(tx, again, "")
+    assert own is not None and own.product_codes == ()
