@@ -192,6 +192,16 @@ def test_launch_needs_a_subscription_except_for_the_vendor(vms: World, tmp_path:
         run_instances(vms.svc, vms.grantee, req)
     assert e.value.code == errors.OptInRequired
     assert _state(vms, bought.instance_id) == "running"  # running ones keep running
+    actions.stop_instances(vms.svc, vms.grantee, [bought.instance_id], False, False, False)
+    _wait(vms)
+    with pytest.raises(KilnError) as e:  # a stopped one starts only while subscribed
+        actions.start_instances(vms.svc, vms.grantee, [bought.instance_id], False)
+    assert e.value.code == errors.OptInRequired
+    assert _state(vms, bought.instance_id) == "stopped"
+    subscribe(vms.svc, vms.grantee.account_id, code)
+    actions.start_instances(vms.svc, vms.grantee, [bought.instance_id], False)
+    _wait(vms)
+    assert _state(vms, bought.instance_id) == "running"
 
 
 def _seconds(a: str, b: str) -> float:
