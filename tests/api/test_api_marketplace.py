@@ -176,6 +176,16 @@ def test_vendor_publishes_buyer_subscribes_and_usage_is_metered(world: World) ->
     image = _available(buyer, made)
     assert image["ProductCodes"] == pcs and image["OwnerId"] == world.buyer.account_id
     time.sleep(1)  # stopped: not metered
+    # unsubscribed, the buyer cannot start it again
+    assert world.cli("unsubscribe", "--account", world.buyer.account_id, code)[0] == 0
+    with pytest.raises(ClientError) as e:
+        buyer.start_instances(InstanceIds=[iid])
+    assert e.value.response["Error"]["Code"] == "OptInRequired"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 401
+    assert buyer.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0][
+        "State"
+    ]["Name"] == "stopped"  # fmt: skip
+    assert world.cli("subscribe", "--account", world.buyer.account_id, code)[0] == 0
     buyer.start_instances(InstanceIds=[iid])
     started = _running_since(buyer, iid)
     time.sleep(1)
