@@ -220,3 +220,7 @@ TooManyUpdates = ErrorCode("TooManyUpdates", 400)
 ImagebuilderInvalidParameterValue = ErrorCode("InvalidParameterValueException", 400)
 ImagebuilderInvalidRequest = ErrorCode("InvalidRequestException", 400)
 ImagebuilderResourceNotFound = ErrorCode("ResourceNotFoundException", 404)
+
+# --- Marketplace (kiln/services/marketplace/; docs/marketplace.md) ----------------------------
+#: A product id or code no product has (the Marketplace Catalog API's spelling).
+MarketplaceProductNotFound = ErrorCode("ResourceNotFoundException", 404)

@@ -9,7 +9,8 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from kiln.catalog import models
-from kiln.catalog.records import TagRecord, VolumeRecord
+from kiln.catalog.marketplace import add_instance_product_codes, instance_product_codes
+from kiln.catalog.records import ProductCodeRecord, TagRecord, VolumeRecord
 from kiln.catalog.tags import tags_for
 
 I = models.Instance  # noqa: E741  # the table, as in the sibling modules
@@ -59,15 +60,19 @@ class InstanceRecord:
     metadata_http_endpoint: str = "enabled"
     metadata_tags: str = "disabled"
     tags: tuple[TagRecord, ...] = ()
+    # Its image's product codes at launch (docs/marketplace.md); read by get_instances only.
+    product_codes: tuple[ProductCodeRecord, ...] = ()
 
 
 def insert_instance(tx: Session, inst: InstanceRecord) -> None:
     tx.add(I(**{c: getattr(inst, c) for c in _COLUMNS}))
     tx.flush()
+    add_instance_product_codes(tx, inst.instance_id, inst.product_codes)
 
 
 def get_instances(tx: Session, instance_ids: Sequence[str], viewer: str) -> list[InstanceRecord]:
-    """Records in the given order (missing ids skipped) with ``viewer``'s tags; no access check."""
+    """Records in the given order (missing ids skipped) with ``viewer``'s tags and their
+    product codes; no access check."""
     if not instance_ids:
         return []
     rows = {
@@ -76,7 +81,11 @@ def get_instances(tx: Session, instance_ids: Sequence[str], viewer: str) -> list
     }
     ids = [i for i in dict.fromkeys(instance_ids) if i in rows]
     tags = tags_for(tx, ids, viewer)
-    return [InstanceRecord(**dict(rows[i]), tags=tuple(tags.get(i, ()))) for i in ids]
+    codes = instance_product_codes(tx, ids)
+    return [
+        InstanceRecord(**dict(rows[i]), tags=tuple(tags.get(i, ())), product_codes=codes.get(i, ()))
+        for i in ids
+    ]
 
 
 def get_instance(tx: Session, instance_id: str, viewer: str) -> InstanceRecord | None:

@@ -654,3 +654,57 @@ class AccountQuota(Base):
     snapshots: Mapped[int | None] = mapped_column(Integer)
     public_images: Mapped[int | None] = mapped_column(Integer)
     shares_per_image: Mapped[int | None] = mapped_column(Integer)
+
+
+# --- Marketplace (kiln/catalog/marketplace.py; migration 0014_market; docs/marketplace.md) ---
+class MarketplaceProduct(Base):
+    """A vendor's product: its code is attached to the vendor's images (``image_product_codes``).
+    ``prices`` maps an instance type to its hourly price in USD, as decimal text."""
+
+    __tablename__ = "marketplace_products"
+    product_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    product_code: Mapped[str] = mapped_column(String(64), unique=True)
+    vendor_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    title: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text)
+    prices: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created: Mapped[str] = mapped_column(TS)
+
+
+class MarketplaceSubscription(Base):
+    """A buyer's subscription to a product (accepting its terms): its launches are allowed."""
+
+    __tablename__ = "marketplace_subscriptions"
+    product_id: Mapped[str] = mapped_column(
+        ForeignKey("marketplace_products.product_id", ondelete="CASCADE"), primary_key=True
+    )
+    buyer_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), primary_key=True)
+    subscribed: Mapped[str] = mapped_column(TS)
+
+
+class InstanceProductCode(Base):
+    """The product codes an instance carries: its image's at launch (DescribeInstances)."""
+
+    __tablename__ = "instance_product_codes"
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("instances.instance_id", ondelete="CASCADE"), primary_key=True
+    )
+    product_code_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    product_code_type: Mapped[str] = mapped_column(String(16))
+
+
+class MarketplaceUsage(Base):
+    """One metered period of an instance of a product: from the moment it became ``running``
+    to the moment it left that state (``ended`` NULL while it runs)."""
+
+    __tablename__ = "marketplace_usage"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    product_id: Mapped[str] = mapped_column(
+        ForeignKey("marketplace_products.product_id", ondelete="CASCADE"), index=True
+    )
+    instance_id: Mapped[str] = mapped_column(ID, index=True)
+    region: Mapped[str] = mapped_column(ForeignKey("regions.name"))
+    buyer_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
+    instance_type: Mapped[str] = mapped_column(String(32))
+    started: Mapped[str] = mapped_column(TS)
+    ended: Mapped[str | None] = mapped_column(TS)

@@ -104,6 +104,10 @@ def instance_out(v: InstanceView) -> dict[str, object]:
             }
             for vol in v.volumes
         ],
+        "ProductCodes": [
+            {"ProductCodeId": p.product_code_id, "ProductCodeType": p.product_code_type}
+            for p in i.product_codes
+        ],
         "ClientToken": i.client_token or "",
         "EbsOptimized": i.ebs_optimized,
         "Hypervisor": "xen",
@@ -402,7 +406,7 @@ def describe_instance_attribute(ctx: RequestContext, params: Params) -> Mapping[
     elif attribute == "groupSet":
         out["Groups"] = i.security_groups
     elif attribute == "productCodes":
-        out["ProductCodes"] = []
+        out["ProductCodes"] = instance_out(view)["ProductCodes"]
     elif attribute == "enclaveOptions":
         out["EnclaveOptions"] = {"Enabled": False}
     return out

@@ -206,3 +206,20 @@ def test_every_error_code_the_governance_and_quota_rules_raise_is_documented() -
         assert len(codes) >= 2, doc_name
         assert sorted(c for c in codes if c not in doc) == [], doc_name
         assert "## Differences from AWS" in doc, doc_name
+
+
+def test_every_error_code_the_marketplace_rules_raise_is_documented() -> None:
+    import kiln.errors as errors
+
+    doc = (ROOT / "docs" / "marketplace.md").read_text()
+    used: set[str] = set()
+    for path in sorted((ROOT / "kiln" / "services" / "marketplace").glob("*.py")):
+        used |= set(re.findall(r"errors\.([A-Za-z]+)", path.read_text()))
+    codes = {
+        getattr(errors, n).code
+        for n in used
+        if isinstance(getattr(errors, n, None), errors.ErrorCode)
+    }
+    assert len(codes) >= 4
+    assert sorted(f"`{c}`" for c in codes if f"`{c}`" not in doc) == []
+    assert "## Differences from AWS" in doc

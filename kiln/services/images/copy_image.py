@@ -109,6 +109,13 @@ def copy_image(services: Services, caller: Caller, req: CopyImageRequest) -> str
                 f"Image {src.image_id} is instance-store backed; only EBS-backed "
                 "images can be copied.",
             )
+        if src.owner_id != caller.account_id and any(
+            c.product_code_type == "marketplace" for c in src.product_codes
+        ):  # docs/marketplace.md: launch it and CreateImage instead, as AWS says
+            raise KilnError(
+                errors.InvalidRequest,
+                "Images with EC2 Billing Product codes cannot be copied to another AWS account.",
+            )
         source_snaps = {
             bd.ebs.snapshot_id: cat_snapshots.get_snapshot(
                 tx, bd.ebs.snapshot_id, caller.account_id
@@ -242,7 +249,7 @@ def _new_image(
         ramdisk_id=src.ramdisk_id if same_region else None,
         owner_alias=None,
         block_devices=tuple(bdms),
-        product_codes=(),
+        product_codes=src.product_codes,  # a copy keeps them (docs/marketplace.md)
         tags=(),
     )
 

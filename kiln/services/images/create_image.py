@@ -159,6 +159,7 @@ def create_image(services: Services, caller: Caller, req: CreateImageRequest) ->
                         )
                         for v, s in zip(view.volumes, snaps, strict=True)
                     ),
+                    product_codes=inst.product_codes,  # inherited (docs/marketplace.md)
                 ),
             )
             apply_tag_specs(

@@ -175,6 +175,12 @@ def modify_image_attribute(
                 errors.InvalidParameterValue,
                 "Images with encrypted snapshots cannot be made public.",
             )
+        if any(p.group == "all" for p in req.add) and any(
+            c.product_code_type == "marketplace" for c in image.product_codes
+        ):
+            raise KilnError(
+                errors.InvalidParameter, "AMIs with a product code can not be made public."
+            )
         if any(p.group == "all" for p in req.add) and not image.is_public:
             check_public_share_allowed(tx, caller)  # docs/governance.md#block-public-access
             check_public_image_quota(tx, caller.account_id, caller.region)  # docs/quotas.md

@@ -14,8 +14,15 @@ from datetime import UTC, datetime, timedelta
 from kiln import errors
 from kiln.catalog import Conflict, Tx
 from kiln.catalog import images as cat
+from kiln.catalog import marketplace as cat_marketplace
 from kiln.catalog import snapshots as cat_snapshots
-from kiln.catalog.records import BlockDeviceRecord, ImageRecord, ec2_time, utc_now
+from kiln.catalog.records import (
+    BlockDeviceRecord,
+    ImageRecord,
+    ProductCodeRecord,
+    ec2_time,
+    utc_now,
+)
 from kiln.errors import KilnError
 from kiln.services.accounts.quotas import check_image_quota
 from kiln.services.context import Caller, Services
@@ -130,6 +137,13 @@ def register_image(services: Services, caller: Caller, req: RegisterImageRequest
         _check_kernel(tx, caller, req.ramdisk_id, "ramdisk")
         bdms = check_block_devices(tx, caller, req.block_devices, zones(caller.region))
         image = _new_image(services, tx, caller, req, bdms)
+        codes = cat_marketplace.snapshot_product_codes(
+            tx, [bd.ebs.snapshot_id for bd in bdms if bd.ebs and bd.ebs.snapshot_id]
+        )
+        if codes:  # a snapshot of a marketplace image's lineage keeps its codes (marketplace.md)
+            image = replace(
+                image, product_codes=tuple(ProductCodeRecord(c, "marketplace") for c in codes)
+            )
         taken = cat.live_image_named(tx, caller.region, caller.account_id, req.name)
         if taken:
             raise KilnError(

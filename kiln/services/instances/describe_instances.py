@@ -96,6 +96,8 @@ INSTANCE_FILTERS: dict[str, Get] = {
     "network-interface.network-interface-id": _i(eni_id),
     "private-dns-name": _i(private_dns),
     "placement-group-name": lambda v: [None],
+    "product-code": lambda v: [c.product_code_id for c in v.instance.product_codes],
+    "product-code.type": lambda v: [c.product_code_type for c in v.instance.product_codes],
     "metadata-options.http-tokens": _i(lambda i: i.metadata_http_tokens),
     "metadata-options.http-endpoint": _i(lambda i: i.metadata_http_endpoint),
     "metadata-options.http-put-response-hop-limit": _i(lambda i: i.metadata_hop_limit),

@@ -27,6 +27,7 @@ from kiln.services.instances.lifecycle import (
 )
 from kiln.services.instances.states import InstanceState, change_instance, check_transition
 from kiln.services.instances.vm_launch import runtime_of
+from kiln.services.marketplace.access import require_subscriptions
 from kiln.services.validate import dry_run
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,10 @@ def start_instances(
         if i.state not in (S.RUNNING, S.PENDING):
             check_transition(i.instance_id, i.state, S.PENDING)
     dry_run(dry_run_flag)
+    with services.catalog.read() as tx:  # a product's instance starts only while subscribed
+        for i in insts:
+            if i.state == S.STOPPED:
+                require_subscriptions(tx, caller.account_id, i.product_codes)
     if any(i.state == S.STOPPED for i in insts):
         runtime_of(services).check_available()
     out = _apply(

@@ -40,6 +40,7 @@ from kiln.services.instances.states import InstanceState
 from kiln.services.instances.vm_launch import runtime_of
 from kiln.services.keys import kms
 from kiln.services.keys.key_pairs import key_pair_for_launch
+from kiln.services.marketplace.access import require_subscriptions
 from kiln.services.parameters.resolve import launch_image_id
 from kiln.services.regions.availability_zones import check_zone
 from kiln.services.tags.tags import TagSpec, apply_tag_specs, check_tag_specs
@@ -213,6 +214,7 @@ def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) 
         image_id = launch_image_id(tx, services.catalog.sealer, caller, req.image_id)
         image = launchable_image(tx, caller, image_id)
         check_launch_allowed(tx, caller, image)  # Allowed AMIs (docs/governance.md)
+        require_subscriptions(tx, caller.account_id, image.product_codes)
         check_architecture(itype, image.architecture)
         key = key_pair_for_launch(tx, caller, req.key_name) if req.key_name else None
         plans = plan_volumes(tx, caller, image, req.block_devices, by_default)
@@ -300,6 +302,7 @@ def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) 
                     metadata_hop_limit=metadata.hop_limit,
                     metadata_http_endpoint=metadata.http_endpoint,
                     metadata_tags=metadata.tags,
+                    product_codes=image.product_codes,
                 ),
             )
             for plan in plans:

@@ -15,7 +15,9 @@ from enum import StrEnum
 from kiln import errors
 from kiln.catalog import Tx
 from kiln.catalog import instances as cat_instances
+from kiln.catalog.records import utc_now
 from kiln.errors import KilnError
+from kiln.services.marketplace.metering import meter_state_change
 
 
 class InstanceState(StrEnum):
@@ -91,10 +93,16 @@ def change_instance(
 ) -> bool:
     """Move an instance from one of the ``expect`` states to ``target`` (compare-and-set: False
     if it has moved meanwhile). Every ``expect -> target`` must be in the table; a caller that
-    asks for another move is a bug (ValueError), not a request to refuse."""
+    asks for another move is a bug (ValueError), not a request to refuse.
+
+    A move into ``running`` opens the instance's metered marketplace periods and any other move
+    closes them, in the same transaction (kiln/services/marketplace/metering.py)."""
     bad = [s for s in expect if not can_transition(s, target)]
     if bad:
         raise ValueError(f"{instance_id}: {bad} -> {target.value} is not in TRANSITIONS")
-    return cat_instances.update_instance(
+    moved = cat_instances.update_instance(
         tx, instance_id, {**(fields or {}), "state": target.value}, expect_states=list(expect)
     )
+    if moved:
+        meter_state_change(tx, instance_id, target is S.RUNNING, utc_now())
+    return moved

@@ -115,6 +115,7 @@ def copy_snapshot(services: Services, caller: Caller, req: CopySnapshotRequest) 
                 description=req.description
                 if req.description is not None
                 else f"[Copied {src.snapshot_id} from {req.source_region}]",
+                parent_snapshot_id=src.snapshot_id,  # its lineage (docs/marketplace.md)
             ),
         )
         apply_tag_specs(tx, caller, req.tag_specs, {"snapshot": [snapshot_id]})

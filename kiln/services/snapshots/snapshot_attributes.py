@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from kiln import errors
+from kiln.catalog import marketplace as cat_marketplace
 from kiln.catalog import snapshots as cat
 from kiln.catalog.snapshots import SnapshotPermissionRecord
 from kiln.errors import KilnError
@@ -59,7 +60,8 @@ def describe_snapshot_attribute(
         owned_snapshot(tx, caller, snapshot_id, dry_run_flag)
         dry_run(dry_run_flag)
         if attribute == "productCodes":
-            return SnapshotAttributeResult(snapshot_id, product_codes=())
+            codes = cat_marketplace.snapshot_product_codes(tx, [snapshot_id])
+            return SnapshotAttributeResult(snapshot_id, product_codes=codes)
         perms = cat.snapshot_permissions(tx, snapshot_id)
     return SnapshotAttributeResult(snapshot_id, create_volume_permissions=tuple(perms))
 

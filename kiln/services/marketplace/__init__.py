@@ -1,0 +1,1 @@
+"""Marketplace: vendors' products, buyers' subscriptions and metered usage (docs/marketplace.md)."""
