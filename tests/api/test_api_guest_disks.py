@@ -29,6 +29,7 @@ from typing import Any
 import paramiko
 import pytest
 from api_live import ApiWorld, Creds, LiveKiln, open_ssh, ssh_address
+from real_luks import luks_volume
 from test_api_instances import describe, wait_ready, wait_state
 from test_api_snapshots_support import (
     MIB,
@@ -76,23 +77,8 @@ def qcow2_with_backing(tmp: Path) -> bytes:
 
 
 def luks_image(tmp: Path) -> bytes:
-    """A real LUKS1 volume made by qemu-img (header, key material, 1 MiB payload)."""
-    path = tmp / "hdr.luks"
-    _qemu_img(
-        "create",
-        "-q",
-        "-f",
-        "luks",
-        "--object",
-        "secret,id=s0,data=kiln-test",
-        "-o",
-        "key-secret=s0,iter-time=10",
-        path,
-        "1M",
-    )
-    data = path.read_bytes()
-    assert data.startswith(b"LUKS\xba\xbe")
-    return data
+    """A real LUKS1 volume (header, key material, 1 MiB payload; tests/real_luks.py)."""
+    return luks_volume(tmp / "hdr.luks", 3 * 1024 * 1024)
 
 
 def sectors(data: bytes) -> bytes:

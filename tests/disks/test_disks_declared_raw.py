@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from disks_util import MiB, make_raw, qemu
+from real_luks import luks_volume
 
 from kiln import errors
 from kiln.disks import data_extents, inspect_disk, raw_disk
@@ -24,21 +25,7 @@ def _qcow2_header_with_backing(tmp: Path) -> bytes:
 
 
 def _luks_header(tmp: Path) -> bytes:
-    path = tmp / "hdr.luks"
-    qemu(
-        "qemu-img",
-        "create",
-        "-q",
-        "-f",
-        "luks",
-        "--object",
-        "secret,id=s0,data=kiln",
-        "-o",
-        "key-secret=s0,iter-time=10",
-        path,
-        "1M",
-    )
-    return path.read_bytes()
+    return luks_volume(tmp / "hdr.luks", 3 * MiB)[: 2 * MiB]
 
 
 @pytest.mark.parametrize(
