@@ -9,6 +9,7 @@ test's policy touches.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import sqlite3
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 from api_live import Creds, LiveKiln, make_disk
 from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from kiln.runtime.layout import catalog_file, store_dir
 
@@ -169,12 +171,35 @@ def test_changed_signed_fields_and_an_altered_signature_fail_verification(
 ) -> None:
     region = "ap-south-1"
     key = world.keygen("fields-key")
-    first, _ = world.image(world.owner, region, "fields-1")
+    first, snap = world.image(world.owner, region, "fields-1")
     second, _ = world.image(world.owner, region, "fields-2")
     world.sign(first, key, region)
     world.sign(second, key, region)
     world.trust("add", f"{key}.pub", "--region", region)
     assert world.verify(first, region)[0] == 0 and world.verify(second, region)[0] == 0
+
+    # the contract (docs/signing.md#the-signed-document), checked without Kiln's code
+    with sqlite3.connect(catalog_file(world.kiln.data_dir)) as db:
+        doc, digest, signature, public = db.execute(
+            "SELECT document, digest, signature, public_key FROM image_signatures "
+            "WHERE image_id = ?",
+            (first,),
+        ).fetchone()
+    signed = json.loads(doc)
+    assert doc == json.dumps(signed, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    assert hashlib.sha256(doc.encode()).hexdigest() == digest
+    Ed25519PublicKey.from_public_bytes(public).verify(signature, bytes.fromhex(digest))
+    assert signed["Format"] == "kiln-image-signature/1"
+    assert signed["Image"]["ImageId"] == first and signed["Image"]["BootMode"] == "legacy-bios"
+    assert signed["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"] == snap
+    manifest = (store_dir(world.kiln.data_dir, region) / "manifests" / snap).read_bytes()
+    assert signed["Snapshots"] == [
+        {
+            "SnapshotId": snap,
+            "ManifestSha256": hashlib.sha256(manifest).hexdigest(),
+            "ManifestSize": len(manifest),
+        }
+    ]
 
     with sqlite3.connect(catalog_file(world.kiln.data_dir)) as db:
         db.execute("UPDATE images SET architecture = 'arm64' WHERE image_id = ?", (first,))
