@@ -27,7 +27,7 @@ region_option = click.option(
 
 
 @contextmanager
-def _services(data_dir: Path | None, database_url: str | None) -> Iterator[Services]:
+def cli_services(data_dir: Path | None, database_url: str | None) -> Iterator[Services]:
     from kiln.app import build_services
 
     settings = Settings(data_dir=resolve_data_dir(data_dir), database_url=database_url)
@@ -81,7 +81,7 @@ def sign(
     """Sign IMAGE: its launch-relevant fields and every manifest it launches from."""
     from kiln.services.images.signing import sign_image
 
-    with _services(data_dir, database_url) as services:
+    with cli_services(data_dir, database_url) as services:
         sig = sign_image(services, region, image_id, key_file.read_bytes(), str(key_file), account)
     if as_json:
         emit_json(
@@ -124,7 +124,7 @@ def verify(
     from kiln.services.images.signing import verify_image
 
     given = key_files(trusted_keys) if trusted_keys is not None else None
-    with _services(data_dir, database_url) as services:
+    with cli_services(data_dir, database_url) as services:
         got = verify_image(services, region, image_id, given)
     if as_json:
         emit_json(

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from kiln.cli.common import cli_errors, data_dir_option, emit_json, json_option
-from kiln.cli.image import _services, database_option
+from kiln.cli.image import cli_services, database_option
 from kiln.config import DEFAULT_REGION
 
 region_option = click.option(
@@ -41,7 +41,7 @@ def add(
     """Trust the public key in PUBKEYFILE (PEM or an ssh-ed25519 line) in the region."""
     from kiln.services.images.signing import add_trusted_key
 
-    with _services(data_dir, database_url) as services:
+    with cli_services(data_dir, database_url) as services:
         key = add_trusted_key(services, region, public_key.read_bytes(), str(public_key), comment)
     if as_json:
         emit_json({"KeyId": key.key_id, "Region": key.region, "Comment": key.comment})
@@ -59,7 +59,7 @@ def ls(region: str | None, data_dir: Path | None, database_url: str | None, as_j
     """The trusted keys, and which regions require signatures."""
     from kiln.services.images.signing import list_trusted_keys, signature_required
 
-    with _services(data_dir, database_url) as services:
+    with cli_services(data_dir, database_url) as services:
         keys = list_trusted_keys(services, region)
         required = {k.region: signature_required(services, k.region) for k in keys}
         if region is not None:
@@ -106,7 +106,7 @@ def rm(
     from kiln.services.images.signing import remove_trusted_key
 
     text = key if key.startswith("ed25519:") else Path(key).read_text()
-    with _services(data_dir, database_url) as services:
+    with cli_services(data_dir, database_url) as services:
         kid = remove_trusted_key(services, region, text)
     if as_json:
         emit_json({"KeyId": kid, "Region": region, "Removed": True})
@@ -127,7 +127,7 @@ def require(
     """on: RunInstances and CopyImage into the region need a valid signature by a trusted key."""
     from kiln.services.images.signing import set_signature_required
 
-    with _services(data_dir, database_url) as services:
+    with cli_services(data_dir, database_url) as services:
         set_signature_required(services, region, state == "on")
     if as_json:
         emit_json({"Region": region, "SignatureRequired": state == "on"})
