@@ -708,3 +708,44 @@ class MarketplaceUsage(Base):
     instance_type: Mapped[str] = mapped_column(String(32))
     started: Mapped[str] = mapped_column(TS)
     ended: Mapped[str | None] = mapped_column(TS)
+
+
+# --- Signing (kiln/catalog/signing.py; migration 0015_sign; docs/signing.md) ----------------------
+class ImageSignature(Base):
+    """An owner's ed25519 signature of an image (``kiln image sign``): the canonical document
+    signed (docs/signing.md#the-signed-document), its SHA-256 and the signer's public key.
+    Signing again replaces it; it goes with the image."""
+
+    __tablename__ = "image_signatures"
+    image_id: Mapped[str] = mapped_column(
+        ForeignKey("images.image_id", ondelete="CASCADE"), primary_key=True
+    )
+    region: Mapped[str] = mapped_column(String(32))
+    key_id: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # raw 32 bytes
+    document: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of the document
+    signature: Mapped[bytes] = mapped_column(LargeBinary)  # raw 64 bytes
+    signed_by: Mapped[str] = mapped_column(ACCOUNT)
+    signed_at: Mapped[str] = mapped_column(TS)
+
+
+class TrustedSigningKey(Base):
+    """A public key the operator trusts for image signatures in one region (``kiln trust``)."""
+
+    __tablename__ = "trusted_signing_keys"
+    region: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # raw 32 bytes
+    comment: Mapped[str | None] = mapped_column(String(256))
+    added: Mapped[str] = mapped_column(TS)
+
+
+class SigningPolicy(Base):
+    """A region's signing setting (``kiln trust require``): whether RunInstances and CopyImage
+    require a valid signature by a trusted key. No row: not required."""
+
+    __tablename__ = "signing_policies"
+    region: Mapped[str] = mapped_column(String(32), primary_key=True)
+    require_signature: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated: Mapped[str] = mapped_column(TS)

@@ -24,6 +24,7 @@ COMMANDS = [
     ("kiln.cli.alias", "parameter"),
     ("kiln.cli.lifecycle", "lifecycle"),
     ("kiln.cli.marketplace", "marketplace"),
+    ("kiln.cli.trust", "trust"),
 ]
 
 

@@ -128,6 +128,16 @@ class SnapshotStore:
             ) from None
         return Manifest.decode(blob, snapshot_id)
 
+    def manifest_bytes(self, snapshot_id: str) -> bytes:
+        """The manifest object exactly as stored (what an image signature covers:
+        docs/signing.md). :raises KilnError: InvalidSnapshot.NotFound if it is missing."""
+        try:
+            return self.backend.get(manifest_name(snapshot_id))
+        except ObjectMissing:
+            raise KilnError(
+                errors.InvalidSnapshotNotFound, f"The snapshot '{snapshot_id}' does not exist."
+            ) from None
+
     def snapshots(self) -> list[str]:
         return sorted(o.name.split("/", 1)[1] for o in self.backend.list("manifests/"))
 

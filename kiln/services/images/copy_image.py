@@ -36,6 +36,7 @@ from kiln.services.context import Caller, JobContext, JobKind, Services
 from kiln.services.images.access import visible_image
 from kiln.services.images.aliases import resolve_image_id
 from kiln.services.images.images import check_name
+from kiln.services.images.signing import check_signature_policy
 from kiln.services.images.states import ImageState, change_image
 from kiln.services.keys import kms
 from kiln.services.snapshots.access import NO_VOLUME
@@ -116,6 +117,7 @@ def copy_image(services: Services, caller: Caller, req: CopyImageRequest) -> str
                 errors.InvalidRequest,
                 "Images with EC2 Billing Product codes cannot be copied to another AWS account.",
             )
+        check_signature_policy(tx, services, caller, src, "copy")  # docs/signing.md
         source_snaps = {
             bd.ebs.snapshot_id: cat_snapshots.get_snapshot(
                 tx, bd.ebs.snapshot_id, caller.account_id

@@ -26,6 +26,7 @@ from kiln.errors import KilnError
 from kiln.services.context import Caller, Services
 from kiln.services.images.access import visible_image
 from kiln.services.images.allowed_images import check_launch_allowed
+from kiln.services.images.signing import check_signature_policy
 from kiln.services.instances.access import InstanceView, views
 from kiln.services.instances.block_devices import PlannedVolume, plan_volumes
 from kiln.services.instances.instance_types import check_architecture, instance_type
@@ -215,6 +216,9 @@ def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) 
         image = launchable_image(tx, caller, image_id)
         check_launch_allowed(tx, caller, image)  # Allowed AMIs (docs/governance.md)
         require_subscriptions(tx, caller.account_id, image.product_codes)
+        check_signature_policy(
+            tx, services, caller, image, "launch instances with"
+        )  # docs/signing.md
         check_architecture(itype, image.architecture)
         key = key_pair_for_launch(tx, caller, req.key_name) if req.key_name else None
         plans = plan_volumes(tx, caller, image, req.block_devices, by_default)
