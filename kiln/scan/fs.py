@@ -1,0 +1,256 @@
+"""One ext4 filesystem of a disk, read through the PyPI ``ext4`` library over a
+:class:`~kiln.scan.source.PartitionStream`: path lookups (symlinks followed inside the image),
+file contents, directory listings, and every inode's mode and owner from the inode tables.
+
+Nothing is mounted and nothing outside the blocks asked for is read: a lookup reads the
+directories on its path, a file read its extents, :meth:`Ext4Image.inode_table` the used part
+of each group's inode table (``bg_itable_unused`` says where it ends).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import stat
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import ext4
+
+from kiln.scan.source import PartitionStream
+
+ROOT_INO = 2
+MAX_SYMLINKS = 16
+MAX_DEPTH = 64
+INODE_UNINIT = 0x1  # bg_flags: the group's inode table was never written
+RO_GDT_CSUM = 0x10
+RO_METADATA_CSUM = 0x400
+#: The ext4 directory entry's file_type byte, as ``stat`` names the kinds.
+FILE_TYPES = {
+    1: "file",
+    2: "dir",
+    3: "chardev",
+    4: "blockdev",
+    5: "fifo",
+    6: "socket",
+    7: "symlink",
+}
+
+
+class FilesystemError(Exception):
+    """The filesystem cannot be read (not ext4, a bad superblock or checksum, a broken
+    directory): its text says what the library or the walk found."""
+
+
+@dataclass(frozen=True, slots=True)
+class InodeInfo:
+    mode: int
+    uid: int
+    gid: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class DirEntry:
+    path: str
+    inode: int
+    kind: str  # one of FILE_TYPES' values
+
+
+def _ftype(value: object) -> int:
+    """The library's file type (an enum over a ctypes byte) as its number."""
+    raw = getattr(value, "value", value)
+    if isinstance(raw, bytes | bytearray):
+        return raw[0] if raw else 0
+    return int(raw)  # type: ignore[call-overload]  # an int-like enum member
+
+
+def _fail(what: str, e: BaseException) -> FilesystemError:
+    text = re.sub(r"<([\w.]+) object at 0x[0-9a-f]+>", r"\1", " ".join(str(e).split()))
+    text = text or type(e).__name__
+    return FilesystemError(f"{what}: {type(e).__name__}: {text}"[:400])
+
+
+class Ext4Image:
+    """An ext4 filesystem on ``stream``. Raises FilesystemError if it is not one."""
+
+    def __init__(self, stream: PartitionStream) -> None:
+        self._stream = stream
+        try:
+            self._volume: Any = ext4.Volume(stream)
+        except Exception as e:  # the library raises its own and ctypes' errors
+            raise _fail("not a readable ext4 filesystem", e) from e
+        self._dirs: dict[int, dict[str, tuple[int, str]]] = {}
+        self._table: dict[int, InodeInfo] | None = None
+
+    @property
+    def block_size(self) -> int:
+        return int(self._volume.block_size)
+
+    # --- directories and lookups --------------------------------------------------------
+    def _listing(self, ino: int) -> dict[str, tuple[int, str]]:
+        found = self._dirs.get(ino)
+        if found is not None:
+            return found
+        try:
+            node = self._volume.inodes[ino]
+            if not isinstance(node, ext4.Directory):
+                raise FilesystemError(f"inode {ino} is not a directory")
+            entries: dict[str, tuple[int, str]] = {}
+            for dirent, ftype in node.opendir():
+                name = dirent.name_bytes.decode("utf-8", "surrogateescape")
+                if name in (".", ".."):
+                    continue
+                entries[name] = (int(dirent.inode), FILE_TYPES.get(_ftype(ftype), "unknown"))
+        except FilesystemError:
+            raise
+        except Exception as e:
+            raise _fail(f"directory inode {ino} cannot be read", e) from e
+        if len(self._dirs) > 4096:
+            self._dirs.clear()
+        self._dirs[ino] = entries
+        return entries
+
+    def lookup(self, path: str, follow: bool = True) -> tuple[int, str] | None:
+        """(inode, kind) of the absolute ``path``, or None if it does not exist. Symlinks are
+        followed inside the image (an absolute target starts at the image's root); the last
+        component only when ``follow``."""
+        return self._lookup(path, follow, 0)
+
+    def _lookup(self, path: str, follow: bool, hops: int) -> tuple[int, str] | None:
+        parts = [p for p in path.split("/") if p and p != "."]
+        ino, kind, where = ROOT_INO, "dir", "/"
+        for i, name in enumerate(parts):
+            if name == "..":
+                where = posixpath.dirname(where.rstrip("/")) or "/"
+                found = self._lookup(where, True, hops)
+                if found is None:
+                    return None
+                ino, kind = found
+                continue
+            if kind != "dir":
+                return None
+            entry = self._listing(ino).get(name)
+            if entry is None:
+                return None
+            ino, kind = entry
+            here = posixpath.join(where, name)
+            last = i == len(parts) - 1
+            if kind == "symlink" and (follow or not last):
+                if hops >= MAX_SYMLINKS:
+                    return None
+                target = self.readlink(ino)
+                rest = "/".join(parts[i + 1 :])
+                base = target if target.startswith("/") else posixpath.join(where, target)
+                return self._lookup(posixpath.join(base, rest) if rest else base, follow, hops + 1)
+            where = here
+        return ino, kind
+
+    def readlink(self, ino: int) -> str:
+        try:
+            raw = self._volume.inodes[ino].readlink()
+        except Exception as e:
+            raise _fail(f"symlink inode {ino} cannot be read", e) from e
+        return bytes(raw).decode("utf-8", "surrogateescape")
+
+    def listdir(self, path: str) -> list[DirEntry]:
+        """The entries of directory ``path`` (sorted by name); [] if it is not a directory."""
+        found = self.lookup(path)
+        if found is None or found[1] != "dir":
+            return []
+        base = path.rstrip("/") or "/"
+        return [
+            DirEntry(posixpath.join(base, name), ino, kind)
+            for name, (ino, kind) in sorted(self._listing(found[0]).items())
+        ]
+
+    def read_file(self, path: str, limit: int = 1 << 20) -> bytes | None:
+        """At most ``limit`` bytes of the regular file at ``path``; None if there is none."""
+        found = self.lookup(path)
+        if found is None or found[1] != "file":
+            return None
+        return self.read_inode(found[0], limit)
+
+    def read_inode(self, ino: int, limit: int = 1 << 20) -> bytes:
+        try:
+            with self._volume.inodes[ino].open() as f:
+                return bytes(f.read(limit))
+        except Exception as e:
+            raise _fail(f"file inode {ino} cannot be read", e) from e
+
+    def read_text(self, path: str, limit: int = 1 << 20) -> str | None:
+        data = self.read_file(path, limit)
+        return None if data is None else data.decode("utf-8", "replace")
+
+    # --- the whole tree -----------------------------------------------------------------
+    def walk(self, top: str = "/") -> Iterator[DirEntry]:
+        """Every entry under ``top`` (not following symlinks), directories before their
+        contents. Reads directories only: a file's inode is not touched."""
+        found = self.lookup(top)
+        if found is None or found[1] != "dir":
+            return
+        seen = {found[0]}
+        stack = [(top.rstrip("/") or "/", found[0], 0)]
+        while stack:
+            path, ino, depth = stack.pop()
+            for name, (child, kind) in sorted(self._listing(ino).items(), reverse=True):
+                entry = DirEntry(posixpath.join(path, name), child, kind)
+                yield entry
+                if kind == "dir" and child not in seen and depth < MAX_DEPTH:
+                    seen.add(child)
+                    stack.append((entry.path, child, depth + 1))
+            self._dirs.pop(ino, None)  # a walk lists each directory once
+
+    def inode_table(self) -> dict[int, InodeInfo]:
+        """Mode, owner and size of every inode in use, read from the inode tables in one
+        pass per group (the used part only, when the group descriptors say where it ends)."""
+        if self._table is not None:
+            return self._table
+        v = self._volume
+        sb = v.superblock
+        per_group = int(sb.s_inodes_per_group)
+        isize = int(sb.s_inode_size)
+        trusted = bool(int(sb.s_feature_ro_compat) & (RO_GDT_CSUM | RO_METADATA_CSUM))
+        table: dict[int, InodeInfo] = {}
+        try:
+            for g, desc in enumerate(v.group_descriptors):
+                used = per_group
+                if trusted:
+                    if int(desc.bg_flags) & INODE_UNINIT:
+                        continue
+                    unused = int(desc.bg_itable_unused_lo)
+                    if int(sb.desc_size) >= 64:
+                        unused |= int(desc.bg_itable_unused_hi) << 16
+                    used = max(0, per_group - unused)
+                if used == 0:
+                    continue
+                start = int(desc.bg_inode_table) * self.block_size
+                self._stream.seek(start)
+                raw = self._stream.read(used * isize)
+                _parse_inodes(raw, isize, g * per_group + 1, table)
+        except Exception as e:
+            raise _fail("inode table cannot be read", e) from e
+        self._table = table
+        return table
+
+
+_HEAD = struct.Struct("<HHIIIIIHH")  # mode uid size_lo atime ctime mtime dtime gid links
+
+
+def _parse_inodes(raw: bytes, isize: int, first: int, out: dict[int, InodeInfo]) -> None:
+    for j in range(len(raw) // isize):
+        off = j * isize
+        mode, uid, size, _a, _c, _m, _d, gid, links = _HEAD.unpack_from(raw, off)
+        if mode == 0 or links == 0:
+            continue
+        uid_hi, gid_hi = struct.unpack_from("<HH", raw, off + 120)
+        size_hi = struct.unpack_from("<I", raw, off + 108)[0]
+        kind = stat.S_IFMT(mode)
+        out[first + j] = InodeInfo(
+            mode,
+            uid | uid_hi << 16,
+            gid | gid_hi << 16,
+            size | (size_hi << 32 if kind == stat.S_IFREG else 0),
+        )
