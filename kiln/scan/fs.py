@@ -64,7 +64,7 @@ def _ftype(value: object) -> int:
     raw = getattr(value, "value", value)
     if isinstance(raw, bytes | bytearray):
         return raw[0] if raw else 0
-    return int(raw)  # type: ignore[call-overload]  # an int-like enum member
+    return int(str(raw)) if isinstance(raw, str) else int(raw) if isinstance(raw, int) else 0
 
 
 def _fail(what: str, e: BaseException) -> FilesystemError:
