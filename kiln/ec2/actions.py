@@ -15,6 +15,7 @@ from kiln.ec2 import (
     lineage,
     networks,
     regions,
+    scans,
     snapshots,
     tags,
     tasks,
@@ -54,6 +55,8 @@ ACTIONS: Mapping[str, Handler] = {
     "DescribeImageUsageReports": lineage.describe_image_usage_reports,
     "DescribeImageUsageReportEntries": lineage.describe_image_usage_report_entries,
     "DeleteImageUsageReport": lineage.delete_image_usage_report,
+    # offline compliance scans (docs/scan.md)
+    "GetImageFindings": scans.get_image_findings,
     # tags (every resource type)
     "CreateTags": tags.create_tags,
     "DeleteTags": tags.delete_tags,
