@@ -23,6 +23,7 @@ COMMANDS = [
     ("kiln.cli.alias", "alias"),
     ("kiln.cli.alias", "parameter"),
     ("kiln.cli.lifecycle", "lifecycle"),
+    ("kiln.cli.scan", "scan"),
 ]
 
 

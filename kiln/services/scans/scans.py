@@ -164,3 +164,16 @@ def get_image_findings(
     page = scan.findings[start : start + size]
     more = start + size < len(scan.findings)
     return FindingsPage(scan, page, encode_token(start + size, [req.image_id]) if more else None)
+
+
+def image_owner(services: Services, region: str, image_id: str) -> str:
+    """The owner of ``image_id`` in ``region`` (the operator's ``kiln scan`` without
+    --account). :raises KilnError: InvalidAMIID.Malformed / .NotFound."""
+    from kiln.services.validate import check_image_id
+
+    check_image_id(image_id)
+    with services.catalog.read() as tx:
+        image = cat_images.get_image(tx, image_id, "")
+    if image is None or image.region != region or image.state == "deregistered":
+        raise KilnError(errors.InvalidAMIIDNotFound, f"The image id '[{image_id}]' does not exist")
+    return image.owner_id
