@@ -117,13 +117,13 @@ def _print(image_id: str, record: ImageScanRecord) -> None:
         counts[f.severity] = counts.get(f.severity, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no findings"
     table = Table(
-        "severity",
-        "check",
-        "finding",
-        "paths",
         title=f"{image_id} ({record.snapshot_id}), policy {record.policy}: {summary}; "
         f"{record.bytes_read} bytes read",
     )
+    table.add_column("severity", no_wrap=True)
+    table.add_column("check", no_wrap=True)  # ids stay whole: scripts grep them
+    table.add_column("finding", ratio=2)
+    table.add_column("paths", ratio=1, overflow="fold")
     for f in record.findings:
         shown = list(f.paths[:PATHS_SHOWN])
         if len(f.paths) > PATHS_SHOWN:
