@@ -65,6 +65,7 @@ def test_every_action_of_every_service_is_documented() -> None:
                 "recycle-bin.md",
                 "lineage.md",
                 "governance.md",
+                "scan.md",
             ],
         ),
         "rbin": (RBIN_ACTIONS, ["recycle-bin.md"]),
@@ -205,3 +206,25 @@ def test_every_error_code_the_governance_and_quota_rules_raise_is_documented() -
         assert len(codes) >= 2, doc_name
         assert sorted(c for c in codes if c not in doc) == [], doc_name
         assert "## Differences from AWS" in doc, doc_name
+
+
+def test_every_scan_check_and_error_code_is_documented() -> None:
+    """docs/scan.md lists every check id of kiln/scan/checks.py and every error code the scan
+    rules raise."""
+    from datetime import date
+
+    import kiln.errors as errors
+    from kiln.scan.checks import checks
+
+    doc = (ROOT / "docs" / "scan.md").read_text()
+    assert [c.check_id for c in checks(date.today()) if f"`{c.check_id}`" not in doc] == []
+    used: set[str] = set()
+    for path in (ROOT / "kiln" / "services" / "scans").glob("*.py"):
+        used |= set(re.findall(r"errors\.([A-Za-z]+)", path.read_text()))
+    codes = {
+        getattr(errors, n).code
+        for n in used
+        if isinstance(getattr(errors, n, None), errors.ErrorCode)
+    }
+    assert len(codes) >= 4
+    assert sorted(c for c in codes if c not in doc) == []
