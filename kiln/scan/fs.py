@@ -25,6 +25,7 @@ ROOT_INO = 2
 MAX_SYMLINKS = 16
 MAX_DEPTH = 64
 INODE_UNINIT = 0x1  # bg_flags: the group's inode table was never written
+INCOMPAT_64BIT = 0x80
 RO_GDT_CSUM = 0x10
 RO_METADATA_CSUM = 0x400
 #: The ext4 directory entry's file_type byte, as ``stat`` names the kinds.
@@ -88,6 +89,13 @@ class Ext4Image:
     @property
     def block_size(self) -> int:
         return int(self._volume.block_size)
+
+    def _read(self, offset: int, length: int) -> bytes:
+        self._stream.seek(offset)
+        data = self._stream.read(length)
+        if len(data) < length:
+            raise OSError(f"short read at {offset} ({len(data)} of {length} bytes)")
+        return data
 
     # --- directories and lookups --------------------------------------------------------
     def _listing(self, ino: int) -> dict[str, tuple[int, str]]:
@@ -208,32 +216,46 @@ class Ext4Image:
         pass per group (the used part only, when the group descriptors say where it ends)."""
         if self._table is not None:
             return self._table
-        v = self._volume
-        sb = v.superblock
-        per_group = int(sb.s_inodes_per_group)
-        isize = int(sb.s_inode_size)
-        trusted = bool(int(sb.s_feature_ro_compat) & (RO_GDT_CSUM | RO_METADATA_CSUM))
         table: dict[int, InodeInfo] = {}
         try:
-            for g, desc in enumerate(v.group_descriptors):
+            sb = self._read(1024, 1024)  # the superblock's own fields: stable across versions
+            inodes_count, per_group = _u32(sb, 0x0), _u32(sb, 0x28)
+            isize, incompat, ro_compat = _u16(sb, 0x58), _u32(sb, 0x60), _u32(sb, 0x64)
+            desc_size = _u16(sb, 0xFE) if incompat & INCOMPAT_64BIT else 32
+            trusted = bool(ro_compat & (RO_GDT_CSUM | RO_METADATA_CSUM))
+            bs = self.block_size
+            groups = inodes_count // per_group if per_group else 0
+            gdt = self._read(2048 if bs == 1024 else bs, groups * desc_size)  # the block after sb
+            for g in range(groups):
+                d = g * desc_size
+                itable, flags, unused = (
+                    _u32(gdt, d + 0x08),
+                    _u16(gdt, d + 0x12),
+                    _u16(gdt, d + 0x1C),
+                )
+                if desc_size >= 64:
+                    itable |= _u32(gdt, d + 0x28) << 32
+                    unused |= _u16(gdt, d + 0x32) << 16
                 used = per_group
                 if trusted:
-                    if int(desc.bg_flags) & INODE_UNINIT:
+                    if flags & INODE_UNINIT:
                         continue
-                    unused = int(desc.bg_itable_unused_lo)
-                    if int(sb.desc_size) >= 64:
-                        unused |= int(desc.bg_itable_unused_hi) << 16
                     used = max(0, per_group - unused)
-                if used == 0:
-                    continue
-                start = int(desc.bg_inode_table) * self.block_size
-                self._stream.seek(start)
-                raw = self._stream.read(used * isize)
-                _parse_inodes(raw, isize, g * per_group + 1, table)
-        except Exception as e:
+                if used:
+                    raw = self._read(itable * bs, used * isize)
+                    _parse_inodes(raw, isize, g * per_group + 1, table)
+        except (struct.error, ValueError, OSError) as e:
             raise _fail("inode table cannot be read", e) from e
         self._table = table
         return table
+
+
+def _u16(buf: bytes, off: int) -> int:
+    return int(struct.unpack_from("<H", buf, off)[0])
+
+
+def _u32(buf: bytes, off: int) -> int:
+    return int(struct.unpack_from("<I", buf, off)[0])
 
 
 _HEAD = struct.Struct("<HHIIIIIHH")  # mode uid size_lo atime ctime mtime dtime gid links
