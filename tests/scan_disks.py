@@ -66,8 +66,11 @@ def write_tree(root: Path, files: dict[str, tuple[str, int]]) -> Path:
     return root
 
 
-def make_ext4_disk(path: Path, files: dict[str, tuple[str, int]], size_mib: int = 24) -> Path:
-    """An MBR disk of ``size_mib`` MiB whose partition 1 is ext4 holding ``files``."""
+def make_ext4_disk(
+    path: Path, files: dict[str, tuple[str, int]], size_mib: int = 24, htree: bool = False
+) -> Path:
+    """An MBR disk of ``size_mib`` MiB whose partition 1 is ext4 holding ``files``; with
+    ``htree``, ``e2fsck -D`` indexes its large directories (hashed b-trees)."""
     tree = write_tree(path.with_suffix(".tree"), files)
     fs = path.with_suffix(".ext4")
     fs_size = (size_mib - 1) * MIB
@@ -79,6 +82,9 @@ def make_ext4_disk(path: Path, files: dict[str, tuple[str, int]], size_mib: int 
         capture_output=True,
     )
     shutil.rmtree(tree)
+    if htree:
+        done = subprocess.run(["e2fsck", "-fyD", str(fs)], capture_output=True)
+        assert done.returncode in (0, 1), done.stderr  # 1: the filesystem was changed
     return _in_mbr(path, fs, size_mib)
 
 

@@ -131,7 +131,7 @@ def _world_writable(ctx: ScanContext) -> list[Hit]:
         if e.kind in ("chardev", "blockdev", "socket", "fifo"):
             continue  # /dev/null, /dev/log...
         paths.append(e.path)
-    return _listed(paths, "world-writable file or directory (without the sticky bit)")
+    return _listed(sorted(paths), "world-writable file or directory (without the sticky bit)")
 
 
 def _suid(ctx: ScanContext) -> list[Hit]:
@@ -142,7 +142,7 @@ def _suid(ctx: ScanContext) -> list[Hit]:
         info = ctx.inodes.get(e.inode)
         if info is not None and info.mode & (stat.S_ISUID | stat.S_ISGID):
             paths.append(e.path)
-    return _listed(paths, "SUID/SGID program")
+    return _listed(sorted(paths), "SUID/SGID program")
 
 
 #: End of security support (LTS included) by (os-release ID, major VERSION_ID).

@@ -9,11 +9,12 @@ of each group's inode table (``bg_itable_unused`` says where it ends).
 
 from __future__ import annotations
 
+import heapq
 import posixpath
 import re
 import stat
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,8 @@ MAX_SYMLINKS = 16
 MAX_DEPTH = 64
 INODE_UNINIT = 0x1  # bg_flags: the group's inode table was never written
 INCOMPAT_64BIT = 0x80
+EXTENTS_FL = 0x80000  # i_flags: the inode's blocks are an extent tree
+INLINE_DATA_FL = 0x10000000
 RO_GDT_CSUM = 0x10
 RO_METADATA_CSUM = 0x400
 #: The ext4 directory entry's file_type byte, as ``stat`` names the kinds.
@@ -85,6 +88,7 @@ class Ext4Image:
             raise _fail("not a readable ext4 filesystem", e) from e
         self._dirs: dict[int, dict[str, tuple[int, str]]] = {}
         self._table: dict[int, InodeInfo] | None = None
+        self._dir_extents: dict[int, tuple[int, bytes]] = {}  # dir inode -> (i_flags, i_block)
 
     @property
     def block_size(self) -> int:
@@ -194,22 +198,46 @@ class Ext4Image:
 
     # --- the whole tree -----------------------------------------------------------------
     def walk(self, top: str = "/") -> Iterator[DirEntry]:
-        """Every entry under ``top`` (not following symlinks), directories before their
-        contents. Reads directories only: a file's inode is not touched."""
+        """Every entry under ``top`` (not following symlinks), each directory's entries
+        together, directories in the order of their first block on disk (so the store's chunks
+        are read in order). Reads directories only: a file's inode is not touched."""
         found = self.lookup(top)
         if found is None or found[1] != "dir":
             return
+        self.inode_table()  # the directories' extents (read once, shared with the checks)
         seen = {found[0]}
-        stack = [(top.rstrip("/") or "/", found[0], 0)]
-        while stack:
-            path, ino, depth = stack.pop()
-            for name, (child, kind) in sorted(self._listing(ino).items(), reverse=True):
+        heap = [(0, top.rstrip("/") or "/", found[0], 0)]
+        while heap:
+            _, path, ino, depth = heapq.heappop(heap)
+            listing = self._extent_listing(ino)
+            if listing is None:  # inline data, block maps: the library's own reader
+                listing = self._listing(ino)
+                self._dirs.pop(ino, None)  # a walk lists each directory once
+            for name, (child, kind) in sorted(listing.items()):
                 entry = DirEntry(posixpath.join(path, name), child, kind)
                 yield entry
                 if kind == "dir" and child not in seen and depth < MAX_DEPTH:
                     seen.add(child)
-                    stack.append((entry.path, child, depth + 1))
-            self._dirs.pop(ino, None)  # a walk lists each directory once
+                    first = self._dir_extents.get(child, (0, b""))[1]
+                    key = _u32(first, 20) if len(first) >= 24 else 0
+                    heapq.heappush(heap, (key, entry.path, child, depth + 1))
+
+    def _extent_listing(self, ino: int) -> dict[str, tuple[int, str]] | None:
+        """A directory's entries parsed from its blocks, found through its extent tree (the
+        linear format; an htree's index blocks read as one empty entry each, as the kernel
+        lays them out). None when the directory is not extent-mapped."""
+        raw = self._dir_extents.get(ino)
+        if raw is None or raw[0] & INLINE_DATA_FL or not raw[0] & EXTENTS_FL:
+            return None
+        bs = self.block_size
+        entries: dict[str, tuple[int, str]] = {}
+        try:
+            for start, count in _extents(raw[1], lambda block: self._read(block * bs, bs)):
+                data = self._read(start * bs, count * bs)
+                _parse_dirents(data, bs, entries, self.inode_table())
+        except (struct.error, ValueError, OSError) as e:
+            raise _fail(f"directory inode {ino} cannot be read", e) from e
+        return entries
 
     def inode_table(self) -> dict[int, InodeInfo]:
         """Mode, owner and size of every inode in use, read from the inode tables in one
@@ -243,7 +271,7 @@ class Ext4Image:
                     used = max(0, per_group - unused)
                 if used:
                     raw = self._read(itable * bs, used * isize)
-                    _parse_inodes(raw, isize, g * per_group + 1, table)
+                    _parse_inodes(raw, isize, g * per_group + 1, table, self._dir_extents)
         except (struct.error, ValueError, OSError) as e:
             raise _fail("inode table cannot be read", e) from e
         self._table = table
@@ -261,14 +289,20 @@ def _u32(buf: bytes, off: int) -> int:
 _HEAD = struct.Struct("<HHIIIIIHH")  # mode uid size_lo atime ctime mtime dtime gid links
 
 
-def _parse_inodes(raw: bytes, isize: int, first: int, out: dict[int, InodeInfo]) -> None:
+def _parse_inodes(
+    raw: bytes,
+    isize: int,
+    first: int,
+    out: dict[int, InodeInfo],
+    dirs: dict[int, tuple[int, bytes]],
+) -> None:
     for j in range(len(raw) // isize):
         off = j * isize
         mode, uid, size, _a, _c, _m, _d, gid, links = _HEAD.unpack_from(raw, off)
         if mode == 0 or links == 0:
             continue
         uid_hi, gid_hi = struct.unpack_from("<HH", raw, off + 120)
-        size_hi = struct.unpack_from("<I", raw, off + 108)[0]
+        size_hi = _u32(raw, off + 108)
         kind = stat.S_IFMT(mode)
         out[first + j] = InodeInfo(
             mode,
@@ -276,3 +310,65 @@ def _parse_inodes(raw: bytes, isize: int, first: int, out: dict[int, InodeInfo])
             gid | gid_hi << 16,
             size | (size_hi << 32 if kind == stat.S_IFREG else 0),
         )
+        if kind == stat.S_IFDIR:
+            dirs[first + j] = (_u32(raw, off + 32), raw[off + 40 : off + 100])
+
+
+MAX_EXTENT_DEPTH = 5
+
+
+def _extents(
+    node: bytes, read_block: Callable[[int], bytes], depth: int = 0
+) -> Iterator[tuple[int, int]]:
+    """(first physical block, block count) of each initialized extent under ``node`` (an
+    extent tree node: the inode's i_block or a tree block), in logical order."""
+    magic, count, _max, level = struct.unpack_from("<HHHH", node, 0)
+    if magic != EXTENT_MAGIC or depth > MAX_EXTENT_DEPTH:
+        raise ValueError("bad extent header")
+    for i in range(count):
+        off = 12 + 12 * i
+        if level == 0:
+            _lblock, length, start_hi, start_lo = struct.unpack_from("<IHHI", node, off)
+            if length <= 32768:  # longer: an uninitialized extent, which reads as zeros
+                yield start_hi << 32 | start_lo, length
+        else:
+            _lblock, leaf_lo, leaf_hi = struct.unpack_from("<IIH", node, off)
+            yield from _extents(read_block(leaf_hi << 32 | leaf_lo), read_block, depth + 1)
+
+
+def _parse_dirents(
+    data: bytes, bs: int, out: dict[str, tuple[int, str]], inodes: dict[int, InodeInfo]
+) -> None:
+    for base in range(0, len(data), bs):
+        off, end = base, base + bs
+        while off + 8 <= end:
+            ino, rec_len, name_len, ftype = _DIRENT.unpack_from(data, off)
+            if rec_len < 8 or off + rec_len > end:
+                raise ValueError(f"bad directory entry at {off}")
+            if ino and name_len and ftype != DIRENT_CSUM_TAIL:
+                name = data[off + 8 : off + 8 + name_len].decode("utf-8", "surrogateescape")
+                if name not in (".", ".."):
+                    kind = FILE_TYPES.get(ftype)
+                    if kind is None:  # no filetype feature: the mode says
+                        info = inodes.get(ino)
+                        kind = (
+                            _MODE_KINDS.get(stat.S_IFMT(info.mode), "unknown")
+                            if info
+                            else "unknown"
+                        )
+                    out[name] = (ino, kind)
+            off += rec_len
+
+
+_DIRENT = struct.Struct("<IHBB")
+DIRENT_CSUM_TAIL = 0xDE
+EXTENT_MAGIC = 0xF30A
+_MODE_KINDS = {
+    stat.S_IFREG: "file",
+    stat.S_IFDIR: "dir",
+    stat.S_IFCHR: "chardev",
+    stat.S_IFBLK: "blockdev",
+    stat.S_IFIFO: "fifo",
+    stat.S_IFSOCK: "socket",
+    stat.S_IFLNK: "symlink",
+}

@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import io
 import os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Protocol
+
+#: Small reads (the library reads a directory entry, an inode, a block at a time, and often the
+#: same block again) are served from the last CACHE_BLOCKS aligned 4 KiB blocks.
+CACHE_BLOCK = 4096
+CACHE_BLOCKS = 256
 
 
 class Disk(Protocol):
@@ -74,6 +80,7 @@ class PartitionStream(io.RawIOBase):
         self._start = start
         self._length = max(0, min(length, disk.size - start))
         self._pos = 0
+        self._cache: OrderedDict[int, bytes] = OrderedDict()
 
     def readable(self) -> bool:
         return True
@@ -104,8 +111,25 @@ class PartitionStream(io.RawIOBase):
         size = max(0, min(size, self._length - self._pos))
         if size == 0:
             return b""
-        data = self._disk.read(self._start + self._pos, size)
+        pos = self._pos
+        block = pos // CACHE_BLOCK
+        if block == (pos + size - 1) // CACHE_BLOCK:  # within one block: through the cache
+            data = self._block(block)
+            data = data[pos - block * CACHE_BLOCK : pos - block * CACHE_BLOCK + size]
+        else:
+            data = self._disk.read(self._start + pos, size)
         self._pos += len(data)
+        return data
+
+    def _block(self, block: int) -> bytes:
+        data = self._cache.get(block)
+        if data is None:
+            data = self._disk.read(self._start + block * CACHE_BLOCK, CACHE_BLOCK)
+            self._cache[block] = data
+            if len(self._cache) > CACHE_BLOCKS:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(block)
         return data
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]  # io's buffer type

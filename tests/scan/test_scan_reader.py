@@ -160,3 +160,31 @@ def test_policies_select_checks_and_refuse_bad_files(tmp_path: Path) -> None:
         with pytest.raises(PolicyError) as e:
             parse_policy(bad, "p.json", table)
         assert "p.json" in str(e.value) and field in str(e.value)
+
+
+def test_the_fast_walk_lists_what_the_library_lists(tmp_path: Path) -> None:
+    """walk() parses directory blocks through their extents; the ext4 library's own listing of
+    every directory must agree, entry for entry (an htree directory included)."""
+    from kiln.scan.fs import Ext4Image
+    from kiln.scan.source import PartitionStream
+
+    files = {**CLEAN, **PLANTED}
+    files.update({f"usr/share/many/file-{i:04d}-{'x' * 40}": ("x\n", 0o644) for i in range(600)})
+    disk = FileDisk(make_ext4_disk(tmp_path / "big.raw", files, size_mib=48, htree=True))
+    fs = Ext4Image(PartitionStream(disk, MIB, 47 * MIB))
+    many = fs.lookup("/usr/share/many")
+    assert many is not None
+    fs.inode_table()
+    assert fs._dir_extents[many[0]][0] & 0x1000  # EXT4_INDEX_FL: an htree directory
+    walked = {e.path: (e.inode, e.kind) for e in fs.walk("/")}
+    assert "/usr/share/many/file-0599-" + "x" * 40 in walked
+    listed: dict[str, tuple[int, str]] = {}
+    dirs = ["/"]
+    while dirs:
+        d = dirs.pop()
+        for e in fs.listdir(d):  # the library's Directory.opendir()
+            listed[e.path] = (e.inode, e.kind)
+            if e.kind == "dir":
+                dirs.append(e.path)
+    assert walked == listed
+    disk.close()
