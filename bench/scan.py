@@ -7,7 +7,7 @@ the same run, on the same image.
 - **debugfs**: the snapshot restored to a raw file once (its time reported apart), then
   ``debugfs`` (e2fsprogs, ``FILE?offset=N``) walks the tree with ``ls -p`` one depth per
   invocation (modes, owners: world-writable and SUID), and ``cat`` s the files the checks read.
-- **loop mount**: ``mount -o ro,loop,offset=N`` (time included), ``find -xdev`` for
+- **loop mount**: ``losetup -r -o N`` + ``mount -o ro`` (time included), ``find -xdev`` for
   world-writable and SUID files, ``grep -rlI`` for private keys under the same directories,
   ``cat`` of the same files, ``umount``; bytes read are the loop device's sectors read.
 
@@ -181,11 +181,8 @@ def debugfs_scan(raw: Path, offset: int) -> dict[str, Any]:
     return {"entries": entries, "flagged": flagged, "file_bytes": len(out)}
 
 
-def _loop_sectors(mnt: Path) -> int:
-    src = subprocess.run(
-        ["findmnt", "-n", "-o", "SOURCE", str(mnt)], capture_output=True, text=True
-    ).stdout.strip()
-    stat = Path(f"/sys/block/{Path(src).name}/stat")
+def _sectors_read(device: str) -> int:
+    stat = Path(f"/sys/block/{Path(device).name}/stat")
     return int(stat.read_text().split()[2]) if stat.exists() else 0
 
 
@@ -194,9 +191,14 @@ def mount_scan(raw: Path, offset: int) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="kiln-scan-mnt-") as d:
         mnt = Path(d)
-        subprocess.run(
-            ["mount", "-o", f"ro,loop,offset={offset},noload", str(raw), str(mnt)], check=True
-        )
+        device = subprocess.run(
+            ["losetup", "--find", "--show", "--read-only", "--offset", str(offset), str(raw)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        before = _sectors_read(device)  # the device's counters outlive a detach
+        subprocess.run(["mount", "-o", "ro,noload", device, str(mnt)], check=True)
         try:
             found = subprocess.run(
                 [
@@ -228,9 +230,10 @@ def mount_scan(raw: Path, offset: int) -> dict[str, Any]:
                 for p in READ_FILES
                 if (mnt / p.lstrip("/")).is_file()
             )
-            sectors = _loop_sectors(mnt)
+            sectors = _sectors_read(device) - before
         finally:
             subprocess.run(["umount", str(mnt)], check=True)
+            subprocess.run(["losetup", "-d", device], check=True)
     return {
         "flagged": len(found),
         "keys": len(keys),

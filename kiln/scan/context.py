@@ -85,6 +85,14 @@ class ScanContext:
         """Every path in the image (from its directories; no file inode is read)."""
         return list(self.fs.walk("/"))
 
+    def entries_under(self, roots: tuple[str, ...]) -> list[DirEntry]:
+        """The entries under ``roots``: from :attr:`entries` when the whole tree was walked,
+        else by walking just those directories."""
+        if "entries" in self.__dict__:
+            prefixes = tuple(r.rstrip("/") + "/" for r in roots)
+            return [e for e in self.entries if e.path.startswith(prefixes)]
+        return [e for root in roots for e in self.fs.walk(root)]
+
     @cached_property
     def inodes(self) -> dict[int, InodeInfo]:
         return self.fs.inode_table()

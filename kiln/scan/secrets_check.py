@@ -43,10 +43,8 @@ AWS_SECRET = re.compile(rb"aws_secret_access_key\s*=\s*\S+", re.IGNORECASE)
 def _candidates(ctx: ScanContext) -> list[tuple[str, int]]:
     """(path, inode) of the regular files under KEY_ROOTS small enough to read."""
     out = []
-    for root in KEY_ROOTS:
-        for e in ctx.fs.walk(root):
-            if e.kind != "file":
-                continue
+    for e in ctx.entries_under(KEY_ROOTS):
+        if e.kind == "file":
             info = ctx.inodes.get(e.inode)
             if info is not None and 0 < info.size <= KEY_FILE_MAX:
                 out.append((e.path, e.inode))
