@@ -19,6 +19,8 @@ from kiln.services.images.image_attributes import (
     ModifyImageAttributeRequest,
     modify_image_attribute,
 )
+from kiln.services.keys.kms import kek
+from kiln.services.keys.kms_keys import CreateKeyRequest, create_key
 from kiln.services.scans.scans import (
     GetImageFindingsRequest,
     get_image_findings,
@@ -29,10 +31,23 @@ from kiln.services.snapshots.records import record_snapshot
 from kiln.types import new_id
 
 
-def _image(world: World, disk: Path) -> str:
+def _image(world: World, disk: Path, encrypted: bool = False) -> str:
     sid = new_id("snap")
-    world.svc.stores[REGION].import_disk(raw_disk(disk), sid)
-    record_snapshot(world.svc.catalog, REGION, world.owner.account_id, sid, disk.stat().st_size)
+    key = None
+    if encrypted:
+        record = create_key(world.svc.catalog, world.owner, CreateKeyRequest("scan"))
+        key = kek(record)
+    world.svc.stores[REGION].import_disk(raw_disk(disk), sid, key=key)
+    record_snapshot(
+        world.svc.catalog,
+        REGION,
+        world.owner.account_id,
+        sid,
+        disk.stat().st_size,
+        encrypted=encrypted,
+        kms_key_id=key.key_id if key else None,
+        data_key_id=key.key_id if key else None,
+    )
     return world.register(world.owner, f"scan-{sid}", snapshot_id=sid)
 
 
@@ -122,3 +137,20 @@ def test_policy_file_errors_name_the_file_and_field(tmp_path: Path) -> None:
     assert str(bad) in e.value.message and "no.such-check" in e.value.message
     with pytest.raises(KilnError):
         scan_policy("nope")
+
+
+def test_an_encrypted_snapshot_is_scanned_with_its_key(world: World, tmp_path: Path) -> None:
+    disk = make_ext4_disk(tmp_path / "enc.raw", {**CLEAN, **PLANTED})
+    image_id = _image(world, disk, encrypted=True)
+    record = scan_image(world.svc, world.owner, image_id, scan_policy("marketplace"))
+    assert record.status == "scanned"
+    assert "secrets.private-key" in {f.check_id for f in record.findings}
+    with pytest.raises(KilnError):  # the snapshot is unreadable without its key
+        world.svc.stores[REGION].reader(str(record.snapshot_id))
+
+
+def test_only_the_owner_scans(world: World, tmp_path: Path) -> None:
+    image_id = _image(world, make_ext4_disk(tmp_path / "c.raw", CLEAN))
+    with pytest.raises(KilnError) as e:
+        scan_image(world.svc, world.stranger, image_id, scan_policy("all"))
+    assert e.value.code == errors.InvalidAMIIDNotFound
