@@ -112,8 +112,10 @@ def _print(image_id: str, record: ImageScanRecord) -> None:
     if record.status != "scanned":
         console.print(f"{image_id}: [bold red]unscanned[/] ({record.reason})")
         return
+    rank = {s: i for i, s in enumerate(SEVERITY_STYLE)}
+    findings = sorted(record.findings, key=lambda f: rank.get(f.severity, len(rank)))
     counts: dict[str, int] = {}
-    for f in record.findings:
+    for f in findings:
         counts[f.severity] = counts.get(f.severity, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no findings"
     table = Table(
@@ -124,7 +126,7 @@ def _print(image_id: str, record: ImageScanRecord) -> None:
     table.add_column("check", no_wrap=True)  # ids stay whole: scripts grep them
     table.add_column("finding", ratio=2)
     table.add_column("paths", ratio=1, overflow="fold")
-    for f in record.findings:
+    for f in findings:  # the most severe first
         shown = list(f.paths[:PATHS_SHOWN])
         if len(f.paths) > PATHS_SHOWN:
             shown.append(f"… {len(f.paths) - PATHS_SHOWN} more")
