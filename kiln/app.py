@@ -202,6 +202,7 @@ def build_services(
         instance_caps=instance_caps(settings),
         amazon_images=settings.amazon_images,
         recycle_bin_clock=recycle_bin_clock(settings),
+        refuse_public_with_critical_findings=settings.refuse_public_with_critical_findings,
     )
 
 

@@ -63,6 +63,9 @@ class Settings:
     # kiln serve --recycle-bin-clock-offset; 0 on a real deployment).
     recycle_bin_sweep_s: float = 60.0
     recycle_bin_clock_offset_s: float = 0.0
+    # No public share of an image whose latest scan has a critical finding, or that has no
+    # clean scan (kiln serve --refuse-public-with-critical-findings; docs/scan.md).
+    refuse_public_with_critical_findings: bool = False
 
     def region_dir(self, region: str) -> Path:
         return layout.region_dir(self.data_dir, region)

@@ -749,3 +749,24 @@ class SigningPolicy(Base):
     region: Mapped[str] = mapped_column(String(32), primary_key=True)
     require_signature: Mapped[bool] = mapped_column(Boolean, default=False)
     updated: Mapped[str] = mapped_column(TS)
+
+
+# --- Offline compliance scans (kiln/catalog/scans.py; migration 0016_scan) --------------------
+class ImageScan(Base):
+    """The latest scan of an image (``kiln scan``; docs/scan.md): ``status`` is ``scanned`` or
+    ``unscanned`` (``reason`` says why); ``findings`` are ``{"CheckId", "Severity", "Title",
+    "Paths", "FirstObservedAt"}``. A new scan replaces the row."""
+
+    __tablename__ = "image_scans"
+    image_id: Mapped[str] = mapped_column(
+        ForeignKey("images.image_id", ondelete="CASCADE"), primary_key=True
+    )
+    region: Mapped[str] = mapped_column(ForeignKey("regions.name"))
+    snapshot_id: Mapped[str | None] = mapped_column(ID)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    policy: Mapped[str] = mapped_column(String(128))
+    bytes_read: Mapped[int] = mapped_column(BigInteger)
+    findings: Mapped[list[Any]] = mapped_column(JSON)
+    first_scanned_at: Mapped[str] = mapped_column(TS)
+    scanned_at: Mapped[str] = mapped_column(TS)

@@ -383,3 +383,30 @@ class AccountQuotaRecord:
     snapshots: int | None = None
     public_images: int | None = None
     shares_per_image: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFindingRecord:
+    """One finding of an image's scan (docs/scan.md)."""
+
+    check_id: str
+    severity: str
+    title: str
+    paths: tuple[str, ...]
+    first_observed_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageScanRecord:
+    """An image's latest scan: ``scanned`` with its findings, or ``unscanned`` with a reason."""
+
+    image_id: str
+    region: str
+    snapshot_id: str | None
+    status: str
+    reason: str | None
+    policy: str
+    bytes_read: int
+    findings: tuple[ImageFindingRecord, ...]
+    first_scanned_at: str
+    scanned_at: str

@@ -25,6 +25,7 @@ COMMANDS = [
     ("kiln.cli.lifecycle", "lifecycle"),
     ("kiln.cli.marketplace", "marketplace"),
     ("kiln.cli.trust", "trust"),
+    ("kiln.cli.scan", "scan"),
 ]
 
 

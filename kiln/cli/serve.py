@@ -131,6 +131,12 @@ from kiln.runtime.downloads import parse_networks
     help="Seconds the Recycle Bin's clock runs ahead of the real one (retention ends, unlock "
     "delays). An operator/test setting: leave 0 on a real deployment.",
 )
+@click.option(
+    "--refuse-public-with-critical-findings",
+    is_flag=True,
+    help="Refuse to make an image public unless its latest scan (kiln scan) has no critical "
+    "finding; an image never scanned, or unscanned, is refused too (docs/scan.md).",
+)
 @json_option
 @cli_errors
 def serve(
@@ -152,6 +158,7 @@ def serve(
     lifecycle_interval_s: float,
     recycle_bin_sweep_s: float,
     recycle_bin_clock_offset_s: float,
+    refuse_public_with_critical_findings: bool,
     as_json: bool,
 ) -> None:
     """Serve the EC2 Query API at http://HOST:PORT/ (region: the request's SigV4 scope).
@@ -179,6 +186,7 @@ def serve(
         lifecycle_interval_s=lifecycle_interval_s,
         recycle_bin_sweep_s=recycle_bin_sweep_s,
         recycle_bin_clock_offset_s=recycle_bin_clock_offset_s,
+        refuse_public_with_critical_findings=refuse_public_with_critical_findings,
     )
     try:
         parse_networks(import_allow_nets)

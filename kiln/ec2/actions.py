@@ -16,6 +16,7 @@ from kiln.ec2 import (
     lineage,
     networks,
     regions,
+    scans,
     snapshots,
     tags,
     tasks,
@@ -56,6 +57,8 @@ ACTIONS: Mapping[str, Handler] = {
     "DescribeImageUsageReports": lineage.describe_image_usage_reports,
     "DescribeImageUsageReportEntries": lineage.describe_image_usage_report_entries,
     "DeleteImageUsageReport": lineage.delete_image_usage_report,
+    # offline compliance scans (docs/scan.md)
+    "GetImageFindings": scans.get_image_findings,
     # tags (every resource type)
     "CreateTags": tags.create_tags,
     "DeleteTags": tags.delete_tags,

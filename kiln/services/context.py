@@ -52,6 +52,9 @@ class Services:
     # The time the Recycle Bin reads (retention ends, unlock delays; docs/recycle-bin.md):
     # the real clock, shifted by kiln serve --recycle-bin-clock-offset (an operator/test setting).
     recycle_bin_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # The sharing policy "no public share with a critical finding" (kiln serve
+    # --refuse-public-with-critical-findings; docs/scan.md#sharing-policy).
+    refuse_public_with_critical_findings: bool = False
 
     def bundles_dir(self, region: str) -> Path:
         """Where instance-store bundle manifests live (see docs/api.md#bundles)."""

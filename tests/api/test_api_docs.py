@@ -66,6 +66,7 @@ def test_every_action_of_every_service_is_documented() -> None:
                 "recycle-bin.md",
                 "lineage.md",
                 "governance.md",
+                "scan.md",
             ],
         ),
         "rbin": (RBIN_ACTIONS, ["recycle-bin.md"]),
@@ -223,3 +224,25 @@ def test_every_error_code_the_marketplace_rules_raise_is_documented() -> None:
     assert len(codes) >= 4
     assert sorted(f"`{c}`" for c in codes if f"`{c}`" not in doc) == []
     assert "## Differences from AWS" in doc
+
+
+def test_every_scan_check_and_error_code_is_documented() -> None:
+    """docs/scan.md lists every check id of kiln/scan/checks.py and every error code the scan
+    rules raise."""
+    from datetime import date
+
+    import kiln.errors as errors
+    from kiln.scan.checks import checks
+
+    doc = (ROOT / "docs" / "scan.md").read_text()
+    assert [c.check_id for c in checks(date.today()) if f"`{c.check_id}`" not in doc] == []
+    used: set[str] = set()
+    for path in (ROOT / "kiln" / "services" / "scans").glob("*.py"):
+        used |= set(re.findall(r"errors\.([A-Za-z]+)", path.read_text()))
+    codes = {
+        getattr(errors, n).code
+        for n in used
+        if isinstance(getattr(errors, n, None), errors.ErrorCode)
+    }
+    assert len(codes) >= 4
+    assert sorted(c for c in codes if c not in doc) == []

@@ -25,6 +25,7 @@ from kiln.services.accounts.quotas import check_public_image_quota, check_share_
 from kiln.services.context import Caller, Services
 from kiln.services.images.access import owned_image, visible_image
 from kiln.services.images.block_public_access import check_public_share_allowed
+from kiln.services.scans.share_policy import check_public_share_findings
 from kiln.services.validate import ACCOUNT_RE, dry_run
 
 ATTRIBUTES = (
@@ -184,6 +185,7 @@ def modify_image_attribute(
         if any(p.group == "all" for p in req.add) and not image.is_public:
             check_public_share_allowed(tx, caller)  # docs/governance.md#block-public-access
             check_public_image_quota(tx, caller.account_id, caller.region)  # docs/quotas.md
+            check_public_share_findings(tx, services, image)  # docs/scan.md#sharing-policy
         shares = {p.user_id for p in req.add if p.user_id is not None}
         if shares:
             check_share_quota(tx, caller.account_id, image.image_id, shares)
