@@ -198,6 +198,21 @@ def test_a_snapshot_under_the_aws_managed_key_cannot_be_shared(api: ApiWorld) ->
     ) == ("InvalidParameter", 400)
     perms = ec2.describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
     assert perms["CreateVolumePermissions"] == []
+    # nor an image made of it: with accounts, or publicly
+    image = ec2.register_image(
+        Name=f"managed-{snap}",
+        RootDeviceName="/dev/xvda",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snap}}],
+    )["ImageId"]
+    for perm in ({"UserId": grantee.account_id}, {"Group": "all"}):
+        refused = code(
+            lambda perm=perm: ec2.modify_image_attribute(
+                ImageId=image, LaunchPermission={"Add": [perm]}
+            )
+        )
+        assert refused in (("InvalidParameter", 400), ("InvalidParameterValue", 400))
+    launch = ec2.describe_image_attribute(ImageId=image, Attribute="launchPermission")
+    assert launch["LaunchPermissions"] == []
 
 
 def test_ebs_encryption_by_default(api: ApiWorld) -> None:

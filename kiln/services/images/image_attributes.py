@@ -15,6 +15,7 @@ from kiln import errors
 from kiln.catalog import Tx
 from kiln.catalog import accounts as cat_accounts
 from kiln.catalog import images as cat
+from kiln.catalog import snapshots as cat_snapshots
 from kiln.catalog.records import (
     ImageRecord,
     LaunchPermissionRecord,
@@ -25,6 +26,7 @@ from kiln.services.accounts.quotas import check_public_image_quota, check_share_
 from kiln.services.context import Caller, Services
 from kiln.services.images.access import owned_image, visible_image
 from kiln.services.images.block_public_access import check_public_share_allowed
+from kiln.services.keys.kms_access import is_aws_managed_key
 from kiln.services.scans.share_policy import check_public_share_findings
 from kiln.services.validate import ACCOUNT_RE, dry_run
 
@@ -130,6 +132,16 @@ def _check_permissions(tx: Tx, image: ImageRecord, perms: Sequence[LaunchPermiss
             )
 
 
+def _under_aws_managed_key(tx: Tx, services: Services, image: ImageRecord, caller: Caller) -> bool:
+    """Whether a snapshot of the image is under an account's ``alias/aws/ebs`` key, whose key
+    policy admits no other account (docs/kms.md#cross-account-use)."""
+    ids = [bd.ebs.snapshot_id for bd in image.block_devices if bd.ebs and bd.ebs.snapshot_id]
+    return any(
+        is_aws_managed_key(tx, services.catalog, snap.data_key_id)
+        for snap in cat_snapshots.get_snapshots(tx, ids, caller.account_id)
+    )
+
+
 def modify_image_attribute(
     services: Services, caller: Caller, req: ModifyImageAttributeRequest
 ) -> None:
@@ -164,6 +176,12 @@ def modify_image_attribute(
     with services.catalog.write() as tx:
         image = owned_image(tx, caller, req.image_id, req.dry_run)
         _check_permissions(tx, image, req.add + req.remove)
+        if req.add and _under_aws_managed_key(tx, services, image, caller):
+            raise KilnError(
+                errors.InvalidParameter,
+                "Images with snapshots encrypted with the AWS Managed CMK can't be shared. "
+                "Copy the image with a customer managed key, then share the copy.",
+            )
         if req.add and image.state == "disabled":
             raise KilnError(
                 errors.IncorrectState,
