@@ -16,17 +16,19 @@ from pathlib import Path
 
 import zstandard
 
-from kiln.bake import cpio
+from kiln import errors
+from kiln.bake import cpio, small_kernel
 from kiln.bake.disk import DiskLayout, assemble_disk
 from kiln.bake.kernel import Kernel, find_kernel, resolve_modules
 from kiln.bake.rootfs import FILES, build_rootfs
 from kiln.bake.tools import which
+from kiln.errors import KilnError
 
 log = logging.getLogger(__name__)
 
 NAME = "micro"
 # The recipe's version: bump when anything in kiln/bake changes what the image contains.
-VERSION = "2026.12.0"
+VERSION = "2026.12.1"
 # console on the first serial port; the others trim boot time under TCG (see MACHINE-NOTES and
 # docs/bake.md): no crypto self-tests, no KASLR relocation, one 8250 UART probed, and two
 # initcalls that cost 0.1-0.4 s each under TCG and that a micro VM does not need (the tracefs
@@ -36,6 +38,19 @@ KERNEL_ARGS = (
     "8250.nr_uarts=1 tsc=reliable no_timer_check "
     "initcall_blacklist=init_kprobe_trace,crypto_kdf108_init"
 )
+#: With the micro kernel (kiln/bake/small_kernel.py) there is no initramfs to find the root by
+#: label: the kernel mounts the first virtio disk's second partition itself, read-write.
+SMALL_KERNEL_ARGS = (
+    "root=/dev/vda2 rw rootwait console=ttyS0,115200 quiet nokaslr 8250.nr_uarts=1 "
+    "tsc=reliable no_timer_check"
+)
+SMALL_SYSLINUX_CFG = """DEFAULT kiln
+PROMPT 0
+TIMEOUT 0
+LABEL kiln
+  LINUX /vmlinuz
+  APPEND {args}
+"""
 SYSLINUX_CFG = """DEFAULT kiln
 PROMPT 0
 TIMEOUT 0
@@ -83,38 +98,60 @@ def build_micro_image(
     *,
     kernel_version: str | None = None,
     layout: DiskLayout | None = None,
+    small: bool | None = None,
 ) -> BakeResult:
     """Build the micro image as a raw disk at ``out`` (replaced atomically).
 
-    ``work_dir`` holds scratch files and is emptied of them afterwards. Raises ``KilnError`` if a
-    Debian package it needs is missing or a tool fails; ``out`` is then left untouched.
+    ``work_dir`` holds scratch files and is emptied of them afterwards. ``small``: boot the micro
+    kernel (kiln/bake/small_kernel.py; True requires it built), Debian's kernel + an initramfs
+    (False), or the micro kernel when it is built and KILN_SMALL_KERNEL is not 0 (None). Raises
+    ``KilnError`` if a Debian package it needs is missing or a tool fails; ``out`` is then left
+    untouched.
     """
     started = time.monotonic()
     layout = layout or DiskLayout()
-    kernel = find_kernel(version=kernel_version)
+    chosen = None
+    if small or (small is None and small_kernel.wanted() and kernel_version is None):
+        chosen = small_kernel.cached()
+        if chosen is None and small:
+            raise KilnError(
+                errors.InternalError,
+                "bake: the micro kernel is not built; run `kiln bake kernel` (scripts/install does)",
+            )
+    small_built = chosen
+    kernel = None if small_built is not None else find_kernel(version=kernel_version)
+    release = small_built.release if small_built is not None else kernel.version if kernel else ""
     scratch = work_dir / f"bake-micro-{VERSION}"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     try:
         rootfs = scratch / "rootfs"
         rootfs.mkdir()
-        build_rootfs(rootfs, VERSION, kernel.version)
-        args = KERNEL_ARGS.format(root=layout.root_label)
-        boot_files: dict[str, bytes | Path] = {
-            "vmlinuz": kernel.image,
-            "initrd.img": build_initramfs(kernel),
-            "syslinux.cfg": SYSLINUX_CFG.format(args=args).encode(),
-        }
+        build_rootfs(rootfs, VERSION, release)
+        boot_files: dict[str, bytes | Path]
+        if small_built is not None:  # all built in, no initramfs (kiln/bake/small_kernel.py)
+            boot_files = {
+                "vmlinuz": small_built.bzimage,
+                "syslinux.cfg": SMALL_SYSLINUX_CFG.format(args=SMALL_KERNEL_ARGS).encode(),
+            }
+        else:
+            assert kernel is not None
+            args = KERNEL_ARGS.format(root=layout.root_label)
+            boot_files = {
+                "vmlinuz": kernel.image,
+                "initrd.img": build_initramfs(kernel),
+                "syslinux.cfg": SYSLINUX_CFG.format(args=args).encode(),
+            }
         out.parent.mkdir(parents=True, exist_ok=True)
         assemble_disk(out, layout, boot_files, rootfs, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    result = BakeResult(out, out.stat().st_size, VERSION, kernel.version)
+    result = BakeResult(out, out.stat().st_size, VERSION, release)
     log.info(
         "baked %s %s (kernel %s) in %.1f s",
         NAME,
         VERSION,
-        kernel.version,
+        release,
         time.monotonic() - started,
     )
     return result

@@ -101,9 +101,7 @@ def _bake(
             disk = work / f"{recipe}-{version}.raw"
             try:
                 baked = build(disk, work)
-                description = (
-                    f"Kiln {recipe} {version}: {what}, Debian kernel {baked.kernel_version}"
-                )
+                description = f"Kiln {recipe} {version}: {what}, kernel {baked.kernel_version}"
                 published = publish_base_image(services, disk, name, description[:255])
             finally:
                 shutil.rmtree(work, ignore_errors=True)
@@ -137,8 +135,8 @@ def micro(
     data_dir: Path | None,
     as_json: bool,
 ) -> None:
-    """Bake the micro image (busybox + dropbear on Debian's kernel; seconds, no network) and
-    publish it as kiln/micro/<version>."""
+    """Bake the micro image (busybox + dropbear on the micro kernel `kiln bake kernel` built, else
+    Debian's kernel + an initramfs; seconds, no network) and publish it as kiln/micro/<version>."""
     from kiln.bake.micro import NAME, VERSION, build_micro_image
 
     _bake(
@@ -152,6 +150,30 @@ def micro(
         data_dir,
         as_json,
     )
+
+
+@bake.command("kernel")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="make -j (default: CPUs).")
+@json_option
+@cli_errors
+def kernel(jobs: int | None, as_json: bool) -> None:
+    """Build the micro image's own kernel from Debian's linux-source-6.1 (everything built in,
+    no initramfs; minutes, once per host) into the cache that `kiln bake micro` uses
+    (docs/bake.md#the-kernel). Nothing to do when it is built."""
+    from rich.console import Console
+
+    from kiln.bake import small_kernel
+
+    started = time.monotonic()
+    console = Console(stderr=True)
+    with console.status("building the micro kernel") as status:
+        built = small_kernel.build(jobs, progress=lambda step: status.update(step))
+    doc = {"BzImage": str(built.bzimage), "Release": built.release}
+    if as_json:
+        emit_json(doc)
+        return
+    click.echo(f"{built.release}  {built.bzimage}")
+    click.echo(f"({time.monotonic() - started:.1f}s)", err=True)
 
 
 @bake.command("debian")

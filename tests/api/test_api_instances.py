@@ -24,6 +24,8 @@ import pytest
 from api_live import Creds, LiveKiln, make_disk, open_ssh, ssh_address
 from botocore.exceptions import ClientError
 
+from kiln.bake import small_kernel
+
 pytestmark = pytest.mark.slow
 
 REGION = "us-east-1"
@@ -240,9 +242,12 @@ def test_micro_boots_runs_user_data_and_takes_the_key_over_ssh(
         b"\x7fELF"
     )
     cmdline = ssh(inst, world.key_file, "cat /proc/cmdline").strip()
-    assert cmdline.startswith("BOOT_IMAGE=/vmlinuz root=LABEL=kiln-root ") and cmdline.endswith(
-        " initrd=/initrd.img"
-    )
+    if small_kernel.cached() is not None:  # the micro kernel: no initramfs, the root by device
+        assert cmdline.startswith("BOOT_IMAGE=/vmlinuz root=/dev/vda2 rw ")
+        assert "initrd=" not in cmdline and "-initrd" not in argv
+    else:  # Debian's kernel and the initramfs that finds the root by label
+        assert cmdline.startswith("BOOT_IMAGE=/vmlinuz root=LABEL=kiln-root ")
+        assert cmdline.endswith(" initrd=/initrd.img")
     assert inst["KeyName"] == world.key_name and inst["RootDeviceType"] == "ebs"
     assert inst["Tags"] == [{"Key": "Name", "Value": "web-1"}]
     root = inst["BlockDeviceMappings"][0]

@@ -12,6 +12,7 @@ import pytest
 import zstandard
 
 from kiln import errors
+from kiln.bake import small_kernel
 from kiln.bake.disk import MBR_BIN_CANDIDATES, DiskLayout
 from kiln.bake.kernel import BOOT_MODULES, find_kernel, resolve_modules
 from kiln.bake.micro import BakeResult, build_initramfs, build_micro_image
@@ -26,8 +27,18 @@ LAYOUT = DiskLayout()
 
 @pytest.fixture(scope="session")
 def micro(tmp_path_factory: pytest.TempPathFactory) -> BakeResult:
+    """The micro image on Debian's kernel + initramfs (the path without a built micro kernel)."""
     d = tmp_path_factory.mktemp("bake")
-    return build_micro_image(d / "micro.raw", d / "work")
+    return build_micro_image(d / "micro.raw", d / "work", small=False)
+
+
+@pytest.fixture(scope="session")
+def micro_small(tmp_path_factory: pytest.TempPathFactory) -> BakeResult:
+    """The micro image on its own kernel, which the test command builds (scripts/install)."""
+    if not small_kernel.wanted():
+        pytest.skip("KILN_SMALL_KERNEL=0: the micro kernel is not built on this host")
+    d = tmp_path_factory.mktemp("bake-small")
+    return build_micro_image(d / "micro.raw", d / "work", small=True)
 
 
 def _cpio_members(data: bytes) -> dict[str, bytes]:
@@ -141,8 +152,42 @@ def test_build_fails_clearly_without_the_kernel_and_leaves_nothing(tmp_path: Pat
     assert not out.exists() and not (tmp_path / "micro.raw.part").exists()
 
 
+def test_the_micro_kernel_image_boots_without_an_initramfs(micro_small: BakeResult) -> None:
+    built = small_kernel.cached()
+    assert built is not None and micro_small.kernel_version == built.release
+    image = f"{micro_small.path}@@{LAYOUT.boot_offset}"
+    listing = subprocess.run(
+        ["mdir", "-a", "-b", "-i", image, "::/"], check=True, capture_output=True, text=True
+    ).stdout.upper()
+    assert "VMLINUZ" in listing and "SYSLINUX.CFG" in listing and "INITRD.IMG" not in listing
+    cfg = subprocess.run(
+        ["mtype", "-i", image, "::/syslinux.cfg"], check=True, capture_output=True, text=True
+    ).stdout
+    assert "INITRD" not in cfg and "root=/dev/vda2 rw" in cfg
+    kernel = subprocess.run(
+        ["mtype", "-i", image, "::/vmlinuz"], check=True, capture_output=True
+    ).stdout
+    assert kernel == built.bzimage.read_bytes()
+    config = (built.bzimage.parent / "config").read_text()
+    assert small_kernel.missing_settings(config) == []
+    assert "CONFIG_MODULES=y" not in config and "CONFIG_VIRTIO_BLK=y" in config
+
+
+def test_a_setting_the_source_cannot_take_is_named() -> None:
+    final = "CONFIG_64BIT=y\n# CONFIG_IPV6 is not set\n"
+    missing = small_kernel.missing_settings(final)
+    assert "CONFIG_VIRTIO_BLK=y" in missing and "CONFIG_64BIT=y" not in missing
+    assert "# CONFIG_IPV6 is not set" not in missing
+
+
 @pytest.mark.slow
-def test_micro_image_boots_from_its_disk_to_ready(micro: BakeResult, tmp_path: Path) -> None:
+@pytest.mark.parametrize("which", ["debian-kernel", "micro-kernel"])
+def test_micro_image_boots_from_its_disk_to_ready(
+    which: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    micro: BakeResult = request.getfixturevalue(
+        "micro" if which == "debian-kernel" else "micro_small"
+    )
     overlay = tmp_path / "root.qcow2"
     subprocess.run(
         [

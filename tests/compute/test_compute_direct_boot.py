@@ -31,7 +31,7 @@ ENV = {"MTOOLS_SKIP_CHECK": "1"}
 @pytest.fixture(scope="module")
 def micro(tmp_path_factory: pytest.TempPathFactory) -> BakeResult:
     d = tmp_path_factory.mktemp("micro")
-    return build_micro_image(d / "micro.raw", d / "work")
+    return build_micro_image(d / "micro.raw", d / "work", small=False)  # the kernel + initrd
 
 
 def _boot_file(disk: Path, name: str, dest: Path) -> bytes:
