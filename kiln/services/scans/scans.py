@@ -141,7 +141,9 @@ def scan_image(
     return record
 
 
-def _cve_findings(before: ImageScanRecord | None, result: DiskScan) -> tuple[ImageFindingRecord, ...]:
+def _cve_findings(
+    before: ImageScanRecord | None, result: DiskScan
+) -> tuple[ImageFindingRecord, ...]:
     """The last ``kiln cve scan``'s findings (docs/sbom.md), kept while the image stays
     scanned: this scan's checks do not look for CVEs."""
     if before is None or result.status != SCANNED:
