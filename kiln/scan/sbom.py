@@ -60,6 +60,7 @@ def build_sbom(image: ImageRef, inventory: Inventory) -> Bom:
         ],
     )
     distro = _distro(inventory)
+    components = []
     for pkg in inventory.packages:
         url = purl(pkg, distro)
         props = [Property(name="kiln:path", value=pkg.path)]
@@ -67,16 +68,17 @@ def build_sbom(image: ImageRef, inventory: Inventory) -> Bom:
             props.append(Property(name="kiln:source", value=f"{pkg.source} {pkg.source_version}"))
         if pkg.applets:
             props.append(Property(name="kiln:busybox-applets", value=" ".join(pkg.applets)))
-        bom.components.add(
-            Component(
-                name=pkg.name,
-                version=pkg.version,
-                type=ComponentType.LIBRARY if pkg.kind == "deb" else ComponentType.APPLICATION,
-                purl=url,
-                bom_ref=url.to_string(),
-                properties=props,
-            )
+        component = Component(
+            name=pkg.name,
+            version=pkg.version,
+            type=ComponentType.LIBRARY if pkg.kind == "deb" else ComponentType.APPLICATION,
+            purl=url,
+            bom_ref=url.to_string(),
+            properties=props,
         )
+        bom.components.add(component)
+        components.append(component)
+    bom.register_dependency(bom.metadata.component, components)  # the image holds them all
     return bom
 
 
