@@ -1,0 +1,65 @@
+"""The real ``kiln/debian`` base image's SBOM (docs/sbom.md) lists its dpkg packages with
+versions and purls. The image is the one bench/scan.py bakes into /var/tmp/kiln-bench/scan-debian
+(``kiln bake debian`` takes minutes, so the test does not bake it; it is skipped without it).
+Its catalog is read with sqlite3 read-only and its store opened directly: the bench's data dir
+is not migrated or written."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from cyclonedx.model.bom import Bom
+from packageurl import PackageURL
+
+from kiln.scan.packages import read_inventory
+from kiln.scan.sbom import ImageRef, sbom_json
+from kiln.scan.scanner import open_root
+from kiln.store.store import open_store
+
+BENCH = Path("/var/tmp/kiln-bench/scan-debian")
+REGION = "us-east-1"
+
+
+def _debian_image() -> tuple[str, str, str]:
+    db_path = BENCH / "catalog.sqlite3"
+    if not db_path.exists() or not (BENCH / "regions" / REGION / "store").is_dir():
+        pytest.skip(f"no baked debian image in {BENCH} (python -m bench.scan bakes it)")
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        row = db.execute(
+            "SELECT i.image_id, i.name, b.snapshot_id FROM images i"
+            " JOIN block_device_mappings b ON b.image_id = i.image_id"
+            " WHERE i.name LIKE 'kiln/debian/%' AND i.region = ? AND b.snapshot_id IS NOT NULL"
+            " ORDER BY i.name DESC, b.position LIMIT 1",
+            (REGION,),
+        ).fetchone()
+    finally:
+        db.close()
+    if row is None:
+        pytest.skip(f"no kiln/debian image in {BENCH}")
+    return str(row[0]), str(row[1]), str(row[2])
+
+
+def test_debian_image_sbom_lists_its_dpkg_packages() -> None:
+    image_id, name, snap = _debian_image()
+    store = open_store(f"file://{BENCH / 'regions' / REGION / 'store'}")
+    inventory = read_inventory(open_root(store.reader(snap)))
+    assert inventory.source == "dpkg" and inventory.os.distro == "debian-12"
+    doc = json.loads(sbom_json(ImageRef(image_id, name, REGION, snap), inventory))
+    bom = Bom.from_json(doc)  # type: ignore[attr-defined]  # py-serializable adds it
+    assert bom.metadata.component.name == name
+    by_name = {c.name: c for c in bom.components}
+    assert len(by_name) > 100
+    for pkg in ("base-files", "bash", "libc6", "openssh-server", "systemd", "dpkg"):
+        component = by_name[pkg]
+        assert component.version and component.version[0].isdigit()
+        assert component.purl is not None
+        assert component.purl == PackageURL.from_string(component.purl.to_string())
+        assert component.purl.type == "deb" and component.purl.namespace == "debian"
+        assert component.purl.version == component.version
+        assert component.purl.qualifiers["distro"] == "debian-12"
+        assert component.purl.qualifiers["arch"] in ("amd64", "all")
+    assert by_name["base-files"].version.startswith("12.")
