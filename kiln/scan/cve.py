@@ -135,7 +135,10 @@ def match(
     for pkg in inventory.packages:
         if pkg.kind != "deb":
             continue
-        installed = Version(pkg.source_version)
+        try:
+            installed = Version(pkg.source_version)
+        except ValueError:  # dpkg would not have installed it; nothing to compare
+            continue
         for a in advisories.get(pkg.source, ()):
             if a.release != release:
                 continue

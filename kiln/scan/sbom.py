@@ -117,8 +117,18 @@ def diff_inventories(a: Inventory, b: Inventory) -> PackageDiff:
             added.append(change)
         elif new is None:
             removed.append(change)
-        elif Version(new) > Version(old):
+        elif _order(new, old) > 0:
             up.append(change)
-        elif Version(new) < Version(old):
+        elif _order(new, old) < 0:
             down.append(change)
     return PackageDiff(tuple(added), tuple(removed), tuple(up), tuple(down))
+
+
+def _order(a: str, b: str) -> int:
+    """Debian's ordering of two versions (1, 0, -1); strings that are not Debian versions
+    compare as text."""
+    try:
+        va, vb = Version(a), Version(b)
+    except ValueError:
+        return (a > b) - (a < b)
+    return (va > vb) - (va < vb)
