@@ -1,5 +1,6 @@
-"""The real ``kiln/debian`` base image's SBOM (docs/sbom.md) lists its dpkg packages with
-versions and purls. The image is the one bench/scan.py bakes into /var/tmp/kiln-bench/scan-debian
+"""The real base images' SBOMs (docs/sbom.md). The ``micro`` image, baked here (under a
+second), lists busybox with its applets, dropbear and glibc from their version strings. The
+``kiln/debian`` image lists its dpkg packages with versions and purls. The image is the one bench/scan.py bakes into /var/tmp/kiln-bench/scan-debian
 (``kiln bake debian`` takes minutes, so the test does not bake it; it is skipped without it).
 Its catalog is read with sqlite3 read-only and its store opened directly: the bench's data dir
 is not migrated or written."""
@@ -14,9 +15,12 @@ import pytest
 from cyclonedx.model.bom import Bom
 from packageurl import PackageURL
 
+from kiln.bake.micro import build_micro_image
+from kiln.errors import KilnError
 from kiln.scan.packages import read_inventory
 from kiln.scan.sbom import ImageRef, sbom_json
 from kiln.scan.scanner import open_root
+from kiln.scan.source import FileDisk
 from kiln.store.store import open_store
 
 BENCH = Path("/var/tmp/kiln-bench/scan-debian")
@@ -63,3 +67,27 @@ def test_debian_image_sbom_lists_its_dpkg_packages() -> None:
         assert component.purl.qualifiers["distro"] == "debian-12"
         assert component.purl.qualifiers["arch"] in ("amd64", "all")
     assert by_name["base-files"].version.startswith("12.")
+
+
+def test_micro_image_sbom_lists_busybox_dropbear_and_glibc(tmp_path: Path) -> None:
+    try:
+        baked = build_micro_image(tmp_path / "micro.raw", tmp_path)
+    except KilnError as e:  # a Debian package the bake needs is missing
+        pytest.skip(f"cannot bake micro: {e.message}")
+    disk = FileDisk(baked.path)
+    try:
+        inventory = read_inventory(open_root(disk))
+    finally:
+        disk.close()
+    assert inventory.source == "binaries" and inventory.os.id == "kiln-micro"
+    doc = json.loads(
+        sbom_json(ImageRef("ami-0123456789abcdef0", "micro", REGION, "snap-x"), inventory)
+    )
+    bom = Bom.from_json(doc)  # type: ignore[attr-defined]  # py-serializable adds it
+    purls = {c.name: c.purl for c in bom.components}
+    assert set(purls) == {"busybox", "dropbear", "libc6"}
+    assert purls["busybox"] is not None and purls["busybox"].type == "deb"
+    assert purls["dropbear"] is not None and purls["dropbear"].type == "generic"
+    busybox = next(p for p in inventory.packages if p.name == "busybox")
+    assert "/bin/sh" in busybox.applets and "/sbin/init" in busybox.applets
+    assert busybox.arch == "amd64" and busybox.version[0].isdigit()
