@@ -4,6 +4,7 @@ IMAGE``: package inventories as CycloneDX, their differences, and offline CVE ma
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ def sbom() -> None:
 )
 @data_dir_option
 @database_option
+@json_option
 @cli_errors
 def export(
     image_id: str,
@@ -63,9 +65,11 @@ def export(
     output: Path | None,
     data_dir: Path | None,
     database_url: str | None,
+    as_json: bool,
 ) -> None:
     """Write IMAGE_ID's CycloneDX 1.6 JSON SBOM: every installed package with its version and
-    purl, the image as the metadata component."""
+    purl, the image as the metadata component. With --output and --json, print what was
+    written ({"ImageId", "Output", "Components"}); without --output the SBOM is the output."""
     from kiln.services.scans.packages import image_sbom
 
     with _services(data_dir, database_url) as services:
@@ -76,7 +80,11 @@ def export(
     tmp = output.with_name(output.name + ".tmp")
     tmp.write_text(document + "\n", encoding="utf-8")
     tmp.replace(output)
-    click.echo(f"{image_id}: SBOM written to {output}", err=True)
+    components = len(json.loads(document).get("components", []))
+    if as_json:
+        emit_json({"ImageId": image_id, "Output": str(output), "Components": components})
+    else:
+        click.echo(f"{image_id}: SBOM of {components} packages written to {output}")
 
 
 @sbom.command("diff")

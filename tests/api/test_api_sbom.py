@@ -63,8 +63,9 @@ def test_kiln_sbom_writes_cyclonedx_with_packages_and_purls(
 ) -> None:
     v1, _ = images
     out = tmp_path / "v1.cdx.json"
-    res = world.run("sbom", v1, "--output", str(out))
+    res = world.run("sbom", v1, "--output", str(out), "--json")
     assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == {"ImageId": v1, "Output": str(out), "Components": len(V1)}
     bom = Bom.from_json(json.loads(out.read_text()))  # type: ignore[attr-defined]
     assert bom.metadata.component.version == v1
     purls = {c.name: c.purl for c in bom.components}
