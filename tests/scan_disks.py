@@ -12,9 +12,11 @@ from pathlib import Path
 
 MIB = 1024 * 1024
 PART_START = MIB  # partition 1 at sector 2048, as fdisk puts it
+#: path in the image -> (content, mode)
+Files = dict[str, tuple[str | bytes, int]]
 
 #: (path in the image, content, mode) of a small clean Debian-like root.
-CLEAN: dict[str, tuple[str, int]] = {
+CLEAN: Files = {
     "etc/os-release": (
         'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n',
         0o644,
@@ -39,7 +41,7 @@ CLEAN: dict[str, tuple[str, int]] = {
 }
 
 #: What the planted image changes: each of the problems the scan must find.
-PLANTED: dict[str, tuple[str, int]] = {
+PLANTED: Files = {
     "etc/ssh/sshd_config": (
         "Include /etc/ssh/sshd_config.d/*.conf\nPasswordAuthentication no\n",
         0o644,
@@ -56,22 +58,33 @@ PLANTED: dict[str, tuple[str, int]] = {
 }
 
 
-def write_tree(root: Path, files: dict[str, tuple[str, int]]) -> Path:
+def write_tree(root: Path, files: Files, links: dict[str, str] | None = None) -> Path:
     for rel, (content, mode) in files.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
         os.chmod(path, mode)
+    for rel, target in (links or {}).items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).symlink_to(target)
     (root / "tmp").chmod(0o1777)
     return root
 
 
 def make_ext4_disk(
-    path: Path, files: dict[str, tuple[str, int]], size_mib: int = 24, htree: bool = False
+    path: Path,
+    files: Files,
+    size_mib: int = 24,
+    htree: bool = False,
+    links: dict[str, str] | None = None,
 ) -> Path:
-    """An MBR disk of ``size_mib`` MiB whose partition 1 is ext4 holding ``files``; with
-    ``htree``, ``e2fsck -D`` indexes its large directories (hashed b-trees)."""
-    tree = write_tree(path.with_suffix(".tree"), files)
+    """An MBR disk of ``size_mib`` MiB whose partition 1 is ext4 holding ``files`` (and the
+    symlinks ``links``: path -> target); with ``htree``, ``e2fsck -D`` indexes its large
+    directories (hashed b-trees)."""
+    tree = write_tree(path.with_suffix(".tree"), files, links)
     fs = path.with_suffix(".ext4")
     fs_size = (size_mib - 1) * MIB
     with open(fs, "wb") as f:

@@ -770,3 +770,25 @@ class ImageScan(Base):
     findings: Mapped[list[Any]] = mapped_column(JSON)
     first_scanned_at: Mapped[str] = mapped_column(TS)
     scanned_at: Mapped[str] = mapped_column(TS)
+
+
+class CveFeed(Base):
+    """The imported CVE feed (``kiln cve import``; docs/sbom.md): one row, ``feed_id`` 1,
+    replaced whole with its advisories."""
+
+    __tablename__ = "cve_feeds"
+    feed_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    packages: Mapped[int] = mapped_column(Integer)
+    cves: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[str] = mapped_column(TS)
+
+
+class CveAdvisory(Base):
+    """One source package's advisories in the imported feed: ``advisories`` is a list of
+    ``[cve, release, status, fixed_version or null, urgency]``."""
+
+    __tablename__ = "cve_advisories"
+    package: Mapped[str] = mapped_column(String(256), primary_key=True)
+    advisories: Mapped[list[Any]] = mapped_column(JSON)

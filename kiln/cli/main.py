@@ -26,6 +26,8 @@ COMMANDS = [
     ("kiln.cli.marketplace", "marketplace"),
     ("kiln.cli.trust", "trust"),
     ("kiln.cli.scan", "scan"),
+    ("kiln.cli.sbom", "sbom"),
+    ("kiln.cli.sbom", "cve"),
 ]
 
 

@@ -107,3 +107,15 @@ def _root_fs(disk: Disk, parts: list[Partition]) -> tuple[Ext4Image | None, int 
         except FilesystemError as e:
             reasons.append(f"partition {p.number}: {e}")
     return None, None, reasons
+
+
+def open_root(disk: Disk) -> Ext4Image:
+    """The disk's root filesystem (the first ext4 partition with /etc), as the scan picks it.
+    :raises FilesystemError: there is none (the text gives each partition's reason)."""
+    try:
+        root, _, reasons = _root_fs(disk, read_partitions(disk))
+    except PartitionTableError as e:
+        raise FilesystemError(str(e)) from e
+    if root is None:
+        raise FilesystemError("; ".join(reasons) or "no partition")
+    return root

@@ -118,7 +118,8 @@ def scan_image(
                 f.check_id, f.severity, f.title, f.paths, first_seen.get((f.check_id, f.title), now)
             )
             for f in result.findings
-        ),
+        )
+        + _cve_findings(before, result),
         first_scanned_at=before.first_scanned_at if before else now,
         scanned_at=now,
     )
@@ -138,6 +139,16 @@ def scan_image(
         result.seconds,
     )
     return record
+
+
+def _cve_findings(
+    before: ImageScanRecord | None, result: DiskScan
+) -> tuple[ImageFindingRecord, ...]:
+    """The last ``kiln cve scan``'s findings (docs/sbom.md), kept while the image stays
+    scanned: this scan's checks do not look for CVEs."""
+    if before is None or result.status != SCANNED:
+        return ()
+    return tuple(f for f in before.findings if f.check_id == "packages.cve")
 
 
 def get_image_findings(
