@@ -26,6 +26,7 @@ COMMANDS = [
     ("kiln.cli.marketplace", "marketplace"),
     ("kiln.cli.trust", "trust"),
     ("kiln.cli.scan", "scan"),
+    ("kiln.cli.build", "build"),
 ]
 
 
