@@ -8,7 +8,7 @@ from kiln import errors
 from kiln.builder.recipe import WILDCARD_RE, version_matches
 from kiln.catalog import builds as cat
 from kiln.errors import KilnError
-from kiln.services.builds.ports import Ec2Port
+from kiln.services.builds.ports import ImageLookup
 from kiln.services.context import Caller, Services
 from kiln.services.images import families
 
@@ -30,7 +30,7 @@ def newest_build(
 
 
 def resolve_parent(
-    services: Services, caller: Caller, ec2: Ec2Port, parent: str, recipe: str
+    services: Services, caller: Caller, ec2: ImageLookup, parent: str, recipe: str
 ) -> str:
     if parent.startswith("ami-"):
         if ec2.describe_image(parent) is None:

@@ -55,14 +55,20 @@ class GuestConnector(Protocol):
         ...
 
 
-class Ec2Port(Protocol):
+class ImageLookup(Protocol):
+    def describe_image(self, image_id: str) -> dict[str, object] | None:
+        """The image as the caller sees it, or None."""
+        ...
+
+    def find_image_by_name(self, name: str) -> str | None:
+        """The newest available image of that exact name the caller sees, or None."""
+        ...
+
+
+class Ec2Port(ImageLookup, Protocol):
     """The EC2 actions a build uses, each waiting for its result (a failure is KilnError)."""
 
     region: str
-
-    def describe_image(self, image_id: str) -> dict[str, object] | None: ...
-
-    def find_image_by_name(self, name: str) -> str | None: ...
 
     def create_build_access(self, name: str) -> tuple[str, str]:
         """A key pair and a security group open on tcp/22, both called ``name``: (private
