@@ -196,6 +196,46 @@ def test_kiln_build_makes_a_tested_distributed_image(world: BuildWorld) -> None:
     assert copy["Name"] == "hello-eu" and copy["DeprecationTime"].startswith("2031-01-01")
     assert live_instances(world.ec2()) == []  # the build and test instances are gone
     assert world.ec2().describe_key_pairs()["KeyPairs"] == []
+    # without kiln:cleanup the image keeps the build instance's key and host key
+    assert {"secrets.authorized-keys", "secrets.ssh-host-keys"} <= findings(world, image_id)
+
+
+def findings(world: BuildWorld, image_id: str) -> set[str]:
+    scanned = world.kiln.kiln(
+        "scan", image_id, "--region", REGION, "--data-dir", str(world.kiln.data_dir), "--json"
+    )
+    assert scanned.returncode == 0, scanned.stderr
+    return {f["CheckId"] for f in json.loads(scanned.stdout)["Findings"]}
+
+
+def test_the_shipped_hardening_components_build_a_clean_image(world: BuildWorld) -> None:
+    recipe = world.dir / "hardened.yaml"
+    recipe.write_text(
+        "name: hardened\nsemanticVersion: 0.1.0\nparentImage: kiln/micro\ncomponents:\n"
+        "  - name: kiln:harden-ssh\n  - name: kiln:remove-services\n"
+        "  - name: kiln:harden-sysctl\n  - name: kiln:cleanup\n"
+    )
+    done = world.build(recipe)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout)
+    log = "\n".join(out["Log"])
+    for step in (
+        "harden-ssh/validate/SshdAgrees",
+        "cleanup/validate/NothingLeft",
+        "cleanup/test/RegeneratedAtBoot",  # a new host key on the new instance's first boot
+        "harden-sysctl/test/InForce",
+    ):
+        assert f"[done] {step}" in log, log
+    found = findings(world, out["ImageId"])
+    hardening = {
+        "secrets.authorized-keys",
+        "secrets.ssh-host-keys",
+        "secrets.shell-history",
+        "secrets.private-key",
+        "accounts.root-password",
+        "sysctl.network",
+    }
+    assert not found & hardening, found
 
 
 def test_a_failing_step_stops_the_build_and_leaves_nothing(world: BuildWorld) -> None:
