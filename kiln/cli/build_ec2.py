@@ -103,8 +103,11 @@ class HttpEc2:
         return str(key), str(group)
 
     def delete_build_access(self, name: str, group_id: str) -> None:
+        """Delete the key pair (DeleteKeyPair of a missing one succeeds) and the group (none
+        when making the access failed half way)."""
         self._call("delete_key_pair", KeyName=name)
-        self._call("delete_security_group", GroupId=group_id)
+        if group_id:
+            self._call("delete_security_group", GroupId=group_id)
 
     def _instance(self, instance_id: str) -> dict[str, Any]:
         r = self._call("describe_instances", InstanceIds=[instance_id])

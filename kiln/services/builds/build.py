@@ -95,10 +95,10 @@ def run_build(
     label = f"{recipe.name}/{recipe.version}/{version.build}"
     access = f"kiln-build-{recipe.name}-{secrets.token_hex(4)}"
     emit(StepEvent("info", f"build {label} from {parent}"))
-    key, group = ec2.create_build_access(access)
-    b = _Build(ec2, ssh, recipe, label, access, key, group, emit)
+    b = _Build(ec2, ssh, recipe, label, access, "", "", emit)
     kept: str | None = None
     try:
+        b.key, b.group = ec2.create_build_access(access)
         image_id = _build_and_test(b, parent)
         if distribution is not None:
             _distribute(b, image_id, distribution)
@@ -111,7 +111,7 @@ def run_build(
             b.note(StepEvent("info", f"keeping {kept} for debugging (--on-error keep)"))
         _clean_up(b, kept)
         if kept is None:
-            ec2.delete_build_access(access, group)
+            ec2.delete_build_access(access, b.group)
         if not isinstance(e, StepFailed | KilnError):
             log.warning("build %s failed", label, exc_info=True)
         with services.catalog.write() as tx:
@@ -135,9 +135,9 @@ def run_build(
             reason,
             exit_code,
             kept,
-            key if kept else None,
+            b.key if kept else None,
         )
-    ec2.delete_build_access(access, group)
+    ec2.delete_build_access(access, b.group)
     b.note(StepEvent("info", f"build {label} is {image_id}"))
     with services.catalog.write() as tx:
         cat.finish_build_version(

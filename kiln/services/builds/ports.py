@@ -75,7 +75,9 @@ class Ec2Port(ImageLookup, Protocol):
         key, group id)."""
         ...
 
-    def delete_build_access(self, name: str, group_id: str) -> None: ...
+    def delete_build_access(self, name: str, group_id: str) -> None:
+        """Delete both (``group_id`` empty: only the key pair, if it was made)."""
+        ...
 
     def launch(self, req: LaunchRequest) -> Launched:
         """RunInstances, then wait until it runs and its console says KILN-READY."""
