@@ -48,6 +48,18 @@ phases:
           forEach: [one, two]
         inputs:
           commands: ["echo {{ loop.value }} >> /opt/hello/loop.txt"]
+      - name: BootId
+        action: ExecuteBash
+        inputs:
+          commands: ["cat /proc/sys/kernel/random/boot_id"]
+      - name: Restart
+        action: Reboot
+      - name: Rebooted
+        action: ExecuteBash
+        inputs:
+          commands:
+            - test "$(cat /proc/sys/kernel/random/boot_id)" != "{{ build.BootId.outputs.stdout }}"
+            - test -s /opt/hello/greeting.txt
   - name: validate
     steps:
       - name: Present
@@ -180,7 +192,12 @@ def test_kiln_build_makes_a_tested_distributed_image(world: BuildWorld) -> None:
     assert out["State"] == "available" and out["BuildVersion"] == "hello/1.0.0/1", out
     image_id = out["ImageId"]
     log = "\n".join(out["Log"])
-    for step in ("hello/build/Write", "hello/validate/Present", "hello/test/OnTheNewImage"):
+    for step in (
+        "hello/build/Write",
+        "hello/build/Rebooted",  # after the Reboot step, in a new boot of the same instance
+        "hello/validate/Present",
+        "hello/test/OnTheNewImage",
+    ):
         assert f"[done] {step}" in log, log
     image = world.ec2().describe_images(ImageIds=[image_id])["Images"][0]
     assert image["Name"] == "hello/1.0.0/1" and image["State"] == "available"
