@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,6 +21,9 @@ from kiln.errors import KilnError
 from kiln.services.builds.build import BuildResult
 from kiln.services.builds.steps import StepEvent
 from kiln.services.context import Caller, Services
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 database_option = click.option(
     "--database-url", default=None, help="Catalog database (default: the data dir's SQLite file)."
@@ -149,31 +153,46 @@ def build(
     )
     console = Console(stderr=as_json, highlight=False)
     log: list[str] = []
+    total = sum(len(phase.steps) for rc in recipe.components for phase in rc.component.phases)
+    count = [0]
+    status = console.status("starting", spinner="dots")
+    if console.is_terminal:
+        status.start()  # a progress line under the log: step n of total, what runs now
 
     def emit(event: StepEvent) -> None:
         log.append(f"[{event.kind}] {event.text}")
+        if event.kind in ("step", "skipped"):
+            count[0] += 1
         if event.kind == "output":
             console.print(f"   {event.text}", style=STYLE["output"], markup=False)
-        else:
-            console.print(
-                f"{MARK.get(event.kind, '')} {event.text}",
-                style=STYLE.get(event.kind),
-                markup=False,
-            )
-
-    with _services(data_dir, database_url) as services:
-        account, key_id, secret = _credentials(services, account_id)
-        ec2 = HttpEc2(endpoint, region, key_id, secret)
-        result = run_build(
-            services,
-            Caller(account, region),
-            ec2,
-            SshConnector(),
-            recipe,
-            distribution,
-            keep_on_error=on_error == "keep",
-            emit=emit,
+            return
+        prefix = f"[{count[0]}/{total}] " if event.kind in ("step", "skipped") else ""
+        console.print(
+            f"{MARK.get(event.kind, '')} {prefix}{event.text}",
+            style=STYLE.get(event.kind),
+            markup=False,
         )
+        status.update(f"step {count[0]} of {total}: {event.text}")
+
+    try:
+        with _services(data_dir, database_url) as services:
+            account, key_id, secret = _credentials(services, account_id)
+            result = run_build(
+                services,
+                Caller(account, region),
+                HttpEc2(endpoint, region, key_id, secret),
+                SshConnector(),
+                recipe,
+                distribution,
+                keep_on_error=on_error == "keep",
+                emit=emit,
+            )
+    finally:
+        status.stop()
+    _report(console, result, log, as_json)
+
+
+def _report(console: Console, result: BuildResult, log: list[str], as_json: bool) -> None:
     if result.kept_key and result.kept_instance_id:
         key_path = Path(f"{result.kept_instance_id}.pem")
         key_path.write_text(result.kept_key)
