@@ -9,7 +9,7 @@ from typing import Any
 
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from kiln import errors
 from kiln.errors import ErrorCode, KilnError
@@ -17,6 +17,10 @@ from kiln.services.builds.ports import Launched, LaunchRequest
 
 WAIT_S = 1800.0  # guards against waiting forever, never a speed requirement
 POLL_S = 1.0
+#: How long a refused connection is retried: a restart of kiln serve (its instances keep
+#: running, docs/instances.md) does not fail the build. Only refused connections are retried:
+#: the request was never sent, so no action runs twice.
+RESTART_GRACE_S = 120.0
 
 
 def _error(e: ClientError) -> KilnError:
@@ -31,6 +35,7 @@ class HttpEc2:
         self.endpoint, self.region = endpoint, region
         self._creds = (access_key_id, secret)
         self._clients: dict[str, Any] = {}
+        self._answered = False  # a server that never answered is not waited for
 
     def _ec2(self, region: str | None = None) -> Any:
         region = region or self.region
@@ -46,14 +51,26 @@ class HttpEc2:
         return self._clients[region]
 
     def _call(self, name: str, region: str | None = None, **kwargs: Any) -> Any:
-        try:
-            return getattr(self._ec2(region), name)(**kwargs)
-        except ClientError as e:
-            raise _error(e) from None
-        except BotoCoreError as e:
-            raise KilnError(
-                errors.InternalError, f"kiln serve at {self.endpoint} did not answer: {e}"
-            ) from None
+        deadline = time.monotonic() + RESTART_GRACE_S
+        while True:
+            try:
+                answer = getattr(self._ec2(region), name)(**kwargs)
+            except ClientError as e:
+                self._answered = True
+                raise _error(e) from None
+            except EndpointConnectionError as e:
+                if self._answered and time.monotonic() < deadline:
+                    time.sleep(POLL_S)
+                    continue
+                raise KilnError(
+                    errors.InternalError, f"kiln serve at {self.endpoint} did not answer: {e}"
+                ) from None
+            except BotoCoreError as e:
+                raise KilnError(
+                    errors.InternalError, f"kiln serve at {self.endpoint} did not answer: {e}"
+                ) from None
+            self._answered = True
+            return answer
 
     def _until(self, what: str, probe: Any) -> Any:
         deadline = time.monotonic() + WAIT_S
@@ -72,6 +89,10 @@ class HttpEc2:
             if "NotFound" in str(e.response.get("Error", {}).get("Code")):
                 return None
             raise _error(e) from None
+        except BotoCoreError as e:
+            raise KilnError(
+                errors.InternalError, f"kiln serve at {self.endpoint} did not answer: {e}"
+            ) from None
         return dict(found[0]) if found else None
 
     def find_image_by_name(self, name: str) -> str | None:

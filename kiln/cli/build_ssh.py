@@ -21,6 +21,7 @@ from kiln.services.builds.ports import RunResult
 log = logging.getLogger(__name__)
 USERS = ("root", "admin")
 RETRY_S = 1.0
+RECONNECT_S = 120.0  # a session lost between steps (kiln serve restarted): a new one within
 #: The wrapper: the script arrives on stdin; its exit status is the command's.
 WRAPPER = 'f=/tmp/kiln-step.$$; cat > "$f" && {sudo}sh "$f" </dev/null; rc=$?; rm -f "$f"; exit $rc'
 
@@ -72,7 +73,11 @@ class SshGuest:
 
     def run(self, script: str, timeout_s: int, output: Callable[[str], None]) -> RunResult:
         transport = self.client.get_transport()
-        assert transport is not None
+        if transport is None or not transport.is_active():  # lost between steps: a new one
+            self.client.close()
+            self.client, self.sudo = self._open(RECONNECT_S)
+            transport = self.client.get_transport()
+            assert transport is not None
         chan = transport.open_session()
         chan.exec_command(WRAPPER.format(sudo=self.sudo))
         chan.sendall(script.encode())
@@ -111,6 +116,11 @@ class SshGuest:
             return RunResult(124, out.decode(errors="replace"), err.decode(errors="replace"), True)
         code = chan.recv_exit_status()
         chan.close()
+        if code == -1:  # the channel closed without an exit status: the session was lost
+            lost = "the SSH session to the guest was lost before the step finished"
+            err += f"\n{lost}".encode()
+            output(lost)
+            return RunResult(255, out.decode(errors="replace"), err.decode(errors="replace"))
         return RunResult(code, out.decode(errors="replace"), err.decode(errors="replace"))
 
     def _boot_id(self) -> str:

@@ -20,6 +20,7 @@ import kiln
 pytestmark = pytest.mark.slow
 REGION = "us-east-1"
 WAIT = 900  # guards against hanging, never a speed requirement
+ENV = {**os.environ, "PYTHONPATH": str(Path(kiln.__file__).parent.parent)}
 
 COMPONENT = """\
 name: hello
@@ -115,26 +116,29 @@ class BuildWorld:
     def ec2(self, region: str = REGION) -> Any:
         return self.kiln.client(self.owner, region)
 
+    def args(self, recipe: Path, *extra: str) -> list[str]:
+        return [
+            *KILN,
+            "build",
+            str(recipe),
+            "--account",
+            self.owner.account_id,
+            "--endpoint-url",
+            self.kiln.url,
+            "--data-dir",
+            str(self.kiln.data_dir),
+            "--json",
+            *extra,
+        ]
+
     def build(self, recipe: Path, *extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [
-                *KILN,
-                "build",
-                str(recipe),
-                "--account",
-                self.owner.account_id,
-                "--endpoint-url",
-                self.kiln.url,
-                "--data-dir",
-                str(self.kiln.data_dir),
-                "--json",
-                *extra,
-            ],
+            self.args(recipe, *extra),
             capture_output=True,
             text=True,
             timeout=WAIT,
             cwd=self.dir,  # where --on-error keep writes the key
-            env={**os.environ, "PYTHONPATH": str(Path(kiln.__file__).parent.parent)},
+            env=ENV,
         )
 
 
@@ -296,3 +300,46 @@ def test_a_bad_recipe_is_refused_before_anything_starts(world: BuildWorld) -> No
     assert bad.returncode == 1 and bad.stdout == ""
     assert bad.stderr.startswith(f"error: InvalidParameterValue: {recipe}:2: semVer: unknown key")
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_restart_of_kiln_serve_mid_step_fails_the_build_honestly(world: BuildWorld) -> None:
+    """The guest's forwarded SSH port is the server's: a restart drops the step's session, so
+    the step's outcome is unknown and the build fails, saying so, and cleans up through the
+    restarted server."""
+    (world.dir / "slow.yaml").write_text(
+        "name: slow\nschemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n"
+        "      - name: Wait\n        action: ExecuteBash\n"
+        "        inputs: {commands: ['echo waiting', 'sleep 15']}\n"
+    )
+    recipe = world.dir / "slow-recipe.yaml"
+    recipe.write_text(
+        "name: slow\nsemanticVersion: 1.0.0\nparentImage: kiln/micro\n"
+        "components:\n  - name: slow.yaml\n"
+    )
+    before = {i["ImageId"] for i in world.ec2().describe_images(Owners=["self"])["Images"]}
+    proc = subprocess.Popen(
+        world.args(recipe),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=world.dir,
+        env=ENV,
+    )
+    assert proc.stderr is not None
+    try:
+        for line in proc.stderr:  # the live log (on stderr with --json)
+            if "waiting" in line:
+                break
+        world.kiln.stop()  # while the step runs in the guest
+        world.kiln.start()
+        out, err = proc.communicate(timeout=WAIT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err[-3000:]
+    result = json.loads(out)
+    assert result["State"] == "failed" and result["ExitCode"] == 255
+    assert "the SSH session to the guest was lost" in result["Reason"]
+    assert live_instances(world.ec2()) == []
+    after = {i["ImageId"] for i in world.ec2().describe_images(Owners=["self"])["Images"]}
+    assert after == before
