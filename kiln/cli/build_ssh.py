@@ -23,7 +23,10 @@ USERS = ("root", "admin")
 RETRY_S = 1.0
 RECONNECT_S = 120.0  # a session lost between steps (kiln serve restarted): a new one within
 #: The wrapper: the script arrives on stdin; its exit status is the command's.
-WRAPPER = 'f=/tmp/kiln-step.$$; cat > "$f" && {sudo}sh "$f" </dev/null; rc=$?; rm -f "$f"; exit $rc'
+WRAPPER = (
+    'f=/tmp/kiln-step.$$; rm -f "$f"; (umask 077; cat > "$f") && {sudo}sh "$f" </dev/null; '
+    'rc=$?; rm -f "$f"; exit $rc'
+)
 
 
 def _key(pem: str) -> paramiko.PKey:
