@@ -48,7 +48,10 @@ def compose(text: str, file: str) -> tuple[yaml.Node, Where]:
 def plain(node: yaml.Node, where: Where) -> Plain:
     """The node as plain data (strings, numbers, lists, mappings with string keys)."""
     if isinstance(node, yaml.ScalarNode):
-        value = yaml.SafeLoader("").construct_object(node, deep=True)
+        try:
+            value = yaml.SafeLoader("").construct_object(node, deep=True)
+        except yaml.YAMLError as e:  # a tag PyYAML's safe loader does not know (!!python/…)
+            raise where.fail(f"not a plain value: {getattr(e, 'problem', e)}") from None
         if isinstance(value, str | int | float | bool) or value is None:
             return value
         return str(node.value)  # dates and the like: as written

@@ -136,3 +136,9 @@ def test_recipe_parameters_must_be_known_and_required_ones_given() -> None:
     with pytest.raises(KilnError, match="has no parameter Other"):
         bind(c, {"Greeting": "x", "Other": "y"}, w)
     assert bind(c, {"Greeting": "yo"}, w) == {"Greeting": "yo"}
+
+
+def test_unsafe_tags_and_several_documents_are_refused() -> None:
+    tagged = GOOD.replace("default: hello", "default: !!python/object:os.system echo")
+    assert "parameters.Greeting.default: not a plain value" in refused(tagged)
+    assert "not valid YAML" in refused(GOOD + "---\nname: again\n")
