@@ -207,3 +207,46 @@ def _report(console: Console, result: BuildResult, log: list[str], as_json: bool
     if result.state != "available":
         click.echo(f"error: build {result.build_version} failed: {result.reason}", err=True)
         sys.exit(1)
+
+
+@click.command("builds")
+@click.option("--account", "account_id", required=True, help="Whose builds.")
+@click.option("--region", default=DEFAULT_REGION, show_default=True, help="The builds' region.")
+@click.option("--recipe", default=None, help="Only this recipe's builds.")
+@data_dir_option
+@database_option
+@json_option
+@cli_errors
+def builds(
+    account_id: str,
+    region: str,
+    recipe: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    as_json: bool,
+) -> None:
+    """List an account's build versions (NAME/VERSION/N), oldest first: state, image, reason;
+    with --json each with its step log."""
+    from kiln.catalog import builds as cat
+
+    with _services(data_dir, database_url) as services, services.catalog.read() as tx:
+        rows = cat.build_versions(tx, account_id, region, recipe)
+    out = [
+        {
+            "BuildVersion": f"{b.recipe}/{b.version}/{b.build}",
+            "State": b.state,
+            "ImageId": b.image_id,
+            "ParentImageId": b.parent_image_id,
+            "Reason": b.reason,
+            "StartedAt": b.started_at,
+            "FinishedAt": b.finished_at,
+            "Log": b.log.splitlines(),
+        }
+        for b in rows
+    ]
+    if as_json:
+        emit_json(out)
+        return
+    for r in out:
+        reason = f"  {str(r['Reason']).splitlines()[0]}" if r["Reason"] else ""
+        click.echo(f"{r['BuildVersion']}  {r['State']:<9} {r['ImageId'] or '-'}{reason}")

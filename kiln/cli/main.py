@@ -27,6 +27,7 @@ COMMANDS = [
     ("kiln.cli.trust", "trust"),
     ("kiln.cli.scan", "scan"),
     ("kiln.cli.build", "build"),
+    ("kiln.cli.build", "builds"),
 ]
 
 

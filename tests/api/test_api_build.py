@@ -291,6 +291,24 @@ def test_a_failing_step_stops_the_build_and_leaves_nothing(world: BuildWorld) ->
     assert live_instances(world.ec2()) == [kept["KeptInstanceId"]]
     assert (world.dir / f"{kept['KeptInstanceId']}.pem").exists()
     world.ec2().terminate_instances(InstanceIds=[kept["KeptInstanceId"]])
+    listed = world.kiln.kiln(
+        "builds",
+        "--account",
+        world.owner.account_id,
+        "--recipe",
+        "broken",
+        "--data-dir",
+        str(world.kiln.data_dir),
+        "--json",
+    )
+    assert listed.returncode == 0, listed.stderr
+    versions = json.loads(listed.stdout)
+    assert [(v["BuildVersion"], v["State"]) for v in versions] == [
+        ("broken/1.0.0/1", "failed"),
+        ("broken/1.0.0/2", "failed"),
+    ]
+    assert "exit code 7" in versions[0]["Reason"]
+    assert "[failed] broken/build/Breaks: exit code 7" in versions[0]["Log"]
 
 
 def test_a_bad_recipe_is_refused_before_anything_starts(world: BuildWorld) -> None:
