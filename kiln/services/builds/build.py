@@ -94,8 +94,8 @@ def run_build(
         )
     label = f"{recipe.name}/{recipe.version}/{version.build}"
     access = f"kiln-build-{recipe.name}-{secrets.token_hex(4)}"
-    emit(StepEvent("info", f"build {label} from {parent}"))
     b = _Build(ec2, ssh, recipe, label, access, "", "", emit)
+    b.note(StepEvent("info", f"build {label} from {parent}"))
     kept: str | None = None
     try:
         b.key, b.group = ec2.create_build_access(access)
