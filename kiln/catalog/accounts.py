@@ -128,3 +128,17 @@ def lookup_access_key(tx: Session, sealer: Sealer, access_key_id: str) -> Access
 
 def access_key_exists(tx: Session, access_key_id: str) -> bool:
     return tx.get(models.AccessKey, access_key_id) is not None
+
+
+def active_access_key(tx: Session, sealer: Sealer, account_id: str) -> AccessKeyRecord | None:
+    """The account's oldest active key with its secret unsealed (the operator's CLI acting as
+    the account over HTTP: ``kiln build --account``), or None."""
+    row = tx.scalars(
+        select(models.AccessKey)
+        .where(models.AccessKey.account_id == account_id, models.AccessKey.status == "Active")
+        .order_by(models.AccessKey.created, models.AccessKey.access_key_id)
+    ).first()
+    if row is None:
+        return None
+    secret = sealer.unseal(row.secret_sealed, row.access_key_id).decode()
+    return AccessKeyRecord(row.access_key_id, secret, row.account_id)

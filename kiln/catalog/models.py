@@ -792,3 +792,28 @@ class CveAdvisory(Base):
     __tablename__ = "cve_advisories"
     package: Mapped[str] = mapped_column(String(256), primary_key=True)
     advisories: Mapped[list[Any]] = mapped_column(JSON)
+
+
+class BuildVersion(Base):
+    """One build of an image recipe (``kiln build``; docs/builds.md#versions): the recipe's
+    semantic version and its build number, ``/1``, ``/2``… per account, region, recipe and
+    version, never reused. ``state`` is ``building``, ``available`` (``image_id`` the image
+    made) or ``failed`` (``reason``); ``log`` is the step log."""
+
+    __tablename__ = "build_versions"
+    __table_args__ = (
+        Index(None, "account_id", "region", "recipe", "version", "build", unique=True),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
+    region: Mapped[str] = mapped_column(ForeignKey("regions.name"))
+    recipe: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(32))
+    build: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    image_id: Mapped[str | None] = mapped_column(ID)
+    parent_image_id: Mapped[str | None] = mapped_column(ID)
+    reason: Mapped[str | None] = mapped_column(Text)
+    log: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[str] = mapped_column(TS)
+    finished_at: Mapped[str | None] = mapped_column(TS)

@@ -28,6 +28,8 @@ COMMANDS = [
     ("kiln.cli.scan", "scan"),
     ("kiln.cli.sbom", "sbom"),
     ("kiln.cli.sbom", "cve"),
+    ("kiln.cli.build", "build"),
+    ("kiln.cli.build", "builds"),
 ]
 
 
