@@ -31,6 +31,8 @@ from kiln.config import Settings
 from kiln.ec2.actions import ACTIONS as EC2_ACTIONS
 from kiln.ec2.server import ec2_service
 from kiln.errors import KilnError
+from kiln.imagebuilder.actions import ACTIONS as IMAGEBUILDER_ACTIONS
+from kiln.imagebuilder.service import imagebuilder_service
 from kiln.kms.actions import ACTIONS as KMS_ACTIONS
 from kiln.kms.service import kms_service
 from kiln.rbin.actions import ACTIONS as RBIN_ACTIONS
@@ -244,6 +246,7 @@ def mounted_services() -> list[Service]:
         ssm_service(SSM_ACTIONS),
         s3_service(S3_ACTIONS),
         rbin_service(RBIN_ACTIONS),
+        imagebuilder_service(IMAGEBUILDER_ACTIONS),
     ]
 
 

@@ -45,7 +45,9 @@ def check_version(version: str | None) -> str:
     return version
 
 
-def find(services: Services, caller: Caller, kind: str, value: str | None, member: str) -> IbResourceRecord:
+def find(
+    services: Services, caller: Caller, kind: str, value: str | None, member: str
+) -> IbResourceRecord:
     """The caller's resource of ``kind`` with the ARN ``value`` (ResourceNotFoundException)."""
     m = ARN_RE.match(value or "")
     if m is None or m["kind"] != kind:

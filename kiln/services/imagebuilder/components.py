@@ -38,7 +38,9 @@ def parsed(record: IbResourceRecord) -> Component:
     return parse_component(str(record.body["data"]), record.name)
 
 
-def create_component(services: Services, caller: Caller, req: CreateComponentRequest) -> IbResourceRecord:
+def create_component(
+    services: Services, caller: Caller, req: CreateComponentRequest
+) -> IbResourceRecord:
     name = arns.check_name(req.name)
     version = arns.check_version(req.semantic_version)
     if req.platform != "Linux":
@@ -89,11 +91,15 @@ def create_component(services: Services, caller: Caller, req: CreateComponentReq
     return arns.add(services, caller, KIND, the_arn, name, version, "ACTIVE", body)
 
 
-def get_component(services: Services, caller: Caller, component_arn: str | None) -> IbResourceRecord:
+def get_component(
+    services: Services, caller: Caller, component_arn: str | None
+) -> IbResourceRecord:
     return arns.find(services, caller, KIND, component_arn, "componentBuildVersionArn")
 
 
-def list_components(services: Services, caller: Caller, owner: str | None) -> list[IbResourceRecord]:
+def list_components(
+    services: Services, caller: Caller, owner: str | None
+) -> list[IbResourceRecord]:
     """The caller's components (``owner`` Self; Amazon, Shared and ThirdParty own none here)."""
     if owner not in (None, "Self"):
         return []
@@ -101,7 +107,9 @@ def list_components(services: Services, caller: Caller, owner: str | None) -> li
         return cat.list_resources(tx, caller.account_id, caller.region, KIND)
 
 
-def resolve_component(services: Services, caller: Caller, value: str | None, member: str) -> IbResourceRecord:
+def resolve_component(
+    services: Services, caller: Caller, value: str | None, member: str
+) -> IbResourceRecord:
     """A recipe's ``componentArn``: a build version (``…/x.y.z/1``) or a version (``…/x.y.z``:
     its newest build)."""
     m = arns.ARN_RE.match(value or "")

@@ -86,9 +86,13 @@ def create_distribution_configuration(
                 f"The value supplied for parameter 'distributions[{i}].region' is not valid. "
                 f"'{region}' is not a region this server serves.",
             )
-        for member in ("containerDistributionConfiguration", "licenseConfigurationArns",
-                       "launchTemplateConfigurations", "fastLaunchConfigurations",
-                       "s3ExportConfiguration"):
+        for member in (
+            "containerDistributionConfiguration",
+            "licenseConfigurationArns",
+            "launchTemplateConfigurations",
+            "fastLaunchConfigurations",
+            "s3ExportConfiguration",
+        ):
             if d.get(member):
                 raise KilnError(
                     arns.INVALID,

@@ -14,9 +14,10 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kiln import errors
+from kiln.builder.recipe import Recipe
 from kiln.catalog import builds as builds_cat
 from kiln.catalog import imagebuilder as cat
 from kiln.catalog.imagebuilder import IbResourceRecord
@@ -32,7 +33,8 @@ from kiln.services.imagebuilder.configurations import (
     INFRASTRUCTURE,
     distribution_of,
 )
-from kiln.services.imagebuilder.recipes import KIND as RECIPE, build_recipe
+from kiln.services.imagebuilder.recipes import KIND as RECIPE
+from kiln.services.imagebuilder.recipes import build_recipe
 
 log = logging.getLogger(__name__)
 KIND = "image"
@@ -204,10 +206,8 @@ def _run(services: Services, caller: Caller, record: IbResourceRecord, ports: Bu
     _finish(services, caller, the_arn, result)
 
 
-def _with_type(recipe: object, instance_type: str) -> object:
-    from dataclasses import replace
-
-    return replace(recipe, instance_type=instance_type)  # type: ignore[type-var]
+def _with_type(recipe: Recipe, instance_type: str) -> Recipe:
+    return replace(recipe, instance_type=instance_type)
 
 
 def _finish(services: Services, caller: Caller, the_arn: str, result: BuildResult) -> None:

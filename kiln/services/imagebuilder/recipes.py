@@ -52,12 +52,17 @@ def build_recipe(services: Services, caller: Caller, body: Mapping[str, object])
     for i, item in enumerate(items if isinstance(items, list) else []):
         member = f"components[{i}].componentArn"
         record = resolve_component(
-            services, caller, str(item.get("componentArn")) if isinstance(item, Mapping) else None, member
+            services,
+            caller,
+            str(item.get("componentArn")) if isinstance(item, Mapping) else None,
+            member,
         )
         component = parsed(record)
         given = _given(item) if isinstance(item, Mapping) else {}
         bound.append(
-            RecipeComponent(component, bind(component, given, Where("recipe", 1, f"components[{i}].parameters")))
+            RecipeComponent(
+                component, bind(component, given, Where("recipe", 1, f"components[{i}].parameters"))
+            )
         )
     devices = body.get("blockDeviceMappings")
     block: list[BlockDevice] = []
@@ -94,7 +99,9 @@ def create_image_recipe(
     name = arns.check_name(req.name)
     version = arns.check_version(req.semantic_version)
     if not req.parent_image:
-        raise KilnError(arns.INVALID, "The value supplied for parameter 'parentImage' is not valid.")
+        raise KilnError(
+            arns.INVALID, "The value supplied for parameter 'parentImage' is not valid."
+        )
     if not req.components:
         raise KilnError(
             arns.INVALID,
@@ -123,5 +130,7 @@ def create_image_recipe(
     return arns.add(services, caller, KIND, the_arn, name, version, "", body)
 
 
-def get_image_recipe(services: Services, caller: Caller, recipe_arn: str | None) -> IbResourceRecord:
+def get_image_recipe(
+    services: Services, caller: Caller, recipe_arn: str | None
+) -> IbResourceRecord:
     return arns.find(services, caller, KIND, recipe_arn, "imageRecipeArn")
