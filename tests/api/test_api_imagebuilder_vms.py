@@ -104,7 +104,7 @@ def build(world: World, name: str, data: str, params: list[dict[str, Any]]) -> s
         name=name,
         semanticVersion="1.0.0",
         parentImage="kiln/micro",
-        components=[{"componentArn": component, "parameters": params}],
+        components=[{"componentArn": component, **({"parameters": params} if params else {})}],
     )["imageRecipeArn"]
     infra = ib.create_infrastructure_configuration(
         name=name, instanceProfileName="kiln", instanceTypes=["t2.micro"]
