@@ -132,10 +132,3 @@ def update_resource(
     if log_entry is not None:
         row.log = row.log + json.dumps(log_entry) + "\n"
     tx.flush()
-
-
-def delete_resource(tx: Session, arn: str) -> None:
-    row = _row(tx, arn)
-    if row is not None:
-        tx.delete(row)
-        tx.flush()

@@ -248,7 +248,16 @@ def _finish(services: Services, caller: Caller, the_arn: str, result: BuildResul
 
 
 def get_image(services: Services, caller: Caller, image_arn: str | None) -> IbResourceRecord:
-    return arns.find(services, caller, KIND, image_arn, "imageBuildVersionArn")
+    found = arns.find(services, caller, KIND, image_arn, "imageBuildVersionArn")
+    if found.state == "DELETED":
+        raise KilnError(
+            errors.ImagebuilderResourceNotFound, f"The resource ARN '{image_arn}' does not exist."
+        )
+    return found
+
+
+def _live(rows: list[IbResourceRecord]) -> list[IbResourceRecord]:
+    return [r for r in rows if r.state != "DELETED"]
 
 
 def list_images(services: Services, caller: Caller, owner: str | None) -> list[IbResourceRecord]:
@@ -256,7 +265,7 @@ def list_images(services: Services, caller: Caller, owner: str | None) -> list[I
     if owner not in (None, "Self"):
         return []
     with services.catalog.read() as tx:
-        rows = cat.list_resources(tx, caller.account_id, caller.region, KIND)
+        rows = _live(cat.list_resources(tx, caller.account_id, caller.region, KIND))
     newest: dict[tuple[str, str], IbResourceRecord] = {}
     for r in rows:
         newest[(r.name, r.version)] = r
@@ -278,22 +287,21 @@ def list_image_build_versions(
     with services.catalog.read() as tx:
         return [
             r
-            for r in cat.list_resources(tx, caller.account_id, caller.region, KIND)
+            for r in _live(cat.list_resources(tx, caller.account_id, caller.region, KIND))
             if r.name.lower() == name and r.version == version
         ]
 
 
 def delete_image(services: Services, caller: Caller, image_arn: str | None) -> str:
-    """Forget the image build version (its AMIs stay: deregister them through EC2). A build
-    still running is refused."""
+    """The image build version becomes ``DELETED`` (gone from Get and List; its AMIs stay:
+    deregister them through EC2). A build still running is refused."""
     record = get_image(services, caller, image_arn)
     if record.state not in DONE:
         raise KilnError(
             errors.ImagebuilderInvalidRequest,
             f"The image {record.arn} cannot be deleted while it is {record.state}.",
         )
-    with services.catalog.write() as tx:
-        cat.delete_resource(tx, record.arn)
+    _set_state(services, record.arn, "DELETED")  # kept, so that its build number is never reused
     return record.arn
 
 
@@ -339,7 +347,7 @@ def list_workflow_step_executions(
 ) -> tuple[IbResourceRecord, list[WorkflowStep]]:
     """The component steps the build ran; the id is ListWorkflowExecutions'."""
     with services.catalog.read() as tx:
-        rows = cat.list_resources(tx, caller.account_id, caller.region, KIND)
+        rows = _live(cat.list_resources(tx, caller.account_id, caller.region, KIND))
     for r in rows:
         if r.body.get("workflowExecutionId") == workflow_execution_id:
             return r, _steps(r)
