@@ -47,6 +47,7 @@ from kiln.s3.actions import ACTIONS as S3_ACTIONS
 from kiln.s3.service import s3_service
 from kiln.services.accounts.accounts import lookup_access_key
 from kiln.services.context import JobKind, Services
+from kiln.services.imagebuilder.images import fail_interrupted_builds
 from kiln.services.instances import vm_network
 from kiln.services.instances.instance_types import InstanceCaps
 from kiln.services.instances.lifecycle import reconcile, watch_running
@@ -297,6 +298,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         sweep.start()  # its first purge now: what came due while the server was down
         if svc.compute is not None:
             alive = reconcile(svc)
+            interrupted = fail_interrupted_builds(svc)
+            if interrupted:
+                log.info("image builder: %d build(s) failed by the stop", len(interrupted))
             svc.compute.watch(lambda: watch_running(svc))
             log.info("instances: %d VM(s) re-attached", alive)
         yield

@@ -132,3 +132,9 @@ def update_resource(
     if log_entry is not None:
         row.log = row.log + json.dumps(log_entry) + "\n"
     tx.flush()
+
+
+def every_resource(tx: Session, kind: str) -> list[IbResourceRecord]:
+    """Every account's resources of ``kind`` (the server's start: builds left running)."""
+    q = select(models.ImageBuilderResource).where(models.ImageBuilderResource.kind == kind)
+    return [_record(r) for r in tx.scalars(q.order_by(models.ImageBuilderResource.id))]

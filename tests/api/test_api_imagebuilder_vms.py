@@ -190,3 +190,31 @@ def test_a_failing_component_ends_failed_leaving_nothing(world: World) -> None:
     after = {i["ImageId"] for i in world.ec2().describe_images(Owners=["self"])["Images"]}
     assert after == before
     assert live_instances(world.ec2()) == []
+
+
+SLOW = HELLO.replace(
+    "  - name: test\n",
+    "      - name: Wait\n        action: ExecuteBash\n"
+    '        inputs:\n          commands: ["sleep 600"]\n  - name: test\n',
+)
+
+
+def test_a_build_running_when_the_server_stops_ends_failed_leaving_no_instance(
+    world: World,
+) -> None:
+    arn = build(world, "stopped", SLOW.replace("name: hello", "name: stopped"), [])
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:  # until the build instance runs the long step
+        names = [s["name"] for s in steps(world, arn)]
+        if "stopped/build/Wait" in names:
+            break
+        time.sleep(2)
+    assert live_instances(world.ec2()) != []
+    world.kiln.stop()
+    world.kiln.start()
+    image = world.ib().get_image(imageBuildVersionArn=arn)["image"]
+    assert image["state"] == {"status": "FAILED", "reason": "kiln serve stopped during the build"}
+    deadline = time.monotonic() + WAIT
+    while live_instances(world.ec2()) and time.monotonic() < deadline:
+        time.sleep(2)  # termination completes in the background
+    assert live_instances(world.ec2()) == []

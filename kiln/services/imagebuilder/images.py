@@ -35,6 +35,8 @@ from kiln.services.imagebuilder.configurations import (
 )
 from kiln.services.imagebuilder.recipes import KIND as RECIPE
 from kiln.services.imagebuilder.recipes import build_recipe
+from kiln.services.images.images import deregister_image
+from kiln.services.instances.instances import terminate_instances
 
 log = logging.getLogger(__name__)
 KIND = "image"
@@ -165,13 +167,23 @@ def _run(services: Services, caller: Caller, record: IbResourceRecord, ports: Bu
 
     def emit(event: StepEvent) -> None:
         status = phase[0]
+        made = _made(event)
         if event.kind == "info" and event.text.startswith("launching") and "(test)" in event.text:
             status = "TESTING"
         elif event.kind == "info" and event.text.startswith(("copying", "sharing")):
             status = "DISTRIBUTING"
         with services.catalog.write() as tx:
+            row = cat.get_resource(tx, the_arn)
+            grown = None
+            if made is not None and row is not None:
+                key, value = made
+                grown = dict(row.body)
+                grown[key] = [*_strs(grown.get(key)), value]
             cat.update_resource(
-                tx, the_arn, log_entry={"kind": event.kind, "text": event.text, "time": utc_now()}
+                tx,
+                the_arn,
+                body=grown,
+                log_entry={"kind": event.kind, "text": event.text, "time": utc_now()},
             )
         if status != phase[0]:
             phase[0] = status
@@ -204,6 +216,48 @@ def _run(services: Services, caller: Caller, record: IbResourceRecord, ports: Bu
         _set_state(services, the_arn, "FAILED", reason)
         return
     _finish(services, caller, the_arn, result)
+
+
+def _strs(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _made(event: StepEvent) -> tuple[str, str] | None:
+    """What the build just made, from its log (to clean up after a server stop): an instance
+    (``i-… is up at``), an image (``ami-… is available``, a copy ``… is ami-…``)."""
+    if event.kind != "info":
+        return None
+    first = event.text.split(" ", 1)[0]
+    if first.startswith("i-") and " is up at " in event.text:
+        return "kilnInstances", first
+    if first.startswith("ami-") and " is available" in event.text:
+        return "kilnImages", first
+    return None
+
+
+def fail_interrupted_builds(services: Services) -> list[str]:
+    """At server start: every image whose build was running when the server stopped is
+    ``FAILED`` ("kiln serve stopped during the build"); the instances it launched are
+    terminated and the images it made deregistered (with their snapshots). Returns the ARNs."""
+    with services.catalog.read() as tx:
+        rows = [r for r in cat.every_resource(tx, KIND) if r.state not in DONE]
+    failed: list[str] = []
+    for r in rows:
+        caller = Caller(r.account_id, r.region)
+        instances = _strs(r.body.get("kilnInstances"))
+        try:
+            if instances:
+                terminate_instances(services, caller, instances, False)
+        except KilnError as e:
+            log.warning("image %s: could not terminate %s: %s", r.arn, instances, e.message)
+        for image_id in _strs(r.body.get("kilnImages")):
+            try:
+                deregister_image(services, caller, image_id, True)
+            except KilnError as e:
+                log.warning("image %s: could not deregister %s: %s", r.arn, image_id, e.message)
+        _set_state(services, r.arn, "FAILED", "kiln serve stopped during the build")
+        failed.append(r.arn)
+    return failed
 
 
 def _with_type(recipe: Recipe, instance_type: str) -> Recipe:
