@@ -47,7 +47,7 @@ from kiln.s3.actions import ACTIONS as S3_ACTIONS
 from kiln.s3.service import s3_service
 from kiln.services.accounts.accounts import lookup_access_key
 from kiln.services.context import JobKind, Services
-from kiln.services.imagebuilder.images import fail_interrupted_builds
+from kiln.services.imagebuilder.images import fail_interrupted_builds, stop_builds
 from kiln.services.instances import vm_network
 from kiln.services.instances.instance_types import InstanceCaps
 from kiln.services.instances.lifecycle import reconcile, watch_running
@@ -304,6 +304,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             svc.compute.watch(lambda: watch_running(svc))
             log.info("instances: %d VM(s) re-attached", alive)
         yield
+        stop_builds()  # Image Builder builds end at the next start (fail_interrupted_builds)
         if scheduler is not None:
             scheduler.stop()
         sweep.stop()

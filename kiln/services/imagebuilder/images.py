@@ -43,6 +43,13 @@ KIND = "image"
 #: What a build runs on, made for the caller when it starts (kiln/imagebuilder/inprocess.py).
 BuildPorts = Callable[[Services, Caller], tuple[Ec2Port, GuestConnector]]
 DONE = ("AVAILABLE", "FAILED", "CANCELLED", "DELETED")
+_STOPPING = threading.Event()  # the server is stopping: a build's end is the next start's
+
+
+def stop_builds() -> None:
+    """The server is stopping (before its VMs go): a build that fails from now on records
+    nothing, and ``fail_interrupted_builds`` at the next start ends it."""
+    _STOPPING.set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +216,8 @@ def _run(services: Services, caller: Caller, record: IbResourceRecord, ports: Bu
             emit=emit,
         )
     except Exception as e:  # a refusal before the build started, or a bug
+        if _STOPPING.is_set():
+            return
         if not isinstance(e, KilnError):
             log.warning("image %s failed", the_arn, exc_info=True)
         reason = f"{e.code.code}: {e.message}" if isinstance(e, KilnError) else repr(e)
@@ -239,6 +248,7 @@ def fail_interrupted_builds(services: Services) -> list[str]:
     """At server start: every image whose build was running when the server stopped is
     ``FAILED`` ("kiln serve stopped during the build"); the instances it launched are
     terminated and the images it made deregistered (with their snapshots). Returns the ARNs."""
+    _STOPPING.clear()
     with services.catalog.read() as tx:
         rows = [r for r in cat.every_resource(tx, KIND) if r.state not in DONE]
     failed: list[str] = []
@@ -265,6 +275,8 @@ def _with_type(recipe: Recipe, instance_type: str) -> Recipe:
 
 
 def _finish(services: Services, caller: Caller, the_arn: str, result: BuildResult) -> None:
+    if _STOPPING.is_set() and result.state != "available":
+        return
     with services.catalog.write() as tx:
         row = cat.get_resource(tx, the_arn)
         if row is None:
