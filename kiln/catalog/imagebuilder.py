@@ -138,3 +138,10 @@ def every_resource(tx: Session, kind: str) -> list[IbResourceRecord]:
     """Every account's resources of ``kind`` (the server's start: builds left running)."""
     q = select(models.ImageBuilderResource).where(models.ImageBuilderResource.kind == kind)
     return [_record(r) for r in tx.scalars(q.order_by(models.ImageBuilderResource.id))]
+
+
+def delete_resource(tx: Session, arn: str) -> None:
+    row = _row(tx, arn)
+    if row is not None:
+        tx.delete(row)
+        tx.flush()

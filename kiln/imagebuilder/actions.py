@@ -22,4 +22,10 @@ ACTIONS: Mapping[str, Handler] = {
     "DeleteImage": handlers.delete_image,
     "ListWorkflowExecutions": handlers.list_workflow_executions,
     "ListWorkflowStepExecutions": handlers.list_workflow_step_executions,
+    "CreateImagePipeline": handlers.create_image_pipeline,
+    "GetImagePipeline": handlers.get_image_pipeline,
+    "ListImagePipelines": handlers.list_image_pipelines,
+    "DeleteImagePipeline": handlers.delete_image_pipeline,
+    "StartImagePipelineExecution": handlers.start_image_pipeline_execution,
+    "ListImagePipelineImages": handlers.list_image_pipeline_images,
 }

@@ -13,7 +13,7 @@ from kiln.imagebuilder.inprocess import InProcessEc2
 from kiln.imagebuilder.service import model
 from kiln.services.builds.ports import Ec2Port, GuestConnector
 from kiln.services.context import Caller, Services
-from kiln.services.imagebuilder import components, configurations, images, recipes
+from kiln.services.imagebuilder import components, configurations, images, pipelines, recipes
 
 
 def _services(ctx: RequestContext) -> Services:
@@ -171,6 +171,17 @@ def create_infrastructure_configuration(
     }
 
 
+def _ports(ctx: RequestContext) -> images.BuildPorts:
+    key_id = ctx.access_key_id
+
+    def ports(services: Services, caller: Caller) -> tuple[Ec2Port, GuestConnector]:
+        from kiln.cli.build_ssh import SshConnector
+
+        return InProcessEc2(services, caller, key_id), SshConnector()
+
+    return ports
+
+
 def create_image(ctx: RequestContext, params: Params) -> Mapping[str, object]:
     tests = params.get("imageTestsConfiguration")
     enabled = not (isinstance(tests, Mapping) and tests.get("imageTestsEnabled") is False)
@@ -182,14 +193,7 @@ def create_image(ctx: RequestContext, params: Params) -> Mapping[str, object]:
         tests_enabled=enabled,
         tags=_tags(params),
     )
-    key_id = ctx.access_key_id
-
-    def ports(services: Services, caller: Caller) -> tuple[Ec2Port, GuestConnector]:
-        from kiln.cli.build_ssh import SshConnector
-
-        return InProcessEc2(services, caller, key_id), SshConnector()
-
-    r = images.create_image(_services(ctx), _caller(ctx), req, ports)
+    r = images.create_image(_services(ctx), _caller(ctx), req, _ports(ctx))
     return {
         "requestId": ctx.request_id,
         "clientToken": _str(params, "clientToken"),
@@ -280,3 +284,61 @@ def list_workflow_step_executions(ctx: RequestContext, params: Params) -> Mappin
         "imageBuildVersionArn": r.arn,
         "steps": [_step_out(s) for s in steps],
     }
+
+
+def create_image_pipeline(ctx: RequestContext, params: Params) -> Mapping[str, object]:
+    tests = params.get("imageTestsConfiguration")
+    req = pipelines.CreateImagePipelineRequest(
+        name=_str(params, "name"),
+        image_recipe_arn=_str(params, "imageRecipeArn"),
+        infrastructure_configuration_arn=_str(params, "infrastructureConfigurationArn"),
+        distribution_configuration_arn=_str(params, "distributionConfigurationArn"),
+        container_recipe_arn=_str(params, "containerRecipeArn"),
+        description=_str(params, "description") or "",
+        status=_str(params, "status"),
+        schedule=bool(params.get("schedule")),
+        tests_enabled=not (isinstance(tests, Mapping) and tests.get("imageTestsEnabled") is False),
+        tags=_tags(params),
+        image_tags=_tags(params, "imageTags"),
+    )
+    r = pipelines.create_image_pipeline(_services(ctx), _caller(ctx), req)
+    return {
+        "requestId": ctx.request_id,
+        "clientToken": _str(params, "clientToken"),
+        "imagePipelineArn": r.arn,
+    }
+
+
+def get_image_pipeline(ctx: RequestContext, params: Params) -> Mapping[str, object]:
+    r = pipelines.get_image_pipeline(_services(ctx), _caller(ctx), _str(params, "imagePipelineArn"))
+    return {"requestId": ctx.request_id, "imagePipeline": _out("ImagePipeline", r.body)}
+
+
+def list_image_pipelines(ctx: RequestContext, params: Params) -> Mapping[str, object]:
+    rows = pipelines.list_image_pipelines(_services(ctx), _caller(ctx))
+    return {"requestId": ctx.request_id, "imagePipelineList": _summary("ImagePipeline", rows)}
+
+
+def delete_image_pipeline(ctx: RequestContext, params: Params) -> Mapping[str, object]:
+    arn = pipelines.delete_image_pipeline(
+        _services(ctx), _caller(ctx), _str(params, "imagePipelineArn")
+    )
+    return {"requestId": ctx.request_id, "imagePipelineArn": arn}
+
+
+def start_image_pipeline_execution(ctx: RequestContext, params: Params) -> Mapping[str, object]:
+    r = pipelines.start_image_pipeline_execution(
+        _services(ctx), _caller(ctx), _str(params, "imagePipelineArn"), _tags(params), _ports(ctx)
+    )
+    return {
+        "requestId": ctx.request_id,
+        "clientToken": _str(params, "clientToken"),
+        "imageBuildVersionArn": r.arn,
+    }
+
+
+def list_image_pipeline_images(ctx: RequestContext, params: Params) -> Mapping[str, object]:
+    rows = pipelines.list_image_pipeline_images(
+        _services(ctx), _caller(ctx), _str(params, "imagePipelineArn")
+    )
+    return {"requestId": ctx.request_id, "imageSummaryList": _summary("ImageSummary", rows)}

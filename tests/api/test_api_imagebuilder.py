@@ -152,3 +152,37 @@ def test_a_recipe_and_configurations(api: ApiWorld) -> None:
             imageBuildVersionArn=f"arn:aws:imagebuilder:{REGION}:{account}:image/web/2.0.0/1"
         )
     assert code(e)[0] == "ResourceNotFoundException"
+
+
+def test_a_pipeline_keeps_a_recipe_and_its_configurations(api: ApiWorld) -> None:
+    client = ib(api)
+    arn = component(api, "pipe-part")
+    recipe = client.create_image_recipe(
+        name="piped",
+        semanticVersion="1.0.0",
+        parentImage="kiln/micro",
+        components=[{"componentArn": arn}],
+    )["imageRecipeArn"]
+    infra = client.create_infrastructure_configuration(name="pipe-infra", instanceProfileName="k")[
+        "infrastructureConfigurationArn"
+    ]
+    with pytest.raises(ClientError) as e:
+        client.create_image_pipeline(
+            name="nightly",
+            imageRecipeArn=recipe,
+            infrastructureConfigurationArn=infra,
+            schedule={"scheduleExpression": "cron(0 0 * * ? *)"},
+        )
+    assert code(e)[0] == "InvalidParameterValueException" and "schedule" in code(e)[1]
+    pipe = client.create_image_pipeline(
+        name="by-hand", imageRecipeArn=recipe, infrastructureConfigurationArn=infra
+    )["imagePipelineArn"]
+    assert pipe.endswith(f":{api.owner.account_id}:image-pipeline/by-hand")
+    got = client.get_image_pipeline(imagePipelineArn=pipe)["imagePipeline"]
+    assert got["imageRecipeArn"] == recipe and got["status"] == "ENABLED"
+    assert [p["arn"] for p in client.list_image_pipelines()["imagePipelineList"]] == [pipe]
+    assert client.list_image_pipeline_images(imagePipelineArn=pipe)["imageSummaryList"] == []
+    client.delete_image_pipeline(imagePipelineArn=pipe)
+    with pytest.raises(ClientError) as e:
+        client.get_image_pipeline(imagePipelineArn=pipe)
+    assert code(e)[0] == "ResourceNotFoundException"

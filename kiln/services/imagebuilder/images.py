@@ -60,6 +60,7 @@ class CreateImageRequest:
     container_recipe_arn: str | None = None
     tests_enabled: bool = True
     tags: dict[str, str] = field(default_factory=dict)
+    source_pipeline: tuple[str, str] | None = None  # (ARN, name): StartImagePipelineExecution
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,8 @@ def create_image(
             "imageSource": "CUSTOM",
             "workflowExecutionId": f"wf-{secrets.token_hex(16)}",
         }
+        if req.source_pipeline is not None:
+            body["sourcePipelineArn"], body["sourcePipelineName"] = req.source_pipeline
         record = cat.add_resource(
             tx,
             arn=the_arn,

@@ -13,7 +13,7 @@ from kiln.errors import KilnError
 from kiln.imagebuilder.inprocess import InProcessEc2
 from kiln.services.builds.ports import Ec2Port, GuestConnector
 from kiln.services.context import Caller, Services
-from kiln.services.imagebuilder import components, configurations, images, recipes
+from kiln.services.imagebuilder import components, configurations, images, pipelines, recipes
 
 DOC = """\
 name: hello
@@ -118,3 +118,31 @@ def test_create_image_of_a_parent_that_is_nowhere_ends_failed(world: World) -> N
         _ports,  # type: ignore[arg-type]
     )
     assert again.arn.endswith(":image/web/1.0.0/2")
+
+
+def test_a_pipeline_execution_is_one_create_image_of_its_recipe(world: World) -> None:
+    made = recipe(world, component(world), parent="no-such-image")
+    infra = configurations.create_infrastructure_configuration(
+        world.svc,
+        world.owner,
+        configurations.CreateInfrastructureConfigurationRequest("small", "kiln"),
+    ).arn
+    pipe = pipelines.create_image_pipeline(
+        world.svc, world.owner, pipelines.CreateImagePipelineRequest("nightly", made, infra)
+    ).arn
+    image = pipelines.start_image_pipeline_execution(
+        world.svc,
+        world.owner,
+        pipe,
+        {},
+        _ports,  # type: ignore[arg-type]
+    )
+    assert image.body["sourcePipelineArn"] == pipe and image.body["sourcePipelineName"] == "nightly"
+    listed = pipelines.list_image_pipeline_images(world.svc, world.owner, pipe)
+    assert [r.arn for r in listed] == [image.arn]
+    for _ in range(600):  # the build's thread; a guard, not a speed requirement
+        if images.get_image(world.svc, world.owner, image.arn).state in images.DONE:
+            break
+        time.sleep(0.1)
+    assert images.get_image(world.svc, world.owner, image.arn).state == "FAILED"
+    assert "dateLastRun" in pipelines.get_image_pipeline(world.svc, world.owner, pipe).body
