@@ -186,3 +186,27 @@ def test_a_pipeline_keeps_a_recipe_and_its_configurations(api: ApiWorld) -> None
     with pytest.raises(ClientError) as e:
         client.get_image_pipeline(imagePipelineArn=pipe)
     assert code(e)[0] == "ResourceNotFoundException"
+
+
+def test_the_components_kiln_ships_are_amazon_managed_components(api: ApiWorld) -> None:
+    client = ib(api)
+    shipped = client.list_components(owner="Amazon")["componentVersionList"]
+    names = {c["name"] for c in shipped}
+    assert {"kiln-harden-ssh", "kiln-cleanup", "kiln-firewall"} <= names
+    arn = f"arn:aws:imagebuilder:{REGION}:aws:component/kiln-harden-ssh/1.0.0/1"
+    got = client.get_component(componentBuildVersionArn=arn)["component"]
+    assert got["owner"] == "Amazon" and "phases" in got["data"]
+    recipe = client.create_image_recipe(
+        name="hardened",
+        semanticVersion="1.0.0",
+        parentImage="kiln/micro",
+        components=[
+            {"componentArn": f"arn:aws:imagebuilder:{REGION}:aws:component/kiln-harden-ssh/x.x.x"}
+        ],
+    )["imageRecipeArn"]
+    assert recipe.endswith(":image-recipe/hardened/1.0.0")
+    with pytest.raises(ClientError) as e:
+        client.get_component(
+            componentBuildVersionArn=f"arn:aws:imagebuilder:{REGION}:aws:component/kiln-nope/1.0.0/1"
+        )
+    assert code(e)[0] == "ResourceNotFoundException"

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from kiln import errors
 from kiln.builder.component import Component, parse_component
+from kiln.builder.recipe import BUILTIN_DIR, BUILTIN_PREFIX, builtin_components
 from kiln.catalog import imagebuilder as cat
 from kiln.catalog.imagebuilder import IbResourceRecord
 from kiln.catalog.records import utc_now
@@ -31,6 +32,18 @@ class CreateComponentRequest:
     kms_key_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     supported_os_versions: tuple[str, ...] = ()
+
+
+def _parameters(component: Component) -> list[dict[str, object]]:
+    return [
+        {
+            "name": p.name,
+            "type": "String",
+            **({"defaultValue": [p.default]} if p.default is not None else {}),
+            "description": p.description,
+        }
+        for p in component.parameters
+    ]
 
 
 def parsed(record: IbResourceRecord) -> Component:
@@ -71,15 +84,7 @@ def create_component(
         "platform": "Linux",
         "supportedOsVersions": list(req.supported_os_versions),
         "state": {"status": "ACTIVE"},
-        "parameters": [
-            {
-                "name": p.name,
-                "type": "String",
-                **({"defaultValue": [p.default]} if p.default is not None else {}),
-                "description": p.description,
-            }
-            for p in component.parameters
-        ],
+        "parameters": _parameters(component),
         "owner": caller.account_id,
         "data": req.data,
         "encrypted": False,
@@ -94,13 +99,19 @@ def create_component(
 def get_component(
     services: Services, caller: Caller, component_arn: str | None
 ) -> IbResourceRecord:
+    found = _shipped_by_arn(caller, component_arn)
+    if found is not None:
+        return found
     return arns.find(services, caller, KIND, component_arn, "componentBuildVersionArn")
 
 
 def list_components(
     services: Services, caller: Caller, owner: str | None
 ) -> list[IbResourceRecord]:
-    """The caller's components (``owner`` Self; Amazon, Shared and ThirdParty own none here)."""
+    """The caller's components (``owner`` Self), or the components Kiln ships (``Amazon``);
+    Shared and ThirdParty own none here."""
+    if owner == "Amazon":
+        return shipped(caller)
     if owner not in (None, "Self"):
         return []
     with services.catalog.read() as tx:
@@ -112,6 +123,9 @@ def resolve_component(
 ) -> IbResourceRecord:
     """A recipe's ``componentArn``: a build version (``…/x.y.z/1``) or a version (``…/x.y.z``:
     its newest build)."""
+    ship = _shipped_by_arn(caller, value)
+    if ship is not None:
+        return ship
     m = arns.ARN_RE.match(value or "")
     if m is not None and m["kind"] == KIND and m["rest"].count("/") == 1:
         name, version = m["rest"].split("/")
@@ -124,3 +138,67 @@ def resolve_component(
         if found:
             return found[-1]
     return arns.find(services, caller, KIND, value, member)
+
+
+SHIPPED_VERSION = "1.0.0"
+
+
+def shipped(caller: Caller) -> list[IbResourceRecord]:
+    """The components Kiln ships (docs/builds.md: ``kiln:harden-ssh`` …) as Amazon-managed
+    components ``arn:aws:imagebuilder:REGION:aws:component/kiln-NAME/1.0.0/1``."""
+    out: list[IbResourceRecord] = []
+    for name in builtin_components():
+        short = name.removeprefix(BUILTIN_PREFIX)
+        data = (BUILTIN_DIR / f"{short}.yaml").read_text()
+        component = parse_component(data, name)
+        the_arn = (
+            f"arn:aws:imagebuilder:{caller.region}:aws:component/kiln-{short}/{SHIPPED_VERSION}/1"
+        )
+        body: dict[str, object] = {
+            "arn": the_arn,
+            "name": f"kiln-{short}",
+            "version": SHIPPED_VERSION,
+            "description": component.description,
+            "type": "BUILD",
+            "platform": "Linux",
+            "state": {"status": "ACTIVE"},
+            "parameters": _parameters(component),
+            "owner": "Amazon",
+            "data": data,
+            "encrypted": False,
+            "dateCreated": "2026-12-04T00:00:00.000Z",
+            "tags": {},
+        }
+        out.append(
+            IbResourceRecord(
+                the_arn,
+                "aws",
+                caller.region,
+                KIND,
+                name,
+                SHIPPED_VERSION,
+                "ACTIVE",
+                body,
+                [],
+                str(body["dateCreated"]),
+            )
+        )
+    return out
+
+
+def _shipped_by_arn(caller: Caller, value: str | None) -> IbResourceRecord | None:
+    """A shipped component by its build-version ARN, its version's, or ``x.x.x``."""
+    m = arns.ARN_RE.match(value or "")
+    if m is None or m["account"] != "aws" or m["kind"] != KIND:
+        return None
+    parts = m["rest"].split("/")
+    for record in shipped(caller):
+        if (
+            m["region"] == caller.region
+            and parts[0] == str(record.body["name"])
+            and parts[1:] in (["x.x.x"], [SHIPPED_VERSION], [SHIPPED_VERSION, "1"], ["1.x.x"])
+        ):
+            return record
+    raise KilnError(
+        errors.ImagebuilderResourceNotFound, f"The resource ARN '{value}' does not exist."
+    )
