@@ -95,7 +95,13 @@ def live_instances(ec2: Any) -> list[str]:
     ]
 
 
-def build(world: World, name: str, data: str, params: list[dict[str, Any]]) -> str:
+def build(
+    world: World,
+    name: str,
+    data: str,
+    params: list[dict[str, Any]],
+    distributions: list[dict[str, Any]] | None = None,
+) -> str:
     ib = world.ib()
     component = ib.create_component(
         name=name, semanticVersion="1.0.0", platform="Linux", data=data
@@ -111,9 +117,8 @@ def build(world: World, name: str, data: str, params: list[dict[str, Any]]) -> s
     )["infrastructureConfigurationArn"]
     dist = ib.create_distribution_configuration(
         name=name,
-        distributions=[
-            {"region": REGION, "amiDistributionConfiguration": {"amiTags": {"by": "ib"}}}
-        ],
+        distributions=distributions
+        or [{"region": REGION, "amiDistributionConfiguration": {"amiTags": {"by": "ib"}}}],
     )["distributionConfigurationArn"]
     return str(
         ib.create_image(
@@ -150,14 +155,21 @@ def steps(world: World, arn: str) -> list[dict[str, Any]]:
 
 
 def test_create_image_builds_tests_and_lists_its_ami(world: World) -> None:
-    arn = build(world, "hello", HELLO, [{"name": "Greeting", "value": ["bonjour"]}])
+    dists = [
+        {"region": REGION, "amiDistributionConfiguration": {"amiTags": {"by": "ib"}}},
+        {"region": "eu-west-1", "amiDistributionConfiguration": {"name": "hello-eu"}},
+    ]
+    arn = build(world, "hello", HELLO, [{"name": "Greeting", "value": ["bonjour"]}], dists)
     account = world.owner.account_id
     assert arn == f"arn:aws:imagebuilder:{REGION}:{account}:image/hello/1.0.0/1"
     image, seen = wait_done(world, arn)
     assert image["state"]["status"] == "AVAILABLE", image["state"]
     assert "BUILDING" in seen and seen[-1] == "AVAILABLE"
-    (ami,) = image["outputResources"]["amis"]
+    ami, eu = image["outputResources"]["amis"]
     assert ami["region"] == REGION and ami["image"].startswith("ami-")
+    assert eu["region"] == "eu-west-1" and eu["image"] != ami["image"]
+    copy = world.kiln.client(world.owner, "eu-west-1").describe_images(ImageIds=[eu["image"]])
+    assert copy["Images"][0]["Name"] == "hello-eu" and copy["Images"][0]["State"] == "available"
     found = world.ec2().describe_images(ImageIds=[ami["image"]])["Images"][0]
     assert found["State"] == "available" and found["Name"] == "hello/1.0.0/1"
     assert {t["Key"]: t["Value"] for t in found["Tags"]}["by"] == "ib"
