@@ -31,6 +31,8 @@ from kiln.config import Settings
 from kiln.ec2.actions import ACTIONS as EC2_ACTIONS
 from kiln.ec2.server import ec2_service
 from kiln.errors import KilnError
+from kiln.imagebuilder.actions import ACTIONS as IMAGEBUILDER_ACTIONS
+from kiln.imagebuilder.service import imagebuilder_service
 from kiln.kms.actions import ACTIONS as KMS_ACTIONS
 from kiln.kms.service import kms_service
 from kiln.rbin.actions import ACTIONS as RBIN_ACTIONS
@@ -45,6 +47,7 @@ from kiln.s3.actions import ACTIONS as S3_ACTIONS
 from kiln.s3.service import s3_service
 from kiln.services.accounts.accounts import lookup_access_key
 from kiln.services.context import JobKind, Services
+from kiln.services.imagebuilder.images import fail_interrupted_builds, stop_builds
 from kiln.services.instances import vm_network
 from kiln.services.instances.instance_types import InstanceCaps
 from kiln.services.instances.lifecycle import reconcile, watch_running
@@ -244,6 +247,7 @@ def mounted_services() -> list[Service]:
         ssm_service(SSM_ACTIONS),
         s3_service(S3_ACTIONS),
         rbin_service(RBIN_ACTIONS),
+        imagebuilder_service(IMAGEBUILDER_ACTIONS),
     ]
 
 
@@ -294,9 +298,13 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         sweep.start()  # its first purge now: what came due while the server was down
         if svc.compute is not None:
             alive = reconcile(svc)
+            interrupted = fail_interrupted_builds(svc)
+            if interrupted:
+                log.info("image builder: %d build(s) failed by the stop", len(interrupted))
             svc.compute.watch(lambda: watch_running(svc))
             log.info("instances: %d VM(s) re-attached", alive)
         yield
+        stop_builds()  # Image Builder builds end at the next start (fail_interrupted_builds)
         if scheduler is not None:
             scheduler.stop()
         sweep.stop()

@@ -220,6 +220,9 @@ TooManyUpdates = ErrorCode("TooManyUpdates", 400)
 ImagebuilderInvalidParameterValue = ErrorCode("InvalidParameterValueException", 400)
 ImagebuilderInvalidRequest = ErrorCode("InvalidRequestException", 400)
 ImagebuilderResourceNotFound = ErrorCode("ResourceNotFoundException", 404)
+# The Image Builder API (kiln/imagebuilder, kiln/services/imagebuilder; docs/imagebuilder.md)
+ImagebuilderResourceAlreadyExists = ErrorCode("ResourceAlreadyExistsException", 400)
+ImagebuilderServiceException = ErrorCode("ServiceException", 500)
 
 # --- Marketplace (kiln/services/marketplace/; docs/marketplace.md) ----------------------------
 #: A product id or code no product has (the Marketplace Catalog API's spelling).

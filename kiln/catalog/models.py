@@ -817,3 +817,25 @@ class BuildVersion(Base):
     log: Mapped[str] = mapped_column(Text, default="")
     started_at: Mapped[str] = mapped_column(TS)
     finished_at: Mapped[str | None] = mapped_column(TS)
+
+
+class ImageBuilderResource(Base):
+    """An Image Builder API resource (docs/imagebuilder.md): a ``component``, an
+    ``image-recipe``, a ``distribution-configuration``, an ``infrastructure-configuration`` or an
+    ``image`` (one build), keyed by its ARN. ``body`` is the resource as the API describes it
+    (JSON, the model's member names); an image's ``state`` is its ``ImageStatus`` and ``log``
+    its step log (JSON lines)."""
+
+    __tablename__ = "imagebuilder_resources"
+    __table_args__ = (Index(None, "account_id", "region", "kind"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    arn: Mapped[str] = mapped_column(String(512), unique=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
+    region: Mapped[str] = mapped_column(ForeignKey("regions.name"))
+    kind: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(32), default="")
+    state: Mapped[str] = mapped_column(String(16), default="")
+    body: Mapped[str] = mapped_column(Text)
+    log: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[str] = mapped_column(TS)

@@ -142,8 +142,8 @@ def build(
     from rich.console import Console
 
     from kiln.builder.recipe import load_distribution, load_recipe
-    from kiln.cli.build_ec2 import HttpEc2
-    from kiln.cli.build_ssh import SshConnector
+    from kiln.buildports.ec2 import HttpEc2
+    from kiln.buildports.ssh import SshConnector
     from kiln.services.builds.build import run_build
 
     recipe = load_recipe(recipe_file)

@@ -49,6 +49,7 @@ def test_every_error_code_the_image_rules_raise_is_documented() -> None:
 
 def test_every_action_of_every_service_is_documented() -> None:
     """Each service's ACTIONS (kiln/<service>/actions.py) appear in that service's docs."""
+    from kiln.imagebuilder.actions import ACTIONS as IMAGEBUILDER_ACTIONS
     from kiln.kms.actions import ACTIONS as KMS_ACTIONS
     from kiln.rbin.actions import ACTIONS as RBIN_ACTIONS
     from kiln.s3.actions import ACTIONS as S3_ACTIONS
@@ -70,6 +71,7 @@ def test_every_action_of_every_service_is_documented() -> None:
             ],
         ),
         "rbin": (RBIN_ACTIONS, ["recycle-bin.md"]),
+        "imagebuilder": (IMAGEBUILDER_ACTIONS, ["imagebuilder.md"]),
         "sts": (STS_ACTIONS, ["sts.md"]),
         "kms": (KMS_ACTIONS, ["kms.md"]),
         "ssm": (SSM_ACTIONS, ["ssm.md"]),
@@ -246,3 +248,18 @@ def test_every_scan_check_and_error_code_is_documented() -> None:
     }
     assert len(codes) >= 4
     assert sorted(c for c in codes if c not in doc) == []
+
+
+def test_every_error_code_the_imagebuilder_rules_raise_is_documented() -> None:
+    import kiln.errors as errors
+
+    doc = (ROOT / "docs" / "imagebuilder.md").read_text()
+    used: set[str] = set()
+    paths = [*(ROOT / "kiln" / "services" / "imagebuilder").glob("*.py")]
+    paths += [*(ROOT / "kiln" / "imagebuilder").glob("*.py")]
+    for path in paths:
+        used |= set(re.findall(r"errors\.(Imagebuilder[A-Za-z]+)", path.read_text()))
+    codes = {getattr(errors, n).code for n in used}
+    assert len(codes) >= 4
+    assert sorted(c for c in codes if c not in doc) == []
+    assert "## Differences from AWS" in doc

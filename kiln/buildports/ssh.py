@@ -38,6 +38,10 @@ def _key(pem: str) -> paramiko.PKey:
     raise ValueError("the build's private key is not an ed25519, RSA or ECDSA key")
 
 
+#: Tries at opening a session channel before a step fails (see SshGuest._channel).
+CHANNEL_ATTEMPTS = 3
+
+
 class SshGuest:
     def __init__(self, host: str, port: int, pkey: paramiko.PKey, timeout_s: float) -> None:
         self.host, self.port, self.pkey = host, port, pkey
@@ -74,14 +78,24 @@ class SshGuest:
             time.sleep(RETRY_S)
         raise TimeoutError(f"no SSH session to {self.host}:{self.port}: {last}")
 
-    def run(self, script: str, timeout_s: int, output: Callable[[str], None]) -> RunResult:
-        transport = self.client.get_transport()
-        if transport is None or not transport.is_active():  # lost between steps: a new one
+    def _channel(self) -> paramiko.Channel:
+        """A session channel; a connection lost between steps, or one that refuses a channel
+        (a loaded guest's dropbear can, just after connecting), is opened anew: nothing has run
+        on it yet, so trying again is safe."""
+        last: Exception | None = None
+        for _ in range(CHANNEL_ATTEMPTS):
+            transport = self.client.get_transport()
+            if transport is not None and transport.is_active():
+                try:
+                    return transport.open_session(timeout=30)
+                except (OSError, EOFError, paramiko.SSHException) as e:
+                    last = e
             self.client.close()
             self.client, self.sudo = self._open(RECONNECT_S)
-            transport = self.client.get_transport()
-            assert transport is not None
-        chan = transport.open_session()
+        raise paramiko.SSHException(f"no session channel to {self.host}:{self.port}: {last}")
+
+    def run(self, script: str, timeout_s: int, output: Callable[[str], None]) -> RunResult:
+        chan = self._channel()
         chan.exec_command(WRAPPER.format(sudo=self.sudo))
         chan.sendall(script.encode())
         chan.shutdown_write()

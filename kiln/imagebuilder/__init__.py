@@ -1,0 +1,1 @@
+"""EC2 Image Builder on the AWS edge (rest-json; docs/imagebuilder.md)."""
