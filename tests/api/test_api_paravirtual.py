@@ -78,7 +78,20 @@ def test_an_ami_with_a_kernel_id_boots_its_aki_directly(kiln: LiveKiln) -> None:
     owner = kiln.account("owner")
     ec2 = kiln.client(owner)
     micro = ec2.describe_images(Owners=["kiln"])["Images"][0]
-    root_snapshot = micro["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    # micro's root disk, as the owner's own snapshot (the same chunks in the store)
+    disk = kiln.data_dir / "micro.raw"
+    exported = kiln.kiln(
+        "snapshot",
+        "export",
+        micro["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"],
+        str(disk),
+        "--region",
+        REGION,
+        "--data-dir",
+        str(kiln.data_dir),
+    )
+    assert exported.returncode == 0, exported.stderr
+    root_snapshot = kiln.snapshot(owner, disk)
 
     # the AKI: a kernel bundle whose disk is the bzImage, with the command line it boots with
     kernel_snapshot = kiln.snapshot(owner, kernel.bzimage)
