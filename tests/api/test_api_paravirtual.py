@@ -143,7 +143,9 @@ def test_an_ami_with_a_kernel_id_boots_its_aki_directly(kiln: LiveKiln) -> None:
     assert "SeaBIOS" not in console and "SYSLINUX" not in console  # no firmware, no bootloader
 
     # QEMU booted the AKI's file itself: decompressed once to its PVH ELF (nokaslr)
-    vm = json.loads((kiln.data_dir / "regions" / REGION / "instances" / iid / "vm.json").read_text())
+    vm = json.loads(
+        (kiln.data_dir / "regions" / REGION / "instances" / iid / "vm.json").read_text()
+    )
     argv = vm["argv"]
     assert vm["boot"] == "direct" and "-initrd" not in argv
     booted = Path(argv[argv.index("-kernel") + 1])
