@@ -43,8 +43,9 @@ def _instance(ec2: Any, iid: str) -> dict[str, Any]:
 def _state(ec2: Any, iid: str, state: str) -> dict[str, Any]:
     def probe() -> dict[str, Any] | None:
         inst = _instance(ec2, iid)
-        assert inst["State"]["Name"] == state or inst["State"]["Name"] != "terminated", inst
-        return inst if inst["State"]["Name"] == state else None
+        name = inst["State"]["Name"]
+        assert not (name == "terminated" and state != "terminated"), inst.get("StateReason")
+        return inst if name == state else None
 
     return _until(f"{iid} {state}", probe)  # type: ignore[no-any-return]
 
