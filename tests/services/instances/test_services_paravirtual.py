@@ -19,6 +19,7 @@ from kiln.errors import KilnError
 from kiln.runtime.instance_runtime import InstanceRuntime
 from kiln.runtime.layout import boot_image_path
 from kiln.services.images.images import RegisterImageRequest, deregister_image, register_image
+from kiln.services.instances import instances as actions
 from kiln.services.instances.run_instances import RunInstancesRequest, run_instances
 from kiln.services.instances.vm_kernel import DEFAULT_CMDLINE
 from kiln.services.snapshots.records import record_snapshot
@@ -100,6 +101,15 @@ def test_the_kernel_bundles_cmdline_is_the_command_line(
     run_instances(world.svc, world.owner, RunInstancesRequest(ami, 1, 1))
     assert runtime.wait_idle(WAIT_S)
     assert driver.started[-1].append == "root=/dev/vda2 quiet" and driver.started[-1].initrd is None
+
+    # deregistering the AKI leaves the instance launched from it booting that kernel
+    iid = _running(world)[0]
+    deregister_image(world.svc, world.owner, aki)
+    actions.stop_instances(world.svc, world.owner, [iid], False, False, False)
+    assert runtime.wait_idle(WAIT_S)
+    actions.start_instances(world.svc, world.owner, [iid], False)
+    assert runtime.wait_idle(WAIT_S)
+    assert len(driver.started) == 2 and driver.started[-1].kernel == driver.started[0].kernel
 
 
 def test_a_bad_cmdline_or_a_kernel_that_is_gone_is_refused(
