@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -119,6 +119,25 @@ def get_images(tx: Session, image_ids: Sequence[str], viewer: str) -> list[Image
         )
         for i in ids
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class BootImages:
+    """A machine image's KernelId and RamdiskId (paravirtual images)."""
+
+    kernel_id: str | None
+    ramdisk_id: str | None
+
+
+def boot_images(tx: Session, image_ids: Iterable[str]) -> dict[str, BootImages]:
+    """The kernel and ramdisk of those of ``image_ids`` that have a kernel; no access check."""
+    t = models.Image.__table__
+    rows = tx.execute(
+        select(t.c.image_id, t.c.kernel_id, t.c.ramdisk_id).where(
+            t.c.image_id.in_(set(image_ids)), t.c.kernel_id.is_not(None)
+        )
+    )
+    return {r.image_id: BootImages(r.kernel_id, r.ramdisk_id) for r in rows}
 
 
 def update_image(tx: Session, image_id: str, changes: Mapping[str, object]) -> None:

@@ -387,6 +387,26 @@ def for_base(base: Path) -> DirectBoot | None:
     return got
 
 
+def for_kernel_image(image: Path, initrd: Path | None, append: str) -> DirectBoot:
+    """The boot of a kernel image Kiln holds as a file (an AKI's, restored read-only): its PVH
+    ELF when the bzImage has a PVH note and ``append`` has ``nokaslr`` — decompressed once into
+    ``<image>.pvh`` beside it (safe to race) — else the bzImage itself."""
+    if "nokaslr" in append.split():
+        elf = image.with_name(image.name + ".pvh")
+        if elf.is_file():
+            return DirectBoot(elf, initrd, append, True)
+        with _locked(elf):
+            if not elf.is_file():
+                payload = bzimage_payload(image.read_bytes())
+                if payload is not None and has_pvh_note(payload):
+                    tmp = elf.with_name(f".{elf.name}.{os.getpid()}.partial")
+                    tmp.write_bytes(payload)
+                    os.replace(tmp, elf)
+            if elf.is_file():
+                return DirectBoot(elf, initrd, append, True)
+    return DirectBoot(image, initrd, append, False)
+
+
 def remove_cache(base: Path) -> None:
     """Forget a base's direct-boot cache (it is rebuilt at the next launch)."""
     cache = base.with_name(base.name + CACHE_SUFFIX)

@@ -111,7 +111,9 @@ def instance_out(v: InstanceView) -> dict[str, object]:
         "ClientToken": i.client_token or "",
         "EbsOptimized": i.ebs_optimized,
         "Hypervisor": "xen",
-        "VirtualizationType": "hvm",
+        "VirtualizationType": "paravirtual" if v.kernel_id else "hvm",
+        "KernelId": v.kernel_id,
+        "RamdiskId": v.ramdisk_id,
         "SourceDestCheck": True,
         "SecurityGroups": groups,
         "Tags": tags_out(i.tags),
@@ -394,8 +396,8 @@ def describe_instance_attribute(ctx: RequestContext, params: Params) -> Mapping[
         "ebsOptimized": ("EbsOptimized", i.ebs_optimized),
         "enaSupport": ("EnaSupport", False),
         "disableApiStop": ("DisableApiStop", False),
-        "kernel": ("KernelId", None),
-        "ramdisk": ("RamdiskId", None),
+        "kernel": ("KernelId", view.kernel_id),
+        "ramdisk": ("RamdiskId", view.ramdisk_id),
         "sriovNetSupport": ("SriovNetSupport", None),
     }
     if attribute in simple:

@@ -15,6 +15,8 @@ DATA_DIR                                  $KILN_DATA_DIR, else ~/.local/share/ki
     store/scratch/                        the store's temporary files (opened by kiln.store)
     bases/<snap-id>[@<bytes>].raw         read-only raw bases of volumes (kiln/runtime/volume_disks.py)
     bases/empty-<bytes>.raw               an all-zero base for volumes made without a snapshot
+    bases/<snap-id>.image[.pvh]           a kernel's or ramdisk's file (an AKI's or ARI's bundle
+                                          disk), and the kernel's PVH ELF (docs/instances.md)
     volumes/<vol-id>.qcow2                a volume: its overlay over a base
     instances/<i-id>/                     an instance's run directory (seed, console.log, qemu.pid)
     bundles/<bucket>/<manifest>           instance-store bundle manifests (docs/api.md#bundles)
@@ -108,6 +110,11 @@ def store_dirs(data_dir: Path) -> dict[str, Path]:
 
 def bases_dir(data_dir: Path, region: str) -> Path:
     return region_dir(data_dir, region) / "bases"
+
+
+def boot_image_path(data_dir: Path, region: str, snapshot_id: str) -> Path:
+    """The file of a kernel or ramdisk image's bundle disk, restored once, read-only."""
+    return bases_dir(data_dir, region) / f"{snapshot_id}.image"
 
 
 def volumes_dir(data_dir: Path, region: str) -> Path:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from kiln.bake import small_kernel
 from kiln.bake.disk import DiskLayout
 from kiln.bake.micro import KERNEL_ARGS, BakeResult, build_micro_image
 from kiln.compute import direct_boot as db
@@ -199,3 +200,29 @@ def test_the_qemu_command_boots_the_kernel_and_frees_bootindex_0(tmp_path: Path)
         VmSpec("i-1", tmp_path, spec.disks, None, 1, 256, 2222, "tcg"), "qemu-system-x86_64"
     )
     assert "-kernel" not in firmware and "virtio-blk-pci,drive=disk0,bootindex=0" in firmware
+
+
+def test_a_kernel_images_file_is_entered_at_its_pvh_note_only_with_nokaslr(
+    tmp_path: Path,
+) -> None:
+    kernel = small_kernel.cached()
+    if kernel is None:
+        pytest.skip("the micro kernel is not built on this host (kiln bake kernel)")
+    image = tmp_path / "snap-1.image"
+    shutil.copyfile(kernel.bzimage, image)
+    boot = db.for_kernel_image(image, None, "root=/dev/vda2 nokaslr")
+    assert boot.pvh and boot.kernel == tmp_path / "snap-1.image.pvh"
+    assert db.has_pvh_note(boot.kernel.read_bytes())
+    made = boot.kernel.stat().st_mtime_ns
+    again = db.for_kernel_image(image, tmp_path / "ramdisk", "nokaslr")  # decompressed once
+    assert again.kernel.stat().st_mtime_ns == made and again.initrd == tmp_path / "ramdisk"
+    with_kaslr = db.for_kernel_image(image, None, "root=/dev/vda2")
+    assert not with_kaslr.pvh and with_kaslr.kernel == image
+
+
+def test_a_kernel_image_that_is_no_bzimage_is_booted_as_it_is(tmp_path: Path) -> None:
+    image = tmp_path / "snap-2.image"
+    image.write_bytes(b"\0" * 4096)
+    boot = db.for_kernel_image(image, None, "nokaslr")
+    assert boot == db.DirectBoot(image, None, "nokaslr", False)
+    assert not (tmp_path / "snap-2.image.pvh").exists()

@@ -7,6 +7,9 @@ snapshot in that region's store (docs/api.md#bundles):
     {"format": "kiln-bundle/1", "image_type": "machine", "architecture": "x86_64",
      "image": {"snapshot_id": "snap-0123456789abcdef0"},
      "kernel_id": null, "ramdisk_id": null}
+
+A kernel bundle (``"image_type": "kernel"``) may carry the command line its kernel boots with,
+``"cmdline": "root=/dev/vda2 rw console=ttyS0,115200 nokaslr"`` (docs/instances.md#paravirtual).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ BUNDLE_FORMAT = "kiln-bundle/1"
 IMAGE_TYPES = ("machine", "kernel", "ramdisk")
 ARCHITECTURES = ("i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac")
 MAX_MANIFEST_BYTES = 1024 * 1024
+MAX_CMDLINE = 2047  # x86's COMMAND_LINE_SIZE, less its NUL
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,7 @@ class Bundle:
     snapshot_id: str
     kernel_id: str | None
     ramdisk_id: str | None
+    cmdline: str | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -43,6 +48,7 @@ class Bundle:
             "image": {"snapshot_id": self.snapshot_id},
             "kernel_id": self.kernel_id,
             "ramdisk_id": self.ramdisk_id,
+            **({"cmdline": self.cmdline} if self.cmdline is not None else {}),
         }
 
 
@@ -81,10 +87,19 @@ def read_bundle(services: Services, region: str, location: str) -> Bundle:
         arch = doc.get("architecture")
         if arch is not None and arch not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}")
+        cmdline = doc.get("cmdline")
+        if cmdline is not None and (not isinstance(cmdline, str) or len(cmdline) > MAX_CMDLINE):
+            raise ValueError(f"cmdline must be a string of at most {MAX_CMDLINE} characters")
     except (ValueError, KeyError, TypeError) as e:
         raise _invalid(location, f"not a Kiln bundle manifest ({e})") from None
     if not services.stores[region].has(snapshot_id):
         raise _invalid(location, f"its disk {snapshot_id} is not in the {region} store")
     return Bundle(
-        location, image_type, arch, snapshot_id, doc.get("kernel_id"), doc.get("ramdisk_id")
+        location,
+        image_type,
+        arch,
+        snapshot_id,
+        doc.get("kernel_id"),
+        doc.get("ramdisk_id"),
+        cmdline,
     )

@@ -1,5 +1,5 @@
 """Instance ids and who may see an instance (its owner, in its region), and the view every
-instance answer is built from: the record and its attached volumes."""
+instance answer is built from: the record, its attached volumes and its image's kernel."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from kiln import errors
 from kiln.catalog import Tx
+from kiln.catalog import images as cat_images
 from kiln.catalog import instances as cat
 from kiln.catalog.instances import InstanceRecord
 from kiln.catalog.records import VolumeRecord
@@ -20,6 +21,8 @@ from kiln.services.validate import id_prefix
 class InstanceView:
     instance: InstanceRecord
     volumes: tuple[VolumeRecord, ...]
+    kernel_id: str | None = None  # its image's (paravirtual images; docs/instances.md)
+    ramdisk_id: str | None = None
 
 
 def check_instance_id(value: str) -> str:
@@ -66,4 +69,13 @@ def owned_instances(
 
 def views(tx: Tx, records: Sequence[InstanceRecord]) -> list[InstanceView]:
     vols = cat.volumes_of_instances(tx, [r.instance_id for r in records])
-    return [InstanceView(r, tuple(vols.get(r.instance_id, ()))) for r in records]
+    boot = cat_images.boot_images(tx, {r.image_id for r in records})
+    return [
+        InstanceView(
+            r,
+            tuple(vols.get(r.instance_id, ())),
+            boot[r.image_id].kernel_id if r.image_id in boot else None,
+            boot[r.image_id].ramdisk_id if r.image_id in boot else None,
+        )
+        for r in records
+    ]

@@ -38,6 +38,7 @@ from kiln.services.instances.placement import (
     place,
 )
 from kiln.services.instances.states import InstanceState
+from kiln.services.instances.vm_kernel import check_boot_images
 from kiln.services.instances.vm_launch import runtime_of
 from kiln.services.keys import kms
 from kiln.services.keys.key_pairs import key_pair_for_launch
@@ -214,6 +215,7 @@ def run_instances(services: Services, caller: Caller, req: RunInstancesRequest) 
                 return again
         image_id = launch_image_id(tx, services.catalog.sealer, caller, req.image_id)
         image = launchable_image(tx, caller, image_id)
+        check_boot_images(tx, caller, image)  # its KernelId and RamdiskId (paravirtual)
         check_launch_allowed(tx, caller, image)  # Allowed AMIs (docs/governance.md)
         require_subscriptions(tx, caller.account_id, image.product_codes)
         check_signature_policy(

@@ -41,7 +41,7 @@ from kiln.runtime.volume_disks import (
     volume_path,
 )
 from kiln.services.context import Services
-from kiln.services.instances import vm_network
+from kiln.services.instances import vm_kernel, vm_network
 from kiln.services.keys import kms
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,9 @@ def start_vm(services: Services, inst: InstanceRecord, disks: list[DiskSpec]) ->
         [inst.public_key] if inst.public_key else [],
         _user_data(inst),
     )
-    direct = direct_boot.for_disk(disks[0].path, disks[0].format, run_dir / "direct-boot")
+    direct = vm_kernel.kernel_boot(services, inst.region, inst.owner_id, inst.image_id)
+    if direct is None:  # the disk's own boot, its bootloader's kernel when that is certain
+        direct = direct_boot.for_disk(disks[0].path, disks[0].format, run_dir / "direct-boot")
     vcpus, memory_mib = vm_size(services, inst)
     net = vm_network.plug(services, inst, str(run_dir))
     if net is not None:
