@@ -15,6 +15,7 @@ import secrets
 import signal
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,40 @@ def _terminate_all(ec2: Any) -> None:
     ec2.terminate_instances(InstanceIds=ids)
     for iid in ids:
         wait_state(ec2, iid, "terminated")
+
+
+@contextmanager
+def micro_server(
+    data_dir: Path, names: tuple[str, ...], region: str = REGION
+) -> Iterator[tuple[LiveKiln, list[Creds], str]]:
+    """A live `kiln serve` under TCG with the baked micro image and one account per name:
+    (the server, the accounts, the micro image id in ``region``). Afterwards every instance is
+    terminated, no QEMU of the data dir is left and KILN_ACCEL is as it was, whatever failed."""
+    saved = os.environ.get("KILN_ACCEL")
+    os.environ["KILN_ACCEL"] = "tcg"  # KVM hangs on these hosts (the probe would say so too)
+    kiln = LiveKiln(data_dir, None)
+    accounts: list[Creds] = []
+    try:
+        baked = kiln.kiln("bake", "micro", "--data-dir", str(data_dir), "--json")
+        assert baked.returncode == 0, baked.stderr
+        kiln.start()
+        accounts += [kiln.account(n) for n in names]
+        micro = next(r for r in json.loads(baked.stdout) if r["Region"] == region)["ImageId"]
+        yield kiln, accounts, micro
+    finally:
+        try:
+            if kiln.proc is not None and kiln.proc.poll() is None:
+                for creds in accounts:
+                    _terminate_all(kiln.client(creds))
+        finally:
+            kiln.stop()
+            for pid in _qemu_pids(data_dir):  # never leave a VM behind, whatever failed
+                os.kill(pid, signal.SIGKILL)
+            kiln.release_networks()
+            if saved is None:
+                os.environ.pop("KILN_ACCEL", None)
+            else:
+                os.environ["KILN_ACCEL"] = saved
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,7 @@ one test with a real guest (a micro boot under TCG) has its own server and is ma
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +19,8 @@ from test_api_instances import (
     REGION,
     TYPE,
     _qemu_pids,
-    _terminate_all,
     _until,
+    micro_server,
     wait_ready,
     wait_state,
 )
@@ -270,32 +268,12 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    data_dir = tmp_path_factory.mktemp("kiln-kms-vms")
-    saved = os.environ.get("KILN_ACCEL")
-    os.environ["KILN_ACCEL"] = "tcg"  # KVM hangs on these hosts (the probe would say so too)
-    kiln = LiveKiln(data_dir, None)
-    accounts: list[Creds] = []
-    try:
-        baked = kiln.kiln("bake", "micro", "--data-dir", str(data_dir), "--json")
-        assert baked.returncode == 0, baked.stderr
-        kiln.start()
-        accounts += [kiln.account(n) for n in ("owner", "grantee")]
-        micro = next(r for r in json.loads(baked.stdout) if r["Region"] == REGION)["ImageId"]
+    with micro_server(tmp_path_factory.mktemp("kiln-kms-vms"), ("owner", "grantee"), REGION) as (
+        kiln,
+        accounts,
+        micro,
+    ):
         yield World(kiln, accounts[0], accounts[1], micro)
-    finally:
-        try:
-            if kiln.proc is not None and kiln.proc.poll() is None:
-                for creds in accounts:
-                    _terminate_all(kiln.client(creds))
-        finally:
-            kiln.stop()
-            for pid in _qemu_pids(data_dir):  # never leave a VM behind, whatever failed
-                os.kill(pid, signal.SIGKILL)
-            kiln.release_networks()
-            if saved is None:
-                os.environ.pop("KILN_ACCEL", None)
-            else:
-                os.environ["KILN_ACCEL"] = saved
 
 
 def _available(ec2: Any, image_id: str) -> dict[str, Any]:
