@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from kiln.ec2.actions import ACTIONS
@@ -23,6 +24,20 @@ RULES = [
 ]
 
 
+def _codes_raised(paths: Iterable[Path], name: str = r"[A-Za-z]+") -> set[str]:
+    """The EC2/KMS/... codes of the ``errors.NAME`` the files at ``paths`` mention."""
+    import kiln.errors as errors
+
+    used: set[str] = set()
+    for path in paths:
+        used |= set(re.findall(rf"errors\.({name})", path.read_text()))
+    return {
+        getattr(errors, n).code
+        for n in used
+        if isinstance(getattr(errors, n, None), errors.ErrorCode)
+    }
+
+
 def test_every_image_and_tag_action_is_documented() -> None:
     doc = (ROOT / "docs" / "api.md").read_text()
     mine = [name for name, handler in ACTIONS.items() if handler.__module__ in OWN_MODULES]
@@ -31,18 +46,9 @@ def test_every_image_and_tag_action_is_documented() -> None:
 
 
 def test_every_error_code_the_image_rules_raise_is_documented() -> None:
-    import kiln.errors as errors
 
     doc = (ROOT / "docs" / "api.md").read_text()
-    used: set[str] = set()
-    for name in RULES:
-        text = (ROOT / "kiln" / name).read_text()
-        used |= set(re.findall(r"errors\.([A-Za-z]+)", text))
-    codes = {
-        getattr(errors, n).code
-        for n in used
-        if isinstance(getattr(errors, n, None), errors.ErrorCode)
-    }
+    codes = _codes_raised(ROOT / "kiln" / name for name in RULES)
     assert len(codes) >= 15
     assert sorted(c for c in codes if c not in doc) == []
 
@@ -84,24 +90,17 @@ def test_every_action_of_every_service_is_documented() -> None:
 
 
 def test_every_error_code_the_kms_rules_raise_is_documented() -> None:
-    import kiln.errors as errors
 
     doc = (ROOT / "docs" / "kms.md").read_text()
-    used: set[str] = set()
-    for name in ("kms_keys.py", "kms_state.py", "kms_grants.py", "kms_access.py"):
-        text = (ROOT / "kiln" / "services" / "keys" / name).read_text()
-        used |= set(re.findall(r"errors\.([A-Za-z]+)", text))
-    codes = {
-        getattr(errors, n).code
-        for n in used
-        if isinstance(getattr(errors, n, None), errors.ErrorCode)
-    }
+    codes = _codes_raised(
+        ROOT / "kiln" / "services" / "keys" / name
+        for name in ("kms_keys.py", "kms_state.py", "kms_grants.py", "kms_access.py")
+    )
     assert len(codes) >= 8
     assert sorted(c for c in codes if c not in doc) == []
 
 
 def test_every_error_code_the_parameter_and_alias_rules_raise_is_documented() -> None:
-    import kiln.errors as errors
 
     docs = {
         "ssm.md": sorted((ROOT / "kiln" / "services" / "parameters").glob("*.py")),
@@ -109,58 +108,34 @@ def test_every_error_code_the_parameter_and_alias_rules_raise_is_documented() ->
     }
     for doc_name, files in docs.items():
         doc = (ROOT / "docs" / doc_name).read_text()
-        used: set[str] = set()
-        for path in files:
-            used |= set(re.findall(r"errors\.([A-Za-z]+)", path.read_text()))
-        codes = {
-            getattr(errors, n).code
-            for n in used
-            if isinstance(getattr(errors, n, None), errors.ErrorCode)
-        }
+        codes = _codes_raised(files)
         assert len(codes) >= 3, doc_name
         assert sorted(c for c in codes if c not in doc) == [], doc_name
 
 
 def test_every_error_code_the_s3_rules_raise_is_documented() -> None:
-    import kiln.errors as errors
 
     doc = (ROOT / "docs" / "s3.md").read_text()
-    used: set[str] = set()
     paths = [*(ROOT / "kiln" / "services" / "buckets").glob("*.py")]
     paths += [ROOT / "kiln" / "aws" / name for name in ("payload.py", "chunked.py")]
     paths += [ROOT / "kiln" / "runtime" / "bucket_files.py"]
     paths += [p for p in (ROOT / "kiln" / "s3").glob("*.py") if p.name != "service.py"]
-    for path in paths:
-        used |= set(re.findall(r"errors\.([A-Za-z]+)", path.read_text()))
-    codes = {
-        getattr(errors, n).code
-        for n in used
-        if isinstance(getattr(errors, n, None), errors.ErrorCode)
-    }
+    codes = _codes_raised(paths)
     spelled = {"AuthFailure", "InvalidRequest"}  # SignatureDoesNotMatch; documented as is
     assert len(codes) >= 15
     assert sorted(c for c in codes - spelled if c not in doc) == []
 
 
 def test_every_error_code_the_lifecycle_rules_raise_is_documented() -> None:
-    import kiln.errors as errors
 
     doc = (ROOT / "docs" / "lifecycle.md").read_text()
-    used: set[str] = set()
-    for path in sorted((ROOT / "kiln" / "services" / "lifecycle").glob("*.py")):
-        used |= set(re.findall(r"errors\.([A-Za-z]+)", path.read_text()))
-    codes = {
-        getattr(errors, n).code
-        for n in used
-        if isinstance(getattr(errors, n, None), errors.ErrorCode)
-    }
+    codes = _codes_raised(sorted((ROOT / "kiln" / "services" / "lifecycle").glob("*.py")))
     assert len(codes) >= 2
     assert sorted(c for c in codes if c not in doc) == []
     assert "## Differences from AWS" in doc
 
 
 def test_every_error_code_the_recycle_bin_and_lineage_rules_raise_is_documented() -> None:
-    import kiln.errors as errors
 
     pages = {
         "recycle-bin.md": [
@@ -174,20 +149,12 @@ def test_every_error_code_the_recycle_bin_and_lineage_rules_raise_is_documented(
     }
     for doc_name, paths in pages.items():
         doc = (ROOT / "docs" / doc_name).read_text()
-        used: set[str] = set()
-        for path in paths:
-            used |= set(re.findall(r"errors\.([A-Za-z]+)", path.read_text()))
-        codes = {
-            getattr(errors, n).code
-            for n in used
-            if isinstance(getattr(errors, n, None), errors.ErrorCode)
-        }
+        codes = _codes_raised(paths)
         assert len(codes) >= 4, doc_name
         assert sorted(c for c in codes if c not in doc) == [], doc_name
 
 
 def test_every_error_code_the_governance_and_quota_rules_raise_is_documented() -> None:
-    import kiln.errors as errors
 
     pages = {
         "governance.md": [
@@ -198,31 +165,16 @@ def test_every_error_code_the_governance_and_quota_rules_raise_is_documented() -
     }
     for doc_name, paths in pages.items():
         doc = (ROOT / "docs" / doc_name).read_text()
-        used: set[str] = set()
-        for path in paths:
-            used |= set(re.findall(r"errors\.([A-Za-z]+)", path.read_text()))
-        codes = {
-            getattr(errors, n).code
-            for n in used
-            if isinstance(getattr(errors, n, None), errors.ErrorCode)
-        }
+        codes = _codes_raised(paths)
         assert len(codes) >= 2, doc_name
         assert sorted(c for c in codes if c not in doc) == [], doc_name
         assert "## Differences from AWS" in doc, doc_name
 
 
 def test_every_error_code_the_marketplace_rules_raise_is_documented() -> None:
-    import kiln.errors as errors
 
     doc = (ROOT / "docs" / "marketplace.md").read_text()
-    used: set[str] = set()
-    for path in sorted((ROOT / "kiln" / "services" / "marketplace").glob("*.py")):
-        used |= set(re.findall(r"errors\.([A-Za-z]+)", path.read_text()))
-    codes = {
-        getattr(errors, n).code
-        for n in used
-        if isinstance(getattr(errors, n, None), errors.ErrorCode)
-    }
+    codes = _codes_raised(sorted((ROOT / "kiln" / "services" / "marketplace").glob("*.py")))
     assert len(codes) >= 4
     assert sorted(f"`{c}`" for c in codes if f"`{c}`" not in doc) == []
     assert "## Differences from AWS" in doc
@@ -233,33 +185,21 @@ def test_every_scan_check_and_error_code_is_documented() -> None:
     rules raise."""
     from datetime import date
 
-    import kiln.errors as errors
     from kiln.scan.checks import checks
 
     doc = (ROOT / "docs" / "scan.md").read_text()
     assert [c.check_id for c in checks(date.today()) if f"`{c.check_id}`" not in doc] == []
-    used: set[str] = set()
-    for path in (ROOT / "kiln" / "services" / "scans").glob("*.py"):
-        used |= set(re.findall(r"errors\.([A-Za-z]+)", path.read_text()))
-    codes = {
-        getattr(errors, n).code
-        for n in used
-        if isinstance(getattr(errors, n, None), errors.ErrorCode)
-    }
+    codes = _codes_raised((ROOT / "kiln" / "services" / "scans").glob("*.py"))
     assert len(codes) >= 4
     assert sorted(c for c in codes if c not in doc) == []
 
 
 def test_every_error_code_the_imagebuilder_rules_raise_is_documented() -> None:
-    import kiln.errors as errors
 
     doc = (ROOT / "docs" / "imagebuilder.md").read_text()
-    used: set[str] = set()
     paths = [*(ROOT / "kiln" / "services" / "imagebuilder").glob("*.py")]
     paths += [*(ROOT / "kiln" / "imagebuilder").glob("*.py")]
-    for path in paths:
-        used |= set(re.findall(r"errors\.(Imagebuilder[A-Za-z]+)", path.read_text()))
-    codes = {getattr(errors, n).code for n in used}
+    codes = _codes_raised(paths, r"Imagebuilder[A-Za-z]+")
     assert len(codes) >= 4
     assert sorted(c for c in codes if c not in doc) == []
     assert "## Differences from AWS" in doc
