@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from api_live import KILN, Creds, LiveKiln
+from test_api_instances import micro_server
 
 import kiln
 
@@ -145,24 +146,10 @@ class BuildWorld:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuildWorld]:
     data_dir = tmp_path_factory.mktemp("kiln-build")
-    saved = os.environ.get("KILN_ACCEL")
-    os.environ["KILN_ACCEL"] = "tcg"  # KVM hangs on these hosts
-    kiln = LiveKiln(data_dir, None)
-    try:
-        baked = kiln.kiln("bake", "micro", "--data-dir", str(data_dir), "--json")
-        assert baked.returncode == 0, baked.stderr
-        kiln.start()
+    with micro_server(data_dir, ("owner", "grantee"), REGION) as (kiln, accounts, _micro):
         work = data_dir / "work"
         work.mkdir()
-        yield BuildWorld(kiln, kiln.account("owner"), kiln.account("grantee"), work)
-    finally:
-        kiln.stop()
-        kiln.kill_vms()
-        kiln.release_networks()
-        if saved is None:
-            os.environ.pop("KILN_ACCEL", None)
-        else:
-            os.environ["KILN_ACCEL"] = saved
+        yield BuildWorld(kiln, accounts[0], accounts[1], work)
 
 
 def live_instances(ec2: Any) -> list[str]:

@@ -5,7 +5,6 @@ component ends FAILED with no image and no instance left. docs/imagebuilder.md."
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +12,8 @@ from typing import Any
 
 import pytest
 from api_live import Creds, LiveKiln
+from test_api_build import live_instances
+from test_api_instances import micro_server
 
 pytestmark = pytest.mark.slow
 REGION = "us-east-1"
@@ -67,32 +68,12 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    data_dir = tmp_path_factory.mktemp("kiln-ib")
-    saved = os.environ.get("KILN_ACCEL")
-    os.environ["KILN_ACCEL"] = "tcg"  # KVM hangs on these hosts
-    kiln = LiveKiln(data_dir, None)
-    try:
-        baked = kiln.kiln("bake", "micro", "--data-dir", str(data_dir), "--json")
-        assert baked.returncode == 0, baked.stderr
-        kiln.start()
-        yield World(kiln, kiln.account("owner"))
-    finally:
-        kiln.stop()
-        kiln.kill_vms()
-        kiln.release_networks()
-        if saved is None:
-            os.environ.pop("KILN_ACCEL", None)
-        else:
-            os.environ["KILN_ACCEL"] = saved
-
-
-def live_instances(ec2: Any) -> list[str]:
-    return [
-        i["InstanceId"]
-        for r in ec2.describe_instances()["Reservations"]
-        for i in r["Instances"]
-        if i["State"]["Name"] != "terminated"
-    ]
+    with micro_server(tmp_path_factory.mktemp("kiln-ib"), ("owner",), REGION) as (
+        kiln,
+        accounts,
+        _,
+    ):
+        yield World(kiln, accounts[0])
 
 
 def build(
